@@ -1,0 +1,45 @@
+"""The config reproduces the seed's numbers and refuses bad values with a clear message."""
+
+import pytest
+
+from beatgan.config import Config, preset
+
+
+def test_segment_lengths_match_the_seed():
+    config = Config()
+    assert config.segment_len(125) == 14112
+    assert config.segment_len(124) == 14226
+    assert config.score_len == 14112
+    assert config.decimation_factor == 3
+
+
+def test_round_trip_through_json(tmp_path):
+    config = Config(model_dim=8, decimation="naive", seed=7)
+    path = config.save(tmp_path)
+    assert path.name == "config.json"
+    assert Config.load(tmp_path) == config
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"decimation": "linear"}, "decimation"),
+        ({"slice_len": 20000}, "slice_len"),
+        ({"sample_rate_hz": 16000}, "divide"),
+        ({"beats": 4}, "more than slice_len"),
+    ],
+)
+def test_bad_values_are_refused_with_a_reason(changes, words):
+    with pytest.raises(ValueError, match=words):
+        Config(**changes)
+
+
+def test_unknown_keys_are_refused():
+    with pytest.raises(ValueError, match="unknown field"):
+        Config.from_dict({"model_dims": 64})
+
+
+def test_preset_with_changes():
+    assert preset("seed", model_dim=16).model_dim == 16
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset("nope")
