@@ -1,0 +1,17 @@
+# Sourced by the other scripts: make ./.venv with beatgan and its pinned
+# dependencies on first use (or when pyproject.toml changes), then put it first on PATH.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    echo "beatgan: creating .venv with $($PYTHON --version)"
+    "$PYTHON" -m venv .venv
+fi
+if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+    echo "beatgan: installing beatgan and its pinned dependencies into .venv (about a minute)"
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e ".[dev]"
+    touch .venv/.installed
+fi
+export PATH="$PWD/.venv/bin:$PATH"
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
