@@ -1,0 +1,132 @@
+"""Matplotlib figures for the notebook and the README: waveforms, spectrograms, scores, losses.
+
+Every function returns the ``matplotlib.figure.Figure`` it drew, sized small
+(notebook outputs stay light); save one with ``fig.savefig(path)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+#: dpi of figures shown inline: enough to read, small enough for a diff-friendly notebook.
+INLINE_DPI = 72
+
+
+def _figure(width_in: float, height_in: float, *, nrows: int = 1, ncols: int = 1, **kwargs: Any):
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(nrows, ncols, figsize=(width_in, height_in), dpi=INLINE_DPI,
+                        squeeze=False, **kwargs)
+
+
+def log_spectrogram_db(audio: np.ndarray, *, sample_rate_hz: int, n_fft: int = 512,
+                       hop: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Magnitude spectrogram in dB of a (time,) or (time, channels) signal, channels averaged.
+
+    Returns (db (n_bins, n_frames), frequencies_hz (n_bins,), times_s (n_frames,)).
+    """
+    from scipy.signal import stft
+
+    mono = np.asarray(audio, dtype=np.float64)
+    if mono.ndim == 2:
+        mono = mono.mean(axis=1)
+    freqs, times, spec = stft(mono, fs=sample_rate_hz, nperseg=n_fft, noverlap=n_fft - hop)
+    db = 20.0 * np.log10(np.abs(spec) + 1e-6)
+    return db, freqs, times
+
+
+def _spectrogram_on(ax, audio: np.ndarray, *, sample_rate_hz: int, title: str = "",
+                    beat_s: float | None = None) -> None:
+    db, freqs, times = log_spectrogram_db(audio, sample_rate_hz=sample_rate_hz)
+    vmax = db.max()
+    ax.pcolormesh(times, freqs / 1000.0, db, vmin=vmax - 80.0, vmax=vmax, shading="auto",
+                  cmap="magma")
+    if beat_s:
+        for t in np.arange(0.0, times[-1], beat_s):
+            ax.axvline(t, color="white", lw=0.6, ls=":")
+    ax.set_title(title, fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def waveform_and_spectrogram(audio: np.ndarray, *, sample_rate_hz: int, title: str = "",
+                             bpm: float | None = None):
+    """Waveform (both channels) above a spectrogram for one (time, channels) clip; beats dotted."""
+    fig, axes = _figure(8, 4, nrows=2, sharex=True)
+    audio = np.asarray(audio)
+    t = np.arange(len(audio)) / sample_rate_hz
+    channels = audio if audio.ndim == 2 else audio[:, None]
+    for c in range(channels.shape[1]):
+        axes[0, 0].plot(t, channels[:, c], lw=0.4, alpha=0.8, label=("L", "R")[c] if c < 2 else str(c))
+    axes[0, 0].set_ylim(-1, 1)
+    axes[0, 0].set_ylabel("amplitude", fontsize=8)
+    axes[0, 0].set_title(title, fontsize=9)
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    beat_s = 60.0 / bpm if bpm else None
+    _spectrogram_on(axes[1, 0], audio, sample_rate_hz=sample_rate_hz, beat_s=beat_s)
+    axes[1, 0].set_ylabel("kHz", fontsize=8)
+    axes[1, 0].set_xlabel("time (s)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def spectrogram_grid(rows: Sequence[tuple[str, Sequence[np.ndarray], Sequence[str]]], *,
+                     sample_rate_hz: int, bpm: float | None = None, cell_in: float = 1.6):
+    """A grid of spectrograms: one row per (row_label, clips, clip_titles); beats dotted."""
+    n_cols = max(len(clips) for _, clips, _ in rows)
+    fig, axes = _figure(cell_in * n_cols, cell_in * 0.8 * len(rows) + 0.4,
+                        nrows=len(rows), ncols=n_cols, sharex=True, sharey=True)
+    beat_s = 60.0 / bpm if bpm else None
+    for r, (label, clips, titles) in enumerate(rows):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            if c >= len(clips):
+                ax.axis("off")
+                continue
+            _spectrogram_on(ax, clips[c], sample_rate_hz=sample_rate_hz,
+                            title=titles[c] if c < len(titles) else "", beat_s=beat_s)
+        axes[r, 0].set_ylabel(f"{label}\nkHz", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def score_histogram(best_scores: np.ndarray, *, threshold: float = 0.1,
+                    shifted_best_scores: np.ndarray | None = None):
+    """Histogram of each generated beat's best (lowest) similarity score, threshold marked."""
+    fig, axes = _figure(6, 2.8)
+    ax = axes[0, 0]
+    scores = np.asarray(best_scores, dtype=float)
+    finite = scores[np.isfinite(scores)]
+    top = max(2.0, float(np.max(finite)) if finite.size else 2.0)
+    bins = np.linspace(0.0, top, 41)
+    ax.hist(np.clip(finite, 0, top), bins=bins, color="tab:blue", alpha=0.7, label="plain")
+    if shifted_best_scores is not None:
+        shifted = np.asarray(shifted_best_scores, dtype=float)
+        shifted = shifted[np.isfinite(shifted)]
+        ax.hist(np.clip(shifted, 0, top), bins=bins, color="tab:orange", alpha=0.5,
+                label="shift-tolerant")
+    ax.axvline(threshold, color="red", lw=1.2, ls="--", label=f"threshold {threshold}")
+    n_similar = int(np.sum(scores <= threshold))
+    ax.set_title(f"best score per generated beat: {n_similar} of {len(scores)} similar "
+                 f"(lower = closer to a training loop)", fontsize=9)
+    ax.set_xlabel("s = sum((A-B)^2) / sum(A^2)", fontsize=8)
+    ax.set_ylabel("beats", fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(history: dict[str, Sequence[float]], *, x_key: str = "step"):
+    """Training curves: D loss, G loss, gradient penalty and Wasserstein estimate against ``x_key``."""
+    keys = [k for k in ("d_loss", "g_loss", "gradient_penalty", "wasserstein") if k in history]
+    fig, axes = _figure(8, 2.6, ncols=max(1, len(keys)))
+    x = np.asarray(history.get(x_key, np.arange(len(history[keys[0]]) if keys else 0)))
+    for i, key in enumerate(keys):
+        ax = axes[0, i]
+        ax.plot(x, np.asarray(history[key], dtype=float), lw=0.8)
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel(x_key, fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
