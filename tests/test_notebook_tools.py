@@ -1,0 +1,81 @@
+"""Parameter injection, output lightening and the plot helpers behind the notebook."""
+
+import nbformat
+import numpy as np
+import pytest
+
+from beatgan.notebook import inject_parameters, lighten_outputs, parse_parameter, play
+from beatgan.plots import log_spectrogram_db, loss_curves, score_histogram
+
+
+def _notebook():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# title"),
+        nbformat.v4.new_code_cell("iterations = 0\nmodel_dim: int = 64\n",
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("print(iterations)"),
+    ]
+    return nb
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("iterations=200", ("iterations", 200)),
+    ("name=demo", ("name", "demo")),
+    ("weights='w'", ("weights", "w")),
+    ("rate=1e-4", ("rate", 1e-4)),
+])
+def test_parse_parameter(text, expected):
+    assert parse_parameter(text) == expected
+
+
+def test_parse_parameter_refuses_a_bare_word():
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        parse_parameter("iterations")
+
+
+def test_parameters_go_right_after_the_parameters_cell_and_replace_older_injections():
+    nb = inject_parameters(_notebook(), {"iterations": 3})
+    nb = inject_parameters(nb, {"iterations": 5, "model_dim": 8})
+    assert [c.source.splitlines()[-1] for c in nb.cells[1:3]] == ["model_dim: int = 64", "model_dim = 8"]
+    assert "iterations = 5" in nb.cells[2].source
+    assert len(nb.cells) == 4
+
+
+def test_unknown_parameter_is_an_error():
+    with pytest.raises(ValueError, match="iteratons"):
+        inject_parameters(_notebook(), {"iteratons": 3})
+
+
+def test_audio_players_are_removed_but_text_is_kept():
+    nb = _notebook()
+    player = play(np.zeros((100, 2)), sample_rate_hz=14700)
+    nb.cells[2].outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": player.data}),
+        nbformat.v4.new_output("stream", name="stdout", text="15 of 40 similar\n"),
+    ]
+    lighten_outputs(nb)
+    outputs = nb.cells[2].outputs
+    assert "<audio" not in str(outputs[0]["data"])
+    assert outputs[1]["text"] == "15 of 40 similar\n"
+
+
+def test_spectrogram_peaks_at_the_tone_frequency():
+    rate = 14700
+    t = np.arange(rate) / rate
+    tone = 0.5 * np.sin(2 * np.pi * 1000.0 * t)
+    db, freqs, times = log_spectrogram_db(np.stack([tone, tone], axis=1), sample_rate_hz=rate)
+    assert db.shape == (len(freqs), len(times))
+    peak_hz = freqs[np.argmax(db.mean(axis=1))]
+    assert abs(peak_hz - 1000.0) <= rate / 512
+
+
+def test_score_histogram_counts_similar_beats_in_its_title():
+    fig = score_histogram(np.array([0.05, 0.1, 0.5, np.inf]), threshold=0.1)
+    assert "2 of 4 similar" in fig.axes[0].get_title()
+
+
+def test_loss_curves_draw_one_panel_per_loss():
+    history = {"step": [1, 2, 3], "d_loss": [1.0, 0.5, 0.2], "g_loss": [0.1, 0.2, 0.3]}
+    fig = loss_curves(history)
+    assert [ax.get_title() for ax in fig.axes] == ["d_loss", "g_loss"]
