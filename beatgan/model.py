@@ -1,0 +1,159 @@
+"""WaveGAN generator and discriminator, and the phase-shuffle layer.
+
+WaveGAN is DCGAN flattened to one dimension (Donahue, McAuley and Puckette,
+"Adversarial Audio Synthesis", ICLR 2019, appendix A, table 3 and 4): every
+2D 5x5 stride-2 convolution becomes a 1D length-25 stride-4 convolution, so
+16 latent "frames" grow to 16384 samples in five transposed convolutions.
+BeatGAN (2018) uses it unchanged with two audio channels.
+
+Shapes are written ``(time, channels)`` per example; ``d`` is
+``config.model_dim``, ``c`` is ``config.channels``. At d = 64, c = 2 the
+generator has 19,066,946 parameters and the discriminator 17,429,569.
+
+Longer slices (32768 and 65536 samples) follow WaveGAN v2: one more layer with
+stride 2 or 4 and all widths doubled, so that the dense layer is (16, 32d).
+
+Layers carry explicit names so that weight files and checkpoints line up
+across processes and across the TensorFlow and JAX backends.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from .config import Config
+
+#: Time steps after the generator's dense layer (and before the discriminator's).
+DENSE_STEPS = 16
+#: Convolution stride of the five layers every slice length shares.
+STRIDE = 4
+#: Extra layer's stride for the longer WaveGAN v2 slices.
+EXTRA_STRIDE = {16384: None, 32768: 2, 65536: 4}
+#: Slope of the discriminator's LeakyReLU (WaveGAN, as DCGAN).
+LEAKY_SLOPE = 0.2
+
+
+def layer_strides(slice_len: int) -> tuple[int, ...]:
+    """Strides of the convolution stack, generator order: (4, 4, 4, 4, 4[, 2 or 4])."""
+    if slice_len not in EXTRA_STRIDE:
+        raise ValueError(f"slice_len must be one of {sorted(EXTRA_STRIDE)}, got {slice_len}")
+    extra = EXTRA_STRIDE[slice_len]
+    return (STRIDE,) * 5 + (() if extra is None else (extra,))
+
+
+def layer_widths(config: Config) -> tuple[int, ...]:
+    """Channel widths from the dense layer down to the last hidden layer, generator order.
+
+    16384 samples: (16d, 8d, 4d, 2d, d); longer slices: (32d, 16d, 8d, 4d, 2d, d).
+    """
+    n_layers = len(layer_strides(config.slice_len))
+    return tuple(config.model_dim * 2 ** (n_layers - 1 - i) for i in range(n_layers))
+
+
+def _policy(config: Config) -> str:
+    """Dtype policy of the hidden layers: bfloat16 compute, float32 variables when mixed."""
+    return "mixed_bfloat16" if config.mixed_precision else "float32"
+
+
+class PhaseShuffle(layers.Layer):
+    """Shift the time axis by a random integer in [-n, n], reflect-padded (WaveGAN sec. 3.3).
+
+    Input and output are ``(batch, time, channels)``. One shift is drawn for the
+    whole batch on every training call, as in WaveGAN's reference code; at
+    inference (``training`` false) or with ``n = 0`` the layer is the identity.
+
+    The shift comes from ``keras.random`` with a ``SeedGenerator`` owned by the
+    layer, so it is reproducible from ``seed``, its state is one of the
+    layer's variables (checkpointed with the model), and it advances inside
+    ``tf.function`` and inside jitted JAX (``stateless_call`` carries it).
+    """
+
+    def __init__(self, n: int, *, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if n < 0:
+            raise ValueError(f"phase shuffle n must be >= 0, got {n}")
+        self.n = int(n)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training or self.n == 0:
+            return inputs
+        n = self.n
+        time = ops.shape(inputs)[1]
+        shift = keras.random.randint((), minval=-n, maxval=n + 1, dtype="int32",
+                                     seed=self.seed_generator)
+        # out[t] = x[t - shift]: pad n samples of reflection on both sides, then
+        # take the window starting at n - shift (in [0, 2n]).
+        padded = ops.pad(inputs, ((0, 0), (n, n), (0, 0)), mode="reflect")
+        start = ops.stack([0, n - shift, 0])
+        return ops.slice(padded, start, (ops.shape(inputs)[0], time, ops.shape(inputs)[2]))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n, "seed": self.seed}
+
+
+def build_generator(config: Config) -> keras.Model:
+    """WaveGAN generator: z of shape (latent_dim,) in [-1, 1] -> audio (slice_len, c) in [-1, 1].
+
+    Dense to (16, 16d), ReLU, then transposed convolutions (kernel
+    ``kernel_len``, stride 4) halving the width each time, ReLU between, tanh
+    last. For d = 64, c = 2, slice 16384::
+
+        (100,) -> (16, 1024) -> (64, 512) -> (256, 256) -> (1024, 128)
+               -> (4096, 64) -> (16384, 2)
+    """
+    policy = _policy(config)
+    strides = layer_strides(config.slice_len)
+    widths = layer_widths(config)
+    z = keras.Input((config.latent_dim,), name="z")
+    # (latent_dim,) -> (16 * 16d,) -> (16, 16d)
+    x = layers.Dense(DENSE_STEPS * widths[0], dtype=policy, name="g_dense")(z)
+    x = layers.Reshape((DENSE_STEPS, widths[0]), name="g_reshape")(x)
+    x = layers.ReLU(dtype=policy, name="g_dense_relu")(x)
+    # Each layer: (t, w) -> (t * stride, w / 2); the last one -> (slice_len, c).
+    out_widths = widths[1:] + (config.channels,)
+    for i, (stride, width) in enumerate(zip(strides, out_widths)):
+        last = i == len(strides) - 1
+        x = layers.Conv1DTranspose(width, config.kernel_len, strides=stride, padding="same",
+                                   dtype=policy, name=f"g_upconv{i}")(x)
+        if not last:
+            x = layers.ReLU(dtype=policy, name=f"g_relu{i}")(x)
+    # tanh in float32 so that the audio leaves the model as float32 even in mixed precision.
+    audio = layers.Activation("tanh", dtype="float32", name="g_tanh")(x)
+    return keras.Model(z, audio, name="generator")
+
+
+def build_discriminator(config: Config) -> keras.Model:
+    """WaveGAN discriminator: audio (slice_len, c) -> one unbounded critic score (1,).
+
+    Convolutions (kernel ``kernel_len``, stride 4, doubling the width),
+    LeakyReLU(0.2), phase shuffle (n = ``config.phase_shuffle``) after every
+    convolution but the last, then a dense layer. For d = 64, c = 2::
+
+        (16384, 2) -> (4096, 64) -> (1024, 128) -> (256, 256) -> (64, 512)
+                   -> (16, 1024) -> (16384,) -> (1,)
+
+    Each phase-shuffle layer has its own seed, derived from ``config.seed``.
+    """
+    policy = _policy(config)
+    strides = layer_strides(config.slice_len)[::-1]  # discriminator order: extra layer first
+    widths = layer_widths(config)[::-1]  # (d, 2d, 4d, 8d, 16d[, 32d])
+    audio = keras.Input((config.slice_len, config.channels), name="audio")
+    x = audio
+    # Each layer: (t, w) -> (t / stride, 2w); the first one (slice_len, c) -> (slice_len / 4, d).
+    for i, (stride, width) in enumerate(zip(strides, widths)):
+        x = layers.Conv1D(width, config.kernel_len, strides=stride, padding="same",
+                          dtype=policy, name=f"d_conv{i}")(x)
+        x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, dtype=policy, name=f"d_lrelu{i}")(x)
+        if i < len(strides) - 1:
+            x = PhaseShuffle(config.phase_shuffle, seed=config.seed * 1000 + i,
+                             dtype=policy, name=f"d_phase_shuffle{i}")(x)
+    # (16, 16d) -> (256d,) -> (1,); the score in float32 so that losses are float32.
+    x = layers.Flatten(name="d_flatten")(x)
+    score = layers.Dense(1, dtype="float32", name="d_score")(x)
+    return keras.Model(audio, score, name="discriminator")

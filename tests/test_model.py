@@ -1,0 +1,89 @@
+"""WaveGAN models: parameter counts, shapes, ranges, and the phase-shuffle layer."""
+
+import numpy as np
+import pytest
+
+from beatgan.config import Config
+
+
+@pytest.fixture(scope="module")
+def models_module():
+    from beatgan import model
+    return model
+
+
+def test_parameter_counts_match_wavegan_at_d64(models_module):
+    config = Config()  # d = 64, c = 2, slice 16384: the seed's model
+    assert models_module.build_generator(config).count_params() == 19_066_946
+    assert models_module.build_discriminator(config).count_params() == 17_429_569
+
+
+@pytest.mark.parametrize("slice_len", [16384, 32768, 65536])
+def test_shapes_and_output_range(models_module, slice_len, rng):
+    config = Config(model_dim=2, slice_len=slice_len)
+    generator = models_module.build_generator(config)
+    discriminator = models_module.build_discriminator(config)
+    z = rng.uniform(-1, 1, (3, config.latent_dim)).astype("float32")
+    audio = np.asarray(generator(z))
+    assert audio.shape == (3, slice_len, config.channels)
+    assert audio.dtype == np.float32
+    assert np.all(np.abs(audio) <= 1.0)
+    assert np.asarray(discriminator(audio)).shape == (3, 1)
+
+
+def test_longer_slices_add_one_layer_and_double_widths(models_module):
+    assert models_module.layer_strides(16384) == (4, 4, 4, 4, 4)
+    assert models_module.layer_strides(32768) == (4, 4, 4, 4, 4, 2)
+    assert models_module.layer_strides(65536) == (4, 4, 4, 4, 4, 4)
+    assert models_module.layer_widths(Config(model_dim=1)) == (16, 8, 4, 2, 1)
+    assert models_module.layer_widths(Config(model_dim=1, slice_len=32768)) == (32, 16, 8, 4, 2, 1)
+
+
+def test_phase_shuffle_shifts_time_axis_with_reflection(models_module):
+    n = 2
+    layer = models_module.PhaseShuffle(n, seed=3)
+    x = np.tile(np.arange(10, dtype="float32"), (2, 1))[:, :, None] + np.array([0, 100])[:, None, None]
+    seen = set()
+    for _ in range(40):
+        y = np.asarray(layer(x, training=True))
+        # Recover the shift from the middle, which is untouched by the padding.
+        shift = int(x[0, 5, 0] - y[0, 5, 0])
+        assert -n <= shift <= n
+        seen.add(shift)
+        # The whole batch moves by the same shift (per batch, as WaveGAN's code does).
+        np.testing.assert_array_equal(y[1] - y[0], np.full((10, 1), 100.0))
+        # out[t] = x[t - shift], reflected at the edges.
+        t = np.arange(10)
+        src = np.abs(t - shift)
+        src = np.where(src > 9, 18 - src, src)
+        np.testing.assert_array_equal(y[0, :, 0], x[0, src, 0])
+    assert seen == set(range(-n, n + 1)), "every shift in [-n, n] should appear"
+
+
+def test_phase_shuffle_is_identity_at_inference_and_n0(models_module, rng):
+    x = rng.normal(size=(2, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(models_module.PhaseShuffle(2, seed=0)(x)), x)
+    np.testing.assert_array_equal(
+        np.asarray(models_module.PhaseShuffle(0, seed=0)(x, training=True)), x)
+
+
+def test_phase_shuffle_reproducible_from_seed(models_module, rng):
+    x = rng.normal(size=(1, 64, 1)).astype("float32")
+
+    def shifts(seed):
+        layer = models_module.PhaseShuffle(2, seed=seed)
+        return [np.asarray(layer(x, training=True)) for _ in range(6)]
+
+    for a, b in zip(shifts(7), shifts(7)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_mixed_precision_models_keep_float32_io(models_module, rng):
+    config = Config(model_dim=2, mixed_precision=True)
+    generator = models_module.build_generator(config)
+    discriminator = models_module.build_discriminator(config)
+    assert all(v.dtype == "float32" for v in generator.weights)
+    audio = generator(rng.uniform(-1, 1, (2, config.latent_dim)).astype("float32"))
+    import keras
+    assert keras.backend.standardize_dtype(audio.dtype) == "float32"
+    assert keras.backend.standardize_dtype(discriminator(audio).dtype) == "float32"
