@@ -1,0 +1,247 @@
+"""The similarity score: exact against a float64 reference, defined on silence, shift-tolerant."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from beatgan.config import Config
+from beatgan.similarity import (
+    load_generated,
+    novelty_report,
+    score_novelty,
+    shift_tolerant_similarity,
+    similarity_matrix,
+)
+
+
+def reference_matrix(train, generated, n_samples):
+    """The seed's definition, one pair at a time in float64."""
+    out = np.empty((len(train), len(generated)))
+    for i, a in enumerate(train):
+        a = a[:n_samples].astype(np.float64)
+        for j, b in enumerate(generated):
+            b = b[:n_samples].astype(np.float64)
+            out[i, j] = np.sum((a - b) ** 2) / np.sum(a ** 2)
+    return out
+
+
+def reference_shifted(train, generated, n_samples, max_shift):
+    """Best score over lags d, comparing A[t] with B[t + d] (zeros outside the window)."""
+    out = np.full((len(train), len(generated)), np.inf)
+    lags = np.zeros(out.shape, dtype=int)
+    for i, a in enumerate(train):
+        a = a[:n_samples].astype(np.float64)
+        for j, b in enumerate(generated):
+            b = b[:n_samples].astype(np.float64)
+            for d in range(-max_shift, max_shift + 1):
+                moved = np.zeros_like(b)
+                if d >= 0:
+                    moved[:n_samples - d] = b[d:]
+                else:
+                    moved[-d:] = b[:n_samples + d]
+                s = np.sum((a - moved) ** 2) / np.sum(a ** 2)
+                if s < out[i, j]:
+                    out[i, j], lags[i, j] = s, d
+    return out, lags
+
+
+def drum_like(rng, n, length, channels=2):
+    """Decaying noise bursts at random onsets: transients, so a shift decorrelates them."""
+    t = np.arange(length)
+    out = np.zeros((n, length, channels), dtype=np.float32)
+    for k in range(n):
+        for onset in rng.integers(0, length, size=max(8, length // 150)):
+            decay = np.where(t >= onset, np.exp(-(t - onset) / 60.0), 0.0)
+            out[k] += (decay[:, None] * rng.uniform(-0.5, 0.5, (length, channels))).astype(np.float32)
+    return out
+
+
+def test_matrix_equals_float64_double_loop(rng):
+    train = rng.uniform(-1, 1, (9, 400, 2)).astype(np.float32)
+    generated = rng.uniform(-1, 1, (5, 420, 2)).astype(np.float32)
+    got = similarity_matrix(train, generated, n_samples=350)
+    want = reference_matrix(train, generated, 350)
+    assert got.shape == (9, 5) and got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=0)
+
+
+def test_mono_and_default_length_from_config(rng):
+    config = Config(bpm=125.0)
+    train = rng.uniform(-1, 1, (3, config.slice_len)).astype(np.float32)
+    generated = rng.uniform(-1, 1, (2, config.slice_len)).astype(np.float32)
+    got = similarity_matrix(train, generated)  # first 14112 samples, Config()'s score_len
+    np.testing.assert_allclose(got, reference_matrix(train, generated, 14112), rtol=1e-9)
+    # Samples past score_len do not count.
+    generated[:, 14112:] = 0.9
+    np.testing.assert_allclose(similarity_matrix(train, generated, config=config), got, rtol=1e-12)
+
+
+def test_identical_pair_scores_exactly_zero_and_near_copies_keep_their_digits(rng):
+    train = rng.uniform(-1, 1, (4, 300, 2)).astype(np.float32)
+    near = train[1] + np.float32(1e-6) * rng.standard_normal((300, 2)).astype(np.float32)
+    generated = np.stack([train[2], near, train[0] * np.float32(0.5)])
+    got = similarity_matrix(train, generated, n_samples=300)
+    assert got[2, 0] == 0.0
+    assert got.min() >= 0.0
+    # |A|^2 - 2AB + |B|^2 alone would lose ~4 of the 9 digits asked for on this pair.
+    want = reference_matrix(train, generated, 300)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=0)
+    assert got[0, 2] == pytest.approx(0.25, rel=1e-12)  # B = A / 2 -> (1/2)^2
+
+
+def test_silent_training_segment_is_defined(rng):
+    train = rng.uniform(-1, 1, (3, 200, 2)).astype(np.float32)
+    train[1] = 0.0
+    generated = np.stack([rng.uniform(-1, 1, (200, 2)), np.zeros((200, 2))]).astype(np.float32)
+    with np.errstate(all="raise"):  # no division warning leaks out either
+        got = similarity_matrix(train, generated, n_samples=200)
+        shifted = shift_tolerant_similarity(train, generated, n_samples=200, max_shift_samples=5)
+    assert not np.isnan(got).any() and not np.isnan(shifted).any()
+    assert got[1, 0] == np.inf and got[1, 1] == 0.0
+    assert shifted[1, 0] == np.inf and shifted[1, 1] == 0.0
+    assert got[0, 1] == 1.0  # silence against a real loop: sum(A^2)/sum(A^2)
+
+
+def test_shift_tolerant_equals_brute_force_over_lags(rng):
+    train = rng.uniform(-1, 1, (4, 120, 2)).astype(np.float32)
+    generated = rng.uniform(-1, 1, (3, 130, 2)).astype(np.float32)
+    got, lags = shift_tolerant_similarity(train, generated, n_samples=100, max_shift_samples=7,
+                                          return_lags=True)
+    want, want_lags = reference_shifted(train, generated, 100, 7)
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    np.testing.assert_array_equal(lags, want_lags)
+    plain = similarity_matrix(train, generated, n_samples=100)
+    assert np.all(got <= plain)
+    np.testing.assert_array_equal(
+        shift_tolerant_similarity(train, generated, n_samples=100, max_shift_samples=0), plain)
+
+
+@pytest.mark.parametrize("delay", [44, -30])  # 3 ms late, 2 ms early at 14.7 kHz
+def test_shifted_copy_is_caught_only_by_the_shift_tolerant_score(rng, delay):
+    n = 2000
+    train = drum_like(rng, 5, n + 100)
+    source = train[3]
+    copy = np.zeros_like(source)
+    if delay > 0:  # the loop delayed: it starts with a little silence
+        copy[delay:] = source[:-delay]
+    else:
+        copy[:delay] = source[-delay:]
+    generated = np.stack([copy, drum_like(rng, 1, n + 100)[0]])
+    plain = similarity_matrix(train, generated, n_samples=n)
+    shifted, lags = shift_tolerant_similarity(train, generated, n_samples=n,
+                                              max_shift_samples=60, return_lags=True)
+    assert plain[3, 0] > 0.5  # the plain score calls the shifted copy novel
+    assert shifted[3, 0] < 0.1  # the shift-tolerant one does not
+    assert lags[3, 0] == delay
+    assert shifted[:, 1].min() > 0.5  # an unrelated beat stays novel
+
+
+@pytest.mark.parametrize(
+    "train_shape, generated_shape, words",
+    [
+        ((0, 100, 2), (2, 100, 2), "no segments"),
+        ((3, 100, 2), (0, 100, 2), "no segments"),
+        ((3, 50, 2), (2, 100, 2), "at least 80"),
+        ((3, 100, 2), (2, 100, 1), "same number"),
+        ((100, 2, 3, 1), (2, 100, 2), "expected segments of shape"),
+    ],
+)
+def test_bad_arrays_get_a_clear_error(train_shape, generated_shape, words):
+    with pytest.raises(ValueError, match=words):
+        similarity_matrix(np.ones(train_shape, np.float32), np.ones(generated_shape, np.float32),
+                          n_samples=80)
+
+
+def test_nan_and_integer_audio_are_refused():
+    train = np.ones((2, 100, 2), np.float32)
+    bad = train.copy()
+    bad[0, 5, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        similarity_matrix(train, bad, n_samples=100)
+    with pytest.raises(ValueError, match="float"):
+        similarity_matrix(train.astype(np.int32), train, n_samples=100)
+
+
+def test_load_generated_checks_rate_length_channels_and_emptiness(tmp_path):
+    config = Config()
+    n = config.score_len
+    folder = tmp_path / "gen"
+    folder.mkdir()
+    with pytest.raises(ValueError, match="no \\*.wav files"):
+        load_generated(folder, config=config)
+    beat = np.full((2 * n, 2), 0.25, np.float32)
+    sf.write(folder / "output000.wav", beat, config.sample_rate_hz, subtype="PCM_24")
+    sf.write(folder / "output001.wav", -beat, config.sample_rate_hz, subtype="PCM_24")
+    audio, paths = load_generated(folder, config=config)
+    assert audio.shape == (2, n, 2) and [p.name for p in paths] == ["output000.wav", "output001.wav"]
+    assert audio[1, 0, 0] == -0.25
+
+    for name, data, rate, words in [
+        ("rate", beat, 44100, "expected 14700 Hz"),
+        ("short", beat[: n - 1], 14700, f"expected at least {n}"),
+        ("mono", beat[:, 0], 14700, "expected 2"),
+    ]:
+        bad = tmp_path / name
+        bad.mkdir()
+        sf.write(bad / "output000.wav", data, rate, subtype="PCM_24")
+        with pytest.raises(ValueError, match=words):
+            load_generated(bad, config=config)
+
+
+def test_novelty_report_counts_names_and_serialises():
+    matrix = np.array([[0.05, 0.9, np.inf],
+                       [0.5, 0.2, np.inf],
+                       [0.3, 0.1, 0.7]])
+    shifted = np.minimum(matrix, [[0.05, 0.9, 0.08], [0.5, 0.2, 0.9], [0.3, 0.1, 0.7]])
+    lags = np.array([[0, 0, -12], [0, 0, 3], [0, 0, 0]])
+    report = novelty_report(matrix, train_names=["a.wav", "b.wav", "c.wav"],
+                            generated_names=["g0.wav", "g1.wav", "g2.wav"], k=2,
+                            shift_matrix=shifted, shift_lags=lags, max_shift_samples=147,
+                            sample_rate_hz=14700)
+    assert report.n_generated == 3
+    assert report.n_similar == 2  # 0.05 and 0.1 (<= threshold counts)
+    assert report.fraction_similar == pytest.approx(2 / 3)
+    assert report.n_similar_shift_tolerant == 3  # g2 matches a.wav 12 samples early
+    g2 = report.beats[2]
+    assert [n.train_name for n in g2.nearest] == ["c.wav", "a.wav"]
+    assert g2.nearest_shift_tolerant[0].train_name == "a.wav"
+    assert g2.nearest_shift_tolerant[0].lag_samples == -12
+
+    data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    assert {"threshold", "n_generated", "n_similar", "fraction_similar", "files"} <= set(data)
+    assert data["threshold"] == 0.1 and data["n_similar"] == 2 and data["max_shift_ms"] == 10.0
+    first = data["files"][0]
+    assert first["name"] == "g0.wav" and first["similar"] is True
+    assert first["nearest"][0] == {"train": "a.wav", "score": 0.05, "score_shift_tolerant": 0.05,
+                                   "lag_samples": 0, "lag_ms": 0.0}
+    assert data["files"][2]["nearest_shift_tolerant"][0]["lag_ms"] == pytest.approx(-0.816)
+    assert data["files"][2]["nearest"][1]["score_shift_tolerant"] == 0.08
+
+    table = report.table()
+    assert "2 of 3 generated beats" in table and "3 of 3" in table
+    assert "g2.wav" in table and "yes/yes" in table and "no/yes" in table
+    assert "0.0500" in table and "-0.8" in table
+
+
+def test_novelty_report_plain_only_and_bad_shapes():
+    report = novelty_report(np.array([[0.2], [0.01]]), train_names=["a", "b"],
+                            generated_names=["g"], threshold=0.05)
+    assert report.n_similar == 1 and report.n_similar_shift_tolerant is None
+    assert "nearest_shift_tolerant" not in report.to_dict()["files"][0]
+    assert "shifted" not in report.table()
+    with pytest.raises(ValueError, match="names do not match"):
+        novelty_report(np.zeros((2, 1)), train_names=["a"], generated_names=["g"])
+
+
+def test_score_novelty_finds_the_copy(rng):
+    config = Config()
+    train = drum_like(rng, 3, config.slice_len)
+    generated = np.stack([train[1], drum_like(rng, 1, config.slice_len)[0]])
+    generated[0] = np.roll(generated[0], 100, axis=0)  # 6.8 ms late
+    report = score_novelty(train, generated, train_names=["x", "y", "z"],
+                           generated_names=["g0", "g1"], config=config, max_shift_ms=10.0)
+    assert report.n_similar == 0 and report.n_similar_shift_tolerant == 1
+    assert report.beats[0].nearest_shift_tolerant[0].train_name == "y"
+    assert report.beats[0].nearest_shift_tolerant[0].lag_samples == 100
