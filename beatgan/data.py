@@ -1,0 +1,448 @@
+"""From a folder of drum loops to the training tensor: read, tempo, decimate, cut, pad, augment.
+
+The pipeline per file (``load_loops``), as in BeatGAN (2018) but without its temporary files:
+
+1. open it with soundfile (any format and bit depth soundfile reads) and read only the frames
+   the segment needs, plus the few the anti-aliasing filters reach past it;
+2. tempo from the file name (``bpm_from_name``), else estimated with librosa when
+   ``Config.detect_tempo`` is set, else the file is skipped;
+3. mono -> two equal channels; another rate -> ``Config.source_rate_hz`` (44.1 kHz) with a
+   Kaiser-window polyphase filter; optionally brought to ``Config.target_bpm``;
+4. decimate to ``Config.sample_rate_hz`` (14.7 kHz): ``"polyphase"`` (anti-aliased, default) or
+   ``"naive"`` (``x[::3]``, the seed's way, bit for bit);
+5. keep the first segment, ``Config.segment_len(bpm)`` samples (14112 at 125 bpm, 14226 at 124),
+   and zero-pad it to ``Config.slice_len`` (16384).
+
+A bad file (unreadable, not audio, 5.1, silent, NaN/Inf, no tempo, a tempo whose segment does not
+fit) is skipped with a ``LoopWarning`` naming it and saying what was expected; with
+``strict=True`` it raises ``LoopError`` instead. Every file gets a ``LoopReport``.
+
+``augment`` is the seed's augmentation: noisy copies of each loop at 24-bit integer scale.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import sys
+import warnings
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from . import audio
+from .config import Config
+
+#: 24-bit full scale: samples are integers in [-2^23, 2^23 - 1], floats are those / 2^23.
+FULL_SCALE_24 = 2 ** 23
+#: Largest float below 1.0 on the 24-bit grid: loops are kept in [-1, 1).
+MAX_SAMPLE = 1.0 - 1.0 / FULL_SCALE_24
+#: A segment whose peak is below this (-90 dBFS) counts as silent.
+SILENCE_PEAK = 10 ** (-90 / 20)
+#: Tempi a number in a file name may have to count as its bpm.
+BPM_RANGE = (40.0, 300.0)
+#: Seconds of audio read to estimate a tempo (librosa's autocorrelation looks at 8 s).
+TEMPO_READ_S = 8.0
+
+
+class LoopError(ValueError):
+    """A loop file that cannot be used, with the file named and what was expected."""
+
+
+class LoopWarning(UserWarning):
+    """A loop file skipped or changed on the way in (padded, resampled, ...)."""
+
+
+# --- file names and tempo -------------------------------------------------------------------
+
+# "..._124_...", "124bpm", "124 BPM", "124.5" between separators; the explicit "bpm" form wins.
+_BPM_WORD = re.compile(r"(?i)(\d{2,3}(?:\.\d+)?)\s*-?\s*bpm")
+_BPM_FIELD = re.compile(r"(?:^|[_\-\s.(\[])(\d{2,3}(?:\.\d+)?)(?=$|[_\-\s.)\]])")
+
+
+def bpm_from_name(name: str | os.PathLike) -> float | None:
+    """The tempo written in a file name, or None.
+
+    ``"tr07_drlp_124_Believe_Full.wav"`` -> 124.0; ``"Groove 126bpm.wav"`` -> 126.0. A number
+    counts when it stands alone between separators (``_ - . space``) or is followed by "bpm",
+    and lies in ``BPM_RANGE``; "bpm"-marked numbers win, then the first field.
+    """
+    base = Path(name).name
+    # Strip an audio suffix only: in "loop_124.5" the ".5" belongs to the tempo.
+    stem = Path(base).stem if Path(base).suffix.lower() in _AUDIO_SUFFIXES else base
+    for pattern in (_BPM_WORD, _BPM_FIELD):
+        for match in pattern.finditer(stem):
+            value = float(match.group(1))
+            if BPM_RANGE[0] <= value <= BPM_RANGE[1]:
+                return value
+    return None
+
+
+def detect_bpm(x: np.ndarray, *, sample_rate_hz: int, start_bpm: float = 125.0) -> float:
+    """Tempo of a loop (time,) or (time, channels) in bpm, estimated with librosa.
+
+    librosa's estimate weights its autocorrelation with a log-normal prior around ``start_bpm``;
+    centring that prior on the pack's tempo picks the beat level (not half or double) for EDM
+    loops, whose four-on-the-floor kick marks every beat. The loop is tiled to at least 8 s
+    (loops are seamless) so the autocorrelation sees several bars. Hop 256 at 22.05 kHz gives a
+    tempo grid of about 0.8 % near 125 bpm.
+    """
+    import librosa  # slow to import; only needed when a name holds no tempo
+
+    mono = np.asarray(x, dtype=np.float32)
+    mono = mono.mean(axis=1) if mono.ndim == 2 else mono
+    mono = audio.resample(mono, orig_rate_hz=sample_rate_hz, target_rate_hz=22050)
+    reps = max(1, math.ceil(TEMPO_READ_S * 22050 / max(mono.size, 1)))
+    mono = np.tile(mono, reps)
+    onset_env = librosa.onset.onset_strength(y=mono, sr=22050, hop_length=256)
+    tempo = librosa.feature.tempo(onset_envelope=onset_env, sr=22050, hop_length=256,
+                                  start_bpm=start_bpm)
+    return float(np.atleast_1d(tempo)[0])
+
+
+# --- finding files --------------------------------------------------------------------------
+
+def _audio_suffixes() -> tuple[str, ...]:
+    suffixes = {"." + ext.lower() for ext in sf.available_formats()}
+    suffixes |= {".aif", ".wave", ".oga", ".mp3"}
+    return tuple(sorted(suffixes))
+
+
+_AUDIO_SUFFIXES = _audio_suffixes()
+
+
+def find_audio_files(folder: str | os.PathLike) -> list[Path]:
+    """Audio files under ``folder`` (recursively), sorted by relative path.
+
+    A file counts by its suffix (what soundfile reads: .wav, .aiff, .flac, .ogg, ...). Hidden
+    files are ignored, among them the ``._name.wav`` resource forks macOS leaves in zip files.
+    """
+    folder = Path(folder)
+    found = [p for p in folder.rglob("*")
+             if p.suffix.lower() in _AUDIO_SUFFIXES and p.is_file()
+             and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+# --- per-file records -----------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class LoopReport:
+    """What happened to one file.
+
+    status: "loaded" or "skipped"; reason: why it was skipped ("" when loaded).
+    bpm: tempo used (None if unknown); bpm_source: "name", "detected" or "".
+    length: samples of real audio in its segment at the model rate (0 when skipped).
+    notes: what was done on the way, e.g. "resampled from 8000 Hz", "mono -> stereo", "padded".
+    """
+
+    path: Path
+    status: str
+    reason: str = ""
+    bpm: float | None = None
+    bpm_source: str = ""
+    length: int = 0
+    rate_hz: int | None = None
+    channels: int | None = None
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["path"] = str(self.path)
+        d["notes"] = list(self.notes)
+        return d
+
+
+@dataclasses.dataclass
+class LoopSet:
+    """Loops ready for WaveGAN.
+
+    audio: float32 (n, config.slice_len, config.channels) in [-1, 1), each the first segment of a
+        loop at config.sample_rate_hz, zero-padded at the end.
+    paths: the n files, in row order. bpm: float (n,). lengths: int (n,), samples of real audio
+        per row (the segment length, or less for a file shorter than its segment).
+    report: one ``LoopReport`` per file found, loaded or skipped, in file order.
+    config: the ``Config`` they were loaded with.
+    """
+
+    audio: np.ndarray
+    paths: list[Path]
+    bpm: np.ndarray
+    lengths: np.ndarray
+    report: list[LoopReport]
+    config: Config
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def skipped(self) -> list[LoopReport]:
+        """Reports of the files that were skipped."""
+        return [r for r in self.report if r.status == "skipped"]
+
+    def segments(self, n_samples: int | None = None) -> np.ndarray:
+        """The first ``n_samples`` of every row, (n, n_samples, channels), a view of ``audio``.
+
+        Defaults to ``config.score_len`` (14112: the similarity score's window). Rows whose real
+        audio is shorter (a padded file) get a ``LoopWarning``: their tail is padding.
+        """
+        n_samples = self.config.score_len if n_samples is None else int(n_samples)
+        if not 0 < n_samples <= self.audio.shape[1]:
+            raise ValueError(f"n_samples must be in [1, {self.audio.shape[1]}], got {n_samples}")
+        short = [p.name for p, n in zip(self.paths, self.lengths) if n < n_samples]
+        if short:
+            warnings.warn(LoopWarning(
+                f"{len(short)} loop(s) hold fewer than {n_samples} samples of audio, their segments "
+                f"end in zero padding: {', '.join(short[:5])}{' ...' if len(short) > 5 else ''}"),
+                stacklevel=2)
+        return self.audio[:, :n_samples]
+
+    def augment(self, *, rng: np.random.Generator, copies: int | None = None,
+                amplitude: int | None = None) -> np.ndarray:
+        """``augment`` of these loops, noise only over each row's real audio (padding stays zero).
+
+        ``copies`` and ``amplitude`` default to ``config.noise_copies`` and ``config.noise_amplitude``.
+        """
+        return augment(self.audio, rng=rng, lengths=self.lengths,
+                       copies=self.config.noise_copies if copies is None else copies,
+                       amplitude=self.config.noise_amplitude if amplitude is None else amplitude)
+
+
+# --- reading one file -----------------------------------------------------------------------
+
+def _frames_needed(config: Config, *, segment_len: int, rate_hz: int, speed: Fraction) -> int:
+    """Frames of a file at ``rate_hz`` that yield ``segment_len`` model-rate samples exactly.
+
+    Works backwards through the pipeline: decimation needs factor * segment_len frames at the
+    source rate plus its filter's reach; a tempo change at ``speed`` (output/input tempo) needs
+    ``speed`` times as many, plus its filter's reach; resampling from ``rate_hz`` scales by the
+    rate ratio, plus its filter's reach.
+    """
+    factor = config.decimation_factor
+    n = factor * segment_len
+    if config.decimation == "polyphase" and factor > 1:
+        n += audio.filter_margin(down=factor)
+    if speed != 1:
+        n = math.ceil(n * speed) + _tempo_margin(config, speed)
+    n = math.ceil(n * rate_hz / config.source_rate_hz)
+    return n + audio.resample_margin(orig_rate_hz=rate_hz, target_rate_hz=config.source_rate_hz)
+
+
+def _tempo_margin(config: Config, speed: Fraction) -> int:
+    if config.tempo_method == "stretch":
+        return 4096  # two STFT frames of librosa's phase vocoder (n_fft = 2048)
+    return audio.filter_margin(up=speed.denominator, down=speed.numerator)
+
+
+def change_tempo(x: np.ndarray, *, from_bpm: float, to_bpm: float, method: str = "resample") -> np.ndarray:
+    """Bring a loop (time, channels) from ``from_bpm`` to ``to_bpm``.
+
+    ``"resample"``: varispeed, pitch moves with tempo (a 1 % change is a sixth of a semitone),
+    done by polyphase resampling at the ratio ``from_bpm / to_bpm`` (limited to /1000).
+    ``"stretch"``: librosa's phase vocoder, pitch kept, transients slightly smeared.
+    """
+    speed = _speed(from_bpm, to_bpm)
+    if speed == 1:
+        return x
+    if method == "resample":
+        # Faster tempo = fewer samples: resample by down=speed.numerator, up=speed.denominator.
+        return audio.resample(x, orig_rate_hz=speed.numerator, target_rate_hz=speed.denominator)
+    if method == "stretch":
+        import librosa
+
+        stretched = librosa.effects.time_stretch(np.ascontiguousarray(x.T), rate=float(speed))
+        return np.ascontiguousarray(stretched.T).astype(x.dtype, copy=False)
+    raise ValueError(f"method must be 'resample' or 'stretch', got {method!r}")
+
+
+def _speed(from_bpm: float, to_bpm: float) -> Fraction:
+    return Fraction(to_bpm / from_bpm).limit_denominator(1000)
+
+
+def _read(path: Path, f: sf.SoundFile, frames: int) -> np.ndarray:
+    try:
+        return f.read(frames, dtype="float32", always_2d=True)
+    except (RuntimeError, ValueError, OSError) as err:
+        raise LoopError(f"{path}: the audio data cannot be read ({err}); the file may be "
+                        f"truncated or corrupt") from err
+
+
+def read_loop(path: str | os.PathLike, config: Config = Config()) -> tuple[np.ndarray, LoopReport]:
+    """One loop's segment, float32 (length, config.channels) in [-1, 1) unpadded, and its report.
+
+    Raises ``LoopError`` (naming the file and what was expected) for a file that cannot be used;
+    warns with ``LoopWarning`` for one that was padded or resampled from a low rate.
+    """
+    path = Path(path)
+    notes: list[str] = []
+    try:
+        f = sf.SoundFile(path)
+    except (RuntimeError, ValueError, OSError, TypeError) as err:
+        raise LoopError(f"{path}: not a readable audio file ({err}); expected a WAV/AIFF/FLAC "
+                        f"loop, e.g. stereo 44.1 kHz 24-bit") from err
+    with f:
+        rate_hz, channels = f.samplerate, f.channels
+        if channels not in (1, 2):
+            raise LoopError(f"{path}: {channels} channels; expected mono or stereo (mix a "
+                            f"surround file down to stereo first)")
+        if f.frames <= 0:
+            raise LoopError(f"{path}: holds no audio frames; expected a loop of "
+                            f"{config.beats:g}+ beats")
+        # 1. tempo: the name, else librosa on the first seconds, else give up on this file
+        bpm, bpm_source = bpm_from_name(path.name), "name"
+        if bpm is None:
+            if not config.detect_tempo:
+                raise LoopError(f"{path}: no tempo in the file name (expected a number like "
+                                f"'_124_' or '124bpm'); rename it or set detect_tempo=True")
+            head = _read(path, f, int(TEMPO_READ_S * rate_hz))
+            _check_finite(path, head)
+            bpm, bpm_source = round(detect_bpm(head, sample_rate_hz=rate_hz, start_bpm=config.bpm), 2), "detected"
+            f.seek(0)
+        # 2. how many frames the segment needs, and read exactly those
+        out_bpm = config.target_bpm or bpm
+        segment_len = config.segment_len(out_bpm)
+        if segment_len > config.slice_len:
+            raise LoopError(f"{path}: {config.beats:g} beats at {out_bpm:g} bpm are {segment_len} "
+                            f"samples at {config.sample_rate_hz} Hz, more than slice_len="
+                            f"{config.slice_len}; expected a tempo of at least "
+                            f"{60 * config.sample_rate_hz * config.beats / config.slice_len:.1f} bpm")
+        speed = _speed(bpm, out_bpm)
+        wanted = _frames_needed(config, segment_len=segment_len, rate_hz=rate_hz, speed=speed)
+        x = _read(path, f, wanted)
+    _check_finite(path, x)
+    # Real audio ends where the data does (a truncated file may promise more frames than it has).
+    source_frames = math.ceil(x.shape[0] * config.source_rate_hz / rate_hz / float(speed))
+    length = min(segment_len, math.ceil(source_frames / config.decimation_factor))
+    # 3. channels, rate, tempo
+    if channels == 1 and config.channels == 2:
+        x = np.repeat(x, 2, axis=1)
+        notes.append("mono -> stereo")
+    elif channels == 2 and config.channels == 1:
+        x = x.mean(axis=1, keepdims=True)
+        notes.append("stereo -> mono")
+    if rate_hz != config.source_rate_hz:
+        if rate_hz < config.source_rate_hz / 2:
+            warnings.warn(LoopWarning(
+                f"{path}: sample rate {rate_hz} Hz, expected {config.source_rate_hz} Hz; resampled, "
+                f"but it holds nothing above {rate_hz / 2:g} Hz"), stacklevel=3)
+        x = audio.resample(x, orig_rate_hz=rate_hz, target_rate_hz=config.source_rate_hz)
+        notes.append(f"resampled from {rate_hz} Hz")
+    if speed != 1:
+        x = change_tempo(x, from_bpm=bpm, to_bpm=out_bpm, method=config.tempo_method)
+        notes.append(f"tempo {bpm:g} -> {out_bpm:g} bpm ({config.tempo_method})")
+    # 4. decimate and cut
+    seg = audio.decimate(x, factor=config.decimation_factor, method=config.decimation)[:length]
+    seg = np.clip(seg, -1.0, MAX_SAMPLE).astype(np.float32, copy=False)
+    if np.max(np.abs(seg)) < SILENCE_PEAK:
+        raise LoopError(f"{path}: silent (peak below -90 dBFS in its first {length} samples); "
+                        f"expected a drum loop")
+    if length < segment_len:
+        warnings.warn(LoopWarning(
+            f"{path}: {length} samples at {config.sample_rate_hz} Hz, shorter than its "
+            f"{config.beats:g}-beat segment at {out_bpm:g} bpm ({segment_len}); zero-padded"),
+            stacklevel=3)
+        notes.append(f"padded from {length} to {segment_len} samples")
+    report = LoopReport(path=path, status="loaded", bpm=float(bpm), bpm_source=bpm_source,
+                        length=length, rate_hz=rate_hz, channels=channels, notes=tuple(notes))
+    return seg, report
+
+
+def _check_finite(path: Path, x: np.ndarray) -> None:
+    bad = np.count_nonzero(~np.isfinite(x))
+    if bad:
+        raise LoopError(f"{path}: {bad} samples are NaN or infinite; expected finite audio")
+
+
+# --- the folder -----------------------------------------------------------------------------
+
+def load_loops(folder: str | os.PathLike, config: Config = Config(), *, strict: bool = False,
+               progress: bool = False) -> LoopSet:
+    """Every usable loop under ``folder`` as a ``LoopSet`` (see the module docstring).
+
+    strict: raise ``LoopError`` on the first file that cannot be used, instead of skipping it
+        with a ``LoopWarning``. Padding and resampling stay warnings either way.
+    progress: print a one-line counter to stderr.
+    Raises ``LoopError`` when ``folder`` is missing, holds no audio files, or none is usable.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise LoopError(f"{folder}: no such folder; expected a folder of drum loops (WAV files)")
+    files = find_audio_files(folder)
+    if not files:
+        raise LoopError(f"{folder}: holds no audio files; expected drum loops such as "
+                        f"'tr07_drlp_124_Believe_Full.wav' (or use beatgan.synth.ensure_demo_pack)")
+    out = np.zeros((len(files), config.slice_len, config.channels), np.float32)
+    rows: list[LoopReport] = []
+    reports: list[LoopReport] = []
+    for i, path in enumerate(files):
+        if progress:
+            print(f"\rloading loops: {i + 1}/{len(files)}", end="", file=sys.stderr, flush=True)
+        try:
+            seg, rep = read_loop(path, config)
+        except LoopError as err:
+            if strict:
+                raise
+            warnings.warn(LoopWarning(f"skipped {err}"), stacklevel=2)
+            reports.append(LoopReport(path=path, status="skipped", reason=str(err)))
+            continue
+        out[len(rows), : seg.shape[0]] = seg
+        rows.append(rep)
+        reports.append(rep)
+    if progress:
+        print(file=sys.stderr)
+    if not rows:
+        raise LoopError(f"{folder}: none of its {len(files)} audio files is usable; first problem: "
+                        f"{reports[0].reason}")
+    # Drop the rows of skipped files (a view of the first len(rows) rows when nothing was skipped).
+    audio_rows = out if len(rows) == len(files) else out[: len(rows)].copy()
+    return LoopSet(audio=audio_rows, paths=[r.path for r in rows],
+                   bpm=np.array([r.bpm for r in rows], dtype=np.float64),
+                   lengths=np.array([r.length for r in rows], dtype=np.int64),
+                   report=reports, config=config)
+
+
+# --- augmentation ---------------------------------------------------------------------------
+
+def augment(audio_rows: np.ndarray, *, copies: int = 5, rng: np.random.Generator,
+            amplitude: int = 10000, lengths: np.ndarray | None = None) -> np.ndarray:
+    """BeatGAN's augmentation: ``copies`` noisy copies of each loop, float32 (n * copies, time, ch).
+
+    Each row is taken to 24-bit integers (round(x * 2^23)), integer noise uniform in
+    [-amplitude, amplitude) is added, the sum is clipped to [-2^23, 2^23 - 1] and divided by
+    2^23, as the seed did. Order: loop-major, rows ``i * copies ... i * copies + copies - 1`` are
+    the copies of loop ``i`` (like ``np.repeat(audio, copies, axis=0)``). The noise of loop ``i``
+    is drawn as one (copies, length, ch) int32 block, loop after loop, so a seed fixes the result.
+    ``lengths`` (n,): add noise only to each row's first ``lengths[i]`` samples (the zero padding
+    stays zero); None: the whole row. Memory: the output plus one loop's noise.
+    """
+    x = np.asarray(audio_rows, dtype=np.float32)
+    if x.ndim != 3:
+        raise ValueError(f"expected audio of shape (n, time, channels), got {x.shape}")
+    if copies < 1:
+        raise ValueError(f"copies must be at least 1, got {copies}")
+    if not 0 <= amplitude < FULL_SCALE_24:
+        raise ValueError(f"amplitude must be in [0, 2^23), got {amplitude}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng)}")
+    n, n_time, n_ch = x.shape
+    lengths = np.full(n, n_time) if lengths is None else np.asarray(lengths)
+    if lengths.shape != (n,) or np.any(lengths < 0) or np.any(lengths > n_time):
+        raise ValueError(f"lengths must be {n} values in [0, {n_time}], got shape {lengths.shape}")
+    out = np.zeros((n * copies, n_time, n_ch), np.float32)
+    scale, inv = np.float32(FULL_SCALE_24), np.float32(1.0 / FULL_SCALE_24)
+    for i in range(n):
+        m = int(lengths[i])
+        block = out[i * copies:(i + 1) * copies]
+        # float32 holds every integer below 2^24 exactly, so this integer arithmetic is exact.
+        ints = np.round(x[i] * scale)
+        block[:] = ints
+        if amplitude and m:
+            noise = rng.integers(-amplitude, amplitude, size=(copies, m, n_ch), dtype=np.int32)
+            block[:, :m] += noise
+        np.clip(block, -scale, scale - 1, out=block)
+        block *= inv
+    return out
