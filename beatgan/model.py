@@ -13,7 +13,9 @@ generator has 19,066,946 parameters and the discriminator 17,429,569.
 Longer slices (32768 and 65536 samples) follow WaveGAN v2: one more layer with
 stride 2 or 4 and all widths doubled, so that the dense layer is (16, 32d).
 
-Layers carry explicit names so that weight files and checkpoints line up
+Kernels are Glorot-uniform (WaveGAN's TensorFlow default), seeded per layer
+from ``config.seed``, so building a model twice gives the same weights on one
+backend. Layers carry explicit names so that weight files and checkpoints line up
 across processes and across the TensorFlow and JAX backends.
 """
 
@@ -49,6 +51,16 @@ def layer_widths(config: Config) -> tuple[int, ...]:
     """
     n_layers = len(layer_strides(config.slice_len))
     return tuple(config.model_dim * 2 ** (n_layers - 1 - i) for i in range(n_layers))
+
+
+def _seed(config: Config, offset: int) -> int:
+    """A seed for one layer: distinct per layer (offset < 1000) and per ``config.seed``."""
+    return config.seed * 1000 + offset
+
+
+def _glorot(config: Config, offset: int) -> keras.initializers.Initializer:
+    """Seeded Glorot-uniform kernels (the TF default WaveGAN used), so a config rebuilds its weights."""
+    return keras.initializers.GlorotUniform(seed=_seed(config, offset))
 
 
 def _policy(config: Config) -> str:
@@ -112,7 +124,8 @@ def build_generator(config: Config) -> keras.Model:
     widths = layer_widths(config)
     z = keras.Input((config.latent_dim,), name="z")
     # (latent_dim,) -> (16 * 16d,) -> (16, 16d)
-    x = layers.Dense(DENSE_STEPS * widths[0], dtype=policy, name="g_dense")(z)
+    x = layers.Dense(DENSE_STEPS * widths[0], kernel_initializer=_glorot(config, 0),
+                     dtype=policy, name="g_dense")(z)
     x = layers.Reshape((DENSE_STEPS, widths[0]), name="g_reshape")(x)
     x = layers.ReLU(dtype=policy, name="g_dense_relu")(x)
     # Each layer: (t, w) -> (t * stride, w / 2); the last one -> (slice_len, c).
@@ -120,6 +133,7 @@ def build_generator(config: Config) -> keras.Model:
     for i, (stride, width) in enumerate(zip(strides, out_widths)):
         last = i == len(strides) - 1
         x = layers.Conv1DTranspose(width, config.kernel_len, strides=stride, padding="same",
+                                   kernel_initializer=_glorot(config, 1 + i),
                                    dtype=policy, name=f"g_upconv{i}")(x)
         if not last:
             x = layers.ReLU(dtype=policy, name=f"g_relu{i}")(x)
@@ -148,12 +162,14 @@ def build_discriminator(config: Config) -> keras.Model:
     # Each layer: (t, w) -> (t / stride, 2w); the first one (slice_len, c) -> (slice_len / 4, d).
     for i, (stride, width) in enumerate(zip(strides, widths)):
         x = layers.Conv1D(width, config.kernel_len, strides=stride, padding="same",
+                          kernel_initializer=_glorot(config, 100 + i),
                           dtype=policy, name=f"d_conv{i}")(x)
         x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, dtype=policy, name=f"d_lrelu{i}")(x)
         if i < len(strides) - 1:
-            x = PhaseShuffle(config.phase_shuffle, seed=config.seed * 1000 + i,
+            x = PhaseShuffle(config.phase_shuffle, seed=_seed(config, 200 + i),
                              dtype=policy, name=f"d_phase_shuffle{i}")(x)
     # (16, 16d) -> (256d,) -> (1,); the score in float32 so that losses are float32.
     x = layers.Flatten(name="d_flatten")(x)
-    score = layers.Dense(1, dtype="float32", name="d_score")(x)
+    score = layers.Dense(1, kernel_initializer=_glorot(config, 150), dtype="float32",
+                         name="d_score")(x)
     return keras.Model(audio, score, name="discriminator")

@@ -1,0 +1,51 @@
+"""Backend-specific WGAN-GP update steps, chosen by the active Keras backend.
+
+Everything that differs between TensorFlow and JAX lives in this package: how
+gradients are taken (``tf.GradientTape`` versus ``jax.grad``), how the step is
+compiled (``tf.function`` versus ``jax.jit``) and where the weights live
+between steps (Keras variables versus a JAX state tuple). The losses are
+written once, in ``losses.py``, with ``keras.ops``.
+
+Both backends return a steps object with the same interface:
+
+``d_step(indices, z, alpha) -> dict``
+    one critic update on the batch ``data[indices]`` (indices int32 (B,),
+    z float32 (B, latent_dim) uniform [-1, 1], alpha float32 (B,) uniform
+    [0, 1]); returns scalar tensors ``d_loss``, ``gp``, ``wasserstein``
+    measured before the update.
+``g_step(z) -> dict``
+    one generator update; returns ``g_loss`` before the update.
+``sync_to_models()``
+    make the Keras models and optimizers hold the current weights (needed
+    before saving or sampling; a no-op on TensorFlow).
+"""
+
+from __future__ import annotations
+
+import keras
+
+from ..config import Config
+
+
+def make_steps(generator: keras.Model, discriminator: keras.Model,
+               g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
+               data, *, config: Config, jit_compile: bool = False):
+    """Compiled D and G steps for the active backend.
+
+    ``data`` (n, slice_len, channels) float32 is moved to the device once; each
+    step gathers its batch there from the indices, so that only indices and
+    noise cross from the host. Optimizers must be built before this call.
+    ``jit_compile`` asks TensorFlow for XLA; JAX always compiles with XLA.
+    """
+    backend = keras.backend.backend()
+    kwargs = dict(gp_weight=config.gp_weight)
+    if backend == "tensorflow":
+        from .tf_steps import TensorFlowSteps
+        return TensorFlowSteps(generator, discriminator, g_optimizer, d_optimizer, data,
+                               jit_compile=jit_compile, **kwargs)
+    if backend == "jax":
+        from .jax_steps import JaxSteps
+        return JaxSteps(generator, discriminator, g_optimizer, d_optimizer, data, **kwargs)
+    raise NotImplementedError(
+        f"training runs on the tensorflow and jax Keras backends, not {backend!r}; "
+        "set KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax before importing keras")

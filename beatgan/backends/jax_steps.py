@@ -1,0 +1,97 @@
+"""WGAN-GP steps on the JAX backend: ``jax.grad`` of ``stateless_call`` under ``jax.jit``.
+
+The weights live in a tuple of arrays that each jitted step takes and
+returns; the Keras variables are only written back by ``sync_to_models``.
+The gradient penalty's second-order gradient (Gulrajani et al. 2017) is
+``jax.grad`` of a loss that itself contains ``jax.grad`` w.r.t. the input.
+Non-trainable state (the phase-shuffle seeds) is threaded through every call.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from . import losses
+
+
+def _values(variables) -> list:
+    return [v.value for v in variables]
+
+
+class JaxSteps:
+    """D and G updates as pure functions of a state tuple, compiled with ``jax.jit``."""
+
+    def __init__(self, generator, discriminator, g_optimizer, d_optimizer, data, *,
+                 gp_weight: float):
+        self.generator = generator
+        self.discriminator = discriminator
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.gp_weight = float(gp_weight)
+        self.data = jnp.asarray(data, dtype=jnp.float32)
+        self.state = self._read_state()
+        self._d_step = jax.jit(self._d_step_pure)
+        self._g_step = jax.jit(self._g_step_pure)
+
+    # --- state <-> Keras variables ---------------------------------------------
+    def _groups(self):
+        g, d = self.generator, self.discriminator
+        return (g.trainable_variables, g.non_trainable_variables,
+                d.trainable_variables, d.non_trainable_variables,
+                self.g_optimizer.variables, self.d_optimizer.variables)
+
+    def _read_state(self) -> tuple:
+        return tuple(_values(group) for group in self._groups())
+
+    def sync_to_models(self) -> None:
+        """Write the state tuple into the Keras variables (before saving or sampling)."""
+        for group, values in zip(self._groups(), self.state):
+            for variable, value in zip(group, values):
+                variable.assign(value)
+
+    # --- pure steps ------------------------------------------------------------
+    def _critic(self, d_tr, d_nt, x):
+        return self.discriminator.stateless_call(d_tr, d_nt, x, training=True)
+
+    def _d_loss(self, d_tr, d_nt, real, fake, x_hat):
+        def score_sum(x, nt):  # each example's score depends only on its own input
+            scores, nt = self._critic(d_tr, nt, x)
+            return jnp.sum(scores.astype(jnp.float32)), nt
+
+        input_grads, d_nt = jax.grad(score_sum, has_aux=True)(x_hat, d_nt)
+        d_real, d_nt = self._critic(d_tr, d_nt, real)
+        d_fake, d_nt = self._critic(d_tr, d_nt, fake)
+        out = losses.critic_losses(d_real, d_fake, input_grads, gp_weight=self.gp_weight)
+        return out["d_loss"], (out, d_nt)
+
+    def _d_step_pure(self, state, data, indices, z, alpha):
+        g_tr, g_nt, d_tr, d_nt, g_opt, d_opt = state
+        real = data[indices]
+        fake, g_nt = self.generator.stateless_call(g_tr, g_nt, z, training=True)
+        x_hat = losses.interpolate(real, fake, alpha)
+        grads, (out, d_nt) = jax.grad(self._d_loss, has_aux=True)(d_tr, d_nt, real, fake, x_hat)
+        d_tr, d_opt = self.d_optimizer.stateless_apply(d_opt, grads, d_tr)
+        return (g_tr, g_nt, d_tr, d_nt, g_opt, d_opt), out
+
+    def _g_loss(self, g_tr, g_nt, d_tr, d_nt, z):
+        fake, g_nt = self.generator.stateless_call(g_tr, g_nt, z, training=True)
+        d_fake, d_nt = self._critic(d_tr, d_nt, fake)
+        return losses.generator_loss(d_fake), (g_nt, d_nt)
+
+    def _g_step_pure(self, state, z):
+        g_tr, g_nt, d_tr, d_nt, g_opt, d_opt = state
+        (g_loss, (g_nt, d_nt)), grads = jax.value_and_grad(self._g_loss, has_aux=True)(
+            g_tr, g_nt, d_tr, d_nt, z)
+        g_tr, g_opt = self.g_optimizer.stateless_apply(g_opt, grads, g_tr)
+        return (g_tr, g_nt, d_tr, d_nt, g_opt, d_opt), {"g_loss": g_loss}
+
+    # --- public steps ----------------------------------------------------------
+    def d_step(self, indices, z, alpha) -> dict:
+        self.state, out = self._d_step(self.state, self.data, jnp.asarray(indices, jnp.int32),
+                                       jnp.asarray(z, jnp.float32), jnp.asarray(alpha, jnp.float32))
+        return out
+
+    def g_step(self, z) -> dict:
+        self.state, out = self._g_step(self.state, jnp.asarray(z, jnp.float32))
+        return out

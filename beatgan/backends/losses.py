@@ -1,0 +1,58 @@
+"""WGAN-GP losses, written once with ``keras.ops`` for every backend.
+
+Gulrajani et al., "Improved Training of Wasserstein GANs" (NeurIPS 2017),
+algorithm 1, as used by WaveGAN (Donahue et al., ICLR 2019):
+
+    x_hat  = x + alpha * (G(z) - x),              alpha ~ U[0, 1] per example
+    L_D    = mean D(G(z)) - mean D(x) + lambda * mean_i (||grad_x_hat D(x_hat_i)|| - 1)^2
+    L_G    = -mean D(G(z))
+
+The gradient norm is taken per example over time and channels (the 2018
+notebook took one norm over the whole batch, which is a different penalty).
+The gradients themselves are taken by the backend modules beside this one.
+"""
+
+from __future__ import annotations
+
+from keras import ops
+
+#: Added under the square root of the gradient norm: sqrt is not differentiable
+#: at 0, and a zero input gradient (a dead critic) would otherwise give NaN.
+NORM_EPSILON = 1e-12
+
+
+def interpolate(real, fake, alpha):
+    """x_hat = real + alpha * (fake - real); real, fake (B, T, C), alpha (B,) -> (B, T, C)."""
+    alpha = ops.reshape(alpha, (-1, 1, 1))
+    return real + alpha * (fake - real)
+
+
+def safe_norm(grads):
+    """Per-example L2 norm over every axis but the first: (B, T, C) -> (B,), finite gradient at 0."""
+    axes = tuple(range(1, len(grads.shape)))
+    return ops.sqrt(ops.sum(ops.square(grads), axis=axes) + NORM_EPSILON)
+
+
+def gradient_penalty(input_grads, *, weight: float):
+    """lambda * mean_i (||g_i|| - 1)^2 for input gradients g (B, T, C) -> scalar."""
+    return weight * ops.mean(ops.square(safe_norm(input_grads) - 1.0))
+
+
+def critic_losses(d_real, d_fake, input_grads, *, gp_weight: float) -> dict:
+    """Critic loss and its parts from scores (B, 1) and input gradients at x_hat (B, T, C).
+
+    Returns scalars: ``d_loss`` (what D minimises), ``gp`` (the weighted
+    penalty) and ``wasserstein`` (mean D(x) - mean D(G(z)), the critic's
+    estimate of the Wasserstein-1 distance, up to the Lipschitz constant).
+    """
+    d_real = ops.cast(d_real, "float32")
+    d_fake = ops.cast(d_fake, "float32")
+    input_grads = ops.cast(input_grads, "float32")
+    wasserstein = ops.mean(d_real) - ops.mean(d_fake)
+    gp = gradient_penalty(input_grads, weight=gp_weight)
+    return {"d_loss": gp - wasserstein, "gp": gp, "wasserstein": wasserstein}
+
+
+def generator_loss(d_fake):
+    """-mean D(G(z)) for scores (B, 1) -> scalar."""
+    return -ops.mean(ops.cast(d_fake, "float32"))

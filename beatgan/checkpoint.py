@@ -1,0 +1,172 @@
+"""Training checkpoints: one atomic ``.npz`` file per checkpoint, the last K kept.
+
+A checkpoint holds everything a resumed run needs to continue exactly where
+an uninterrupted one would be: every variable of G and D (including the
+phase-shuffle seed states, which ``save_weights`` leaves out), both Adam
+states (moments and iteration counters), and a JSON ``meta`` record (step,
+host random-generator state, elapsed time, history, config).
+
+Layout::
+
+    RUN_DIR/checkpoints/ckpt-00001000.npz    # step 1000 (generator updates)
+    RUN_DIR/checkpoints/ckpt-00001500.npz    # ... the newest K files
+
+Writing is atomic: the file is written under a temporary name in the same
+folder, flushed and fsync'ed, then ``os.replace``'d onto its final name and
+the folder fsync'ed, so that a crash (even SIGKILL) leaves either the old set
+of checkpoints or the new one, never a torn file. Temporary files left by a
+killed writer start with ``.tmp-`` and are ignored (and cleaned up).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CHECKPOINT_DIR = "checkpoints"
+_NAME = re.compile(r"^ckpt-(\d{8,})\.npz$")
+_META_KEY = "__meta__"
+
+
+def checkpoint_path(directory: str | Path, step: int) -> Path:
+    """``directory/ckpt-<step, 8 digits>.npz``."""
+    return Path(directory) / f"ckpt-{step:08d}.npz"
+
+
+def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of every finished checkpoint in ``directory``, oldest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.iterdir():
+        match = _NAME.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(directory: str | Path) -> Path | None:
+    """Path of the newest checkpoint in ``directory``, or None."""
+    found = list_checkpoints(directory)
+    return found[-1][1] if found else None
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; not every platform can open a folder.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` atomically: temp file, fsync, ``os.replace``, fsync folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".tmp-{os.getpid()}-{path.name}"
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(path.parent)
+    return path
+
+
+def save_checkpoint(directory: str | Path, *, step: int, arrays: dict[str, np.ndarray],
+                    meta: dict[str, Any], keep: int = 3) -> Path:
+    """Write ``arrays`` and ``meta`` as checkpoint ``step`` and keep only the newest ``keep``.
+
+    ``arrays`` maps names to numpy arrays; ``meta`` must be JSON-serialisable.
+    Returns the checkpoint's path.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
+    if _META_KEY in arrays:
+        raise ValueError(f"{_META_KEY!r} is reserved for the meta record")
+    buffer = io.BytesIO()
+    meta_bytes = np.frombuffer(json.dumps({**meta, "step": step}).encode(), dtype=np.uint8)
+    np.savez(buffer, **arrays, **{_META_KEY: meta_bytes})
+    path = atomic_write_bytes(checkpoint_path(directory, step), buffer.getvalue())
+    _prune(Path(directory), keep=keep)
+    return path
+
+
+def _prune(directory: Path, *, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints and any stale temporary files."""
+    for _, old in list_checkpoints(directory)[:-keep]:
+        old.unlink(missing_ok=True)
+    for stale in directory.glob(".tmp-*"):
+        if not stale.name.startswith(f".tmp-{os.getpid()}-"):
+            stale.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(arrays, meta) of a checkpoint file; a torn or foreign file raises ``ValueError``."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}  # reading checks the zip CRCs
+    except Exception as error:  # zipfile.BadZipFile, EOFError, ValueError, ...
+        raise ValueError(f"checkpoint {path} is unreadable ({error})") from error
+    if _META_KEY not in arrays:
+        raise ValueError(f"{path} is not a beatgan checkpoint (no meta record)")
+    meta = json.loads(arrays.pop(_META_KEY).tobytes().decode())
+    return arrays, meta
+
+
+# --- model state <-> arrays -----------------------------------------------------
+def _state_groups(generator, discriminator, g_optimizer, d_optimizer) -> dict[str, list]:
+    """Every variable a resumed run needs, by group, in a fixed order."""
+    return {
+        "generator": list(generator.variables),
+        "discriminator": list(discriminator.variables),  # includes the seed-generator states
+        "g_optimizer": list(g_optimizer.variables),
+        "d_optimizer": list(d_optimizer.variables),
+    }
+
+
+def collect_state(generator, discriminator, g_optimizer, d_optimizer) -> dict[str, np.ndarray]:
+    """Variables as numpy arrays keyed ``group/index`` (``generator/0003``)."""
+    arrays = {}
+    for group, variables in _state_groups(generator, discriminator, g_optimizer,
+                                          d_optimizer).items():
+        for i, variable in enumerate(variables):
+            arrays[f"{group}/{i:04d}"] = np.asarray(variable.numpy()
+                                                    if hasattr(variable, "numpy") else variable)
+    return arrays
+
+
+def restore_state(arrays: dict[str, np.ndarray], generator, discriminator, g_optimizer,
+                  d_optimizer) -> None:
+    """Assign arrays written by ``collect_state`` back; counts and shapes must match.
+
+    The optimizers must be built (``optimizer.build(model.trainable_variables)``).
+    """
+    for group, variables in _state_groups(generator, discriminator, g_optimizer,
+                                          d_optimizer).items():
+        stored = sorted(key for key in arrays if key.startswith(f"{group}/"))
+        if len(stored) != len(variables):
+            raise ValueError(f"checkpoint holds {len(stored)} {group} variables, the model "
+                             f"{len(variables)}: was it written with another config?")
+        for key, variable in zip(stored, variables):
+            value = arrays[key]
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ValueError(f"{key} ({variable.path}) has shape {value.shape} in the "
+                                 f"checkpoint, {tuple(variable.shape)} in the model")
+            variable.assign(value)
