@@ -242,35 +242,45 @@ def make_kit(seed: int, index: int, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> 
 
 # --- patterns -------------------------------------------------------------------------------
 
+_FILLS = ("pickup_kick", "ghost_backbeat", "hat_gaps", "open_hat_push", "perc_rewrite")
+
+
 def _cell_patterns(rng: np.random.Generator, kit: Kit) -> dict[str, np.ndarray]:
-    """Velocities (2, CELL_STEPS) per voice: row 0 is cell A, row 1 cell B (A with variations)."""
-    pats: dict[str, np.ndarray] = {}
-    kick = np.array([1.0, 0, 0, 0, 1.0, 0, 0, 0])
-    kick_b = kick.copy()
-    if rng.random() < 0.5:
-        kick_b[rng.choice([3, 6, 7])] = rng.uniform(0.45, 0.7)  # a pickup kick into the next cell
-    pats["kick"] = np.stack([kick, kick_b])
-    back = np.array([0, 0, 0, 0, 1.0, 0, 0, 0])
-    back_b = back.copy()
-    if rng.random() < 0.6:
-        back_b[rng.choice([6, 7])] = rng.uniform(0.25, 0.45)  # ghost note
-    pats["clap"] = np.stack([back, back_b])
-    pats["snare"] = np.stack([back, back_b])
-    accents = np.array([0.9, 0.45, 0.0, 0.6, 0.9, 0.45, 0.0, 0.6]) * rng.uniform(0.8, 1.0)
-    hat_b = accents * (rng.random(CELL_STEPS) > 0.15)  # B drops a few 16ths
-    pats["hat"] = np.stack([accents, hat_b])
-    open_hat = np.array([0, 0, 1.0, 0, 0, 0, 1.0, 0]) * rng.uniform(0.7, 1.0)
-    pats["open_hat"] = np.stack([open_hat, open_hat])
+    """Velocities (2, CELL_STEPS) per voice: row 0 is cell A, row 1 cell B.
+
+    B is A with two or three of ``_FILLS``, so a B cell always differs audibly from A.
+    """
+    def both(row):
+        return np.stack([np.asarray(row, dtype=float), np.asarray(row, dtype=float)])
+
+    accent = rng.uniform(0.8, 1.0)
+    pats = {
+        "kick": both([1.0, 0, 0, 0, 1.0, 0, 0, 0]),  # four on the floor
+        "clap": both([0, 0, 0, 0, 1.0, 0, 0, 0]),  # beats 2 and 4 of the bar
+        "snare": both([0, 0, 0, 0, 1.0, 0, 0, 0]),
+        "hat": both(np.array([0.9, 0.45, 0.0, 0.6, 0.9, 0.45, 0.0, 0.6]) * accent),  # 16ths
+        "open_hat": both(np.array([0, 0, 1.0, 0, 0, 0, 1.0, 0]) * rng.uniform(0.7, 1.0)),  # off-beats
+    }
     for slot in ("perc1", "perc2"):
-        a = (rng.random(CELL_STEPS) < 0.3) * rng.uniform(0.5, 1.0, CELL_STEPS)
-        b = np.where(rng.random(CELL_STEPS) < 0.4,
-                     (rng.random(CELL_STEPS) < 0.3) * rng.uniform(0.5, 1.0, CELL_STEPS), a)
-        pats[slot] = np.stack([a, b])
+        pats[slot] = both((rng.random(CELL_STEPS) < 0.3) * rng.uniform(0.5, 1.0, CELL_STEPS))
     if rng.random() < 0.5:
-        line = [0, 0, 1.0, 0, 0, 0, 1.0, 0] if rng.random() < 0.6 else [0, 0.8, 1.0, 0.8, 0, 0.8, 1.0, 0.8]
-        pats["bass"] = np.stack([np.array(line), np.array(line)])
+        offbeat = [0, 0, 1.0, 0, 0, 0, 1.0, 0]
+        rolling = [0, 0.8, 1.0, 0.8, 0, 0.8, 1.0, 0.8]
+        pats["bass"] = both(offbeat if rng.random() < 0.6 else rolling)
     else:
         pats["bass"] = np.zeros((2, CELL_STEPS))
+    for fill in rng.choice(_FILLS, size=int(rng.integers(2, 4)), replace=False):
+        if fill == "pickup_kick":
+            pats["kick"][1, rng.choice([3, 6, 7])] = rng.uniform(0.45, 0.7)
+        elif fill == "ghost_backbeat":
+            step = rng.choice([6, 7])
+            pats["clap"][1, step] = pats["snare"][1, step] = rng.uniform(0.25, 0.45)
+        elif fill == "hat_gaps":
+            pats["hat"][1, rng.choice([0, 1, 3, 4, 5, 7], size=2, replace=False)] = 0.0
+        elif fill == "open_hat_push":
+            pats["open_hat"][1, 7] = rng.uniform(0.6, 0.9)
+        else:
+            pats["perc1"][1] = (rng.random(CELL_STEPS) < 0.4) * rng.uniform(0.5, 1.0, CELL_STEPS)
     return {voice: p for voice, p in pats.items() if kit.sounds.get(voice)}
 
 
@@ -279,6 +289,52 @@ def _cell_patterns(rng: np.random.Generator, kit: Kit) -> dict[str, np.ndarray]:
 _JITTER_S = {"kick": 0.0005, "clap": 0.001, "snare": 0.001, "hat": 0.003, "open_hat": 0.003,
              "perc1": 0.004, "perc2": 0.004, "bass": 0.001}
 _SWUNG = {"hat", "open_hat", "perc1", "perc2"}
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopScore:
+    """What a loop plays, before humanisation.
+
+    grid: voice -> velocities (beats * STEPS_PER_BEAT,) on the 16th grid, 0 where it is silent.
+    bass_pitch: (beats * STEPS_PER_BEAT,) 0 root, 1 fifth, 2 octave. swing: delay of odd 16ths
+    as a fraction of a 16th. structure: which 2-beat cells are A and which B.
+    """
+
+    kit: Kit
+    structure: str
+    grid: dict
+    bass_pitch: np.ndarray
+    swing: float
+
+
+def _draw_score(rng: np.random.Generator, *, seed: int, kit, structure: str | None, beats: int,
+                sample_rate_hz: int) -> LoopScore:
+    if beats < 2 or beats % 2:
+        raise ValueError(f"beats must be an even number >= 2 (2-beat cells), got {beats}")
+    kit_index = int(rng.integers(N_KITS))
+    if kit is None or isinstance(kit, (int, np.integer)):
+        kit = make_kit(seed, kit_index if kit is None else int(kit), sample_rate_hz=sample_rate_hz)
+    drawn = str(rng.choice(STRUCTURES))  # drawn even when given, so the rest stays the same
+    structure = structure or drawn
+    if structure not in STRUCTURES:
+        raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+    rows = np.array([0 if structure[c % 4] == "A" else 1 for c in range(beats // 2)])
+    swing = float(rng.uniform(0.0, 0.12))
+    pats = _cell_patterns(rng, kit)
+    bass_pitch = rng.choice(3, size=(2, CELL_STEPS), p=[0.7, 0.15, 0.15])
+    bass_pitch[0] = 0  # cell A stays on the root, B may move to the fifth or octave
+    grid = {voice: pat[rows].ravel() for voice, pat in pats.items()}
+    return LoopScore(kit=kit, structure=structure, grid=grid, bass_pitch=bass_pitch[rows].ravel(),
+                     swing=swing)
+
+
+def loop_score(*, seed: int = 0, index: int = 0, kit: Kit | int | None = None,
+               structure: str | None = None, beats: int = BEATS,
+               sample_rate_hz: int = SAMPLE_RATE_HZ) -> LoopScore:
+    """The ``LoopScore`` that ``synthesize_loop`` with the same arguments plays."""
+    rng = np.random.default_rng([seed, _LOOP_STREAM, index])
+    return _draw_score(rng, seed=seed, kit=kit, structure=structure, beats=beats,
+                       sample_rate_hz=sample_rate_hz)
 
 
 def synthesize_loop(*, bpm: float = 125.0, seed: int = 0, index: int = 0, kit: Kit | int | None = None,
@@ -293,43 +349,26 @@ def synthesize_loop(*, bpm: float = 125.0, seed: int = 0, index: int = 0, kit: K
     """
     if not bpm > 0:
         raise ValueError(f"bpm must be positive, got {bpm}")
-    if beats < 2 or beats % 2:
-        raise ValueError(f"beats must be an even number >= 2 (2-beat cells), got {beats}")
     rng = np.random.default_rng([seed, _LOOP_STREAM, index])
-    kit_index = int(rng.integers(N_KITS))
-    if kit is None or isinstance(kit, (int, np.integer)):
-        kit = make_kit(seed, kit_index if kit is None else int(kit), sample_rate_hz=sample_rate_hz)
-    n_cells = beats // 2
-    drawn = str(rng.choice(STRUCTURES))
-    structure = structure or drawn
-    if structure not in STRUCTURES:
-        raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
-    rows = np.array([0 if structure[c % 4] == "A" else 1 for c in range(n_cells)])
-
+    score = _draw_score(rng, seed=seed, kit=kit, structure=structure, beats=beats,
+                        sample_rate_hz=sample_rate_hz)
+    kit = score.kit
     step_s = 60.0 / bpm / STEPS_PER_BEAT
     n_frames = int(round(sample_rate_hz * 60.0 / bpm * beats))
-    swing_s = rng.uniform(0.0, 0.12) * step_s
-    pats = _cell_patterns(rng, kit)
-    bass_pitch = rng.choice(3, size=(2, CELL_STEPS), p=[0.7, 0.15, 0.15])
-    bass_pitch[0] = 0  # cell A stays on the root, B may move to the fifth or octave
-
     buf = np.zeros((n_frames + kit.max_len, 2), np.float32)
-    for voice, pat in pats.items():
-        vel = pat[rows].ravel()  # (n_cells * CELL_STEPS,)
-        steps = np.flatnonzero(vel)
+    for voice, grid in score.grid.items():
+        steps = np.flatnonzero(grid)
         # 1. humanise: velocity +-8 %, timing jitter, swing on odd 16ths
-        vel = vel[steps] * np.clip(1 + 0.08 * rng.standard_normal(steps.size), 0.6, 1.2)
+        vel = grid[steps] * np.clip(1 + 0.08 * rng.standard_normal(steps.size), 0.6, 1.2)
         onset_s = steps * step_s + _JITTER_S[voice] * rng.standard_normal(steps.size)
         if voice in _SWUNG:
-            onset_s += swing_s * (steps % 2)
+            onset_s += score.swing * step_s * (steps % 2)
         # 2. wrap onsets into the loop (an early first hit belongs at the end)
         onsets = np.round(onset_s * sample_rate_hz).astype(np.int64) % n_frames
         variants = kit.sounds[voice]
         for k, (pos, v) in enumerate(zip(onsets, vel)):
-            if voice == "bass":
-                sound = variants[bass_pitch[rows[steps[k] // CELL_STEPS], steps[k] % CELL_STEPS]]
-            else:
-                sound = variants[k % len(variants)]
+            # bass: the note's pitch; others: round-robin over the kit's variants
+            sound = variants[score.bass_pitch[steps[k]] if voice == "bass" else k % len(variants)]
             buf[pos:pos + sound.shape[0]] += np.float32(v) * sound
     # 3. fold the tail ringing past the end back onto the start: a seamless loop
     buf[: kit.max_len] += buf[n_frames:]

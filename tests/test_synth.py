@@ -1,0 +1,125 @@
+"""The demo pack: format, names, determinism, tempo, and the fallback to it."""
+
+import logging
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from beatgan import synth
+from beatgan.data import detect_bpm, find_audio_files
+
+NAME = re.compile(r"^tr07_drlp_(\d+)_([A-Za-z]+\d*)_Full\.wav$")
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory):
+    return synth.write_demo_pack(tmp_path_factory.mktemp("pack"), n=4, seed=0)
+
+
+def test_loop_is_eight_beats_of_stereo_float32():
+    for bpm, frames in ((125, 169344), (124, 170710)):  # round(44100 * 60 / bpm * 8)
+        loop = synth.synthesize_loop(bpm=bpm, seed=0, index=bpm)
+        assert loop.shape == (frames, 2) and loop.dtype == np.float32
+        peak = np.max(np.abs(loop))
+        assert 10 ** (-3.01 / 20) <= peak <= 10 ** (-0.5 / 20)  # normalised to -3 .. -0.5 dBFS
+        assert not np.allclose(loop[:, 0], loop[:, 1])  # panned: a real stereo image
+
+
+def test_pack_format_and_names(pack):
+    assert len(pack) == 4 and len({p.name for p in pack}) == 4
+    for path in pack:
+        match = NAME.match(path.name)
+        assert match, path.name
+        bpm = int(match.group(1))
+        assert bpm in (124, 125)
+        info = sf.info(path)
+        assert (info.samplerate, info.channels, info.subtype, info.format) == (44100, 2, "PCM_24", "WAV")
+        assert info.frames == round(44100 * 60 / bpm * 8)
+
+
+def test_pack_is_byte_identical_for_a_seed(pack, tmp_path):
+    again = synth.write_demo_pack(tmp_path / "again", n=4, seed=0)
+    assert [p.name for p in again] == [p.name for p in pack]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(again, pack))
+    other = synth.write_demo_pack(tmp_path / "other", n=1, seed=1)
+    assert other[0].read_bytes() != pack[0].read_bytes()
+
+
+def test_pack_file_is_the_quantised_loop(pack):
+    # Loop i of the pack is synthesize_loop(seed, index=i), written at 24 bits.
+    bpm = float(NAME.match(pack[2].name).group(1))
+    written, rate_hz = sf.read(pack[2], dtype="float64")
+    loop = synth.synthesize_loop(bpm=bpm, seed=0, index=2)
+    assert rate_hz == 44100
+    assert np.max(np.abs(written - loop)) <= 2.0 ** -23
+
+
+def test_other_tempi(tmp_path):
+    fixed = synth.write_demo_pack(tmp_path / "fixed", n=2, bpm=100)
+    assert all(NAME.match(p.name).group(1) == "100" for p in fixed)
+    assert sf.info(fixed[0]).frames == round(44100 * 60 / 100 * 8)
+    ranged = synth.write_demo_pack(tmp_path / "ranged", n=6, bpm=(90, 95))
+    assert all(90 <= int(NAME.match(p.name).group(1)) <= 95 for p in ranged)
+    with pytest.raises(ValueError, match="bpm"):
+        synth.write_demo_pack(tmp_path / "bad", n=1, bpm=(120, 110))
+
+
+@pytest.mark.parametrize("structure", synth.STRUCTURES)
+def test_bar_structure(structure):
+    # Four 2-beat cells (the seed's "bars") follow the structure; a B cell always differs from A.
+    for seed in range(5):
+        score = synth.loop_score(seed=seed, structure=structure)
+        grid = np.stack(list(score.grid.values()))  # (voices, 32 steps)
+        cells = grid.reshape(grid.shape[0], 4, 8).transpose(1, 0, 2)  # (cell, voice, step)
+        for i in range(4):
+            for j in range(4):
+                same = np.array_equal(cells[i], cells[j])
+                assert same == (structure[i] == structure[j]), (seed, i, j)
+        kick = score.grid["kick"]
+        assert np.all(kick[::4] == 1.0)  # four on the floor in every cell
+        back = score.grid["clap" if "clap" in score.grid else "snare"]
+        assert np.all(back[4::8] == 1.0)  # beats 2 and 4
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="structure"):
+        synth.synthesize_loop(structure="ABCD")
+    with pytest.raises(ValueError, match="bpm"):
+        synth.synthesize_loop(bpm=0)
+    with pytest.raises(ValueError, match="beats"):
+        synth.synthesize_loop(beats=3)
+
+
+def test_tempo_of_demo_loops_is_what_the_name_says():
+    # librosa's estimate within 2 % for at least 95 % of loops. Its prior is centred on 125 bpm
+    # (detect_bpm's start_bpm), one octave wide, which picks the beat level rather than the
+    # half-time (kick every other beat) or double-time (8th hats) level.
+    bpms = [synth._loop_bpm(0, i, None) for i in range(20)]
+    estimates = [detect_bpm(synth.synthesize_loop(bpm=b, seed=0, index=i), sample_rate_hz=44100)
+                 for i, b in enumerate(bpms)]
+    errors = np.abs(np.array(estimates) / np.array(bpms) - 1)
+    assert np.mean(errors <= 0.02) >= 0.95, list(zip(bpms, np.round(estimates, 1)))
+
+
+def test_tempo_away_from_the_prior():
+    # The right octave for loops 15 % either side of the prior's centre too.
+    for i, bpm in enumerate((108.0, 142.0)):
+        estimate = detect_bpm(synth.synthesize_loop(bpm=bpm, seed=5, index=i), sample_rate_hz=44100)
+        assert abs(estimate / bpm - 1) <= 0.02, (bpm, estimate)
+
+
+def test_ensure_demo_pack(tmp_path, caplog, pack):
+    assert synth.ensure_demo_pack(pack[0].parent) == pack[0].parent  # has audio: used as is
+    empty = tmp_path / "ULTIMATE_DRUM_LOOPS"
+    empty.mkdir()
+    (empty / "README.md").write_text("put the loops here")
+    with caplog.at_level(logging.WARNING, logger="beatgan.synth"):
+        folder = synth.ensure_demo_pack(empty, n=2, cache_dir=tmp_path / "cache")
+    assert folder == tmp_path / "cache" / "seed0_n2"
+    assert len(find_audio_files(folder)) == 2
+    assert "holds no audio files" in caplog.text and "demo pack" in caplog.text
+    stamp = [p.stat().st_mtime_ns for p in find_audio_files(folder)]
+    assert synth.ensure_demo_pack(tmp_path / "missing", n=2, cache_dir=tmp_path / "cache") == folder
+    assert [p.stat().st_mtime_ns for p in find_audio_files(folder)] == stamp  # reused, not rewritten
