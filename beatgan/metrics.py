@@ -1,0 +1,602 @@
+"""Offline quality metrics for generated drum loops: tempo, distribution distance, diversity.
+
+Audio GAN papers score samples with networks trained elsewhere (WaveGAN's inception score, FAD);
+this project cannot download one, so every number here comes from signal processing on the
+clips themselves (numpy, scipy, librosa). Every clip is reduced to its first
+``config.score_len`` samples (2 beats at ``config.bpm``: 14112 at 14.7 kHz) and mixed to mono.
+
+Metrics, and which way is better
+    tempo consistency (higher, in [0, 1])
+        Is the onset energy on the beat grid of the training tempo, in phase with the downbeat
+        at sample 0? Onset energy is a SuperFlux-style spectral flux (Boeck & Widmer 2013, the
+        onset detector of "Maximum filter vibrato suppression for onset detection").
+        ``grid share`` = share of full-band flux within ``TEMPO_TOLERANCE_MS`` of a 16th-note
+        position; ``beat share`` = share of low-band (<= ``LOW_BAND_HZ``: kick and bass) flux
+        within the tolerance of a beat (quarter note). The score is their geometric mean. The
+        grid share alone cannot see a loop started half a beat late (an eighth note is two 16th
+        steps, so every hit is still on the 16th grid); the beat share sees the kick move off
+        the beats. A click track on the beats scores 1; noise ~0.1; silence 0.
+    Frechet distance (lower, dB^2)
+        The idea of FID (Heusel et al. 2017, "GANs trained by a two time-scale update rule")
+        on an embedding computed here: the Frechet distance between Gaussians fitted to the
+        generated and the training embeddings. The embedding ("grid log-mel") is the mean
+        log-mel power (dB) of each band in each 16th-note slot of the segment, plus the
+        standard deviation of each band over the segment, projected onto the top principal
+        components of the training set (PCA fitted on the training embeddings, so that a
+        covariance from 40 clips stays well conditioned). Pooling on the grid, not over the
+        whole clip, keeps where in the bar each sound falls, so a shifted loop is far away.
+    NDB/k and JS (lower, in [0, 1])
+        Richardson & Weiss 2018 ("On GANs and GMMs"): k-means bins on the training embeddings;
+        NDB is the number of bins whose share of generated clips differs from the training
+        share by a two-proportion z-test at ``alpha`` (0.05); NDB/k normalises it. JS is the
+        Jensen-Shannon divergence (bits) between the two bin histograms. k defaults to 8 so
+        that 40 generated clips put about 5 in a bin: with fewer, an empty bin is never
+        significant and collapse goes unseen.
+    diversity ratio (closer to 1; 0 = collapse)
+        Mean pairwise Euclidean distance between generated embeddings over the same among
+        training embeddings. A set of identical beats scores 0. It measures spread, not
+        realism: loops shifted off the grid are as diverse as the training set by construction
+        (the tempo and distribution metrics catch those), which is why the reference points add
+        a "collapsed" set (one held-out loop repeated with faint noise).
+
+Reference points (``TrainingReference.points``), scored in the same run against the same
+training statistics, with as many clips as a generated batch (default 40): ``held_out`` (training
+loops kept out of the fit: the level a perfect generator reaches, small-sample bias included),
+``noise`` (white noise at the loudness of the held-out clips), ``silence``, ``shifted`` (held-out
+loops rotated by half a beat) and ``collapsed``. A metric is only shipped when these fall on the
+right side of ``held_out`` (see tests/test_metrics.py).
+
+Shapes: audio batches are ``(n, n_samples, channels)`` or ``(n, n_samples)`` float in [-1, 1] at
+``config.sample_rate_hz`` with ``n_samples >= config.score_len``; embeddings are ``(n, dim)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from typing import Any
+
+import librosa
+import numpy as np
+import scipy.fft
+import scipy.linalg
+import scipy.ndimage
+import scipy.sparse
+import scipy.sparse.csgraph
+import scipy.signal
+import scipy.spatial.distance
+import scipy.stats
+from scipy.cluster.vq import kmeans2, vq
+
+from .config import Config
+
+# --- tempo (onset) analysis -------------------------------------------------------------------
+#: Onsets within this many ms of a grid position count as on the grid.
+TEMPO_TOLERANCE_MS = 10.0
+#: Upper edge of the band whose onsets fix the beat phase: kick drum and bass.
+LOW_BAND_HZ = 200.0
+#: Onset STFT: 256 taps (17 ms at 14.7 kHz) keep a hit's flux within a few ms; a longer window
+#: smears it over its own length (measured: 64 % of a click within 10 ms at 512 taps, 100 % at 256).
+ONSET_WINDOW_S = 256 / 14700
+#: Onset hop (3.3 ms at 14.7 kHz): the time resolution of the grid test.
+ONSET_HOP_S = 49 / 14700
+#: SuperFlux reference: the maximum over this many previous frames and 3 neighbouring bins, so
+#: that the noisy decay of a hat or the pitch sweep of a kick adds little flux after the attack.
+ONSET_MAX_FRAMES = 3
+
+# --- log-mel embedding --------------------------------------------------------------------------
+MEL_BANDS = 32
+MEL_FMIN_HZ = 30.0
+MEL_WINDOW_S = 512 / 14700  # 35 ms
+MEL_HOP_S = 147 / 14700  # 10 ms: 12 frames per 16th note at 125 bpm
+#: Level (dB re full scale, RMS) of the white noise that sets the log-mel floor: above the
+#: augmentation's hiss (about -63 dBFS), far below a drum hit.
+MEL_FLOOR_DBFS = -55.0
+
+DEFAULT_COMPONENTS = 16
+DEFAULT_CLUSTERS = 8
+DEFAULT_HELD_OUT = 40
+NDB_ALPHA = 0.05
+
+#: Which way each headline metric improves (for reports and plots).
+DIRECTIONS = {
+    "tempo_consistency": "higher",
+    "frechet": "lower",
+    "ndb_fraction": "lower",
+    "js": "lower",
+    "diversity_ratio": "closer to 1",
+}
+REFERENCE_NAMES = ("held_out", "noise", "silence", "shifted", "collapsed")
+
+
+# === input ======================================================================================
+def to_mono_segments(audio: np.ndarray, *, config: Config) -> np.ndarray:
+    """``(n, n_samples[, channels])`` audio -> ``(n, config.score_len)`` float32 mono.
+
+    Keeps the first ``score_len`` samples (the segment the model learns) and averages channels.
+    """
+    x = np.asarray(audio)
+    if x.ndim == 3:
+        x = x[:, : config.score_len].mean(axis=2, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"audio must be (n, n_samples, channels) or (n, n_samples), got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError("audio holds no clips")
+    if x.shape[1] < config.score_len:
+        raise ValueError(f"clips must hold at least score_len={config.score_len} samples "
+                         f"({config.beats} beats at {config.bpm} bpm), got {x.shape[1]}")
+    x = np.ascontiguousarray(x[:, : config.score_len], dtype=np.float32)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("audio holds NaN or infinite values")
+    return x
+
+
+def _samples(seconds: float, config: Config) -> int:
+    return max(1, int(round(seconds * config.sample_rate_hz)))
+
+
+def _chunks(n: int, size: int = 256):
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+# === tempo consistency ==========================================================================
+def onset_envelopes(mono: np.ndarray, *, config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SuperFlux onset strength of ``(n, n_samples)`` mono clips.
+
+    Returns ``(times_s, full, low)``: frame times ``(T,)`` in seconds from the first sample, and
+    the flux ``(n, T)`` summed over all bins and over the bins up to ``LOW_BAND_HZ``.
+    """
+    n_fft, hop = _samples(ONSET_WINDOW_S, config), _samples(ONSET_HOP_S, config)
+    window = scipy.signal.get_window("hann", n_fft).astype(np.float32)
+    n_low = max(1, int(LOW_BAND_HZ * n_fft / config.sample_rate_hz))
+    # Silence before the clip, so that the hit on sample 0 (the downbeat) shows as an onset.
+    padded = np.pad(mono, ((0, 0), (n_fft, n_fft // 2)))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)[:, ::hop]
+    full, low = [], []
+    for part in _chunks(len(mono), 64):
+        log_mag = np.log1p(np.abs(scipy.fft.rfft(frames[part] * window, axis=-1)))  # (n, T, bins)
+        ref = scipy.ndimage.maximum_filter1d(log_mag, ONSET_MAX_FRAMES, axis=1,
+                                             origin=(ONSET_MAX_FRAMES - 1) // 2)
+        ref = scipy.ndimage.maximum_filter1d(ref, 3, axis=2)
+        flux = np.maximum(log_mag[:, 1:] - ref[:, :-1], 0.0)[..., 1:]  # drop DC
+        full.append(flux.sum(axis=2))
+        low.append(flux[..., :n_low].sum(axis=2))
+    # Frame t covers clip samples [t*hop - n_fft, t*hop); flux j compares frames j+1 and j, so
+    # the samples that just entered the window tail are [j*hop, (j+1)*hop). A click's flux peaks
+    # about one hop after it enters (the Hann tail is near zero): the one-hop lead puts the flux
+    # peak of a click within 1 ms of the click (measured).
+    times_s = (np.arange(frames.shape[1] - 1) - 0.5) * hop / config.sample_rate_hz
+    return times_s, np.concatenate(full), np.concatenate(low)
+
+
+def grid_mask(times_s: np.ndarray, *, period_s: float, tolerance_ms: float) -> np.ndarray:
+    """True where ``times_s`` lies within ``tolerance_ms`` of a multiple of ``period_s``."""
+    phase = np.mod(times_s, period_s)
+    distance_s = np.minimum(phase, period_s - phase)
+    return distance_s <= tolerance_ms / 1000.0
+
+
+def _share(envelope: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    total = envelope.sum(axis=1)
+    on = envelope[:, mask].sum(axis=1)
+    # No onset energy at all (silence) is not on the grid: 0, not 0/0.
+    return np.divide(on, total, out=np.zeros_like(total), where=total > 1e-9)
+
+
+def tempo_components(audio: np.ndarray, *, config: Config,
+                     tolerance_ms: float = TEMPO_TOLERANCE_MS) -> tuple[np.ndarray, np.ndarray]:
+    """``(grid_share, beat_share)``, each ``(n,)`` in [0, 1] (see the module docstring)."""
+    mono = to_mono_segments(audio, config=config)
+    times_s, full, low = onset_envelopes(mono, config=config)
+    beat_s = 60.0 / config.bpm
+    grid_share = _share(full, grid_mask(times_s, period_s=beat_s / 4, tolerance_ms=tolerance_ms))
+    beat_share = _share(low, grid_mask(times_s, period_s=beat_s, tolerance_ms=tolerance_ms))
+    return grid_share, beat_share
+
+
+def tempo_consistency(audio: np.ndarray, *, config: Config,
+                      tolerance_ms: float = TEMPO_TOLERANCE_MS) -> np.ndarray:
+    """Per-clip tempo consistency ``(n,)`` in [0, 1], higher is better.
+
+    The geometric mean of the share of onset energy on the 16th-note grid and the share of
+    low-band onset energy on the beats, both measured from sample 0 (the downbeat) at
+    ``config.bpm``. A click track on the beats scores 1, white noise about 0.1, silence 0.
+    """
+    grid_share, beat_share = tempo_components(audio, config=config, tolerance_ms=tolerance_ms)
+    return np.sqrt(grid_share * beat_share)
+
+
+# === grid log-mel embedding =====================================================================
+@functools.lru_cache(maxsize=8)
+def _mel_basis(sample_rate_hz: int, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mel filters ``(bands, n_fft // 2 + 1)`` and each band's power for white noise at
+    ``MEL_FLOOR_DBFS`` (the soft floor, ``(bands,)``)."""
+    basis = librosa.filters.mel(sr=sample_rate_hz, n_fft=n_fft, n_mels=MEL_BANDS,
+                                fmin=MEL_FMIN_HZ).astype(np.float32)
+    window = scipy.signal.get_window("hann", n_fft)
+    # White noise of variance s^2 has E|X_k|^2 = s^2 * sum(window^2) in every bin.
+    noise_power = 10.0 ** (MEL_FLOOR_DBFS / 10.0) * np.sum(window ** 2)
+    floor = (basis.sum(axis=1) * noise_power).astype(np.float32)
+    basis.setflags(write=False)
+    floor.setflags(write=False)
+    return basis, floor
+
+
+def log_mel(mono: np.ndarray, *, config: Config) -> np.ndarray:
+    """Log-mel power ``(n, MEL_BANDS, T)`` of mono clips, in dB above a white-noise floor.
+
+    ``10 log10(1 + P / floor)``, floor = the band's power for white noise at ``MEL_FLOOR_DBFS``:
+    silence is 0 dB, and hiss below the floor (the augmentation adds about -63 dBFS) barely
+    counts, so a clean clip and its noisy training copies embed alike. Frames are centred on
+    multiples of the 10 ms hop, zero padded at the edges.
+    """
+    n_fft, hop = _samples(MEL_WINDOW_S, config), _samples(MEL_HOP_S, config)
+    basis, floor = _mel_basis(config.sample_rate_hz, n_fft)
+    window = scipy.signal.get_window("hann", n_fft).astype(np.float32)
+    padded = np.pad(mono, ((0, 0), (n_fft // 2, n_fft // 2)))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)[:, ::hop]
+    parts = []
+    for part in _chunks(len(mono)):
+        power = np.abs(scipy.fft.rfft(frames[part] * window, axis=-1)) ** 2  # (n, T, bins)
+        mel = power @ basis.T  # (n, T, bands)
+        parts.append(10.0 * np.log10(1.0 + mel / floor).transpose(0, 2, 1))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def grid_slots(n_frames: int, *, config: Config) -> np.ndarray:
+    """16th-note slot index ``(n_frames,)`` of each log-mel frame centre; -1 past the segment."""
+    centres = np.arange(n_frames) * _samples(MEL_HOP_S, config)
+    step = config.sample_rate_hz * 60.0 / config.bpm / 4
+    slots = np.floor(centres / step).astype(int)
+    slots[centres >= config.score_len] = -1
+    return slots
+
+
+def grid_logmel_embedding(audio: np.ndarray, *, config: Config) -> np.ndarray:
+    """Per-clip embedding ``(n, MEL_BANDS * (n_slots + 1))`` in dB.
+
+    For each mel band: its mean in each 16th-note slot of the segment (where in the bar the
+    energy is, so a shifted loop moves), then its standard deviation over the segment (how
+    punchy the band is).
+    """
+    mel = log_mel(to_mono_segments(audio, config=config), config=config)
+    slots = grid_slots(mel.shape[2], config=config)
+    n_slots = slots.max() + 1
+    means = [mel[:, :, slots == k].mean(axis=2) for k in range(n_slots)]  # each (n, bands)
+    spread = mel[:, :, slots >= 0].std(axis=2)
+    return np.concatenate(means + [spread], axis=1).astype(np.float64)
+
+
+# === distances between sets ======================================================================
+def gaussian_stats(embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(dim,)`` and covariance ``(dim, dim)`` (unbiased; zeros for a single clip)."""
+    x = np.asarray(embedding, dtype=np.float64)
+    cov = np.cov(x, rowvar=False) if len(x) > 1 else np.zeros((x.shape[1], x.shape[1]))
+    return x.mean(axis=0), np.atleast_2d(cov)
+
+
+def _sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def frechet_distance_gaussians(mean_a: np.ndarray, cov_a: np.ndarray,
+                               mean_b: np.ndarray, cov_b: np.ndarray) -> float:
+    """Frechet (2-Wasserstein squared) distance between two Gaussians.
+
+    ``|mean_a - mean_b|^2 + tr(cov_a + cov_b - 2 (cov_a cov_b)^(1/2))``. The trace of the
+    matrix root is taken as ``tr((A^(1/2) B A^(1/2))^(1/2))``, a symmetric PSD form that has
+    real eigenvalues (sqrtm of the non-symmetric product can come back complex).
+    """
+    root_a = _sqrtm_psd(cov_a)
+    middle = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    cross = np.sqrt(np.clip(middle, 0.0, None)).sum()
+    value = float(np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * cross)
+    return max(value, 0.0)  # rounding can leave -1e-12 for identical sets
+
+
+def frechet_distance(embedding_a: np.ndarray, embedding_b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two ``(n, dim)`` embedding sets (units^2)."""
+    return frechet_distance_gaussians(*gaussian_stats(embedding_a), *gaussian_stats(embedding_b))
+
+
+def ndb_js_from_counts(counts: np.ndarray, reference_counts: np.ndarray, *,
+                       alpha: float = NDB_ALPHA) -> tuple[int, float]:
+    """``(ndb, js_bits)`` for bin counts ``(k,)`` against reference bin counts ``(k,)``.
+
+    NDB: bins whose proportions differ by a two-sided two-proportion z-test (pooled variance)
+    at ``alpha``. JS: Jensen-Shannon divergence in bits (0 equal, 1 disjoint).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    reference_counts = np.asarray(reference_counts, dtype=np.float64)
+    n, n_ref = counts.sum(), reference_counts.sum()
+    p, q = counts / n, reference_counts / n_ref
+    pooled = (counts + reference_counts) / (n + n_ref)
+    se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n + 1.0 / n_ref))
+    z = np.divide(p - q, se, out=np.zeros_like(p), where=se > 0)
+    ndb = int(np.sum(2.0 * scipy.stats.norm.sf(np.abs(z)) < alpha))
+    return ndb, js_divergence(p, q)
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon divergence (bits) between two histograms (normalised here)."""
+    p, q = np.asarray(p, float) / np.sum(p), np.asarray(q, float) / np.sum(q)
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray) -> float:
+        used = a > 0
+        return float(np.sum(a[used] * np.log2(a[used] / m[used])))
+
+    return max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
+
+
+def mean_pairwise_distance(embedding: np.ndarray) -> float:
+    """Mean Euclidean distance over all pairs of ``(n, dim)`` rows; 0 for fewer than 2."""
+    if len(embedding) < 2:
+        return 0.0
+    return float(scipy.spatial.distance.pdist(np.asarray(embedding, dtype=np.float64)).mean())
+
+
+def diversity(embedding: np.ndarray, *, reference_spread: float) -> float:
+    """Mean pairwise distance of a set over ``reference_spread`` (the same among training clips).
+
+    1 = as varied as the training set, 0 = all identical (mode collapse).
+    """
+    if reference_spread <= 0:
+        raise ValueError("reference_spread must be positive (training clips all identical?)")
+    return mean_pairwise_distance(embedding) / reference_spread
+
+
+# === training reference ==========================================================================
+def pca_basis(embedding: np.ndarray, *, n_components: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(centre (dim,), components (d, dim), kept variance fraction)`` of ``(n, dim)`` rows."""
+    centre = embedding.mean(axis=0)
+    centred = embedding - centre
+    # eigh of the (dim, dim) scatter matrix: same components as an SVD of the data, and much
+    # cheaper for thousands of clips and a few hundred dims.
+    variance, vectors = np.linalg.eigh(centred.T @ centred)
+    variance, vectors = np.clip(variance[::-1], 0.0, None), vectors[:, ::-1]
+    d = max(1, min(n_components, len(embedding) - 1, embedding.shape[1]))
+    kept = float(variance[:d].sum() / variance.sum()) if variance.sum() > 0 else 1.0
+    return centre, vectors[:, :d].T.copy(), kept
+
+
+def infer_groups(embedding: np.ndarray, *, relative_tolerance: float = 0.01) -> np.ndarray:
+    """Group ids ``(n,)``: clips closer than ``relative_tolerance`` of the median pairwise
+    distance are one group (the noisy copies ``data.augment`` makes of a loop).
+
+    Holding out a loop while a noisy copy of it stays in the fit would make ``held_out`` look
+    better than any new loop can, so reference splits are drawn by group.
+    """
+    centre, components, _ = pca_basis(embedding, n_components=16)
+    z = (embedding - centre) @ components.T
+    sample = z[np.random.default_rng(0).permutation(len(z))[:500]]
+    scale = np.median(scipy.spatial.distance.pdist(sample)) if len(sample) > 1 else 0.0
+    if scale <= 0:
+        return np.zeros(len(z), dtype=int)
+    pairs = scipy.spatial.cKDTree(z).query_pairs(relative_tolerance * scale, output_type="ndarray")
+    graph = scipy.sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])),
+                                    shape=(len(z), len(z)))
+    return scipy.sparse.csgraph.connected_components(graph, directed=False)[1]
+
+
+def _kmeans(z: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 5) -> np.ndarray:
+    """Centroids ``(k, d)``: the best (least squared error) of ``n_init`` seeded k-means++ runs."""
+    best, best_error = None, np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # kmeans2 warns on an empty cluster; the best run wins
+        for _ in range(n_init):
+            centroids, labels = kmeans2(z, k, iter=30, minit="++", seed=rng)
+            error = float(np.sum((z - centroids[labels]) ** 2))
+            if error < best_error:
+                best, best_error = centroids, error
+    return best
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TrainingReference:
+    """Training-side statistics, computed once by ``fit`` and reused for every generated batch.
+
+    Attributes (``d`` PCA components, ``k`` bins)
+        config: the audio spec the clips follow.
+        centre, components: PCA of the grid log-mel embedding, ``(dim,)`` and ``(d, dim)``.
+        kept_variance: fraction of the embedding variance the components keep.
+        mean, cov: Gaussian of the projected training clips, ``(d,)`` and ``(d, d)``.
+        centroids, counts: k-means bins ``(k, d)`` and training clips per bin ``(k,)``.
+        spread: mean pairwise distance among the training clips (dB, projected).
+        n_train: clips in the fit (the held-out loops and their copies excluded).
+        points: reference points, name -> metric -> value (see ``REFERENCE_NAMES``).
+        n_reference: clips in each reference set.
+    """
+
+    config: Config
+    centre: np.ndarray
+    components: np.ndarray
+    kept_variance: float
+    mean: np.ndarray
+    cov: np.ndarray
+    centroids: np.ndarray
+    counts: np.ndarray
+    spread: float
+    n_train: int
+    points: dict[str, dict[str, float]]
+    n_reference: int
+
+    @classmethod
+    def fit(cls, train: np.ndarray, *, config: Config, seed: int | np.random.Generator = 0,
+            n_clusters: int = DEFAULT_CLUSTERS, n_components: int = DEFAULT_COMPONENTS,
+            n_held_out: int = DEFAULT_HELD_OUT, groups: np.ndarray | None = None) -> "TrainingReference":
+        """Fit on training segments ``(n, n_samples, channels)`` and score the reference points.
+
+        ``n_held_out`` loops (one clip from each of as many groups; ``groups`` gives each clip's
+        source loop, inferred from near-duplicates when ``None``) are kept out of the fit and
+        form the reference sets; use the size of a generated batch. ``seed`` fixes the split,
+        the noise and k-means.
+        """
+        rng = np.random.default_rng(seed)
+        raw = grid_logmel_embedding(train, config=config)
+        groups = infer_groups(raw) if groups is None else np.asarray(groups)
+        if groups.shape != (len(raw),):
+            raise ValueError(f"groups must hold one id per clip ({len(raw)}), got shape {groups.shape}")
+        # 1. Split by group: the held-out loops and all their copies leave the fit.
+        unique = rng.permutation(np.unique(groups))
+        n_held_out = min(n_held_out, len(unique) // 2)
+        held_groups = unique[:n_held_out]
+        held = np.array([rng.choice(np.flatnonzero(groups == g)) for g in held_groups], dtype=int)
+        fit_rows = ~np.isin(groups, held_groups)
+        # 2. Training statistics in the PCA space of the fit set.
+        centre, components, kept = pca_basis(raw[fit_rows], n_components=n_components)
+        z = (raw[fit_rows] - centre) @ components.T
+        mean, cov = gaussian_stats(z)
+        k = max(1, min(n_clusters, len(z)))
+        centroids = _kmeans(z, k, rng)
+        counts = np.bincount(vq(z, centroids)[0], minlength=k)
+        spread = mean_pairwise_distance(z[rng.permutation(len(z))[:1500]])
+        reference = cls(config=config, centre=centre, components=components, kept_variance=kept,
+                        mean=mean, cov=cov, centroids=centroids, counts=counts, spread=spread,
+                        n_train=int(fit_rows.sum()), points={}, n_reference=len(held))
+        # 3. Reference points against these statistics.
+        if len(held) >= 2:
+            sets = reference_sets(np.asarray(train)[held], config=config, rng=rng)
+            reference.points.update({name: _score(audio, reference)[0] for name, audio in sets.items()})
+        return reference
+
+    def project(self, audio: np.ndarray) -> np.ndarray:
+        """Audio ``(n, n_samples[, channels])`` -> projected embedding ``(n, d)`` (dB)."""
+        raw = grid_logmel_embedding(audio, config=self.config)
+        return (raw - self.centre) @ self.components.T
+
+
+def reference_sets(held_out: np.ndarray, *, config: Config,
+                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The reference audio sets, each ``(n, score_len, channels)`` like ``held_out``."""
+    real = np.asarray(held_out, dtype=np.float32)[:, : config.score_len]
+    if real.ndim == 2:
+        real = real[:, :, None]
+    rms = np.sqrt(np.mean(real ** 2, axis=(1, 2), keepdims=True))
+    half_beat = int(round(config.sample_rate_hz * 60.0 / config.bpm / 2))
+    # Faint noise, as loud as the augmentation's, keeps the collapsed copies from being exact.
+    faint = config.noise_amplitude / 2 ** 23
+    return {
+        "held_out": real,
+        "noise": np.clip(rng.standard_normal(real.shape) * rms, -1, 1).astype(np.float32),
+        "silence": np.zeros_like(real),
+        # A loop is periodic, so rotating it is the same loop started half a beat late.
+        "shifted": np.roll(real, half_beat, axis=1),
+        "collapsed": np.clip(real[:1] + rng.uniform(-faint, faint, real.shape), -1, 1).astype(np.float32),
+    }
+
+
+def _score(audio: np.ndarray, reference: TrainingReference) -> tuple[dict[str, float], np.ndarray, dict[str, float]]:
+    """Headline metrics (dict), per-clip tempo consistency ``(n,)`` and tempo details."""
+    config = reference.config
+    grid_share, beat_share = tempo_components(audio, config=config)
+    tempo = np.sqrt(grid_share * beat_share)
+    z = reference.project(audio)
+    mean, cov = gaussian_stats(z)
+    k = len(reference.centroids)
+    counts = np.bincount(vq(z, reference.centroids)[0], minlength=k)
+    ndb, js = ndb_js_from_counts(counts, reference.counts)
+    headline = {
+        "tempo_consistency": float(tempo.mean()),
+        "frechet": frechet_distance_gaussians(mean, cov, reference.mean, reference.cov),
+        "ndb_fraction": ndb / k,
+        "js": js,
+        "diversity_ratio": diversity(z, reference_spread=reference.spread),
+    }
+    details = {"ndb": ndb, "tempo_grid_share": float(grid_share.mean()),
+               "tempo_beat_share": float(beat_share.mean())}
+    return headline, tempo, details
+
+
+# === report ======================================================================================
+_LABELS = {
+    "tempo_consistency": "tempo consistency",
+    "frechet": "Frechet distance (dB^2)",
+    "ndb_fraction": "NDB/k",
+    "js": "JS divergence (bits)",
+    "diversity_ratio": "diversity ratio",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsReport:
+    """Metrics of one generated batch with the reference points of the same training reference.
+
+    ``metrics``: headline metric -> value (keys of ``DIRECTIONS``); ``tempo_per_beat``: ``(n,)``;
+    ``details``: NDB count, tempo grid/beat shares; ``reference_points``: name -> metrics.
+    """
+
+    n_generated: int
+    metrics: dict[str, float]
+    tempo_per_beat: np.ndarray
+    details: dict[str, float]
+    reference_points: dict[str, dict[str, float]]
+    n_reference: int
+    n_train: int
+    n_bins: int
+    n_components: int
+    kept_variance: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain floats, ints, strings and lists only: ``json.dumps`` takes it as it is."""
+        return {
+            "n_generated": self.n_generated,
+            "metrics": {k: float(v) for k, v in self.metrics.items()},
+            "directions": dict(DIRECTIONS),
+            "tempo_per_beat": [float(v) for v in self.tempo_per_beat],
+            "details": {k: float(v) for k, v in self.details.items()},
+            "reference_points": {name: {k: float(v) for k, v in values.items()}
+                                 for name, values in self.reference_points.items()},
+            "n_reference": self.n_reference,
+            "n_train": self.n_train,
+            "n_bins": self.n_bins,
+            "n_components": self.n_components,
+            "kept_variance": float(self.kept_variance),
+        }
+
+    def summary(self) -> str:
+        """A readable table: generated beats beside each reference point, with directions."""
+        names = [n for n in REFERENCE_NAMES if n in self.reference_points]
+        header = f"{'metric':<26}{'better':<14}{'generated':>10}" + "".join(f"{n:>11}" for n in names)
+        lines = [f"Beat metrics: {self.n_generated} generated beats against {self.n_train} training "
+                 f"segments (grid log-mel, PCA {self.n_components} dims keeping "
+                 f"{100 * self.kept_variance:.0f} % of the variance; {self.n_bins} k-means bins)",
+                 header, "-" * len(header)]
+        for key, label in _LABELS.items():
+            row = f"{label:<26}{DIRECTIONS[key]:<14}{self.metrics[key]:>10.3f}"
+            row += "".join(f"{self.reference_points[n][key]:>11.3f}" for n in names)
+            lines.append(row)
+        lines.append(f"tempo: {self.details['tempo_grid_share']:.2f} of onset energy on the 16th grid, "
+                     f"{self.details['tempo_beat_share']:.2f} of low-band onset energy on the beats; "
+                     f"per beat min {self.tempo_per_beat.min():.2f}, max {self.tempo_per_beat.max():.2f}")
+        if names:
+            lines.append(f"Reference points: {self.n_reference} clips each; held_out = real loops kept "
+                         f"out of the fit (what a perfect generator scores).")
+            if self.n_reference != self.n_generated:
+                lines.append(f"Note: {self.n_generated} generated vs {self.n_reference} reference clips: "
+                             "Frechet, NDB and JS depend on the set size, compare with care.")
+        return "\n".join(lines)
+
+
+def evaluate(generated: np.ndarray, reference: TrainingReference) -> MetricsReport:
+    """All metrics of generated beats ``(n, n_samples[, channels])`` against ``reference``."""
+    metrics, tempo, details = _score(generated, reference)
+    return MetricsReport(
+        n_generated=len(tempo), metrics=metrics, tempo_per_beat=tempo, details=details,
+        reference_points={k: dict(v) for k, v in reference.points.items()},
+        n_reference=reference.n_reference, n_train=reference.n_train,
+        n_bins=len(reference.centroids), n_components=len(reference.components),
+        kept_variance=reference.kept_variance)
+
+
+def reference_points(train: np.ndarray, *, config: Config, rng: np.random.Generator,
+                     n: int = DEFAULT_HELD_OUT, **fit_options: Any) -> dict[str, dict[str, float]]:
+    """Metric values of each reference set (``REFERENCE_NAMES``), ``n`` clips each.
+
+    A shortcut for ``TrainingReference.fit(train, ...).points``; keep the reference when
+    generated beats are to be scored too, so the training side is computed once.
+    """
+    return TrainingReference.fit(train, config=config, seed=rng, n_held_out=n, **fit_options).points
