@@ -1,0 +1,310 @@
+"""The loader, decimation, resampling and augmentation, on tiny synthetic files."""
+
+import warnings
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from beatgan import Config, audio, synth
+from beatgan.data import (LoopError, LoopWarning, augment, bpm_from_name, find_audio_files,
+                          load_loops, read_loop)
+
+RATE_HZ = 44100
+
+
+def tone(freq_hz, *, seconds=1.0, rate_hz=RATE_HZ, amplitude=0.5):
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+def level_db(x):
+    """RMS level of a sine relative to a full-scale-1 sine's RMS (so 0 dB = amplitude 1)."""
+    return 20 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) * np.sqrt(2))
+
+
+def write(path, x, *, rate_hz=RATE_HZ, subtype="PCM_24"):
+    sf.write(path, x, rate_hz, subtype=subtype, format="WAV")
+    return path
+
+
+@pytest.fixture(scope="module")
+def loops(tmp_path_factory):
+    """One demo loop at 124 bpm and one at 125 bpm, 8 beats, stereo 24-bit."""
+    folder = tmp_path_factory.mktemp("loops")
+    for bpm in (124, 125):
+        write(folder / f"tr07_drlp_{bpm}_Test_Full.wav", synth.synthesize_loop(bpm=bpm, index=bpm))
+    return folder
+
+
+def loop_like(bpm=125, frames=None, channels=2):
+    x = synth.synthesize_loop(bpm=bpm, index=7)
+    x = x if channels == 2 else x[:, :1]
+    return x if frames is None else x[:frames]
+
+
+# --- names, lengths ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, bpm", [
+    ("tr07_drlp_124_Believe_Full.wav", 124.0), ("tr07_drlp_125_Believe_Full.wav", 125.0),
+    ("Groove 126bpm.wav", 126.0), ("house-128-BPM.aiff", 128.0), ("loop_122.5.wav", 122.5),
+    ("tr07_drlp_Believe_Full.wav", None), ("kick_808.wav", None), ("loop_01.wav", None),
+])
+def test_bpm_from_name(name, bpm):
+    assert bpm_from_name(name) == bpm
+
+
+def test_segment_lengths_and_padding(loops):
+    config = Config()
+    assert (config.segment_len(125), config.segment_len(124)) == (14112, 14226)
+    assert config.segment_len(125) == round(14700 * 60 / 125 * 2)
+    got = load_loops(loops)
+    assert got.audio.shape == (2, 16384, 2) and got.audio.dtype == np.float32
+    assert list(got.bpm) == [124.0, 125.0] and list(got.lengths) == [14226, 14112]
+    assert [r.bpm_source for r in got.report] == ["name", "name"]
+    for row, n in zip(got.audio, got.lengths):
+        assert np.all(row[n:] == 0) and np.any(row[n - 10:n] != 0)  # zero-padded after the segment
+    assert got.audio.min() >= -1.0 and got.audio.max() < 1.0
+    assert got.segments().shape == (2, 14112, 2)
+    assert np.shares_memory(got.segments(), got.audio)
+    assert got.skipped == []
+
+
+# --- decimation and resampling ------------------------------------------------------------------
+
+def test_naive_decimation_is_every_third_sample(loops):
+    x = np.random.default_rng(0).standard_normal((1000, 2)).astype(np.float32)
+    assert np.array_equal(audio.decimate(x, factor=3, method="naive"), x[::3])
+    got = load_loops(loops, Config(decimation="naive"))
+    for path, row, n in zip(got.paths, got.audio, got.lengths):
+        full, _ = sf.read(path, dtype="float32")
+        assert np.array_equal(row[:n], full[::3][:n])  # bit for bit, as the seed
+
+
+def test_polyphase_keeps_1khz_and_removes_10khz():
+    kept = audio.decimate(tone(1000, amplitude=1.0), factor=3, method="polyphase")
+    gone = audio.decimate(tone(10000, amplitude=1.0), factor=3, method="polyphase")
+    assert kept.shape == (14700,) and kept.dtype == np.float32
+    core = slice(500, -500)  # away from the edges, where the filter sees zeros
+    assert abs(level_db(kept[core])) <= 0.1
+    assert level_db(gone[core]) <= -60.0
+    # Without the filter the 10 kHz tone folds to 4.7 kHz at full level.
+    assert level_db(audio.decimate(tone(10000, amplitude=1.0), factor=3, method="naive")) > -1.0
+
+
+def test_polyphase_is_not_delayed():
+    slow = tone(300, amplitude=1.0)
+    filtered = audio.decimate(slow, factor=3)
+    assert np.max(np.abs(filtered[500:-500] - slow[::3][500:-500])) < 1e-3
+
+
+def test_reading_a_margin_makes_the_cut_exact(loops):
+    # The segment cut from a file equals the same samples of the whole file decimated.
+    path = find_audio_files(loops)[1]
+    seg, report = read_loop(path)
+    full, _ = sf.read(path, dtype="float32")
+    whole = np.clip(audio.decimate(full, factor=3), -1, 1)[:report.length]
+    assert np.max(np.abs(seg - whole)) < 1e-6
+
+
+def test_resample_other_rates():
+    for rate_hz in (48000, 22050, 8000):
+        x = tone(1000, rate_hz=rate_hz, amplitude=1.0)
+        y = audio.resample(x, orig_rate_hz=rate_hz, target_rate_hz=44100)
+        assert y.shape == (44100,)
+        assert abs(level_db(y[1000:-1000]) - 0.0) <= 0.1
+        spectrum = np.abs(np.fft.rfft(y[1000:-1000] * np.hanning(y.size - 2000)))
+        assert abs(np.argmax(spectrum) * 44100 / (y.size - 2000) - 1000) < 2
+
+
+def test_bad_decimation_arguments():
+    with pytest.raises(ValueError, match="method"):
+        audio.decimate(np.zeros(9), factor=3, method="linear")
+    with pytest.raises(ValueError, match="factor"):
+        audio.decimate(np.zeros(9), factor=1.5)
+    with pytest.raises(ValueError, match="shape"):
+        audio.decimate(np.zeros((2, 2, 2)), factor=3)
+
+
+# --- reading only what is needed ----------------------------------------------------------------
+
+def test_reads_only_the_frames_it_needs(tmp_path, monkeypatch):
+    long_loop = np.tile(loop_like(), (4, 1))  # 32 beats, 15 s
+    path = write(tmp_path / "long_125_Full.wav", long_loop)
+    asked = []
+    original = sf.SoundFile.read
+
+    def spy(self, frames=-1, *args, **kwargs):
+        asked.append(frames)
+        return original(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(sf.SoundFile, "read", spy)
+    monkeypatch.setattr(sf, "write", lambda *a, **k: pytest.fail("the loader wrote a file"))
+    got = load_loops(tmp_path)
+    margin = audio.filter_margin(down=3)
+    assert asked == [3 * 14112 + margin]  # one read, of the segment plus the filter's reach
+    assert got.lengths[0] == 14112
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+def load_warned(folder, config=Config(), **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = load_loops(folder, config, **kwargs)
+    return got, [str(w.message) for w in caught if issubclass(w.category, LoopWarning)]
+
+
+def test_empty_and_missing_folders(tmp_path):
+    (tmp_path / "README.md").write_text("no loops here")
+    with pytest.raises(LoopError, match="holds no audio files"):
+        load_loops(tmp_path)
+    with pytest.raises(LoopError, match="no such folder"):
+        load_loops(tmp_path / "missing")
+    assert issubclass(LoopError, ValueError)
+
+
+@pytest.fixture
+def bad_folder(tmp_path):
+    """A good loop beside one bad file of each kind; returns folder and {file name: expected text}."""
+    good = loop_like()
+    write(tmp_path / "good_125_Full.wav", good)
+    (tmp_path / "text_125_Full.wav").write_text("this is not audio\n" * 20)
+    (tmp_path / "corrupt_125_Full.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt " + bytes(range(64)))
+    header_cut = write(tmp_path / "headercut_125_Full.wav", good).read_bytes()[:30]
+    (tmp_path / "headercut_125_Full.wav").write_bytes(header_cut)
+    write(tmp_path / "silent_125_Full.wav", np.zeros_like(good))
+    nan = good.copy()
+    nan[100, 0], nan[200, 1] = np.nan, np.inf
+    write(tmp_path / "nan_125_Full.wav", nan, subtype="FLOAT")
+    write(tmp_path / "surround_125_Full.wav", np.zeros((44100, 6), np.float32) + 0.1)
+    write(tmp_path / "notempo_Full.wav", good)
+    write(tmp_path / "slow_90_Full.wav", good)
+    expected = {
+        "text_125_Full.wav": "not a readable audio file",
+        "corrupt_125_Full.wav": "not a readable audio file",
+        "headercut_125_Full.wav": "not a readable audio file",
+        "silent_125_Full.wav": "silent",
+        "nan_125_Full.wav": "NaN or infinite",
+        "surround_125_Full.wav": "6 channels; expected mono or stereo",
+        "notempo_Full.wav": "no tempo in the file name",
+        "slow_90_Full.wav": "at 90 bpm are 19600 samples",
+    }
+    return tmp_path, expected
+
+
+def test_bad_files_are_skipped_with_a_warning_naming_them(bad_folder):
+    folder, expected = bad_folder
+    got, messages = load_warned(folder)
+    assert [p.name for p in got.paths] == ["good_125_Full.wav"]
+    assert got.audio.shape == (1, 16384, 2)
+    skipped = {r.path.name: r.reason for r in got.skipped}
+    assert set(skipped) == set(expected)
+    for name, text in expected.items():
+        assert text in skipped[name] and name in skipped[name]
+        assert any(name in m and text in m for m in messages), name
+    assert len(got.report) == len(expected) + 1
+
+
+def test_strict_stops_at_the_first_bad_file(bad_folder):
+    folder, _ = bad_folder
+    with pytest.raises(LoopError, match="corrupt_125_Full.wav: not a readable audio file"):
+        load_loops(folder, strict=True)
+
+
+def test_no_usable_file_is_an_error(tmp_path):
+    write(tmp_path / "silent_125_Full.wav", np.zeros((44100, 2), np.float32))
+    with pytest.raises(LoopError, match="none of its 1 audio files is usable.*silent"):
+        load_warned(tmp_path)
+
+
+def test_short_and_truncated_loops_are_padded(tmp_path):
+    write(tmp_path / "short_125_Full.wav", loop_like(frames=30000))  # 10000 samples at 14.7 kHz
+    full = write(tmp_path / "cut_124_Full.wav", loop_like(bpm=124)).read_bytes()
+    (tmp_path / "cut_124_Full.wav").write_bytes(full[: 44 + 6 * 21000])  # data cut, header intact
+    got, messages = load_warned(tmp_path)
+    assert list(got.lengths) == [7000, 10000]  # cut: ceil(21000 / 3); short: 30000 / 3
+    for row, n in zip(got.audio, got.lengths):
+        assert np.all(row[n:] == 0)
+    assert any("short_125_Full.wav" in m and "shorter than its 2-beat segment" in m and "(14112)" in m
+               for m in messages)
+    assert any("cut_124_Full.wav" in m and "(14226)" in m for m in messages)
+    assert all("padded" in r.notes[-1] for r in got.report)
+    with pytest.warns(LoopWarning, match="zero padding"):
+        got.segments(14112)
+
+
+def test_mono_and_8khz_files(tmp_path):
+    write(tmp_path / "mono_125_Full.wav", loop_like(channels=1))
+    write(tmp_path / "low_125_Full.wav", tone(440, seconds=2.0, rate_hz=8000)[:, None].repeat(2, 1),
+          rate_hz=8000, subtype="PCM_16")
+    got, messages = load_warned(tmp_path)
+    low, mono = got.audio
+    assert np.array_equal(mono[:, 0], mono[:, 1])
+    assert got.report[1].notes == ("mono -> stereo",)
+    assert got.report[0].notes == ("resampled from 8000 Hz",)
+    assert any("low_125_Full.wav" in m and "8000 Hz, expected 44100 Hz" in m for m in messages)
+    # The 440 Hz tone survives 8 -> 44.1 -> 14.7 kHz at its level (0.5 = -6.02 dB).
+    seg = low[1000:14000, 0]
+    spectrum = np.abs(np.fft.rfft(seg * np.hanning(seg.size)))
+    assert abs(np.argmax(spectrum) * 14700 / seg.size - 440) < 2
+    assert abs(level_db(seg) - 20 * np.log10(0.5)) < 0.1
+
+
+def test_tempo_detection_when_the_name_has_none(tmp_path):
+    write(tmp_path / "mystery_Full.wav", synth.synthesize_loop(bpm=124, index=3))
+    got, _ = load_warned(tmp_path, Config(detect_tempo=True))
+    assert got.report[0].bpm_source == "detected"
+    assert abs(got.bpm[0] / 124 - 1) <= 0.02
+    assert got.lengths[0] == Config().segment_len(got.bpm[0])
+
+
+def test_target_bpm_brings_loops_to_one_tempo(loops):
+    got, _ = load_warned(loops, Config(target_bpm=125))
+    assert list(got.lengths) == [14112, 14112]
+    assert "tempo 124 -> 125 bpm (resample)" in got.report[0].notes
+    assert got.report[1].notes == ()
+
+
+# --- augmentation -------------------------------------------------------------------------------
+
+def test_augment_noise_bounds_count_and_order(rng):
+    x = rng.uniform(-0.5, 0.5, size=(3, 64, 2)).astype(np.float32)
+    x[2, :4] = [[0.9999, -1.0]] * 4  # near full scale: must clip, not wrap
+    out = augment(x, copies=5, rng=np.random.default_rng(7))
+    assert out.shape == (15, 64, 2) and out.dtype == np.float32
+    assert out.min() >= -1.0 and out.max() <= 1 - 2.0 ** -23
+    ints = out.astype(np.float64) * 2**23
+    assert np.array_equal(ints, np.round(ints))  # on the 24-bit grid
+    noise = ints - np.repeat(np.round(x.astype(np.float64) * 2**23), 5, axis=0)  # loop-major order
+    free = np.ones_like(noise, bool)
+    free[10:, :4] = False  # the clipped corner
+    assert noise[free].min() >= -10000 and noise[free].max() < 10000
+    assert noise[free].std() == pytest.approx(20000 / np.sqrt(12), rel=0.05)  # uniform
+    assert np.array_equal(out, augment(x, copies=5, rng=np.random.default_rng(7)))
+    assert not np.array_equal(out, augment(x, copies=5, rng=np.random.default_rng(8)))
+
+
+def test_augment_leaves_padding_silent_and_exact_without_noise(rng):
+    x = np.zeros((2, 32, 2), np.float32)
+    x[:, :20] = rng.uniform(-0.5, 0.5, size=(2, 20, 2))
+    x[1, 10:] = 0.0  # loop 1 is 10 samples long
+    out = augment(x, copies=3, rng=rng, lengths=np.array([20, 10]))
+    assert np.all(out[:3, 20:] == 0) and np.all(out[3:, 10:] == 0)
+    assert np.any(out[:3, :20] != np.round(x[0, :20] * 2**23) / 2**23)
+    quiet = augment(x, copies=2, rng=rng, amplitude=0)
+    assert np.array_equal(quiet[0], np.round(x[0] * 2**23) / 2**23)
+
+
+def test_loopset_augment_uses_the_config(loops):
+    got = load_loops(loops, Config(noise_copies=2))
+    out = got.augment(rng=np.random.default_rng(0))
+    assert out.shape == (4, 16384, 2)
+    assert np.all(out[:2, 14226:] == 0) and np.all(out[2:, 14112:] == 0)
+
+
+def test_augment_checks_its_input(rng):
+    with pytest.raises(ValueError, match="shape"):
+        augment(np.zeros((4, 2)), rng=rng)
+    with pytest.raises(TypeError, match="Generator"):
+        augment(np.zeros((1, 4, 2)), rng=0)
