@@ -1,0 +1,201 @@
+"""Beat metrics: known answers on clicks, noise and silence; the reference points separate."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from beatgan import metrics
+from beatgan.config import Config
+
+CONFIG = Config()
+SR = CONFIG.sample_rate_hz
+N = CONFIG.score_len  # 14112: 2 beats at 125 bpm
+BEAT = SR * 60.0 / CONFIG.bpm  # 7056 samples
+STEP = BEAT / 4  # a 16th note, 1764 samples
+
+
+def clicks(positions, n_samples=N, channels=2):
+    """One clip ``(1, n_samples, channels)`` with unit impulses at the given sample positions."""
+    x = np.zeros((1, n_samples, channels), np.float32)
+    for p in positions:
+        x[0, int(round(p))] = 1.0
+    return x
+
+
+def drum_loops(rng, n, *, n_samples=N):
+    """``(n, n_samples, 2)`` four-on-the-floor loops: swept-sine kicks on the beats, an open hat
+    on the off-beats, random closed hats on the other 16ths, a clap on beat 2; each loop draws
+    its own kick pitch and decay, hat level and hat density."""
+    t = np.arange(int(0.3 * SR)) / SR
+    clap_filter = signal.butter(2, [800, 2500], "bandpass", fs=SR, output="sos")
+    out = np.zeros((n, n_samples + t.size, 2))
+    for i in range(n):
+        f0 = rng.uniform(45, 70)
+        sweep_hz = f0 + (160 - f0) * np.exp(-t / 0.02)
+        kick = np.sin(2 * np.pi * np.cumsum(sweep_hz) / SR) * np.exp(-t / rng.uniform(0.08, 0.2))
+        kick[:30] += np.linspace(0.5, 0, 30)
+        noise = rng.standard_normal(t.size)
+        hat = np.diff(noise, prepend=0.0)
+        clap = 3 * signal.sosfilt(clap_filter, noise) * np.exp(-t / 0.05)
+        hat_level, hat_density = rng.uniform(0.05, 0.2), rng.uniform(0.3, 1.0)
+        for k in range(int(round(n_samples / STEP))):
+            p, hit = int(round(k * STEP)), np.zeros_like(t)
+            if k % 4 == 0:
+                hit += 0.8 * kick
+            if k % 4 == 2 and rng.random() < 0.9:
+                hit += 0.3 * hat * np.exp(-t / 0.06)
+            if k % 2 == 1 and rng.random() < hat_density:
+                hit += hat_level * hat * np.exp(-t / 0.015)
+            if k % 8 == 4 and rng.random() < 0.8:
+                hit += 0.4 * clap
+            out[i, p:p + t.size] += hit[:, None] * rng.uniform(0.7, 1.0, 2)
+    return np.clip(out[:, :n_samples], -1, 1).astype(np.float32)
+
+
+def with_copies(loops, rng, copies):
+    """The augmentation's shape: ``copies`` noisy copies of each loop, copy-major."""
+    a = CONFIG.noise_amplitude / 2 ** 23
+    return np.concatenate([np.clip(loops + rng.uniform(-a, a, loops.shape), -1, 1)
+                           for _ in range(copies)]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    rng = np.random.default_rng(0)
+    train = with_copies(drum_loops(rng, 150, n_samples=16384), rng, copies=2)
+    return metrics.TrainingReference.fit(train, config=CONFIG, seed=0, n_held_out=40, n_clusters=4)
+
+
+# --- tempo consistency ---------------------------------------------------------------------------
+def test_click_track_on_the_beats_scores_top():
+    assert metrics.tempo_consistency(clicks([0, BEAT]), config=CONFIG) == pytest.approx([1.0], abs=1e-6)
+
+
+def test_click_on_sample_zero_is_seen_and_placed_within_a_few_ms():
+    times_s, full, _ = metrics.onset_envelopes(metrics.to_mono_segments(clicks([0, 5000]), config=CONFIG),
+                                                config=CONFIG)
+    first = times_s[np.argmax(np.where(times_s < 0.1, full[0], 0))]
+    second = times_s[np.argmax(np.where(times_s > 0.2, full[0], 0))]
+    assert abs(first) < 0.002 and abs(second - 5000 / SR) < 0.002
+
+
+def test_noise_and_silence_score_low(rng):
+    noise = rng.uniform(-0.5, 0.5, (4, N, 2)).astype(np.float32)
+    assert metrics.tempo_consistency(noise, config=CONFIG).max() < 0.35
+    assert metrics.tempo_consistency(np.zeros((2, N, 2)), config=CONFIG) == pytest.approx([0.0, 0.0])
+
+
+def test_clicks_half_a_beat_late_keep_the_16th_grid_but_lose_the_beat():
+    late = clicks([BEAT / 2, 3 * BEAT / 2])
+    grid_share, beat_share = metrics.tempo_components(late, config=CONFIG)
+    assert grid_share[0] > 0.99 and beat_share[0] < 0.01
+    assert metrics.tempo_consistency(late, config=CONFIG)[0] < 0.1
+
+
+def test_clicks_between_16ths_score_low():
+    # A 32nd note (60 ms) off the grid is far outside the 10 ms tolerance.
+    assert metrics.tempo_consistency(clicks([STEP / 2, BEAT + STEP / 2]), config=CONFIG)[0] < 0.05
+
+
+def test_drum_loops_score_high_and_mono_equals_stereo(rng):
+    loops = drum_loops(rng, 6)
+    stereo = metrics.tempo_consistency(loops, config=CONFIG)
+    mono = metrics.tempo_consistency(loops.mean(axis=2), config=CONFIG)
+    assert stereo.shape == (6,) and stereo.min() > 0.7
+    np.testing.assert_allclose(stereo, mono, atol=1e-5)
+
+
+def test_input_checks():
+    with pytest.raises(ValueError, match="score_len"):
+        metrics.tempo_consistency(np.zeros((1, N - 1, 2)), config=CONFIG)
+    with pytest.raises(ValueError, match="shape"):
+        metrics.tempo_consistency(np.zeros(N), config=CONFIG)
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.tempo_consistency(np.full((1, N, 2), np.nan), config=CONFIG)
+
+
+# --- distances ------------------------------------------------------------------------------------
+def test_frechet_of_a_set_with_itself_is_zero_and_symmetric_otherwise(rng):
+    a = rng.standard_normal((200, 6))
+    b = rng.standard_normal((150, 6)) * 2 + 1
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    ab, ba = metrics.frechet_distance(a, b), metrics.frechet_distance(b, a)
+    assert ab > 1 and ab == pytest.approx(ba, rel=1e-9)
+
+
+def test_frechet_matches_the_closed_form_for_diagonal_gaussians():
+    # For diagonal covariances: |m1 - m2|^2 + sum (s1 - s2)^2 with s the standard deviations.
+    m1, m2 = np.array([0.0, 1.0]), np.array([3.0, 1.0])
+    v1, v2 = np.array([1.0, 4.0]), np.array([4.0, 9.0])
+    value = metrics.frechet_distance_gaussians(m1, np.diag(v1), m2, np.diag(v2))
+    assert value == pytest.approx(9.0 + (1 - 2) ** 2 + (2 - 3) ** 2)
+
+
+def test_ndb_and_js_of_a_set_against_itself_are_zero():
+    counts = np.array([40, 10, 25, 5])
+    assert metrics.ndb_js_from_counts(counts, counts * 50) == (0, pytest.approx(0.0, abs=1e-12))
+    ndb, js = metrics.ndb_js_from_counts(np.array([40, 0, 0, 0]), np.array([0, 500, 500, 500]))
+    assert ndb == 4 and js == pytest.approx(1.0)
+
+
+def test_identical_beats_have_zero_diversity(reference, rng):
+    beat = drum_loops(rng, 1)
+    same = np.repeat(beat, 10, axis=0)
+    assert metrics.mean_pairwise_distance(reference.project(same)) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.evaluate(same, reference).metrics["diversity_ratio"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_groups_find_the_noisy_copies(rng):
+    loops = drum_loops(rng, 12)
+    train = with_copies(loops, rng, copies=3)
+    groups = metrics.infer_groups(metrics.grid_logmel_embedding(train, config=CONFIG))
+    truth = np.tile(np.arange(12), 3)
+    # Same loop <=> same group.
+    assert np.array_equal(groups[:, None] == groups[None, :], truth[:, None] == truth[None, :])
+
+
+# --- reference points and the report -------------------------------------------------------------
+def test_reference_points_put_held_out_loops_on_the_right_side(reference):
+    points = reference.points
+    assert set(points) == set(metrics.REFERENCE_NAMES)
+    held = points["held_out"]
+    for bad in ("noise", "silence", "shifted"):
+        assert points[bad]["tempo_consistency"] < held["tempo_consistency"] - 0.3, bad
+        assert points[bad]["frechet"] > 5 * held["frechet"], bad
+        assert points[bad]["ndb_fraction"] > held["ndb_fraction"], bad
+        assert points[bad]["js"] > held["js"] + 0.1, bad
+    # Diversity: real loops are as varied as the training set; collapse, silence and noise are not.
+    assert abs(held["diversity_ratio"] - 1) < 0.3
+    for bad in ("noise", "silence", "collapsed"):
+        assert points[bad]["diversity_ratio"] < 0.3, bad
+    # Shifting keeps the variety (by design): the tempo and distribution metrics catch it.
+    assert abs(points["shifted"]["diversity_ratio"] - 1) < 0.3
+
+
+def test_evaluate_report_is_json_and_readable(reference, rng):
+    generated = drum_loops(rng, 40, n_samples=16384)  # the generator's padded length
+    report = metrics.evaluate(generated, reference)
+    assert report.tempo_per_beat.shape == (40,)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert set(data["metrics"]) == set(metrics.DIRECTIONS)
+    assert len(data["tempo_per_beat"]) == 40 and set(data["reference_points"]) == set(metrics.REFERENCE_NAMES)
+    # New loops from the same family score like the held-out ones, far from the shifted.
+    held, shifted = report.reference_points["held_out"], report.reference_points["shifted"]
+    assert report.metrics["frechet"] < shifted["frechet"] / 5
+    assert report.metrics["tempo_consistency"] > held["tempo_consistency"] - 0.1
+    text = report.summary()
+    for words in ("tempo consistency", "Frechet", "NDB/k", "JS", "diversity", "held_out", "shifted"):
+        assert words in text
+
+
+def test_reference_points_shortcut_and_groups_argument(rng):
+    train = drum_loops(rng, 24)
+    groups = np.arange(24)
+    points = metrics.reference_points(train, config=CONFIG, rng=np.random.default_rng(1), n=8,
+                                      groups=groups, n_clusters=2)
+    assert set(points) == set(metrics.REFERENCE_NAMES)
+    assert points["silence"]["tempo_consistency"] == 0.0
+    with pytest.raises(ValueError, match="groups"):
+        metrics.TrainingReference.fit(train, config=CONFIG, groups=groups[:3])
