@@ -1,0 +1,198 @@
+"""DAW-ready loops from generated segments: bar structure, 44.1 kHz, a seamless wrap.
+
+BeatGAN's generator draws one *segment*: ``Config.beats`` beats (2 by default, 14112 samples at
+14.7 kHz and 125 bpm), which is half of a 4/4 bar. Here a **bar** is always four beats, so with
+the default config a bar is the same segment played twice (exactly what ``write_beats`` writes),
+and a loop of N bars holds ``N * 4 / beats`` segments.
+
+Most drum patterns follow a 4-bar structure, AAAA, AAAB, AABB or ABAB (BeatGAN 2018, "Data"):
+each letter is one bar and each distinct letter gets its own segment. A loop of ``bars`` bars
+repeats the structure ``bars / len(structure)`` times.
+
+Making it loop cleanly (no click where the DAW wraps from the last sample to the first):
+
+1. Each segment gets short raised-cosine fades (``fade_ms``) at both ends, so every segment
+   boundary, the wrap included, goes through zero instead of jumping between two arbitrary
+   sample values. A generated segment's last sample has no relation to its first one, so
+   without this every bar line would click, as the 2018 outputs did.
+2. The loop is upsampled *periodically*: padded with its own end before and its own start
+   after, so the anti-imaging filter sees the loop as if it were already repeating, and the
+   padding is cut away again. The result is exactly ``up/down`` times longer and its wrap is as
+   smooth as any other point.
+
+All arrays are ``(time, channels)`` float, time on axis 0; the signal is the only positional
+argument.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from . import audio
+from .config import Config
+
+#: The four-bar structures of BeatGAN (2018); any string of letters works.
+STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
+#: Beats in a bar (4/4 time).
+BEATS_PER_BAR = 4
+#: Default declick fade at each end of a segment (milliseconds): 15 samples at 14.7 kHz,
+#: short against a drum's attack, long enough that the wrap no longer jumps.
+FADE_MS = 1.0
+#: Largest 24-bit sample value as a float (the format holds [-1, 1 - 2**-23]).
+PCM24_MAX = 1.0 - 2.0 ** -23
+
+
+def check_structure(structure: str) -> str:
+    """Upper-cased ``structure`` if it is a non-empty string of letters A-Z, else ValueError."""
+    text = str(structure).upper()
+    if not text or not text.isalpha() or not text.isascii():
+        raise ValueError(f"structure must be letters such as {', '.join(STRUCTURES)}, got {structure!r}")
+    return text
+
+
+def structure_letters(structure: str) -> list[str]:
+    """The distinct letters of a structure in order of first appearance: "ABAB" -> ["A", "B"]."""
+    return list(dict.fromkeys(check_structure(structure)))
+
+
+def segments_per_bar(config: Config, *, beats_per_bar: int = BEATS_PER_BAR) -> int:
+    """Segments in one bar: ``beats_per_bar / config.beats`` (2 for the seed's 2-beat segments)."""
+    ratio = Fraction(beats_per_bar) / Fraction(config.beats).limit_denominator(1000)
+    if ratio.denominator != 1 or ratio < 1:
+        raise ValueError(f"a bar of {beats_per_bar} beats must hold a whole number of "
+                         f"{config.beats}-beat segments")
+    return int(ratio)
+
+
+def bar_pattern(structure: str, *, bars: int) -> str:
+    """The letter of each bar: the structure repeated to ``bars`` bars ("AAAB", 8 -> "AAABAAAB")."""
+    structure = check_structure(structure)
+    if bars < 1 or bars % len(structure):
+        raise ValueError(f"bars must be a positive multiple of len({structure!r}) = "
+                         f"{len(structure)}, got {bars}")
+    return structure * (bars // len(structure))
+
+
+def fade_edges(segment: np.ndarray, *, fade_samples: int) -> np.ndarray:
+    """A copy of ``segment`` (time, channels) with raised-cosine fades in and out.
+
+    The first and last samples become exactly 0, so two faded segments meet without a jump.
+    ``fade_samples = 0`` returns an unchanged copy.
+    """
+    x = np.array(segment, dtype=np.float64 if segment.dtype == np.float64 else np.float32)
+    if fade_samples <= 0:
+        return x
+    if 2 * fade_samples > x.shape[0]:
+        raise ValueError(f"fades of {fade_samples} samples do not fit in {x.shape[0]} samples")
+    # 0.5 - 0.5 cos: zero value and zero slope at the silent end.
+    ramp = (0.5 - 0.5 * np.cos(np.pi * np.arange(fade_samples) / fade_samples)).astype(x.dtype)
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    x[:fade_samples] *= ramp.reshape(shape)
+    x[-fade_samples:] *= ramp[::-1].reshape(shape)
+    return x
+
+
+def arrange(segments: Mapping[str, np.ndarray], *, structure: str, bars: int,
+            per_bar: int) -> np.ndarray:
+    """Stack segments into a loop: each bar is ``per_bar`` copies of its letter's segment.
+
+    Args:
+        segments: letter -> segment ``(n_samples, channels)``; all the same shape.
+        structure: bar letters, e.g. "AAAB"; repeated to ``bars`` bars.
+        bars: bars in the loop (a multiple of ``len(structure)``).
+        per_bar: segments per bar (``segments_per_bar(config)``).
+
+    Returns ``(bars * per_bar * n_samples, channels)``.
+    """
+    pattern = bar_pattern(structure, bars=bars)
+    missing = sorted(set(pattern) - set(segments))
+    if missing:
+        raise ValueError(f"no segment for letter(s) {missing} of structure {structure!r}")
+    shapes = {np.shape(segments[letter]) for letter in set(pattern)}
+    if len(shapes) != 1:
+        raise ValueError(f"segments must share one shape, got {sorted(shapes)}")
+    return np.concatenate([segments[letter] for letter in pattern for _ in range(per_bar)], axis=0)
+
+
+def upsample_periodic(loop: np.ndarray, *, orig_rate_hz: int, target_rate_hz: int) -> np.ndarray:
+    """Resample a loop as if it repeated forever, so that its wrap stays seamless.
+
+    Uses ``beatgan.audio.resample`` (polyphase, Kaiser anti-imaging filter) on the loop padded
+    with its own tail in front and its own head behind, then cuts the padding. Output length is
+    ``len(loop) * target / orig`` (which must be whole).
+    """
+    ratio = Fraction(int(target_rate_hz), int(orig_rate_hz))
+    n_out = Fraction(loop.shape[0]) * ratio
+    if n_out.denominator != 1:
+        raise ValueError(f"{loop.shape[0]} samples at {orig_rate_hz} Hz do not make a whole "
+                         f"number of samples at {target_rate_hz} Hz")
+    if ratio == 1:
+        return np.array(loop)
+    margin = audio.resample_margin(orig_rate_hz=orig_rate_hz, target_rate_hz=target_rate_hz)
+    margin = min(margin, loop.shape[0])
+    # Pad a whole multiple of ``down`` input samples so the output grid lines up with the loop's.
+    margin = -(-margin // ratio.denominator) * ratio.denominator
+    reps = -(-margin // loop.shape[0])  # a loop shorter than the filter wraps more than once
+    tiled = np.concatenate([loop] * (2 * reps + 1), axis=0)
+    start = reps * loop.shape[0] - margin
+    padded = tiled[start:start + loop.shape[0] + 2 * margin]
+    out = audio.resample(padded, orig_rate_hz=orig_rate_hz, target_rate_hz=target_rate_hz)
+    lead = int(margin * ratio)
+    return out[lead:lead + int(n_out)]
+
+
+def build_loop(segments: Mapping[str, np.ndarray], *, structure: str, bars: int, config: Config,
+               fade_ms: float = FADE_MS, out_rate_hz: int | None = None) -> np.ndarray:
+    """Segments (letter -> ``(n_samples, channels)`` at ``config.sample_rate_hz``) -> a loop.
+
+    Each segment is cut to ``config.score_len`` samples (one segment at ``config.bpm``), faded
+    at both ends by ``fade_ms``, arranged by ``structure`` into ``bars`` four-beat bars and
+    upsampled periodically to ``out_rate_hz`` (default ``config.source_rate_hz``, 44.1 kHz).
+    Returns float32 ``(bars * 4 beats, channels)`` clipped to the 24-bit range.
+    """
+    out_rate_hz = out_rate_hz or config.source_rate_hz
+    n = config.score_len
+    fade = int(round(fade_ms * 1e-3 * config.sample_rate_hz))
+    pattern = bar_pattern(structure, bars=bars)
+    missing = sorted(set(pattern) - set(segments))
+    if missing:
+        raise ValueError(f"no segment for letter(s) {missing} of structure {structure!r}")
+    faded = {}
+    for letter in set(pattern):
+        segment = np.asarray(segments[letter])
+        if segment.ndim != 2 or segment.shape[0] < n:
+            raise ValueError(f"segment {letter}: expected shape (>= {n}, channels), got {segment.shape}")
+        faded[letter] = fade_edges(segment[:n].astype(np.float32), fade_samples=fade)
+    loop = arrange(faded, structure=structure, bars=bars, per_bar=segments_per_bar(config))
+    loop = upsample_periodic(loop, orig_rate_hz=config.sample_rate_hz, target_rate_hz=out_rate_hz)
+    return np.clip(loop, -1.0, PCM24_MAX).astype(np.float32)
+
+
+def loop_file_name(*, bpm: float, structure: str, bars: int, seed: int, index: int) -> str:
+    """``beatgan_125bpm_AAAB_4bars_seed0_a000.wav``: tempo and structure first, for DAW browsers."""
+    return (f"beatgan_{bpm:g}bpm_{check_structure(structure)}_{bars}bars_seed{seed}_"
+            f"a{index:03d}.wav")
+
+
+def float_to_pcm24(x: np.ndarray) -> np.ndarray:
+    """Float audio -> int32 holding 24-bit samples in the top bits (what libsndfile expects).
+
+    Sample ``round(x * 2**23)``, clipped to the 24-bit range: the inverse of reading with
+    ``soundfile`` as float (24-bit PCM / 2**23), so a write/read round trip is exact on the grid.
+    """
+    q = np.clip(np.rint(np.asarray(x, dtype=np.float64) * 2.0 ** 23), -2 ** 23, 2 ** 23 - 1)
+    return q.astype(np.int32) << 8
+
+
+def write_wav24(x: np.ndarray, path: str | Path, *, sample_rate_hz: int) -> Path:
+    """Write ``x`` (time, channels) float as 24-bit PCM WAV; returns the path."""
+    import soundfile as sf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), float_to_pcm24(x), int(sample_rate_hz), subtype="PCM_24", format="WAV")
+    return path

@@ -1,0 +1,153 @@
+"""DAW loops: bar structure, a proper 44.1 kHz upsampling filter, no click at the wrap, 24-bit I/O."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from beatgan import audio
+from beatgan.config import Config
+from beatgan.loops import (
+    PCM24_MAX,
+    arrange,
+    bar_pattern,
+    build_loop,
+    fade_edges,
+    float_to_pcm24,
+    loop_file_name,
+    segments_per_bar,
+    structure_letters,
+    upsample_periodic,
+    write_wav24,
+)
+
+RATE = 14700
+
+
+def test_a_bar_is_four_beats():
+    assert segments_per_bar(Config()) == 2  # the seed's 2-beat segment is half a bar
+    assert segments_per_bar(Config(beats=4, slice_len=32768)) == 1
+    with pytest.raises(ValueError, match="whole number"):
+        segments_per_bar(Config(beats=3, slice_len=32768))
+
+
+def test_structures_repeat_to_the_bar_count():
+    assert bar_pattern("aaab", bars=8) == "AAABAAAB"
+    assert structure_letters("ABAB") == ["A", "B"]
+    with pytest.raises(ValueError, match="multiple"):
+        bar_pattern("AAAB", bars=6)
+    with pytest.raises(ValueError, match="letters"):
+        bar_pattern("AB1", bars=3)
+
+
+def test_arrange_stacks_each_letter_per_bar():
+    a, b = np.full((3, 2), 1.0), np.full((3, 2), 2.0)
+    loop = arrange({"A": a, "B": b}, structure="AABB", bars=4, per_bar=2)
+    assert loop.shape == (24, 2)
+    np.testing.assert_array_equal(loop[::3, 0], [1, 1, 1, 1, 2, 2, 2, 2])
+    with pytest.raises(ValueError, match="no segment"):
+        arrange({"A": a}, structure="ABAB", bars=4, per_bar=2)
+
+
+def test_fades_reach_zero_and_leave_the_middle_alone(rng):
+    x = rng.uniform(-1, 1, (100, 2)).astype(np.float32)
+    y = fade_edges(x, fade_samples=10)
+    assert np.all(y[0] == 0) and np.all(y[-1] == 0)
+    np.testing.assert_array_equal(y[10:-10], x[10:-10])
+    assert np.all(np.abs(y[:10]) <= np.abs(x[:10]))
+    np.testing.assert_array_equal(fade_edges(x, fade_samples=0), x)
+
+
+def test_periodic_upsampling_is_exact_at_the_edges_where_plain_resampling_is_not():
+    n = 1470  # 0.1 s: 25 cycles of 250 Hz fit exactly, so the loop is periodic
+    t = np.arange(n) / RATE
+    x = np.stack([np.sin(2 * np.pi * 250 * t), np.cos(2 * np.pi * 500 * t)], axis=1)
+    up = upsample_periodic(x, orig_rate_hz=RATE, target_rate_hz=44100)
+    t_up = np.arange(3 * n) / 44100
+    want = np.stack([np.sin(2 * np.pi * 250 * t_up), np.cos(2 * np.pi * 500 * t_up)], axis=1)
+    assert up.shape == (3 * n, 2)
+    assert np.abs(up - want).max() < 1e-3
+    # The non-periodic filter assumes zeros past the ends: large errors at the wrap.
+    plain = audio.resample(x, orig_rate_hz=RATE, target_rate_hz=44100)
+    assert np.abs(plain - want)[:30].max() > 0.1
+
+
+def test_upsampling_filter_removes_the_spectral_images():
+    n = 14700
+    tone = np.sin(2 * np.pi * 1000 * np.arange(n) / RATE)[:, None]
+    up = upsample_periodic(tone, orig_rate_hz=RATE, target_rate_hz=44100)[:, 0]
+    spectrum = np.abs(np.fft.rfft(up * np.hanning(up.size)))
+    freqs = np.fft.rfftfreq(up.size, 1 / 44100)
+    peak = spectrum[np.argmin(np.abs(freqs - 1000))]
+    for image_hz in (13700, 15700):  # 14.7 kHz +/- 1 kHz
+        image = spectrum[np.abs(freqs - image_hz) < 20].max()
+        assert 20 * np.log10(image / peak) < -70
+    # Holding each sample three times (no filter) leaves images only ~ -20 dB down.
+    held = np.repeat(tone[:, 0], 3)
+    held_spectrum = np.abs(np.fft.rfft(held * np.hanning(held.size)))
+    assert 20 * np.log10(held_spectrum[np.abs(freqs - 13700) < 20].max() / peak) > -40
+
+
+def bass_and_hats(rng, n, *, phase):
+    """A sub-bass that ends half a cycle from where it starts, plus noisy hats: clicks if cut bluntly."""
+    t = np.arange(n) / RATE
+    hz = (53 + 0.5) / (n / RATE)  # 53.5 cycles per segment (55.7 Hz at 125 bpm)
+    bass = 0.5 * np.cos(2 * np.pi * hz * t + phase)
+    hats = np.zeros(n)
+    for onset in range(0, n, n // 8):
+        length = min(600, n - onset)
+        hats[onset:onset + length] += 0.4 * rng.uniform(-1, 1, length) * np.exp(-np.arange(length) / 80)
+    return np.stack([bass + hats, bass - hats], axis=1).astype(np.float32)
+
+
+def clicks(loop, *, boundaries):
+    """The jump at the wrap and at segment boundaries, and the 99th percentile of all jumps."""
+    jumps = np.abs(np.diff(loop, axis=0)).max(axis=1)
+    wrap = np.abs(loop[0] - loop[-1]).max()
+    at_bounds = max(jumps[b - 1] for b in boundaries)
+    return wrap, at_bounds, np.percentile(jumps, 99)
+
+
+@pytest.mark.parametrize("structure", ["AAAB", "ABAB"])
+def test_loop_has_no_click_at_the_wrap_or_bar_lines(rng, structure):
+    config = Config()
+    n = config.score_len
+    segments = {"A": bass_and_hats(rng, n, phase=0.0), "B": bass_and_hats(rng, n, phase=0.5)}
+    loop = build_loop(segments, structure=structure, bars=4, config=config)
+    assert loop.shape == (4 * 2 * n * 3, 2) and loop.dtype == np.float32
+    assert loop.max() <= PCM24_MAX and loop.min() >= -1.0
+    bounds = range(3 * n, loop.shape[0], 3 * n)
+    wrap, at_bounds, typical = clicks(loop, boundaries=bounds)
+    assert wrap <= typical and at_bounds <= typical
+    # The same check fails without the fades: the bass jumps at every segment boundary.
+    raw = build_loop(segments, structure=structure, bars=4, config=config, fade_ms=0.0)
+    raw_wrap, raw_bounds, raw_typical = clicks(raw, boundaries=bounds)
+    assert raw_wrap > 2 * raw_typical and raw_bounds > 2 * raw_typical
+
+
+def test_loop_bars_follow_the_structure(rng):
+    config = Config()
+    n = config.score_len
+    segments = {"A": bass_and_hats(rng, n, phase=0.3), "B": bass_and_hats(rng, n, phase=2.0)}
+    loop = build_loop(segments, structure="AABB", bars=4, config=config)
+    bars = loop.reshape(4, 2 * 3 * n, 2)
+    inner = slice(300, -300)  # the filter mixes neighbours only near bar lines
+    np.testing.assert_array_equal(bars[0, inner], bars[1, inner])
+    np.testing.assert_array_equal(bars[2, inner], bars[3, inner])
+    assert np.abs(bars[0, inner] - bars[2, inner]).max() > 0.1
+
+
+def test_pcm24_round_trip_is_exact(tmp_path, rng):
+    x = rng.uniform(-1, 1, (500, 2))
+    x[0] = [1.0, -1.0]  # full scale clips to the 24-bit range instead of wrapping
+    path = write_wav24(x, tmp_path / "sub" / "x.wav", sample_rate_hz=44100)
+    info = sf.info(str(path))
+    assert (info.samplerate, info.channels, info.subtype) == (44100, 2, "PCM_24")
+    back, _ = sf.read(str(path), dtype="float64")
+    np.testing.assert_array_equal(back[1:], np.round(x[1:] * 2 ** 23) / 2 ** 23)
+    np.testing.assert_array_equal(back[0], [PCM24_MAX, -1.0])
+    assert float_to_pcm24(np.array([0.5]))[0] == (2 ** 22) << 8
+
+
+def test_loop_file_name_says_tempo_and_structure():
+    name = loop_file_name(bpm=125.0, structure="aaab", bars=4, seed=3, index=7)
+    assert name == "beatgan_125bpm_AAAB_4bars_seed3_a007.wav"
