@@ -57,7 +57,7 @@ class JaxSteps:
     def _d_loss(self, d_tr, d_nt, real, fake, x_hat):
         def score_sum(x, nt):  # each example's score depends only on its own input
             scores, nt = self._critic(d_tr, nt, x)
-            return jnp.sum(scores.astype(jnp.float32)), nt
+            return jnp.sum(scores), nt  # the score layer is float32 (or float64)
 
         input_grads, d_nt = jax.grad(score_sum, has_aux=True)(x_hat, d_nt)
         d_real, d_nt = self._critic(d_tr, d_nt, real)
@@ -87,6 +87,18 @@ class JaxSteps:
         return (g_tr, g_nt, d_tr, d_nt, g_opt, d_opt), {"g_loss": g_loss}
 
     # --- public steps ----------------------------------------------------------
+    def critic_loss_and_grads(self, real, fake, alpha) -> tuple[dict, list]:
+        """Critic losses and d(d_loss)/d(D's trainable weights) at the current state (not jitted).
+
+        real, fake (B, T, C); alpha (B,). The phase-shuffle state is not advanced.
+        """
+        _, _, d_tr, d_nt, _, _ = self.state
+        real, fake = jnp.asarray(real), jnp.asarray(fake)
+        x_hat = losses.interpolate(real, fake, jnp.asarray(alpha))
+        grads, (out, _) = jax.grad(self._d_loss, has_aux=True)(d_tr, d_nt, real, fake, x_hat)
+        return out, grads
+
+    # --- compiled steps ----------------------------------------------------------
     def d_step(self, indices, z, alpha) -> dict:
         self.state, out = self._d_step(self.state, self.data, jnp.asarray(indices, jnp.int32),
                                        jnp.asarray(z, jnp.float32), jnp.asarray(alpha, jnp.float32))

@@ -14,6 +14,7 @@ The gradients themselves are taken by the backend modules beside this one.
 
 from __future__ import annotations
 
+import keras
 from keras import ops
 
 #: Added under the square root of the gradient norm: sqrt is not differentiable
@@ -21,9 +22,16 @@ from keras import ops
 NORM_EPSILON = 1e-12
 
 
+def _at_least_float32(x):
+    """Losses in float32 even when the model computes in bfloat16; float64 stays float64."""
+    if keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16"):
+        return ops.cast(x, "float32")
+    return x
+
+
 def interpolate(real, fake, alpha):
     """x_hat = real + alpha * (fake - real); real, fake (B, T, C), alpha (B,) -> (B, T, C)."""
-    alpha = ops.reshape(alpha, (-1, 1, 1))
+    alpha = ops.cast(ops.reshape(alpha, (-1, 1, 1)), real.dtype)
     return real + alpha * (fake - real)
 
 
@@ -45,9 +53,7 @@ def critic_losses(d_real, d_fake, input_grads, *, gp_weight: float) -> dict:
     penalty) and ``wasserstein`` (mean D(x) - mean D(G(z)), the critic's
     estimate of the Wasserstein-1 distance, up to the Lipschitz constant).
     """
-    d_real = ops.cast(d_real, "float32")
-    d_fake = ops.cast(d_fake, "float32")
-    input_grads = ops.cast(input_grads, "float32")
+    d_real, d_fake, input_grads = (_at_least_float32(t) for t in (d_real, d_fake, input_grads))
     wasserstein = ops.mean(d_real) - ops.mean(d_fake)
     gp = gradient_penalty(input_grads, weight=gp_weight)
     return {"d_loss": gp - wasserstein, "gp": gp, "wasserstein": wasserstein}
@@ -55,4 +61,4 @@ def critic_losses(d_real, d_fake, input_grads, *, gp_weight: float) -> dict:
 
 def generator_loss(d_fake):
     """-mean D(G(z)) for scores (B, 1) -> scalar."""
-    return -ops.mean(ops.cast(d_fake, "float32"))
+    return -ops.mean(_at_least_float32(d_fake))

@@ -33,9 +33,11 @@ class TensorFlowSteps:
             scores = self.discriminator(x_hat, training=True)
         return tape.gradient(scores, x_hat)
 
-    def _d_step_eager(self, data, indices, z, alpha):
-        real = tf.gather(data, indices)
-        fake = self.generator(z, training=True)  # G is held fixed: outside the tape
+    def critic_loss_and_grads(self, real, fake, alpha) -> tuple[dict, list]:
+        """Critic losses and d(d_loss)/d(D's trainable weights) at the current weights.
+
+        real, fake (B, T, C); alpha (B,). Runs eagerly when called directly.
+        """
         x_hat = losses.interpolate(real, fake, alpha)
         weights = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
@@ -43,7 +45,13 @@ class TensorFlowSteps:
             d_real = self.discriminator(real, training=True)
             d_fake = self.discriminator(fake, training=True)
             out = losses.critic_losses(d_real, d_fake, input_grads, gp_weight=self.gp_weight)
-        self.d_optimizer.apply(tape.gradient(out["d_loss"], weights), weights)
+        return out, tape.gradient(out["d_loss"], weights)
+
+    def _d_step_eager(self, data, indices, z, alpha):
+        real = tf.gather(data, indices)
+        fake = self.generator(z, training=True)  # G is held fixed: outside the tape
+        out, grads = self.critic_loss_and_grads(real, fake, alpha)
+        self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
         return out
 
     def _g_step_eager(self, z):
