@@ -199,3 +199,20 @@ def test_reference_points_shortcut_and_groups_argument(rng):
     assert points["silence"]["tempo_consistency"] == 0.0
     with pytest.raises(ValueError, match="groups"):
         metrics.TrainingReference.fit(train, config=CONFIG, groups=groups[:3])
+
+
+def test_reference_saves_and_loads(reference, tmp_path, rng):
+    path = reference.save(tmp_path / "reference.npz")
+    loaded = metrics.TrainingReference.load(path)
+    assert loaded.config == reference.config and loaded.points == reference.points
+    assert loaded.n_loops == reference.n_loops == 110  # 150 loops, 40 held out, copies are one loop
+    beats = drum_loops(rng, 5)
+    assert metrics.evaluate(beats, loaded).to_dict() == metrics.evaluate(beats, reference).to_dict()
+
+
+def test_ndb_js_in_the_reference_bins(reference):
+    held = reference.project(drum_loops(np.random.default_rng(3), 40))
+    ndb, js = metrics.ndb_js(held, reference=reference)
+    assert ndb <= 1 and js < 0.1
+    ndb, js = metrics.ndb_js(np.repeat(held[:1], 40, axis=0), reference=reference)
+    assert ndb >= 2 and js > 0.15  # all in one of 4 bins that holds about 40 % of training
