@@ -422,11 +422,11 @@ class NoveltyReport:
                 rows.append(("s", beat.nearest_shift_tolerant[0]))
             for i, (rank, n) in enumerate(rows):
                 cells = f"{beat.name if i == 0 else '':<{name_w}}  {verdict if i == 0 else '':<7}  "
-                cells += f"{rank:>4}  {_fmt(n.score):>8}  "
+                cells += f"{rank:>4}  {format_score(n.score):>8}  "
                 if shift:
                     lag = (f"{1e3 * n.lag_samples / self.sample_rate_hz:+.1f}"
                            if n.lag_samples is not None and self.sample_rate_hz else "")
-                    cells += f"{_fmt(n.score_shift_tolerant):>8}  {lag:>6}  "
+                    cells += f"{format_score(n.score_shift_tolerant):>8}  {lag:>6}  "
                 lines.append(cells + n.train_name)
         lines += ["", "score = sum((A-B)^2)/sum(A^2), A = training segment, B = generated beat; "
                       "lower is closer, 0 = identical, inf = silent training loop."]
@@ -437,7 +437,8 @@ class NoveltyReport:
         return "\n".join(lines)
 
 
-def _fmt(score: float | None) -> str:
+def format_score(score: float | None) -> str:
+    """A score for tables: 4 decimals, "inf" for a silent training loop, "-" when absent."""
     if score is None or math.isnan(score):
         return "-"
     if math.isinf(score):
@@ -579,7 +580,8 @@ def score_folder(data_dir: str | Path, generated_dir: str | Path, *, config: Con
     used when ``data_dir`` holds no audio). With ``examples_dir``, also writes
     ``examples`` example folders (``beatgan.examples.write_similarity_examples``).
     """
-    from .data import ensure_demo_pack, load_loops
+    from .data import load_loops
+    from .synth import ensure_demo_pack
 
     generated, gen_paths = load_generated(generated_dir, config=config)
     loops = load_loops(ensure_demo_pack(data_dir), config, progress=progress)

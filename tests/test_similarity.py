@@ -55,7 +55,7 @@ def drum_like(rng, n, length, channels=2):
         for onset in rng.integers(0, length, size=max(8, length // 150)):
             decay = np.where(t >= onset, np.exp(-(t - onset) / 60.0), 0.0)
             out[k] += (decay[:, None] * rng.uniform(-0.5, 0.5, (length, channels))).astype(np.float32)
-    return out
+    return np.clip(out, -0.99, 0.99)  # what a 24-bit file can hold
 
 
 def test_matrix_equals_float64_double_loop(rng):
@@ -245,3 +245,44 @@ def test_score_novelty_finds_the_copy(rng):
     assert report.n_similar == 0 and report.n_similar_shift_tolerant == 1
     assert report.beats[0].nearest_shift_tolerant[0].train_name == "y"
     assert report.beats[0].nearest_shift_tolerant[0].lag_samples == 100
+
+
+def test_similarity_examples_hold_the_beat_its_loops_and_a_readme(tmp_path, rng):
+    from beatgan.examples import choose_examples, write_similarity_examples
+
+    config = Config()
+    n = config.score_len
+    train = drum_like(rng, 4, config.slice_len)
+    train_paths = []
+    for i, segment in enumerate(train):  # stand-ins for the 44.1 kHz originals
+        path = tmp_path / "loops" / f"loop_125_{i}.wav"
+        path.parent.mkdir(exist_ok=True)
+        sf.write(path, np.repeat(segment[:n], 3, axis=0), 44100, subtype="PCM_24")
+        train_paths.append(path)
+    generated = np.stack([train[2], drum_like(rng, 1, config.slice_len)[0]])
+    report = score_novelty(train, generated, train_names=[p.name for p in train_paths],
+                           generated_names=["output000.wav", "output001.wav"], config=config,
+                           max_shift_ms=2.0)
+    assert choose_examples(report, n=2) == [0, 1]  # closest first, most novel last
+    assert choose_examples(report, n=1) == [0]
+
+    folders = write_similarity_examples(tmp_path / "examples", report=report, config=config,
+                                        train_audio=train, train_paths=train_paths,
+                                        generated_audio=generated, which=["output000.wav", 1])
+    assert [f.name for f in folders] == ["output000", "output001"]
+    first = folders[0]
+    nearest = report.beats[0].nearest
+    assert nearest[0].train_name == "loop_125_2.wav" and nearest[0].score == 0.0
+    full = first / "nearest1_loop_125_2.wav"
+    assert full.read_bytes() == train_paths[2].read_bytes()
+    low, rate = sf.read(first / "nearest1_loop_125_2_14700Hz.wav")
+    assert rate == 14700 and low.shape == (2 * n, 2)
+    np.testing.assert_allclose(low[:n], train[2, :n], atol=2 ** -23)
+    beat, _ = sf.read(first / "output000.wav")
+    np.testing.assert_array_equal(beat, low)  # the beat is the loop: same samples
+    readme = (first / "README.md").read_text()
+    assert "similar to a training loop" in readme and "| 1 | loop_125_2.wav | 0.0000 |" in readme
+    assert "novel" in (folders[1] / "README.md").read_text()
+    index = (tmp_path / "examples" / "README.md").read_text()
+    assert "output000.wav" in index and "output001/README.md" in index
+    assert len(list(first.glob("nearest*_14700Hz.wav"))) == 3

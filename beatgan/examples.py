@@ -1,0 +1,167 @@
+"""``similarity_metric_examples/``: listen to a generated beat next to its nearest training loops.
+
+BeatGAN (2018) shipped a folder per example beat holding the beat, the training loops it is
+closest to and a README with their scores, so that a listener can check that "score <= 0.1"
+really means "sounds like a copy". ``write_similarity_examples`` writes the same from a
+``NoveltyReport``:
+
+    similarity_metric_examples/
+      README.md                          index: the summary and one line per example
+      output007/
+        README.md                        scores of the nearest training loops, verdict
+        output007.wav                    the generated beat (as written by write_beats)
+        nearest1_<loop>.wav              the training loop's original file (full rate)
+        nearest1_<loop>_14700Hz.wav      the segment that was scored, at the model's rate,
+        ...                              played twice like the generated beat
+        nearest_shifted_<loop>...        the shift-tolerant nearest loop, when not among them
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .config import Config
+from .generate import segment_repeated
+from .loops import write_wav24
+from .similarity import BeatNovelty, Neighbour, NoveltyReport, format_score
+
+
+def choose_examples(report: NoveltyReport, *, n: int = 3) -> list[int]:
+    """Indices of ``n`` beats spread over the range of best scores: the closest to a training
+    loop first, the most novel last, evenly spaced ranks between."""
+    order = np.argsort(report.best_scores, kind="stable")
+    n = max(0, min(n, len(order)))
+    if n == 0:
+        return []
+    ranks = np.unique(np.round(np.linspace(0, len(order) - 1, n)).astype(int))
+    return [int(order[r]) for r in ranks]
+
+
+def _neighbours_to_show(beat: BeatNovelty) -> list[tuple[str, Neighbour]]:
+    """The plain nearest loops, plus the shift-tolerant nearest when it is not among them."""
+    rows = [(str(rank), n) for rank, n in enumerate(beat.nearest, start=1)]
+    listed = {n.train_index for n in beat.nearest}
+    if beat.nearest_shift_tolerant and beat.nearest_shift_tolerant[0].train_index not in listed:
+        rows.append(("s", beat.nearest_shift_tolerant[0]))
+    return rows
+
+
+def _safe_stem(name: str) -> str:
+    """A file-name-safe stem: path parts and odd characters replaced."""
+    stem = Path(name).stem
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "loop"
+
+
+def _beat_readme(beat: BeatNovelty, files: list[tuple[str, Neighbour, str, str]], *,
+                 report: NoveltyReport, beat_file: str) -> str:
+    shift = report.has_shift_tolerant
+    similar = beat.similar(report.threshold)
+    lines = [f"# {beat.name}", "",
+             f"Generated beat: `{beat_file}`. Similarity score s(A, B) = sum((A - B)^2) / "
+             f"sum(A^2) over the first segment (A = training loop, B = this beat); lower is "
+             f"closer, and s <= {report.threshold:g} counts as similar.", "",
+             f"**Verdict: {'similar to a training loop' if similar else 'novel'}** "
+             f"(best score {format_score(beat.nearest[0].score)})."]
+    if shift:
+        lines[-1] += (f" Allowing shifts: "
+                      f"{'similar' if beat.similar_shift_tolerant(report.threshold) else 'novel'}"
+                      f" (best {format_score(beat.nearest_shift_tolerant[0].score_shift_tolerant)}).")
+    header = "| rank | training loop | score |"
+    rule = "| --- | --- | --- |"
+    if shift:
+        header += " shift-tolerant score | lag (ms) |"
+        rule += " --- | --- |"
+    header += " full rate | as scored |"
+    rule += " --- | --- |"
+    lines += ["", header, rule]
+    for rank, n, full, low in files:
+        row = f"| {rank} | {n.train_name} | {format_score(n.score)} |"
+        if shift:
+            lag = (f"{1e3 * n.lag_samples / report.sample_rate_hz:+.1f}"
+                   if n.lag_samples is not None and report.sample_rate_hz else "")
+            row += f" {format_score(n.score_shift_tolerant)} | {lag} |"
+        row += f" `{full}` | `{low}` |"
+        lines.append(row)
+    if any(rank == "s" for rank, *_ in files):
+        lines += ["", "Rank s: the nearest loop once small time shifts are allowed."]
+    return "\n".join(lines) + "\n"
+
+
+def write_similarity_examples(out_dir: str | Path, *, report: NoveltyReport, config: Config,
+                              train_audio: np.ndarray, train_paths: Sequence[str | Path],
+                              generated_paths: Sequence[str | Path] | None = None,
+                              generated_audio: np.ndarray | None = None,
+                              which: Sequence[int | str] | None = None) -> list[Path]:
+    """Write one example folder per chosen beat (see the module docstring); returns the folders.
+
+    Args:
+        out_dir: e.g. ``similarity_metric_examples`` (created; existing files are overwritten).
+        report: ``novelty_report``/``score_novelty`` output; its neighbours pick the loops.
+        config: rates and the scored segment length (``score_len``).
+        train_audio: the scored training segments, ``(n_train, >= score_len, channels)``
+            (``LoopSet.audio``), in the report's row order.
+        train_paths: their original files, same order; copied as they are (full rate).
+        generated_paths: the generated WAVs in the report's column order (copied), or
+        generated_audio: ``(n_generated, >= score_len, channels)`` (written like write_beats).
+        which: beats by index or name; default ``choose_examples(report)``.
+    """
+    if generated_paths is None and generated_audio is None:
+        raise ValueError("give generated_paths or generated_audio")
+    if len(train_paths) != report.n_train or len(train_audio) != report.n_train:
+        raise ValueError(f"the report scored {report.n_train} training loops; got "
+                         f"{len(train_paths)} paths and {len(train_audio)} segments")
+    names = [beat.name for beat in report.beats]
+    chosen = choose_examples(report) if which is None else [
+        names.index(w) if isinstance(w, str) else int(w) for w in which]
+    out_dir = Path(out_dir)
+    folders = []
+    shift = report.has_shift_tolerant
+    index_lines = ["# Similarity metric examples", "", report.summary(), "",
+                   "| beat | best score | verdict |" + (" shift-tolerant |" if shift else "")
+                   + " folder |",
+                   "| --- | --- | --- |" + (" --- |" if shift else "") + " --- |"]
+    for j in chosen:
+        beat = report.beats[j]
+        folder = out_dir / _safe_stem(beat.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        beat_file = _write_beat(folder, j, name=beat.name, config=config,
+                                generated_paths=generated_paths, generated_audio=generated_audio)
+        files = []
+        for rank, n in _neighbours_to_show(beat):
+            source = Path(train_paths[n.train_index])
+            stem = f"nearest{'_shifted' if rank == 's' else rank}_{_safe_stem(n.train_name)}"
+            full = f"{stem}{source.suffix or '.wav'}"
+            shutil.copyfile(source, folder / full)
+            low = f"{stem}_{config.sample_rate_hz}Hz.wav"
+            segment = segment_repeated(np.asarray(train_audio[n.train_index]),
+                                       n_samples=config.score_len)
+            write_wav24(segment, folder / low, sample_rate_hz=config.sample_rate_hz)
+            files.append((rank, n, full, low))
+        (folder / "README.md").write_text(_beat_readme(beat, files, report=report,
+                                                       beat_file=beat_file))
+        verdict = "similar" if beat.similar(report.threshold) else "novel"
+        if shift:
+            verdict += " | " + ("similar" if beat.similar_shift_tolerant(report.threshold)
+                                else "novel")
+        index_lines.append(f"| {beat.name} | {format_score(beat.nearest[0].score)} | {verdict} | "
+                           f"[{folder.name}/]({folder.name}/README.md) |")
+        folders.append(folder)
+    (out_dir / "README.md").write_text("\n".join(index_lines) + "\n")
+    return folders
+
+
+def _write_beat(folder: Path, j: int, *, name: str, config: Config,
+                generated_paths: Sequence[Any] | None, generated_audio: np.ndarray | None) -> str:
+    """Put generated beat ``j`` in ``folder``; returns its file name."""
+    if generated_paths is not None:
+        source = Path(generated_paths[j])
+        shutil.copyfile(source, folder / source.name)
+        return source.name
+    file_name = f"{_safe_stem(name)}.wav"
+    bar = segment_repeated(np.asarray(generated_audio[j]), n_samples=config.score_len)
+    write_wav24(bar, folder / file_name, sample_rate_hz=config.sample_rate_hz)
+    return file_name
