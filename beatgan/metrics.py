@@ -8,19 +8,19 @@ clips themselves (numpy, scipy, librosa). Every clip is reduced to its first
 Metrics, and which way is better
     tempo consistency (higher, in [0, 1])
         Is the onset energy on the beat grid of the training tempo, in phase with the downbeat
-        at sample 0? Onset energy is a SuperFlux-style spectral flux (Boeck & Widmer 2013, the
-        onset detector of "Maximum filter vibrato suppression for onset detection").
+        at sample 0? Onset energy is a SuperFlux-style spectral flux (Boeck & Widmer 2013,
+        "Maximum filter vibrato suppression for onset detection", DAFx).
         ``grid share`` = share of full-band flux within ``TEMPO_TOLERANCE_MS`` of a 16th-note
         position; ``beat share`` = share of low-band (<= ``LOW_BAND_HZ``: kick and bass) flux
         within the tolerance of a beat (quarter note). The score is their geometric mean. The
         grid share alone cannot see a loop started half a beat late (an eighth note is two 16th
         steps, so every hit is still on the 16th grid); the beat share sees the kick move off
-        the beats. A click track on the beats scores 1; noise ~0.1; silence 0.
+        the beats. A click track on the beats scores 1; white noise about 0.2; silence 0.
     Frechet distance (lower, dB^2)
         The idea of FID (Heusel et al. 2017, "GANs trained by a two time-scale update rule")
         on an embedding computed here: the Frechet distance between Gaussians fitted to the
         generated and the training embeddings. The embedding ("grid log-mel") is the mean
-        log-mel power (dB) of each band in each 16th-note slot of the segment, plus the
+        log-mel power (dB above a -55 dBFS white-noise floor) of each band in each 16th-note slot of the segment, plus the
         standard deviation of each band over the segment, projected onto the top principal
         components of the training set (PCA fitted on the training embeddings, so that a
         covariance from 40 clips stays well conditioned). Pooling on the grid, not over the
@@ -31,7 +31,8 @@ Metrics, and which way is better
         share by a two-proportion z-test at ``alpha`` (0.05); NDB/k normalises it. JS is the
         Jensen-Shannon divergence (bits) between the two bin histograms. k defaults to 8 so
         that 40 generated clips put about 5 in a bin: with fewer, an empty bin is never
-        significant and collapse goes unseen.
+        significant and collapse goes unseen. The training side counts as one sample per
+        loop: its noisy copies are not independent draws.
     diversity ratio (closer to 1; 0 = collapse)
         Mean pairwise Euclidean distance between generated embeddings over the same among
         training embeddings. A set of identical beats scores 0. It measures spread, not
@@ -70,7 +71,6 @@ from typing import Any
 import librosa
 import numpy as np
 import scipy.fft
-import scipy.linalg
 import scipy.ndimage
 import scipy.sparse
 import scipy.sparse.csgraph
@@ -212,7 +212,7 @@ def tempo_consistency(audio: np.ndarray, *, config: Config,
 
     The geometric mean of the share of onset energy on the 16th-note grid and the share of
     low-band onset energy on the beats, both measured from sample 0 (the downbeat) at
-    ``config.bpm``. A click track on the beats scores 1, white noise about 0.1, silence 0.
+    ``config.bpm``. A click track on the beats scores 1, white noise about 0.2, silence 0.
     """
     grid_share, beat_share = tempo_components(audio, config=config, tolerance_ms=tolerance_ms)
     return np.sqrt(grid_share * beat_share)
