@@ -8,7 +8,8 @@ Prints figures; it passes or fails on nothing. Steps:
    ``tracemalloc`` for the peak memory, compared with the final array's size;
 3. the seed's way in the same run: read each whole file, keep ``x[::3]``, write it to a
    temporary 14.7 kHz WAV and read that back, cut and pad the segment, then add noise copy by
-   copy in int64 and stack at the end; timed, with the ratio to ours.
+   copy in int64 and stack at the end; timed, with the ratio to ours. Ours with naive
+   decimation is timed too, for a like-for-like comparison of the reading itself.
 
     python bench/bench_load.py [--n 434] [--folder DIR]
 """
@@ -27,7 +28,7 @@ import numpy as np
 import soundfile as sf
 
 from beatgan import Config
-from beatgan.data import augment, bpm_from_name, find_audio_files, load_loops
+from beatgan.data import bpm_from_name, find_audio_files, load_loops
 from beatgan.synth import write_demo_pack
 
 MB = 2**20
@@ -92,6 +93,11 @@ def main() -> None:
         print(f"ours:      {tensor.shape} {tensor.dtype} in {t_ours['total_s']:.2f} s "
               f"(load {t_ours['load_s']:.2f} s + augment {t_ours['augment_s']:.2f} s)")
         del tensor
+
+        naive, t_naive = ours(folder, config.replace(decimation="naive"))
+        print(f"ours, naive decimation (the seed's x[::3]): {t_naive['total_s']:.2f} s "
+              f"(load {t_naive['load_s']:.2f} s + augment {t_naive['augment_s']:.2f} s)")
+        del naive
 
         tracemalloc.start()
         tensor, _ = ours(folder, config)

@@ -130,7 +130,7 @@ def test_bad_decimation_arguments():
 
 def test_reads_only_the_frames_it_needs(tmp_path, monkeypatch):
     long_loop = np.tile(loop_like(), (4, 1))  # 32 beats, 15 s
-    path = write(tmp_path / "long_125_Full.wav", long_loop)
+    write(tmp_path / "long_125_Full.wav", long_loop)
     asked = []
     original = sf.SoundFile.read
 
