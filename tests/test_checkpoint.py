@@ -1,0 +1,110 @@
+"""Checkpoint files (atomic, pruned, validated) and the TensorBoard event writer."""
+
+import struct
+
+import numpy as np
+import pytest
+
+from beatgan import checkpoint as ckpt
+from beatgan import tensorboard_log as tb
+from beatgan.config import Config
+
+
+def test_save_load_roundtrip_and_keep_last_k(tmp_path, rng):
+    arrays = {"a/0000": rng.normal(size=(3, 4)).astype("float32"), "b": np.arange(5)}
+    for step in (1, 2, 3, 4):
+        ckpt.save_checkpoint(tmp_path, step=step, arrays=arrays, meta={"note": step}, keep=2)
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path)] == [3, 4]
+    loaded, meta = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path))
+    assert meta == {"note": 4, "step": 4}
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(loaded[key], value)
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_stale_temporary_files_are_ignored_and_cleaned(tmp_path):
+    (tmp_path / ".tmp-99999-ckpt-00000009.npz").write_bytes(b"half a file")  # a killed writer
+    ckpt.save_checkpoint(tmp_path, step=1, arrays={"x": np.zeros(2)}, meta={})
+    assert ckpt.latest_checkpoint(tmp_path).name == "ckpt-00000001.npz"
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_torn_file_is_reported_not_loaded(tmp_path):
+    path = ckpt.save_checkpoint(tmp_path, step=1, arrays={"x": np.arange(1000.0)}, meta={})
+    payload = path.read_bytes()
+    path.write_bytes(payload[: len(payload) // 2])
+    with pytest.raises(ValueError, match="unreadable"):
+        ckpt.load_checkpoint(path)
+
+
+def test_missing_directory_has_no_checkpoint(tmp_path):
+    assert ckpt.latest_checkpoint(tmp_path / "nope") is None
+
+
+def test_model_state_roundtrip_includes_optimizer_and_seed_state(tmp_path):
+    import keras
+
+    from beatgan.model import build_discriminator, build_generator
+    from beatgan.train import build_optimizer
+
+    def parts(seed):
+        config = Config(model_dim=2, seed=seed)
+        g, d = build_generator(config), build_discriminator(config)
+        g_opt, d_opt = build_optimizer(config, name="g"), build_optimizer(config, name="d")
+        g_opt.build(g.trainable_variables)
+        d_opt.build(d.trainable_variables)
+        return g, d, g_opt, d_opt
+
+    source = parts(1)
+    source[3].iterations.assign(7)
+    seed_states = [v for v in source[1].variables if "seed_generator" in v.path]
+    assert seed_states, "phase-shuffle seed states should be model variables"
+    arrays = ckpt.collect_state(*source)
+    target = parts(2)
+    ckpt.restore_state(arrays, *target)
+    for a, b in zip(source[1].variables + source[3].variables,
+                    target[1].variables + target[3].variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    with pytest.raises(ValueError, match="another config"):
+        config = Config(model_dim=2, slice_len=32768)
+        other = (build_generator(config), build_discriminator(config)) + target[2:]
+        ckpt.restore_state(arrays, *other)
+
+
+def test_crc32c_known_value():
+    assert tb.crc32c(b"123456789") == 0xE3069283  # the standard CRC-32C check value
+
+
+def _read_records(path):
+    data = path.read_bytes()
+    records, offset = [], 0
+    while offset < len(data):
+        (length,) = struct.unpack("<Q", data[offset:offset + 8])
+        assert struct.unpack("<I", data[offset + 8:offset + 12])[0] == tb._masked_crc(data[offset:offset + 8])
+        payload = data[offset + 12:offset + 12 + length]
+        assert struct.unpack("<I", data[offset + 12 + length:offset + 16 + length])[0] == tb._masked_crc(payload)
+        records.append(payload)
+        offset += 16 + length
+    return records
+
+
+def test_event_file_parses_as_tensorboard_events(tmp_path, rng):
+    event_pb2 = pytest.importorskip("tensorflow.core.util.event_pb2")
+    writer = tb.EventWriter(tmp_path)
+    writer.scalars(3, {"d_loss": 1.5, "g_loss": -0.25})
+    clips = rng.uniform(-1, 1, (2, 100, 2)).astype("float32")
+    writer.audio(3, "preview", clips, sample_rate_hz=14700)
+    writer.close()
+    events = []
+    for payload in _read_records(writer.path):
+        event = event_pb2.Event()
+        event.ParseFromString(payload)
+        events.append(event)
+    assert events[0].file_version == "brain.Event:2"
+    scalars = {v.tag: v.simple_value for v in events[1].summary.value}
+    assert events[1].step == 3 and scalars == {"d_loss": 1.5, "g_loss": -0.25}
+    audio = events[2].summary.value
+    assert [v.tag for v in audio] == ["preview/0", "preview/1"]
+    assert audio[0].audio.sample_rate == 14700 and audio[0].audio.num_channels == 2
+    assert audio[0].audio.length_frames == 100
+    assert audio[0].audio.encoded_audio_string[:4] == b"RIFF"
