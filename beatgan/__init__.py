@@ -35,7 +35,14 @@ _EXPORTS = {
     "similarity_matrix": "similarity",
     "shift_tolerant_similarity": "similarity",
     "novelty_report": "similarity",
+    "score_novelty": "similarity",
+    "TrainingReference": "metrics",
+    "evaluate": "metrics",
 }
+
+# submodules reachable as attributes (``beatgan.synth``) without importing them all up front
+_SUBMODULES = {"audio", "checkpoint", "cli", "config", "data", "examples", "generate", "loops",
+               "metrics", "model", "notebook", "plots", "similarity", "synth", "train"}
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
@@ -44,6 +51,8 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
         return getattr(module, name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'beatgan' has no attribute {name!r}")
 
 

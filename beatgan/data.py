@@ -26,7 +26,6 @@ import dataclasses
 import math
 import os
 import re
-import sys
 import warnings
 from fractions import Fraction
 from pathlib import Path
@@ -369,7 +368,7 @@ def load_loops(folder: str | os.PathLike, config: Config = Config(), *, strict: 
 
     strict: raise ``LoopError`` on the first file that cannot be used, instead of skipping it
         with a ``LoopWarning``. Padding and resampling stay warnings either way.
-    progress: print a one-line counter to stderr.
+    progress: show a progress bar (tqdm; a widget in notebooks).
     Raises ``LoopError`` when ``folder`` is missing, holds no audio files, or none is usable.
     """
     folder = Path(folder)
@@ -382,9 +381,9 @@ def load_loops(folder: str | os.PathLike, config: Config = Config(), *, strict: 
     out = np.zeros((len(files), config.slice_len, config.channels), np.float32)
     rows: list[LoopReport] = []
     reports: list[LoopReport] = []
-    for i, path in enumerate(files):
-        if progress:
-            print(f"\rloading loops: {i + 1}/{len(files)}", end="", file=sys.stderr, flush=True)
+    from tqdm.auto import tqdm
+
+    for path in tqdm(files, desc="loading loops", unit="loop", disable=not progress):
         try:
             seg, rep = read_loop(path, config)
         except LoopError as err:
@@ -396,8 +395,6 @@ def load_loops(folder: str | os.PathLike, config: Config = Config(), *, strict: 
         out[len(rows), : seg.shape[0]] = seg
         rows.append(rep)
         reports.append(rep)
-    if progress:
-        print(file=sys.stderr)
     if not rows:
         raise LoopError(f"{folder}: none of its {len(files)} audio files is usable; first problem: "
                         f"{reports[0].reason}")

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+GENERATOR_FILE = "generator.weights.h5"
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 
@@ -119,3 +120,121 @@ def play(audio: np.ndarray, *, sample_rate_hz: int, normalize: bool = False) -> 
     sf.write(buffer, np.clip(audio, -1.0, 1.0), sample_rate_hz, format="WAV", subtype="PCM_16")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return HTML(f'<audio controls preload="none" src="data:audio/wav;base64,{data}"></audio>')
+
+
+# --- the notebook's cells ---------------------------------------------------
+def has_weights(folder: str | Path) -> bool:
+    """True when ``folder`` holds a generator's weights and the config that rebuilds it."""
+    folder = Path(folder)
+    return (folder / GENERATOR_FILE).is_file() and (folder / "config.json").is_file()
+
+
+def choose_mode(*, weights_dir: str | Path, iterations: int, preset_name: str = "seed",
+                model_dim: int = 64, batch_size: int = 64, seed: int = 0,
+                fallback_model_dim: int = 8, fallback_batch_size: int = 16):
+    """Decide what cell 5 does and with which config: ``(mode, config)``.
+
+    mode "load": ``iterations == 0`` and ``weights_dir`` holds weights (config read from there).
+    mode "train": ``iterations > 0``: the preset with ``model_dim``, ``batch_size`` and ``seed``.
+    mode "fallback": ``iterations == 0`` but no weights: a small model (``fallback_model_dim``,
+    ``fallback_batch_size``) trained briefly, so the notebook still ends with beats.
+    """
+    from .config import Config, preset
+
+    if iterations < 0:
+        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    if iterations == 0 and has_weights(weights_dir):
+        return "load", Config.load(weights_dir)
+    if iterations > 0:
+        return "train", preset(preset_name, model_dim=model_dim, batch_size=batch_size, seed=seed)
+    return "fallback", preset(preset_name, model_dim=fallback_model_dim,
+                              batch_size=fallback_batch_size, seed=seed)
+
+
+def describe_setup(mode: str, config: Any) -> str:
+    """Lines saying the backend, whether a GPU is visible, and what cell 5 will do."""
+    import keras
+
+    backend = keras.backend.backend()
+    gpus: list[str] = []
+    if backend == "tensorflow":
+        import tensorflow as tf
+        gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    elif backend == "jax":
+        import jax
+        gpus = [str(d) for d in jax.devices() if d.platform == "gpu"]
+    plan = {
+        "load": "cell 5 loads the trained weights",
+        "train": "cell 5 trains (resuming from the run folder if it holds checkpoints)",
+        "fallback": (f"NO TRAINED WEIGHTS FOUND: cell 5 trains a small model (d = {config.model_dim}) "
+                     "briefly on this machine instead; its beats will sound like noise, not loops"),
+    }[mode]
+    return (f"Keras {keras.__version__}, backend {backend}; "
+            f"GPU: {', '.join(gpus) if gpus else 'none visible, running on the CPU'}\n{plan}")
+
+
+def describe_loops(loops: Any) -> str:
+    """How many loops were loaded and skipped, their tempi, and the segment lengths."""
+    from collections import Counter
+
+    tempi = Counter(float(b) for b in loops.bpm)
+    lengths = Counter(int(n) for n in loops.lengths)
+    lines = [f"{len(loops)} loops loaded from {Path(loops.paths[0]).parent}" if len(loops) else "no loops",
+             "tempi: " + ", ".join(f"{n} at {b:g} bpm" for b, n in sorted(tempi.items())),
+             "segment lengths (samples at %d Hz): " % loops.config.sample_rate_hz
+             + ", ".join(f"{n} x {length}" for length, n in sorted(lengths.items())),
+             f"tensor {loops.audio.shape} {loops.audio.dtype}"]
+    if loops.skipped:
+        lines.append(f"skipped {len(loops.skipped)} file(s): "
+                     + "; ".join(f"{Path(r.path).name}: {r.reason}" for r in loops.skipped[:5]))
+    return "\n".join(lines)
+
+
+def history_columns(history: list[dict[str, float]]) -> dict[str, list[float]]:
+    """Rows of a training history -> one list per column (what ``plots.loss_curves`` takes)."""
+    keys = list(history[0]) if history else []
+    return {k: [row[k] for row in history] for k in keys}
+
+
+def weights_history(weights_dir: str | Path) -> list[dict[str, float]]:
+    """The training history shipped beside weights (``history.json``), or [] when there is none."""
+    import json
+
+    path = Path(weights_dir) / "history.json"
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def save_scores(report: Any, out_dir: str | Path) -> Path:
+    """Write the novelty report as ``scores.json`` beside the generated beats."""
+    import json
+
+    path = Path(out_dir) / "scores.json"
+    path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return path
+
+
+def shift_best_scores(report: Any) -> np.ndarray | None:
+    """Each beat's best shift-tolerant score, or None when it was not computed."""
+    if not report.has_shift_tolerant:
+        return None
+    return np.array([b.nearest_shift_tolerant[0].score_shift_tolerant for b in report.beats])
+
+
+def pick_beats(report: Any, *, n: int = 3) -> list[int]:
+    """Indices of ``n`` beats spread over the score range: the closest, the median, the most novel."""
+    order = np.argsort(report.best_scores, kind="stable")
+    if len(order) <= n:
+        return [int(i) for i in order]
+    return [int(order[round(k)]) for k in np.linspace(0, len(order) - 1, n)]
+
+
+def nearest_train_index(report: Any, beat: int, loops: Any) -> int:
+    """Row in ``loops`` of the training loop nearest to generated beat ``beat``."""
+    return int(report.beats[beat].nearest[0].train_index)
+
+
+def read_audio(path: str | Path) -> np.ndarray:
+    """A whole WAV as float32 (time, channels)."""
+    import soundfile as sf
+
+    return sf.read(str(path), dtype="float32", always_2d=True)[0]

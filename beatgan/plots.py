@@ -118,8 +118,12 @@ def score_histogram(best_scores: np.ndarray, *, threshold: float = 0.1,
 
 
 def loss_curves(history: dict[str, Sequence[float]], *, x_key: str = "step"):
-    """Training curves: D loss, G loss, gradient penalty and Wasserstein estimate against ``x_key``."""
-    keys = [k for k in ("d_loss", "g_loss", "gradient_penalty", "wasserstein") if k in history]
+    """Training curves: D loss, G loss, gradient penalty and Wasserstein estimate against ``x_key``.
+
+    ``history`` maps column names (``d_loss``, ``g_loss``, ``gp``, ``wasserstein``, as in
+    ``history.csv``) to equal-length sequences.
+    """
+    keys = [k for k in ("d_loss", "g_loss", "gp", "wasserstein") if k in history]
     fig, axes = _figure(8, 2.6, ncols=max(1, len(keys)))
     x = np.asarray(history.get(x_key, np.arange(len(history[keys[0]]) if keys else 0)))
     for i, key in enumerate(keys):

@@ -3,6 +3,6 @@
 # It loads weights/ (or, without shipped weights, trains a small model briefly on the CPU),
 # writes 40 beats to generated_output/ with their similarity scores, and saves the
 # executed notebook as beat_gan.executed.ipynb. Extra arguments are notebook
-# parameters, e.g.  bash scripts/main.sh iterations=200
+# options of `beatgan run-notebook`, e.g.  bash scripts/main.sh -p iterations=200
 source "$(dirname "$0")/_venv.sh"
 python -m beatgan run-notebook beat_gan.ipynb --output beat_gan.executed.ipynb "$@"
