@@ -28,6 +28,7 @@ anything else (nothing can be "within 10 % of silence"); it is never NaN.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from pathlib import Path
@@ -198,9 +199,10 @@ def shift_tolerant_similarity(train: Any, generated: Any, *, max_shift_samples: 
 
     so ``d > 0`` means the generated beat is the training segment delayed by ``d`` samples
     (``B[t] ~ A[t - d]``). The audio shifted out of the window counts as a difference, so a
-    large shift is never free. Cross terms come from FFT cross-correlations (one real FFT of
-    length >= n_samples + max_shift_samples per segment and one inverse per pair, so no lag
-    wraps around); the lag-0 entry is the exact ``similarity_matrix`` value, hence
+    large shift is never free. Cross terms come from blocked FFT cross-correlations (blocks of
+    a few hundred samples padded by the lag bound, so no lag wraps around; summed over blocks
+    and channels by one complex matrix product per frequency, then one short inverse FFT per
+    pair); the lag-0 entry is the exact ``similarity_matrix`` value, hence
     ``shift_tolerant <= plain`` everywhere and identical pairs score exactly 0.
 
     Args:
@@ -209,7 +211,7 @@ def shift_tolerant_similarity(train: Any, generated: Any, *, max_shift_samples: 
             14700)`` = 147 for 10 ms); 0 gives the plain matrix.
         return_lags: also return the best lag of each pair, ``(n_train, n_generated)`` int.
 
-    Cost: about 0.1 s per generated beat against 2170 training segments on 2 cores.
+    Cost: see ``bench/bench_score.py`` (2170 x 40 segments, +/-20 ms).
     """
     if int(max_shift_samples) != max_shift_samples or max_shift_samples < 0:
         raise ValueError(f"max_shift_samples must be a whole number >= 0, got {max_shift_samples}")
@@ -229,32 +231,87 @@ def shift_tolerant_similarity(train: Any, generated: Any, *, max_shift_samples: 
     return (scores, best_lag) if return_lags else scores
 
 
+#: Smallest time block of the blocked cross-correlation (samples); blocks are at least 2x the
+#: lag bound, so the zero padding each block's FFT needs stays a small part of it.
+MIN_BLOCK = 512
+#: Train rows per batch of the blocked cross-correlation (bounds memory to ~100 MB).
+SHIFT_CHUNK_ROWS = 128
+
+
+def _block_layout(n_samples: int, max_shift: int) -> tuple[int, int, int]:
+    """``(block, n_blocks, n_fft)`` of the blocked cross-correlation: n_fft >= block + 2 max_shift."""
+    n_fft = scipy.fft.next_fast_len(max(MIN_BLOCK, 2 * max_shift) + 2 * max_shift, real=True)
+    block = n_fft - 2 * max_shift
+    return block, -(-n_samples // block), n_fft
+
+
+def _train_block_spectra(rows: np.ndarray, *, channels: int, block: int, n_blocks: int,
+                         n_fft: int) -> np.ndarray:
+    """conj FFT of each block A[p*block : (p+1)*block], zero-padded: ``(n_freq, n, channels * n_blocks)``."""
+    x = _to_channel_major(rows, channels=channels)  # (n, c, n_samples)
+    x = np.pad(x, ((0, 0), (0, 0), (0, n_blocks * block - x.shape[2])))
+    x = x.reshape(x.shape[0], channels * n_blocks, block)
+    spectra = scipy.fft.rfft(x, n=n_fft, axis=-1).transpose(2, 0, 1)
+    return np.conj(spectra, out=np.empty(spectra.shape, spectra.dtype))  # contiguous, for BLAS
+
+
+def _gen_block_spectra(rows: np.ndarray, *, channels: int, block: int, n_blocks: int,
+                       n_fft: int, max_shift: int) -> np.ndarray:
+    """FFT of each window B[p*block - K : (p+1)*block + K] (zeros outside the segment):
+    ``(n_freq, channels * n_blocks, n)``."""
+    x = _to_channel_major(rows, channels=channels)
+    n_samples = x.shape[2]
+    x = np.pad(x, ((0, 0), (0, 0), (max_shift, n_blocks * block + max_shift - n_samples)))
+    windows = np.lib.stride_tricks.sliding_window_view(x, n_fft, axis=2)[:, :, ::block][:, :, :n_blocks]
+    windows = windows.reshape(x.shape[0], channels * n_blocks, n_fft)
+    return np.ascontiguousarray(scipy.fft.rfft(windows, axis=-1).transpose(2, 1, 0))
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """Single-threaded BLAS for many small matrix products: waking BLAS threads for each of
+    hundreds of (128 x 48) @ (48 x 40) products costs more than it saves, 4-10x more on a
+    busy 2-core machine. A no-op when threadpoolctl (a scikit-learn dependency) is absent."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def _improve_over_lags(a: np.ndarray, b: np.ndarray, best: np.ndarray, best_lag: np.ndarray, *,
                        train_energy: np.ndarray, channels: int, max_shift: int) -> None:
-    """Lower ``best`` (numerators, in place) to the minimum over lags ``0 < |d| <= max_shift``."""
+    """Lower ``best`` (numerators, in place) to the minimum over lags ``0 < |d| <= max_shift``.
+
+    Blocked cross-correlation: c[d] = sum_t A[t] B[t + d] = sum_p sum_s A_p[s] W_p[s + K + d],
+    with A_p the p-th block of A and W_p the window of B around it, K samples wider on each
+    side. Each block needs an FFT of only block + 2K points, and because the inverse FFT is
+    linear the blocks (and channels) are summed in the frequency domain first: per frequency,
+    one complex matrix product (n_train, blocks x channels) @ (blocks x channels, n_generated),
+    then one short inverse FFT per pair.
+    """
     n_samples = a.shape[1] // channels
-    # Linear correlation at lags |d| <= max_shift needs n_fft >= n_samples + max_shift.
-    n_fft = scipy.fft.next_fast_len(n_samples + max_shift, real=True)
-    lags = np.concatenate([np.arange(-max_shift, 0), np.arange(1, max_shift + 1)])
-    gen_spectra = scipy.fft.rfft(_to_channel_major(b, channels=channels), n=n_fft, axis=-1)
+    block, n_blocks, n_fft = _block_layout(n_samples, max_shift)
+    lags = np.arange(-max_shift, max_shift + 1)
+    layout = dict(channels=channels, block=block, n_blocks=n_blocks, n_fft=n_fft)
+    gen_spectra = _gen_block_spectra(b, max_shift=max_shift, **layout)
     # Energy of B[t + d] inside the window: samples u = t + d in [max(0, d), min(n, n + d)).
     prefix = _prefix_energy(b, channels=channels)
     gen_window_energy = (prefix[:, np.minimum(n_samples, n_samples + lags)]
-                         - prefix[:, np.maximum(0, lags)])  # (n_generated, n_lags)
-    for start in range(0, a.shape[0], CHUNK_ROWS):
-        stop = min(start + CHUNK_ROWS, a.shape[0])
-        train_spectra = scipy.fft.rfft(_to_channel_major(a[start:stop], channels=channels),
-                                       n=n_fft, axis=-1, workers=-1)
-        for j in range(b.shape[0]):
-            # conj(FA) FB -> c[d] = sum_t A[t] B[t + d]; channels summed in the frequency domain.
-            cross_spectrum = np.einsum("tcf,cf->tf", train_spectra.conj(), gen_spectra[j])
-            corr = scipy.fft.irfft(cross_spectrum, n=n_fft, axis=-1, workers=-1)[:, lags % n_fft]
-            num = train_energy[start:stop, None] + gen_window_energy[j] - 2.0 * corr
-            k = np.argmin(num, axis=1)
-            candidate = np.maximum(num[np.arange(stop - start), k], 0.0)
-            better = candidate < best[start:stop, j]
-            best[start:stop, j] = np.where(better, candidate, best[start:stop, j])
-            best_lag[start:stop, j] = np.where(better, lags[k], best_lag[start:stop, j])
+                         - prefix[:, np.maximum(0, lags)]).T  # (n_lags, n_generated)
+    for start in range(0, a.shape[0], SHIFT_CHUNK_ROWS):
+        stop = min(start + SHIFT_CHUNK_ROWS, a.shape[0])
+        train_spectra = _train_block_spectra(a[start:stop], **layout)
+        with _one_blas_thread():
+            cross = np.matmul(train_spectra, gen_spectra)  # (n_freq, rows, n_generated)
+        # Lag d sits at index K + d of each block's circular correlation (no wrap: n_fft >= block + 2K).
+        corr = scipy.fft.irfft(cross, n=n_fft, axis=0)[:2 * max_shift + 1]
+        num = train_energy[None, start:stop, None] + gen_window_energy[:, None, :] - 2.0 * corr
+        num[max_shift] = np.inf  # lag 0 is already exact in ``best``
+        k = np.argmin(num, axis=0)  # (rows, n_generated)
+        candidate = np.maximum(np.take_along_axis(num, k[None], axis=0)[0], 0.0)
+        better = candidate < best[start:stop]
+        best[start:stop] = np.where(better, candidate, best[start:stop])
+        best_lag[start:stop] = np.where(better, lags[k], best_lag[start:stop])
 
 
 # --- the report -------------------------------------------------------------
