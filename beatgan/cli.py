@@ -139,15 +139,36 @@ def _cmd_score(args: argparse.Namespace) -> int:
     max_shift_ms = args.max_shift_ms if args.max_shift_ms > 0 else None
     report = score_folder(args.data, args.generated, config=config, threshold=args.threshold,
                           max_shift_ms=max_shift_ms, examples_dir=args.examples,
-                          examples=args.example_count, metrics=args.metrics,
-                          progress=not args.json)
+                          examples=args.example_count, progress=not args.json)
+    output = report.to_dict()
+    metrics = _beat_metrics(args, config) if args.metrics else None
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        if metrics is not None:
+            output["metrics"] = metrics.to_dict()
+        print(json.dumps(output, indent=2))
     else:
         print(report.table())
+        if metrics is not None:
+            print()
+            print(metrics.summary())
         if args.examples is not None:
             print(f"similarity examples written to {args.examples}")
     return 0
+
+
+def _beat_metrics(args: argparse.Namespace, config: Config):
+    """Offline beat metrics of the generated folder against the augmented training loops."""
+    import numpy as np
+
+    from .metrics import TrainingReference, evaluate
+    from .similarity import load_generated
+
+    generated, _ = load_generated(args.generated, config=config)
+    loops = _load_training_data(args.data, config, progress=not args.json)
+    train = loops.augment(rng=np.random.default_rng(config.seed))[:, :config.score_len]
+    groups = np.repeat(np.arange(len(loops)), config.noise_copies)
+    reference = TrainingReference.fit(train, config=config, seed=config.seed, groups=groups)
+    return evaluate(generated, reference)
 
 
 def _cmd_run_notebook(args: argparse.Namespace) -> int:
