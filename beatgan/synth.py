@@ -74,7 +74,27 @@ def _fade_out(x: np.ndarray, *, sample_rate_hz: int, fade_s: float = 0.005) -> n
     return x
 
 
+#: Highest filter edge as a fraction of the sample rate (90 % of Nyquist). The voices are designed
+#: at 44.1 kHz, where no edge comes near it; at lower rates (14.7 kHz: the hats' 6.5-9.5 kHz
+#: high-pass) edges above it are clamped, so loops render at any rate from ``MIN_RATE_HZ`` up.
+MAX_EDGE_FRACTION = 0.45
+#: Lowest sample rate the synthesizer supports.
+MIN_RATE_HZ = 8000
+
+
+def clamp_cutoff(cutoff_hz, *, sample_rate_hz: int):
+    """A filter edge (Hz) or band (low, high) moved below Nyquist: at most ``MAX_EDGE_FRACTION``
+    of the rate, a band's low edge at most half its high edge. Unchanged when already below."""
+    top = MAX_EDGE_FRACTION * sample_rate_hz
+    if np.ndim(cutoff_hz) == 0:
+        return min(float(cutoff_hz), top)
+    low, high = cutoff_hz
+    high = min(float(high), top)
+    return (min(float(low), 0.5 * high), high)
+
+
 def _filtered(x: np.ndarray, *, btype: str, cutoff_hz, sample_rate_hz: int, order: int = 2) -> np.ndarray:
+    cutoff_hz = clamp_cutoff(cutoff_hz, sample_rate_hz=sample_rate_hz)
     sos = signal.butter(order, cutoff_hz, btype=btype, fs=sample_rate_hz, output="sos")
     return signal.sosfilt(sos, x)
 
@@ -342,6 +362,8 @@ def synthesize_loop(*, bpm: float = 125.0, seed: int = 0, index: int = 0, kit: K
                     sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """One drum loop as float32 of shape (round(sample_rate_hz * 60 / bpm * beats), 2), peak < 1.
 
+    ``sample_rate_hz``: any rate from ``MIN_RATE_HZ`` (8 kHz) up; filter edges above 90 % of
+    Nyquist are clamped (``clamp_cutoff``), so a lower rate renders the same loop band-limited.
     ``seed`` and ``index`` pick the random stream: ``write_demo_pack(seed=s)`` writes loop ``i``
     as ``synthesize_loop(bpm=<its bpm>, seed=s, index=i)`` quantised to 24 bits. ``kit``: a
     ``Kit``, a kit number, or None (drawn). ``structure``: one of ``STRUCTURES`` or None (drawn).
@@ -349,6 +371,8 @@ def synthesize_loop(*, bpm: float = 125.0, seed: int = 0, index: int = 0, kit: K
     """
     if not bpm > 0:
         raise ValueError(f"bpm must be positive, got {bpm}")
+    if not sample_rate_hz >= MIN_RATE_HZ:
+        raise ValueError(f"sample_rate_hz must be at least {MIN_RATE_HZ} Hz, got {sample_rate_hz}")
     rng = np.random.default_rng([seed, _LOOP_STREAM, index])
     score = _draw_score(rng, seed=seed, kit=kit, structure=structure, beats=beats,
                         sample_rate_hz=sample_rate_hz)
