@@ -28,20 +28,21 @@ _EXPORTS = {
     "build_discriminator": "model",
     "PhaseShuffle": "model",
     "train": "train",
-    "generate": "generate",
-    "load_generator": "generate",
-    "write_beats": "generate",
-    "make_loop": "generate",
+    "generate": "generation",
+    "load_generator": "generation",
+    "write_beats": "generation",
+    "make_loop": "generation",
     "similarity_matrix": "similarity",
     "shift_tolerant_similarity": "similarity",
     "novelty_report": "similarity",
     "score_novelty": "similarity",
+    "load_generated": "similarity",
     "TrainingReference": "metrics",
     "evaluate": "metrics",
 }
 
 # submodules reachable as attributes (``beatgan.synth``) without importing them all up front
-_SUBMODULES = {"audio", "checkpoint", "cli", "config", "data", "examples", "generate", "loops",
+_SUBMODULES = {"audio", "checkpoint", "cli", "config", "data", "examples", "generation", "loops",
                "metrics", "model", "notebook", "plots", "similarity", "synth", "train"}
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -112,7 +112,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
-    from .generate import generate, load_generator, write_beats
+    from .generation import generate, load_generator, write_beats
 
     model, config = load_generator(args.weights)
     audio, latents = generate(model, n=args.n, seed=args.seed, config=config)
@@ -123,7 +123,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_loop(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
-    from .generate import load_generator, make_loop
+    from .generation import load_generator, make_loop
 
     model, config = load_generator(args.weights)
     path = make_loop(model, config=config, out_dir=args.out, structure=args.structure,

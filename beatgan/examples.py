@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .config import Config
-from .generate import segment_repeated
+from .generation import segment_repeated
 from .loops import write_wav24
 from .similarity import BeatNovelty, Neighbour, NoveltyReport, format_score
 

@@ -22,7 +22,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from beatgan.config import Config  # noqa: E402
-from beatgan.generate import generate, write_beats  # noqa: E402
+from beatgan.generation import generate, write_beats  # noqa: E402
 from beatgan.model import build_generator  # noqa: E402
 
 

@@ -55,7 +55,7 @@ def test_generate_twice_with_one_seed_gives_the_same_bytes(tiny_weights, tmp_pat
 def test_score_json_counts_a_copied_training_loop_as_similar(demo_folder, tmp_path, capsys):
     """A generated folder holding a training loop's own segment scores 0 against it."""
     from beatgan.data import load_loops
-    from beatgan.generate import write_beats
+    from beatgan.generation import write_beats
 
     config = Config()
     loops = load_loops(demo_folder, config)
@@ -74,7 +74,7 @@ def test_score_json_counts_a_copied_training_loop_as_similar(demo_folder, tmp_pa
 
 def test_score_with_the_seeds_decimation_flag(demo_folder, tmp_path, capsys):
     from beatgan.data import load_loops
-    from beatgan.generate import write_beats
+    from beatgan.generation import write_beats
 
     config = Config(decimation="naive")
     loops = load_loops(demo_folder, config)

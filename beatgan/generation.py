@@ -136,7 +136,8 @@ def write_beats(audio: np.ndarray, out_dir: str | Path, *, config: Config,
     * ``latents.npy`` (when ``latents`` is given): ``(n, latent_dim)`` float32, row i made
       file i; ``generate(model, latents=np.load(...)[[i]])`` draws beat i again.
 
-    Deterministic: the same audio and arguments give the same bytes.
+    Earlier ``outputNNN.wav`` files numbered past this batch are removed, so the folder holds
+    exactly this batch. Deterministic: the same audio and arguments give the same bytes.
     """
     audio = np.asarray(audio)
     if audio.ndim != 3 or audio.shape[0] == 0 or audio.shape[2] != config.channels:
@@ -146,6 +147,11 @@ def write_beats(audio: np.ndarray, out_dir: str | Path, *, config: Config,
         raise ValueError(f"{len(latents)} latent vectors for {len(audio)} beats")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Beats of an earlier, larger batch would otherwise be scored with this one.
+    for stale in out_dir.glob(f"{prefix}*.wav"):
+        index = stale.stem[len(prefix):]
+        if index.isdigit() and int(index) >= len(audio):
+            stale.unlink()
     paths = []
     for i, beat in enumerate(audio):
         bar = segment_repeated(beat, n_samples=config.score_len, repeats=repeats)

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from beatgan.config import Config
-from beatgan.generate import (
+from beatgan.generation import (
     generate,
     load_generator,
     loop_latents,
@@ -137,3 +137,12 @@ def test_make_loop_writes_a_44k_24bit_loop_with_the_structure(generator, tmp_pat
     assert meta["structure"] == "AAAB" and meta["bpm"] == 125.0 and meta["index"] == 1
     with pytest.raises(ValueError, match="multiple"):
         make_loop(model, out_dir=tmp_path, config=config, structure="AAAB", bars=3)
+
+
+def test_a_smaller_batch_removes_the_beats_of_a_larger_one(tmp_path):
+    config = Config(model_dim=2)
+    audio = np.zeros((3, config.slice_len, 2), np.float32)
+    write_beats(audio, tmp_path, config=config)
+    (tmp_path / "keep.wav").write_bytes(b"not ours")
+    write_beats(audio[:1], tmp_path, config=config)
+    assert sorted(p.name for p in tmp_path.glob("*.wav")) == ["keep.wav", "output000.wav"]
