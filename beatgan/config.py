@@ -182,9 +182,15 @@ class Config:
         return cls.from_dict(json.loads(path.read_text()))
 
 
-#: Named presets. ``seed`` is the 2018 BeatGAN: 16384 samples at 14.7 kHz, 2 beats.
+#: Named presets: the seed's further work, longer and higher-rate output (WaveGAN v2 slices).
+#:
+#: ``seed``  the 2018 BeatGAN: 16384 samples at 14.7 kHz holding 2 beats (14112 at 125 bpm).
+#: ``bar``   32768 samples at 14.7 kHz holding a whole 4/4 bar (28224 at 125 bpm, 2.23 s slice).
+#: ``hifi``  65536 samples at 22.05 kHz (44.1 kHz / 2) holding a whole bar (42336 at 125 bpm).
 PRESETS: dict[str, Config] = {
     "seed": Config(),
+    "bar": Config(slice_len=32768, beats=4),
+    "hifi": Config(sample_rate_hz=22050, slice_len=65536, beats=4),
 }
 
 

@@ -10,8 +10,12 @@ Shapes are written ``(time, channels)`` per example; ``d`` is
 ``config.model_dim``, ``c`` is ``config.channels``. At d = 64, c = 2 the
 generator has 19,066,946 parameters and the discriminator 17,429,569.
 
-Longer slices (32768 and 65536 samples) follow WaveGAN v2: one more layer with
-stride 2 or 4 and all widths doubled, so that the dense layer is (16, 32d).
+Longer slices (32768 and 65536 samples) follow WaveGAN v2 (chrisdonahue/wavegan
+``wavegan.py``): one more layer with stride 2 or 4 and all widths doubled, so
+that the dense layer is (16, 32d). The extra layer is the generator's last
+(upsampling to full length) and the discriminator's last convolution (32 or 64
+frames down to 16), and phase shuffle stays after the first four
+discriminator layers only.
 
 Kernels are Glorot-uniform (WaveGAN's TensorFlow default), seeded per layer
 from ``config.seed``, so building a model twice gives the same weights on one
@@ -34,6 +38,8 @@ STRIDE = 4
 EXTRA_STRIDE = {16384: None, 32768: 2, 65536: 4}
 #: Slope of the discriminator's LeakyReLU (WaveGAN, as DCGAN).
 LEAKY_SLOPE = 0.2
+#: Discriminator layers followed by phase shuffle (WaveGAN: the first four, for every slice length).
+SHUFFLED_LAYERS = 4
 
 
 def layer_strides(slice_len: int) -> tuple[int, ...]:
@@ -71,6 +77,8 @@ def _policy(config: Config) -> str:
 class PhaseShuffle(layers.Layer):
     """Shift the time axis by a random integer in [-n, n], reflect-padded (WaveGAN sec. 3.3).
 
+    Needs a static time length greater than n.
+
     Input and output are ``(batch, time, channels)``. One shift is drawn for the
     whole batch on every training call, as in WaveGAN's reference code; at
     inference (``training`` false) or with ``n = 0`` the layer is the identity.
@@ -93,14 +101,15 @@ class PhaseShuffle(layers.Layer):
         if not training or self.n == 0:
             return inputs
         n = self.n
-        time = ops.shape(inputs)[1]
+        time = inputs.shape[1]
         shift = keras.random.randint((), minval=-n, maxval=n + 1, dtype="int32",
                                      seed=self.seed_generator)
-        # out[t] = x[t - shift]: pad n samples of reflection on both sides, then
-        # take the window starting at n - shift (in [0, 2n]).
-        padded = ops.pad(inputs, ((0, 0), (n, n), (0, 0)), mode="reflect")
-        start = ops.stack([0, n - shift, 0])
-        return ops.slice(padded, start, (ops.shape(inputs)[0], time, ops.shape(inputs)[2]))
+        # out[t] = x[reflect(t - shift)]: one gather with reflected indices. (A pad and a
+        # dynamic slice would do the same, but TF's XLA has no second derivative of a
+        # dynamic slice, and the gradient penalty needs one.)
+        source = ops.abs(ops.arange(time, dtype="int32") - shift)  # reflect at the start
+        source = (time - 1) - ops.abs((time - 1) - source)  # reflect at the end
+        return ops.take(inputs, source, axis=1)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -146,29 +155,33 @@ def build_discriminator(config: Config) -> keras.Model:
     """WaveGAN discriminator: audio (slice_len, c) -> one unbounded critic score (1,).
 
     Convolutions (kernel ``kernel_len``, stride 4, doubling the width),
-    LeakyReLU(0.2), phase shuffle (n = ``config.phase_shuffle``) after every
-    convolution but the last, then a dense layer. For d = 64, c = 2::
+    LeakyReLU(0.2), phase shuffle (n = ``config.phase_shuffle``) after the
+    first four convolutions, then a dense layer. For d = 64, c = 2::
 
         (16384, 2) -> (4096, 64) -> (1024, 128) -> (256, 256) -> (64, 512)
                    -> (16, 1024) -> (16384,) -> (1,)
 
+    Longer slices add a last convolution of stride 2 (32768) or 4 (65536) to
+    32d, as WaveGAN v2: (32768, 2) -> (8192, 64) -> ... -> (32, 1024) -> (16, 2048).
+
     Each phase-shuffle layer has its own seed, derived from ``config.seed``.
     """
     policy = _policy(config)
-    strides = layer_strides(config.slice_len)[::-1]  # discriminator order: extra layer first
+    strides = layer_strides(config.slice_len)  # (4, 4, 4, 4, 4[, 2 or 4]): extra layer last
     widths = layer_widths(config)[::-1]  # (d, 2d, 4d, 8d, 16d[, 32d])
     audio = keras.Input((config.slice_len, config.channels), name="audio")
     x = audio
     # Each layer: (t, w) -> (t / stride, 2w); the first one (slice_len, c) -> (slice_len / 4, d).
+    # (WaveGAN v2 adds the extra stride-2/4 layer at the end, where it costs least.)
     for i, (stride, width) in enumerate(zip(strides, widths)):
         x = layers.Conv1D(width, config.kernel_len, strides=stride, padding="same",
                           kernel_initializer=_glorot(config, 100 + i),
                           dtype=policy, name=f"d_conv{i}")(x)
         x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, dtype=policy, name=f"d_lrelu{i}")(x)
-        if i < len(strides) - 1:
+        if i < SHUFFLED_LAYERS:
             x = PhaseShuffle(config.phase_shuffle, seed=_seed(config, 200 + i),
                              dtype=policy, name=f"d_phase_shuffle{i}")(x)
-    # (16, 16d) -> (256d,) -> (1,); the score in float32 so that losses are float32.
+    # (16, 16d) -> (256d,) -> (1,) (or (16, 32d) -> (512d,)); the score in float32 so that losses are float32.
     x = layers.Flatten(name="d_flatten")(x)
     score = layers.Dense(1, kernel_initializer=_glorot(config, 150), dtype="float32",
                          name="d_score")(x)
