@@ -12,7 +12,7 @@ really means "sounds like a copy". ``write_similarity_examples`` writes the same
         output007.wav                    the generated beat (as written by write_beats)
         nearest1_<loop>.wav              the training loop's original file (full rate)
         nearest1_<loop>_14700Hz.wav      the segment that was scored, at the model's rate,
-        ...                              played twice like the generated beat
+        ...                              one 4/4 bar long, like the generated beat
         nearest_shifted_<loop>...        the shift-tolerant nearest loop, when not among them
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from .config import Config
 from .generation import segment_repeated
-from .loops import write_wav24
+from .loops import segments_per_bar, write_wav24
 from .similarity import BeatNovelty, Neighbour, NoveltyReport, format_score
 
 
@@ -138,7 +138,8 @@ def write_similarity_examples(out_dir: str | Path, *, report: NoveltyReport, con
             shutil.copyfile(source, folder / full)
             low = f"{stem}_{config.sample_rate_hz}Hz.wav"
             segment = segment_repeated(np.asarray(train_audio[n.train_index]),
-                                       n_samples=config.score_len)
+                                       n_samples=config.score_len,
+                                       repeats=segments_per_bar(config))
             write_wav24(segment, folder / low, sample_rate_hz=config.sample_rate_hz)
             files.append((rank, n, full, low))
         (folder / "README.md").write_text(_beat_readme(beat, files, report=report,
@@ -162,6 +163,7 @@ def _write_beat(folder: Path, j: int, *, name: str, config: Config,
         shutil.copyfile(source, folder / source.name)
         return source.name
     file_name = f"{_safe_stem(name)}.wav"
-    bar = segment_repeated(np.asarray(generated_audio[j]), n_samples=config.score_len)
+    bar = segment_repeated(np.asarray(generated_audio[j]), n_samples=config.score_len,
+                           repeats=segments_per_bar(config))
     write_wav24(bar, folder / file_name, sample_rate_hz=config.sample_rate_hz)
     return file_name

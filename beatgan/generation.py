@@ -2,9 +2,10 @@
 
 ``generate`` draws latent vectors ``z`` uniform in [-1, 1] (WaveGAN's prior) from
 ``np.random.default_rng(seed)`` and runs the generator: ``(n, latent_dim) -> (n, slice_len,
-channels)``. ``write_beats`` writes each beat as ``outputNNN.wav``: 14.7 kHz, 24-bit stereo,
-the first ``config.score_len`` samples (one 2-beat segment, 14112 at 125 bpm) played twice,
-i.e. one 4/4 bar, plus a sidecar (``beats.json`` and ``latents.npy``) from which any beat can
+channels)``. ``write_beats`` writes each beat as ``outputNNN.wav``: ``config.sample_rate_hz``,
+24-bit stereo, one 4/4 bar: the first ``config.score_len`` samples played ``4 / config.beats``
+times (the seed: one 2-beat segment, 14112 samples at 14.7 kHz and 125 bpm, twice; the ``bar``
+and ``hifi`` presets: their whole-bar segment once), plus a sidecar (``beats.json`` and ``latents.npy``) from which any beat can
 be drawn again or varied. ``make_loop`` turns one latent vector (and its neighbours) into a
 DAW loop at 44.1 kHz (see ``beatgan.loops``).
 
@@ -125,13 +126,14 @@ def segment_repeated(beat: np.ndarray, *, n_samples: int, repeats: int = 2) -> n
 
 def write_beats(audio: np.ndarray, out_dir: str | Path, *, config: Config,
                 latents: np.ndarray | None = None, seed: int | None = None,
-                repeats: int = 2, prefix: str = "output") -> list[Path]:
+                repeats: int | None = None, prefix: str = "output") -> list[Path]:
     """Write generated beats as the seed did; returns the WAV paths in order.
 
     Files in ``out_dir`` (created if needed):
 
     * ``output000.wav`` ... : ``config.sample_rate_hz`` (14.7 kHz), 24-bit PCM,
-      ``config.channels`` channels, the first ``config.score_len`` samples ``repeats`` times.
+      ``config.channels`` channels, the first ``config.score_len`` samples ``repeats`` times
+      (default: one 4/4 bar, ``loops.segments_per_bar(config)``: 2 for the seed, 1 for bar/hifi).
     * ``beats.json``: seed, file names, segment length, rate, repeats and the full config.
     * ``latents.npy`` (when ``latents`` is given): ``(n, latent_dim)`` float32, row i made
       file i; ``generate(model, latents=np.load(...)[[i]])`` draws beat i again.
@@ -145,6 +147,8 @@ def write_beats(audio: np.ndarray, out_dir: str | Path, *, config: Config,
                          f"{config.channels}), got {audio.shape}")
     if latents is not None and len(latents) != len(audio):
         raise ValueError(f"{len(latents)} latent vectors for {len(audio)} beats")
+    if repeats is None:
+        repeats = loops.segments_per_bar(config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Beats of an earlier, larger batch would otherwise be scored with this one.
