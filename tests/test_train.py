@@ -179,3 +179,8 @@ def test_jax_training_resumes_exactly(tmp_path):
     _assert_same_checkpoints(ckpt.latest_checkpoint(tmp_path / "a" / "checkpoints"),
                              ckpt.latest_checkpoint(tmp_path / "b" / "checkpoints"))
     assert (tmp_path / "a" / "export" / "generator.weights.h5").exists()
+
+
+def test_checkpoint_minutes_triggers_saves_between_step_checkpoints(tmp_path):
+    _train(tmp_path, 3, checkpoint_every=1000, checkpoint_minutes=0.0, keep=10, tensorboard=False)
+    assert [step for step, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [1, 2, 3]
