@@ -85,6 +85,14 @@ class TrainResult:
     discriminator: keras.Model
     seconds: float
 
+    def __repr__(self) -> str:  # short: the history and models would flood a log line
+        last = self.history[-1] if self.history else {}
+        losses = ", ".join(f"{k}={last[k]:.4g}" for k in ("d_loss", "g_loss", "gp", "wasserstein")
+                           if k in last)
+        return (f"TrainResult(step={self.step}, resumed_from={self.resumed_from}, {losses}, "
+                f"seconds={self.seconds:.1f}, run_dir={str(self.run_dir)!r}, "
+                f"export_dir={str(self.export_dir) if self.export_dir else None!r})")
+
 
 # --- host-side randomness -------------------------------------------------------------
 class BatchSampler:
