@@ -19,7 +19,7 @@ from typing import Any
 #: Slice lengths the WaveGAN architecture supports (samples per channel).
 SLICE_LENGTHS = (16384, 32768, 65536)
 DECIMATION_METHODS = ("polyphase", "naive")
-TEMPO_METHODS = ("resample", "stretch")
+TEMPO_METHODS = ("resample", "stretch", "slice")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +41,8 @@ class Config:
             instead of skipping the file.
         target_bpm: when set, every loop is brought to this tempo before its
             segment is cut (loops at any tempo); ``None`` keeps each file's own.
-        tempo_method: "resample" (varispeed) or "stretch" (phase vocoder).
+        tempo_method: "resample" (varispeed), "stretch" (phase vocoder) or "slice" (cut at
+            onsets, slices moved to the new tempo); see ``beatgan.data`` for which suits drums.
         noise_copies: noisy copies made of each loop by ``augment``.
         noise_amplitude: white-noise bound in 24-bit integer units; noise is
             uniform in [-noise_amplitude, noise_amplitude).
