@@ -51,33 +51,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def forward_flops(config, network: str) -> int:
-    """Forward FLOPs per example of the generator or discriminator (rule in the module docstring)."""
-    from beatgan.model import DENSE_STEPS, layer_strides, layer_widths
+def forward_flops(model) -> int:
+    """Forward FLOPs per example of a built model, from its layers' shapes (rule above)."""
+    from keras import layers
 
-    strides = layer_strides(config.slice_len)
-    widths = layer_widths(config)
-    k = config.kernel_len
-    if network == "generator":
-        flops = 2 * config.latent_dim * DENSE_STEPS * widths[0]
-        length = DENSE_STEPS
-        for stride, c_in, c_out in zip(strides, widths, widths[1:] + (config.channels,)):
-            flops += 2 * length * k * c_in * c_out
-            length *= stride
-        return flops
     flops = 0
-    length = config.slice_len
-    channels_in = (config.channels,) + widths[::-1][:-1]
-    for stride, c_in, c_out in zip(strides[::-1], channels_in, widths[::-1]):
-        length //= stride
-        flops += 2 * length * k * c_in * c_out
-    return flops + 2 * length * widths[0]  # the score layer
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv1DTranspose):  # before Conv1D: a subclass in some versions
+            _, in_len, c_in = layer.input.shape
+            flops += 2 * in_len * layer.kernel_size[0] * c_in * layer.filters
+        elif isinstance(layer, layers.Conv1D):
+            _, out_len, c_out = layer.output.shape
+            flops += 2 * out_len * layer.kernel_size[0] * layer.input.shape[-1] * c_out
+        elif isinstance(layer, layers.Dense):
+            flops += 2 * layer.input.shape[-1] * layer.units
+    return flops
 
 
-def flops_per_update(config) -> tuple[int, int]:
+def flops_per_update(config, generator, discriminator) -> tuple[int, int]:
     """(FLOPs per D update, FLOPs per G update) for a batch of ``config.batch_size``."""
-    f_g = forward_flops(config, "generator") * config.batch_size
-    f_d = forward_flops(config, "discriminator") * config.batch_size
+    f_g = forward_flops(generator) * config.batch_size
+    f_d = forward_flops(discriminator) * config.batch_size
     return f_g + 12 * f_d, 3 * f_g + 3 * f_d
 
 
@@ -130,7 +124,7 @@ def main(argv=None) -> None:
     d_s = sum(d_times) / (args.iterations * config.d_updates_per_g)  # per D update
     g_s = sum(g_times) / args.iterations
     iteration_s = (sum(d_times) + sum(g_times)) / args.iterations
-    d_flops, g_flops = flops_per_update(config)
+    d_flops, g_flops = flops_per_update(config, generator, discriminator)
     iteration_flops = config.d_updates_per_g * d_flops + g_flops
     mode = "xla" if args.jit_compile or args.backend == "jax" else "tf.function"
     print(f"backend={keras.backend.backend()} ({mode}) model_dim={config.model_dim} "
