@@ -27,7 +27,7 @@ _EXPORTS = {
     "build_generator": "model",
     "build_discriminator": "model",
     "PhaseShuffle": "model",
-    "train": "train",
+    "train": "training",
     "generate": "generation",
     "load_generator": "generation",
     "write_beats": "generation",
@@ -43,7 +43,7 @@ _EXPORTS = {
 
 # submodules reachable as attributes (``beatgan.synth``) without importing them all up front
 _SUBMODULES = {"audio", "checkpoint", "cli", "config", "data", "examples", "generation", "loops",
-               "metrics", "model", "notebook", "plots", "similarity", "synth", "train"}
+               "metrics", "model", "notebook", "plots", "similarity", "synth", "training"}
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

@@ -96,7 +96,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .data import augment
-    from .train import train
+    from .training import train
 
     loops = _load_training_data(args.data, config)
     data = augment(loops.audio, copies=config.noise_copies, amplitude=config.noise_amplitude,

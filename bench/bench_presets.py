@@ -56,7 +56,7 @@ def time_d_update(config, *, updates: int) -> tuple[float, int, int]:
 
     from beatgan.backends import make_steps
     from beatgan.model import build_discriminator, build_generator
-    from beatgan.train import BatchSampler, build_optimizer
+    from beatgan.training import BatchSampler, build_optimizer
 
     generator, discriminator = build_generator(config), build_discriminator(config)
     g_opt, d_opt = build_optimizer(config, name="g"), build_optimizer(config, name="d")

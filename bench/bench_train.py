@@ -92,7 +92,7 @@ def main(argv=None) -> None:
     from beatgan.backends import make_steps
     from beatgan.config import Config
     from beatgan.model import build_discriminator, build_generator
-    from beatgan.train import BatchSampler, build_optimizer
+    from beatgan.training import BatchSampler, build_optimizer
 
     config = Config(model_dim=args.model_dim, batch_size=args.batch_size,
                     mixed_precision=args.mixed_precision, slice_len=args.slice_len)

@@ -18,7 +18,7 @@ def run(in_dir: str, out_path: str) -> None:
     from beatgan.backends import make_steps
     from beatgan.config import Config
     from beatgan.model import build_discriminator, build_generator
-    from beatgan.train import build_optimizer
+    from beatgan.training import build_optimizer
 
     config = Config.load(in_dir)
     inputs = np.load(f"{in_dir}/inputs.npz")
@@ -59,7 +59,7 @@ def linear_gp(config, w, real, fake, alpha) -> np.ndarray:
     """The backend's penalty for the linear critic (expected: lambda * (||w|| - 1)^2)."""
     from beatgan.backends import make_steps
     from beatgan.model import build_generator
-    from beatgan.train import build_optimizer
+    from beatgan.training import build_optimizer
 
     critic = linear_critic(w)
     generator = build_generator(config)

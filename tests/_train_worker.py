@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=1)
     args = parser.parse_args()
 
-    from beatgan.train import train
+    from beatgan.training import train
 
     data = tiny_data()
     for target in (int(t) for t in args.targets.split(",")):

@@ -22,7 +22,7 @@ def _steps_for(critic, config, real):
     """TensorFlow steps around any critic (the generator is the tiny WaveGAN one)."""
     from beatgan.backends import make_steps
     from beatgan.model import build_generator
-    from beatgan.train import build_optimizer
+    from beatgan.training import build_optimizer
 
     generator = build_generator(config)
     g_opt, d_opt = build_optimizer(config, name="g"), build_optimizer(config, name="d")

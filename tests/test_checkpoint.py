@@ -45,7 +45,7 @@ def test_model_state_roundtrip_includes_optimizer_and_seed_state(tmp_path):
     import keras
 
     from beatgan.model import build_discriminator, build_generator
-    from beatgan.train import build_optimizer
+    from beatgan.training import build_optimizer
 
     def parts(seed):
         config = Config(model_dim=2, seed=seed)

@@ -16,7 +16,7 @@ TINY = Config(model_dim=2, batch_size=2)
 def tiny_weights(tmp_path_factory):
     """A weights folder as training exports it, for a d = 2 generator."""
     from beatgan.model import build_discriminator, build_generator
-    from beatgan.train import export_weights
+    from beatgan.training import export_weights
 
     folder = tmp_path_factory.mktemp("weights")
     return export_weights(build_generator(TINY), build_discriminator(TINY), config=TINY, folder=folder)

@@ -100,7 +100,7 @@ def demo_folder(tmp_path_factory):
 @pytest.mark.parametrize("name", sorted(TABLE))
 def test_tiny_model_of_each_preset_trains_on_its_loops(name, demo_folder, tmp_path):
     from beatgan.data import load_loops
-    from beatgan.train import train
+    from beatgan.training import train
 
     config = preset(name, model_dim=2, batch_size=2, d_updates_per_g=2, seed=1)
     loops = load_loops(demo_folder, config)

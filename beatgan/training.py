@@ -1,0 +1,415 @@
+"""Train a WaveGAN as a WGAN-GP: resumable, reproducible, observable.
+
+The algorithm is WGAN-GP (Gulrajani et al., "Improved Training of
+Wasserstein GANs", NeurIPS 2017, algorithm 1) with WaveGAN's settings
+(Donahue et al., "Adversarial Audio Synthesis", ICLR 2019): lambda = 10,
+5 critic updates per generator update, batch 64, Adam(1e-4, 0.5, 0.9) for
+both networks, z uniform in [-1, 1]. One *iteration* (the unit of ``step``
+and ``iterations``) is ``config.d_updates_per_g`` critic updates followed by
+one generator update. The data are reshuffled every epoch; a batch never
+spans two epochs (the tail of a permutation is dropped).
+
+Randomness. The data order, z and alpha are drawn on the host from one
+``numpy.random.Generator`` seeded by ``config.seed``; its state is saved in
+every checkpoint. Phase shuffle draws inside the compiled step from the
+discriminator's seed generators, whose state is a model variable and is
+checkpointed too. Weights are initialised from seeds derived from
+``config.seed`` (``beatgan.model``). So a run resumed from a checkpoint
+continues exactly as the uninterrupted run would have (to float rounding).
+
+Run folder layout (``run_dir``)::
+
+    config.json                       the Config (a resumed run must match it)
+    checkpoints/ckpt-00001000.npz     atomic checkpoints, the newest ``keep`` kept
+    history.csv, history.json         one row per log interval (plot these)
+    tensorboard/events.out.tfevents.* scalars and audio previews
+    export/generator.weights.h5       final weights in Keras format, and
+    export/discriminator.weights.h5   config.json beside them: what
+    export/config.json                ``beatgan generate`` loads
+
+The backend-specific gradient code is in ``beatgan.backends``; the losses in
+``beatgan.backends.losses``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from . import checkpoint as ckpt
+from .backends import make_steps
+from .checkpoint import atomic_write_bytes
+from .config import Config
+from .model import build_discriminator, build_generator
+from .tensorboard_log import EventWriter
+
+#: Columns of history.csv, in order. ``step`` counts iterations, ``wall_s`` training seconds.
+HISTORY_FIELDS = ("step", "d_updates", "d_loss", "g_loss", "gp", "wasserstein", "wall_s")
+EXPORT_DIR = "export"
+PREVIEW_COUNT = 4
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or Inf; training stopped and the last good checkpoint was kept."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What ``train`` returns.
+
+    step: iterations done (equal to the ``iterations`` asked for).
+    resumed_from: the iteration the run started from (0 for a fresh run).
+    history: one dict per log interval with HISTORY_FIELDS (losses are means over the interval).
+    run_dir, export_dir: where the run and the exported weights are.
+    checkpoint: the newest checkpoint file.
+    generator, discriminator: the trained Keras models.
+    seconds: wall-clock seconds this call spent training.
+    """
+
+    step: int
+    resumed_from: int
+    history: list[dict[str, float]]
+    run_dir: Path
+    export_dir: Path | None
+    checkpoint: Path | None
+    generator: keras.Model
+    discriminator: keras.Model
+    seconds: float
+
+    def __repr__(self) -> str:  # short: the history and models would flood a log line
+        last = self.history[-1] if self.history else {}
+        losses = ", ".join(f"{k}={last[k]:.4g}" for k in ("d_loss", "g_loss", "gp", "wasserstein")
+                           if k in last)
+        return (f"TrainResult(step={self.step}, resumed_from={self.resumed_from}, {losses}, "
+                f"seconds={self.seconds:.1f}, run_dir={str(self.run_dir)!r}, "
+                f"export_dir={str(self.export_dir) if self.export_dir else None!r})")
+
+
+# --- host-side randomness -------------------------------------------------------------
+class BatchSampler:
+    """Data order, z and alpha from one numpy Generator, with a state that can be saved.
+
+    Batches are taken in order from a fresh permutation each epoch (the
+    seed's per-epoch reshuffle); when fewer than ``batch_size`` examples are
+    left the permutation is redrawn.
+    """
+
+    def __init__(self, n_examples: int, *, batch_size: int, latent_dim: int, seed: int):
+        if n_examples < batch_size:
+            raise ValueError(f"need at least batch_size={batch_size} examples, got {n_examples}")
+        self.n_examples = n_examples
+        self.batch_size = batch_size
+        self.latent_dim = latent_dim
+        self.rng = np.random.default_rng(seed)
+        self.order = np.zeros(0, dtype=np.int64)
+        self.position = 0
+        self.epoch = 0
+
+    def indices(self) -> np.ndarray:
+        """The next batch's example indices, int32 (B,)."""
+        if self.position + self.batch_size > len(self.order):
+            self.order = self.rng.permutation(self.n_examples)
+            self.position = 0
+            self.epoch += 1
+        batch = self.order[self.position:self.position + self.batch_size]
+        self.position += self.batch_size
+        return batch.astype(np.int32)
+
+    def latents(self) -> np.ndarray:
+        """z uniform in [-1, 1], float32 (B, latent_dim)."""
+        return self.rng.uniform(-1.0, 1.0, (self.batch_size, self.latent_dim)).astype(np.float32)
+
+    def alphas(self) -> np.ndarray:
+        """Interpolation weights uniform in [0, 1], one per example, float32 (B,)."""
+        return self.rng.uniform(0.0, 1.0, self.batch_size).astype(np.float32)
+
+    def get_state(self) -> tuple[dict[str, Any], np.ndarray]:
+        """(JSON-able state, current permutation)."""
+        return ({"bit_generator": self.rng.bit_generator.state, "position": self.position,
+                 "epoch": self.epoch}, self.order.copy())
+
+    def set_state(self, state: dict[str, Any], order: np.ndarray) -> None:
+        self.rng.bit_generator.state = state["bit_generator"]
+        self.position = int(state["position"])
+        self.epoch = int(state["epoch"])
+        self.order = np.asarray(order, dtype=np.int64)
+
+
+# --- models, optimizers, export -------------------------------------------------------
+def build_optimizer(config: Config, *, name: str) -> keras.optimizers.Adam:
+    """Adam(learning_rate, beta_1, beta_2) as the WaveGAN paper trains both networks."""
+    return keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1,
+                                 beta_2=config.beta_2, name=name)
+
+
+def export_weights(generator: keras.Model, discriminator: keras.Model | None, *,
+                   config: Config, folder: str | Path) -> Path:
+    """Write ``generator.weights.h5``, ``discriminator.weights.h5`` and ``config.json``.
+
+    The Keras ``.weights.h5`` files load under either backend into models built
+    by ``build_generator(Config.load(folder))``. Each file is written under a
+    temporary name and renamed, so a reader never sees half a file.
+    Returns ``folder``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    models = {"generator": generator, "discriminator": discriminator}
+    for name, model in models.items():
+        if model is None:
+            continue
+        tmp = folder / f"tmp-{name}.weights.h5"
+        model.save_weights(tmp)
+        tmp.replace(folder / f"{name}.weights.h5")
+    atomic_write_bytes(folder / "config.json",
+                       (json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n").encode())
+    return folder
+
+
+def _check_run_config(run_dir: Path, config: Config) -> None:
+    """Write run_dir/config.json, or check that a run being resumed used the same config."""
+    path = run_dir / "config.json"
+    if path.exists():
+        stored = Config.load(path)
+        if stored != config:
+            changed = {k: (v, getattr(config, k)) for k, v in stored.to_dict().items()
+                       if getattr(config, k) != v}
+            raise ValueError(f"{run_dir} holds a run with another config; changed (run, now): "
+                             f"{changed}. Use a new run_dir or the run's own config.")
+    else:
+        config.save(path)
+
+
+def _check_data(data: np.ndarray, config: Config) -> np.ndarray:
+    data = np.asarray(data)
+    want = (config.slice_len, config.channels)
+    if data.ndim != 3 or data.shape[1:] != want:
+        raise ValueError(f"data must have shape (n, {want[0]}, {want[1]}), got {data.shape}")
+    return data.astype(np.float32, copy=False)
+
+
+# --- history ---------------------------------------------------------------------------
+def _mean_losses(pending: list[dict]) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Fetch step outputs from the device: (mean of each loss, all its values)."""
+    fetched: dict[str, list[float]] = {}
+    for out in pending:
+        for key, value in out.items():
+            fetched.setdefault(key, []).append(float(np.asarray(value)))
+    return {key: float(np.mean(values)) for key, values in fetched.items()}, fetched
+
+
+def write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
+    """history.json and history.csv (HISTORY_FIELDS columns), both written atomically."""
+    atomic_write_bytes(run_dir / "history.json", json.dumps(history).encode())
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_bytes(run_dir / "history.csv", text.getvalue().encode())
+
+
+def load_history(run_dir: str | Path) -> list[dict[str, float]]:
+    """The history a run wrote (empty if none yet)."""
+    path = Path(run_dir) / "history.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+# --- the loop ----------------------------------------------------------------------------
+class _Run:
+    """State of one ``train`` call; methods are the loop's steps, in order of use."""
+
+    def __init__(self, data, config: Config, run_dir: Path, *, jit_compile: bool):
+        self.config = config
+        self.run_dir = run_dir
+        self.ckpt_dir = run_dir / ckpt.CHECKPOINT_DIR
+        self.generator = build_generator(config)
+        self.discriminator = build_discriminator(config)
+        self.g_opt = build_optimizer(config, name="g_adam")
+        self.d_opt = build_optimizer(config, name="d_adam")
+        # Built up front: a checkpoint restores into them, and compiled steps must not create them.
+        self.g_opt.build(self.generator.trainable_variables)
+        self.d_opt.build(self.discriminator.trainable_variables)
+        self.sampler = BatchSampler(len(data), batch_size=config.batch_size,
+                                    latent_dim=config.latent_dim, seed=config.seed)
+        self.step = 0
+        self.elapsed = 0.0  # training seconds over all calls, for history["wall_s"]
+        self.history: list[dict[str, float]] = []
+        self.last_checkpoint = ckpt.latest_checkpoint(self.ckpt_dir)
+        if self.last_checkpoint is not None:
+            self._restore(self.last_checkpoint)
+        # After the restore: the JAX steps copy the variables' values when they are made.
+        self.steps = make_steps(self.generator, self.discriminator, self.g_opt, self.d_opt, data,
+                                config=config, jit_compile=jit_compile)
+
+    def _restore(self, path: Path) -> None:
+        arrays, meta = ckpt.load_checkpoint(path)
+        order = arrays.pop("sampler/order")
+        ckpt.restore_state(arrays, self.generator, self.discriminator, self.g_opt, self.d_opt)
+        self.sampler.set_state(meta["sampler"], order)
+        self.step = int(meta["step"])
+        self.elapsed = float(meta["elapsed_s"])
+        self.history = list(meta["history"])
+
+    def save_checkpoint(self, *, keep: int) -> Path:
+        self.steps.sync_to_models()
+        arrays = ckpt.collect_state(self.generator, self.discriminator, self.g_opt, self.d_opt)
+        sampler_state, order = self.sampler.get_state()
+        arrays["sampler/order"] = order
+        meta = {"sampler": sampler_state, "elapsed_s": self.elapsed, "history": self.history,
+                "config": self.config.to_dict(), "backend": keras.backend.backend()}
+        self.last_checkpoint = ckpt.save_checkpoint(self.ckpt_dir, step=self.step, arrays=arrays,
+                                                    meta=meta, keep=keep)
+        write_history(self.run_dir, self.history)
+        return self.last_checkpoint
+
+    def iteration(self) -> dict:
+        """d_updates_per_g critic updates then one generator update; outputs stay on device."""
+        outs = []
+        for _ in range(self.config.d_updates_per_g):
+            indices = self.sampler.indices()
+            z = self.sampler.latents()
+            alpha = self.sampler.alphas()
+            outs.append(self.steps.d_step(indices, z, alpha))
+        g_out = self.steps.g_step(self.sampler.latents())
+        # Critic losses: the mean over this iteration's critic updates.
+        return {"outs": outs, "g": g_out}
+
+    def record(self, pending: list[dict]) -> dict[str, float]:
+        """Average the pending outputs into one history row; raise on a NaN/Inf loss."""
+        flat = [o for item in pending for o in item["outs"]] + [item["g"] for item in pending]
+        means, values = _mean_losses(flat)
+        bad = sorted(k for k, vs in values.items() if not all(math.isfinite(v) for v in vs))
+        if bad:
+            where = self.last_checkpoint or "none yet"
+            raise NonFiniteLossError(
+                f"{', '.join(bad)} became NaN or Inf between iterations "
+                f"{self.step - len(pending) + 1} and {self.step} "
+                f"(interval means: {means}). Training stopped; the last good checkpoint "
+                f"({where}) is untouched. Check the data for NaN/Inf, or lower the learning rate.")
+        row = {"step": self.step, "d_updates": self.step * self.config.d_updates_per_g,
+               **{k: means[k] for k in ("d_loss", "g_loss", "gp", "wasserstein")},
+               "wall_s": self.elapsed}
+        self.history.append(row)
+        return row
+
+    def preview(self, latents: np.ndarray) -> np.ndarray:
+        """Generator output (k, slice_len, channels) for fixed latents, inference mode."""
+        self.steps.sync_to_models()
+        return np.asarray(self.generator(latents, training=False))
+
+
+def _progress_bar(*, total: int, initial: int, enabled: bool):
+    """tqdm counting D updates, so its rate is D updates/s and its ETA is to the target."""
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, unit="D upd", disable=not enabled,
+                dynamic_ncols=True, smoothing=0.1)
+
+
+def default_jit_compile() -> bool:
+    """XLA for TensorFlow? Off: on the 2-core CPU plain ``tf.function`` measured faster
+    (see bench/bench_train.py). JAX always compiles with XLA."""
+    return False
+
+
+def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: int,
+          checkpoint_every: int = 500, checkpoint_minutes: float = 10.0, keep: int = 3,
+          log_every: int = 10, preview_every: int = 500, tensorboard: bool = True,
+          export: bool = True, jit_compile: bool | None = None,
+          progress: bool = True) -> TrainResult:
+    """Train G and D on ``data`` until ``iterations`` iterations are done, resuming if possible.
+
+    Args:
+        data: augmented training examples, float32 (n, slice_len, channels) in [-1, 1].
+        config: model and training hyperparameters (saved as run_dir/config.json; a
+            resumed run must use the same config).
+        run_dir: the run folder (layout in the module docstring). If it holds
+            checkpoints, training resumes from the newest one.
+        iterations: the target number of iterations (each ``d_updates_per_g`` D
+            updates + 1 G update) counted from the start of the run, not of this call.
+        checkpoint_every: save a checkpoint every this many iterations ...
+        checkpoint_minutes: ... and whenever this many minutes passed since the last one;
+            always at the end.
+        keep: how many checkpoints to keep.
+        log_every: iterations per history row, TensorBoard scalar and NaN check.
+        preview_every: iterations between TensorBoard audio previews of 4 fixed latents.
+        tensorboard: write TensorBoard events under run_dir/tensorboard.
+        export: write the final weights to run_dir/export (``export_weights``).
+        jit_compile: TensorFlow only: compile the steps with XLA (default: off, faster on CPU).
+        progress: show a tqdm progress bar (D updates/s, ETA).
+
+    Raises:
+        NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint is kept).
+        ValueError: bad data shape, or a run_dir holding a run with another config.
+    """
+    for name, value in (("iterations", iterations), ("checkpoint_every", checkpoint_every),
+                        ("log_every", log_every), ("preview_every", preview_every)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = _check_data(data, config)
+    _check_run_config(run_dir, config)
+    run = _Run(data, config, run_dir,
+               jit_compile=default_jit_compile() if jit_compile is None else jit_compile)
+    resumed_from = run.step
+    # Preview latents: their own stream, so previews do not disturb the training draws.
+    preview_z = np.random.default_rng([config.seed, 1]).uniform(
+        -1.0, 1.0, (PREVIEW_COUNT, config.latent_dim)).astype(np.float32)
+    events = EventWriter(run_dir / "tensorboard") if tensorboard else None
+    n_d = config.d_updates_per_g
+    bar = _progress_bar(total=iterations * n_d, initial=min(run.step, iterations) * n_d,
+                        enabled=progress)
+    start = time.perf_counter()
+    last_save = time.monotonic()
+    pending: list[dict] = []
+    try:
+        while run.step < iterations:
+            tick = time.perf_counter()
+            pending.append(run.iteration())
+            run.step += 1
+            bar.update(n_d)
+            due_ckpt = (run.step % checkpoint_every == 0 or run.step == iterations
+                        or time.monotonic() - last_save >= 60.0 * checkpoint_minutes)
+            due_preview = events is not None and run.step % preview_every == 0
+            if due_ckpt or due_preview or run.step % log_every == 0:
+                row = run.record(pending)  # syncs with the device; raises on NaN/Inf
+                pending = []
+                run.elapsed += time.perf_counter() - tick
+                row["wall_s"] = run.elapsed
+                bar.set_postfix(d_loss=f"{row['d_loss']:.3g}", g_loss=f"{row['g_loss']:.3g}",
+                                w=f"{row['wasserstein']:.3g}", refresh=False)
+                if events is not None:
+                    events.scalars(run.step, {"d_loss": row["d_loss"], "g_loss": row["g_loss"],
+                                              "gradient_penalty": row["gp"],
+                                              "wasserstein": row["wasserstein"]})
+                if due_preview:
+                    events.audio(run.step, "preview", run.preview(preview_z),
+                                 sample_rate_hz=config.sample_rate_hz)
+                if events is not None:
+                    events.flush()
+                if due_ckpt:
+                    run.save_checkpoint(keep=keep)
+                    last_save = time.monotonic()
+            else:
+                run.elapsed += time.perf_counter() - tick
+    finally:
+        bar.close()
+        if events is not None:
+            events.close()
+    run.steps.sync_to_models()
+    export_dir = None
+    if export:
+        export_dir = export_weights(run.generator, run.discriminator, config=config,
+                                    folder=run_dir / EXPORT_DIR)
+    return TrainResult(step=run.step, resumed_from=resumed_from, history=run.history,
+                       run_dir=run_dir, export_dir=export_dir, checkpoint=run.last_checkpoint,
+                       generator=run.generator, discriminator=run.discriminator,
+                       seconds=time.perf_counter() - start)

@@ -1,0 +1,186 @@
+"""The WGAN-GP loop: run layout, exact resume (also after SIGKILL), NaN stop, mixed precision."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from beatgan import checkpoint as ckpt
+from beatgan.config import Config
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import _train_worker  # noqa: E402  (the same tiny config and data as the subprocesses)
+
+CONFIG = _train_worker.CONFIG
+
+
+def _train(run_dir, iterations, data=None, config=CONFIG, **kwargs):
+    from beatgan.training import train
+
+    options = dict(checkpoint_every=2, log_every=1, preview_every=2, progress=False)
+    options.update(kwargs)
+    data = _train_worker.tiny_data() if data is None else data
+    return train(data, config, run_dir=run_dir, iterations=iterations, **options)
+
+
+def _assert_same_checkpoints(path_a, path_b, rtol=1e-5, atol=1e-7):
+    arrays_a, meta_a = ckpt.load_checkpoint(path_a)
+    arrays_b, meta_b = ckpt.load_checkpoint(path_b)
+    assert meta_a["step"] == meta_b["step"]
+    assert sorted(arrays_a) == sorted(arrays_b)
+    for key in arrays_a:
+        np.testing.assert_allclose(arrays_a[key], arrays_b[key], rtol=rtol, atol=atol, err_msg=key)
+    assert meta_a["sampler"] == meta_b["sampler"]
+
+
+def _worker(run_dir, targets, backend="tensorflow", **popen):
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
+    return subprocess.Popen([sys.executable, str(HERE / "_train_worker.py"), str(run_dir), targets],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **popen)
+
+
+def _results(stdout: str) -> list[dict]:
+    return [json.loads(line[7:]) for line in stdout.splitlines() if line.startswith("RESULT ")]
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    """An uninterrupted 8-iteration run in this process (TensorFlow)."""
+    run_dir = tmp_path_factory.mktemp("reference")
+    return _train(run_dir, 8, checkpoint_every=1, keep=10), run_dir
+
+
+def test_run_folder_layout_history_and_export(reference_run):
+    from beatgan.model import build_generator
+
+    result, run_dir = reference_run
+    assert result.step == 8 and result.resumed_from == 0
+    assert (run_dir / "config.json").exists() and Config.load(run_dir) == CONFIG
+    rows = json.loads((run_dir / "history.json").read_text())
+    assert [row["step"] for row in rows] == list(range(1, 9))
+    assert (run_dir / "history.csv").read_text().splitlines()[0] == \
+        "step,d_updates,d_loss,g_loss,gp,wasserstein,wall_s"
+    assert all(np.isfinite([row[k] for k in ("d_loss", "g_loss", "gp", "wasserstein")]).all()
+               for row in rows)
+    assert rows[-1]["d_updates"] == 8 * CONFIG.d_updates_per_g
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    # The export folder rebuilds the trained generator on its own.
+    export = result.export_dir
+    assert export == run_dir / "export"
+    generator = build_generator(Config.load(export))
+    generator.load_weights(export / "generator.weights.h5")
+    z = np.random.default_rng(3).uniform(-1, 1, (2, CONFIG.latent_dim)).astype("float32")
+    np.testing.assert_allclose(np.asarray(generator(z)), np.asarray(result.generator(z)), atol=1e-6)
+    assert (export / "discriminator.weights.h5").exists()
+
+
+def test_resume_in_process_matches_uninterrupted(reference_run, tmp_path):
+    _, reference_dir = reference_run
+    first = _train(tmp_path, 3, checkpoint_every=3)
+    assert first.step == 3
+    second = _train(tmp_path, 8, checkpoint_every=5)
+    assert second.resumed_from == 3 and second.step == 8
+    _assert_same_checkpoints(ckpt.checkpoint_path(tmp_path / "checkpoints", 8),
+                             ckpt.checkpoint_path(reference_dir / "checkpoints", 8))
+    # History continues where the first call stopped.
+    assert [row["step"] for row in second.history] == list(range(1, 9))
+    again = _train(tmp_path, 8)  # already at the target: nothing to do
+    assert again.resumed_from == 8 and again.step == 8
+
+
+def test_sigkill_mid_run_then_resume_reaches_same_weights(tmp_path):
+    run_dir = tmp_path / "run"
+    target = 40
+    process = _worker(run_dir, str(target))
+    ckpt_dir = run_dir / "checkpoints"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        found = ckpt.list_checkpoints(ckpt_dir)
+        if found and found[-1][0] >= 3:
+            break
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        time.sleep(0.02)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    survivors = ckpt.list_checkpoints(ckpt_dir)
+    last_step = survivors[-1][0]
+    assert 3 <= last_step < target
+    for _, path in survivors:  # every checkpoint left behind is whole
+        ckpt.load_checkpoint(path)
+
+    resumed = _worker(run_dir, str(target))
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-3000:]
+    assert _results(out) == [{"step": target, "resumed_from": last_step}]
+
+    reference_dir = tmp_path / "reference"
+    _train(reference_dir, target, checkpoint_every=target, preview_every=10_000)
+    _assert_same_checkpoints(ckpt.latest_checkpoint(ckpt_dir),
+                             ckpt.latest_checkpoint(reference_dir / "checkpoints"))
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [row["step"] for row in history] == list(range(1, target + 1))
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_checkpoint(tmp_path):
+    from beatgan.training import NonFiniteLossError
+
+    _train(tmp_path, 2)
+    good = ckpt.latest_checkpoint(tmp_path / "checkpoints")
+    poisoned = _train_worker.tiny_data()
+    poisoned[:, 100, 0] = np.nan
+    with pytest.raises(NonFiniteLossError, match="NaN or Inf") as error:
+        _train(tmp_path, 4, data=poisoned)
+    assert str(good) in str(error.value)
+    assert ckpt.latest_checkpoint(tmp_path / "checkpoints") == good
+    arrays, meta = ckpt.load_checkpoint(good)
+    assert meta["step"] == 2
+    assert all(np.all(np.isfinite(a)) for k, a in arrays.items() if a.dtype.kind == "f")
+
+
+def test_mixed_precision_trains_with_finite_moving_losses(tmp_path):
+    config = CONFIG.replace(mixed_precision=True)
+    result = _train(tmp_path, 6, config=config, checkpoint_every=6)
+    d_losses = [row["d_loss"] for row in result.history]
+    assert np.all(np.isfinite([[row[k] for k in ("d_loss", "g_loss", "gp")] for row in result.history]))
+    assert np.ptp(d_losses) > 1e-3, d_losses
+    assert result.generator.get_layer("g_upconv0").compute_dtype == "bfloat16"
+    assert all(v.dtype == "float32" for v in result.generator.weights)
+
+
+def test_resuming_with_another_config_is_refused(tmp_path):
+    _train(tmp_path, 1)
+    with pytest.raises(ValueError, match="another config"):
+        _train(tmp_path, 2, config=CONFIG.replace(learning_rate=3e-4))
+
+
+def test_bad_data_shape_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="data must have shape"):
+        _train(tmp_path, 1, data=np.zeros((4, 100, 2), "float32"))
+
+
+def test_jax_training_resumes_exactly(tmp_path):
+    pytest.importorskip("jax")
+    a = _worker(tmp_path / "a", "2,4", backend="jax")
+    b = _worker(tmp_path / "b", "4", backend="jax")
+    out_a, err_a = a.communicate(timeout=600)
+    out_b, err_b = b.communicate(timeout=600)
+    assert a.returncode == 0, err_a[-3000:]
+    assert b.returncode == 0, err_b[-3000:]
+    assert _results(out_a) == [{"step": 2, "resumed_from": 0}, {"step": 4, "resumed_from": 2}]
+    _assert_same_checkpoints(ckpt.latest_checkpoint(tmp_path / "a" / "checkpoints"),
+                             ckpt.latest_checkpoint(tmp_path / "b" / "checkpoints"))
+    assert (tmp_path / "a" / "export" / "generator.weights.h5").exists()
+
+
+def test_checkpoint_minutes_triggers_saves_between_step_checkpoints(tmp_path):
+    _train(tmp_path, 3, checkpoint_every=1000, checkpoint_minutes=0.0, keep=10, tensorboard=False)
+    assert [step for step, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [1, 2, 3]
