@@ -80,6 +80,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint-minutes", type=float, default=2.0)
     # sending
     p.add_argument("--part-bytes", type=int, default=parts.PART_BYTES)
+    p.add_argument("--call-max-bytes", type=int, default=parts.MAX_BYTES_PER_CALL,
+                   help="what one call may bring back (smaller in a dry run, to need several)")
+    p.add_argument("--no-send", action="store_true",
+                   help="finish: figures only, no weight parts (a call that more training follows)")
     return p.parse_args(argv)
 
 
@@ -366,7 +370,9 @@ def split_export(run_dir: Path, *, part_bytes: int) -> dict[str, Any]:
 
 def send(args) -> int:
     split_export(args.run_dir, part_bytes=args.part_bytes)
-    chosen = parts.send_next(args.run_dir / PARTS_DIR, args.out)
+    reserve = parts.RESERVE_BYTES * args.call_max_bytes // parts.MAX_BYTES_PER_CALL
+    chosen = parts.send_next(args.run_dir / PARTS_DIR, args.out, max_bytes=args.call_max_bytes,
+                             reserve_bytes=reserve)
     left = parts.unsent(args.run_dir / PARTS_DIR)
     log(f"sent {len(chosen)} part(s) to {args.out}: {' '.join(chosen) or '-'}")
     if left:
@@ -387,6 +393,9 @@ def cmd_finish(args) -> int:
     log(f"D updates done: {summary['d_updates']:,}; training {summary['training_s'] / 60:.1f} min; "
         f"D updates/s: {summary['d_updates_per_s_steady']} steady, "
         f"{summary['d_updates_per_s_overall']} overall; last losses {summary['last_losses']}")
+    if args.no_send:
+        log("--no-send: no weight parts this call (the next call trains on)")
+        return 0
     return send(args)
 
 
