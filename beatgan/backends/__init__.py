@@ -18,6 +18,9 @@ Both backends return a steps object with the same interface:
 ``sync_to_models()``
     make the Keras models and optimizers hold the current weights (needed
     before saving or sampling; a no-op on TensorFlow).
+
+Data parallelism over several devices (``parallel.py``) keeps this
+interface: the inputs are still the global batch, the outputs the global means.
 """
 
 from __future__ import annotations
@@ -25,27 +28,38 @@ from __future__ import annotations
 import keras
 
 from ..config import Config
+from .parallel import DataParallelPlan
 
 
 def make_steps(generator: keras.Model, discriminator: keras.Model,
                g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
-               data, *, config: Config, jit_compile: bool = False):
+               data, *, config: Config, jit_compile: bool = False,
+               parallel: DataParallelPlan | None = None):
     """Compiled D and G steps for the active backend.
 
     ``data`` (n, slice_len, channels) float32 is moved to the device once; each
     step gathers its batch there from the indices, so that only indices and
     noise cross from the host. Optimizers must be built before this call.
     ``jit_compile`` asks TensorFlow for XLA; JAX always compiles with XLA.
+    ``parallel`` (``parallel.data_parallel``) splits each batch over its devices;
+    the models and optimizers must then have been created inside ``parallel.scope()``.
     """
     backend = keras.backend.backend()
     kwargs = dict(gp_weight=config.gp_weight)
     if backend == "tensorflow":
-        from .tf_steps import TensorFlowSteps
-        return TensorFlowSteps(generator, discriminator, g_optimizer, d_optimizer, data,
-                               jit_compile=jit_compile, **kwargs)
+        from .tf_steps import MirroredSteps, TensorFlowSteps
+        if parallel is None:
+            return TensorFlowSteps(generator, discriminator, g_optimizer, d_optimizer, data,
+                                   jit_compile=jit_compile, **kwargs)
+        if jit_compile:
+            raise ValueError("jit_compile (XLA) is not available with several TensorFlow "
+                             "devices: MirroredStrategy steps run as plain tf.function")
+        return MirroredSteps(generator, discriminator, g_optimizer, d_optimizer, data,
+                             strategy=parallel.handle, batch_size=parallel.batch_size, **kwargs)
     if backend == "jax":
         from .jax_steps import JaxSteps
-        return JaxSteps(generator, discriminator, g_optimizer, d_optimizer, data, **kwargs)
+        return JaxSteps(generator, discriminator, g_optimizer, d_optimizer, data,
+                        distribution=None if parallel is None else parallel.handle, **kwargs)
     raise NotImplementedError(
         f"training runs on the tensorflow and jax Keras backends, not {backend!r}; "
         "set KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax before importing keras")

@@ -5,12 +5,20 @@ returns; the Keras variables are only written back by ``sync_to_models``.
 The gradient penalty's second-order gradient (Gulrajani et al. 2017) is
 ``jax.grad`` of a loss that itself contains ``jax.grad`` w.r.t. the input.
 Non-trainable state (the phase-shuffle seeds) is threaded through every call.
+
+With a ``keras.distribution.DataParallel`` (``beatgan.backends.parallel``) the
+state and the data are replicated over its device mesh and the batch inputs
+sharded on their first axis; the same jitted functions then compile to one
+SPMD program over the devices, so the losses, the per-example penalty and the
+phase-shuffle draws are exactly the single-device program's, partitioned.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from . import losses
 
@@ -23,16 +31,27 @@ class JaxSteps:
     """D and G updates as pure functions of a state tuple, compiled with ``jax.jit``."""
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, data, *,
-                 gp_weight: float):
+                 gp_weight: float, distribution=None):
         self.generator = generator
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.gp_weight = float(gp_weight)
-        self.data = jnp.asarray(data, dtype=jnp.float32)
+        if distribution is None:
+            self._replicated = self._batch_sharded = None
+            self.data = jnp.asarray(data, dtype=jnp.float32)
+            self.state = self._read_state()
+            self._d_step = jax.jit(self._d_step_pure)
+            self._g_step = jax.jit(self._g_step_pure)
+            return
+        # Data parallel: weights, optimizer state and data on every device, batches split.
+        mesh = distribution.device_mesh.backend_mesh
+        self._replicated = NamedSharding(mesh, PartitionSpec())
+        self._batch_sharded = NamedSharding(mesh, PartitionSpec(distribution.batch_dim_name))
+        self.data = jax.device_put(jnp.asarray(data, dtype=jnp.float32), self._replicated)
         self.state = self._read_state()
-        self._d_step = jax.jit(self._d_step_pure)
-        self._g_step = jax.jit(self._g_step_pure)
+        self._d_step = jax.jit(self._d_step_pure, out_shardings=self._replicated)
+        self._g_step = jax.jit(self._g_step_pure, out_shardings=self._replicated)
 
     # --- state <-> Keras variables ---------------------------------------------
     def _groups(self):
@@ -42,7 +61,8 @@ class JaxSteps:
                 self.g_optimizer.variables, self.d_optimizer.variables)
 
     def _read_state(self) -> tuple:
-        return tuple(_values(group) for group in self._groups())
+        state = tuple(_values(group) for group in self._groups())
+        return state if self._replicated is None else jax.device_put(state, self._replicated)
 
     def sync_to_models(self) -> None:
         """Write the state tuple into the Keras variables (before saving or sampling)."""
@@ -99,11 +119,17 @@ class JaxSteps:
         return out, grads
 
     # --- compiled steps ----------------------------------------------------------
+    def _batch(self, x, dtype):
+        """A global-batch input: on the default device, or split over the mesh's devices."""
+        if self._batch_sharded is None:
+            return jnp.asarray(x, dtype)
+        return jax.device_put(np.asarray(x, dtype), self._batch_sharded)
+
     def d_step(self, indices, z, alpha) -> dict:
-        self.state, out = self._d_step(self.state, self.data, jnp.asarray(indices, jnp.int32),
-                                       jnp.asarray(z, jnp.float32), jnp.asarray(alpha, jnp.float32))
+        self.state, out = self._d_step(self.state, self.data, self._batch(indices, jnp.int32),
+                                       self._batch(z, jnp.float32), self._batch(alpha, jnp.float32))
         return out
 
     def g_step(self, z) -> dict:
-        self.state, out = self._g_step(self.state, jnp.asarray(z, jnp.float32))
+        self.state, out = self._g_step(self.state, self._batch(z, jnp.float32))
         return out

@@ -10,6 +10,12 @@ algorithm 1, as used by WaveGAN (Donahue et al., ICLR 2019):
 The gradient norm is taken per example over time and channels (the 2018
 notebook took one norm over the whole batch, which is a different penalty).
 The gradients themselves are taken by the backend modules beside this one.
+
+``batch_size``: when a replica of a data-parallel step holds only its shard
+of the global batch, every mean over the batch becomes the shard's sum
+divided by the global ``batch_size``; summing the replicas' losses (and
+their gradients) then gives the global means exactly. None: the mean over
+the examples given.
 """
 
 from __future__ import annotations
@@ -29,6 +35,12 @@ def _at_least_float32(x):
     return x
 
 
+def batch_mean(x, *, batch_size: int | None = None):
+    """Mean over the batch of per-example values (B,) or (B, 1); a shard's share of it if
+    ``batch_size`` (the global batch) is given: sum(x) / batch_size."""
+    return ops.mean(x) if batch_size is None else ops.sum(x) / batch_size
+
+
 def interpolate(real, fake, alpha):
     """x_hat = real + alpha * (fake - real); real, fake (B, T, C), alpha (B,) -> (B, T, C)."""
     alpha = ops.cast(ops.reshape(alpha, (-1, 1, 1)), real.dtype)
@@ -41,12 +53,13 @@ def safe_norm(grads):
     return ops.sqrt(ops.sum(ops.square(grads), axis=axes) + NORM_EPSILON)
 
 
-def gradient_penalty(input_grads, *, weight: float):
+def gradient_penalty(input_grads, *, weight: float, batch_size: int | None = None):
     """lambda * mean_i (||g_i|| - 1)^2 for input gradients g (B, T, C) -> scalar."""
-    return weight * ops.mean(ops.square(safe_norm(input_grads) - 1.0))
+    return weight * batch_mean(ops.square(safe_norm(input_grads) - 1.0), batch_size=batch_size)
 
 
-def critic_losses(d_real, d_fake, input_grads, *, gp_weight: float) -> dict:
+def critic_losses(d_real, d_fake, input_grads, *, gp_weight: float,
+                  batch_size: int | None = None) -> dict:
     """Critic loss and its parts from scores (B, 1) and input gradients at x_hat (B, T, C).
 
     Returns scalars: ``d_loss`` (what D minimises), ``gp`` (the weighted
@@ -54,11 +67,12 @@ def critic_losses(d_real, d_fake, input_grads, *, gp_weight: float) -> dict:
     estimate of the Wasserstein-1 distance, up to the Lipschitz constant).
     """
     d_real, d_fake, input_grads = (_at_least_float32(t) for t in (d_real, d_fake, input_grads))
-    wasserstein = ops.mean(d_real) - ops.mean(d_fake)
-    gp = gradient_penalty(input_grads, weight=gp_weight)
+    wasserstein = (batch_mean(d_real, batch_size=batch_size)
+                   - batch_mean(d_fake, batch_size=batch_size))
+    gp = gradient_penalty(input_grads, weight=gp_weight, batch_size=batch_size)
     return {"d_loss": gp - wasserstein, "gp": gp, "wasserstein": wasserstein}
 
 
-def generator_loss(d_fake):
+def generator_loss(d_fake, *, batch_size: int | None = None):
     """-mean D(G(z)) for scores (B, 1) -> scalar."""
-    return -ops.mean(_at_least_float32(d_fake))
+    return -batch_mean(_at_least_float32(d_fake), batch_size=batch_size)
