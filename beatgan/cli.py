@@ -105,7 +105,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
           f"{len(data)} segments of shape {data.shape[1:]}")
     result = train(data, config, run_dir=args.out, iterations=args.iterations,
                    checkpoint_every=args.checkpoint_every,
-                   checkpoint_minutes=args.checkpoint_minutes, jit_compile=args.jit_compile)
+                   checkpoint_minutes=args.checkpoint_minutes, jit_compile=args.jit_compile,
+                   devices=args.devices)
     print(f"done: {result}")
     return 0
 
@@ -209,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=500, help="iterations between checkpoints")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0, help="minutes between checkpoints")
     p.add_argument("--jit-compile", action="store_true", help="compile the steps with XLA (TensorFlow)")
+    p.add_argument("--devices", default=None, metavar="N|all",
+                   help="split each batch over N devices (or all GPUs) with the framework's data "
+                        "parallelism; the batch size must divide by N (default: one device)")
     _add_config_flags(p, ["model_dim", "batch_size", "mixed_precision", "seed", "decimation",
                           "beats", "phase_shuffle", "learning_rate", "d_updates_per_g",
                           "slice_len", "target_bpm", "tempo_method", "detect_tempo"])

@@ -87,6 +87,10 @@ class PhaseShuffle(layers.Layer):
     layer, so it is reproducible from ``seed``, its state is one of the
     layer's variables (checkpointed with the model), and it advances inside
     ``tf.function`` and inside jitted JAX (``stateless_call`` carries it).
+    With the batch split over devices the shift stays one draw for the global
+    batch: under JAX the jitted step is one SPMD program, and under a
+    TensorFlow ``MirroredStrategy`` the state is a mirrored variable and the
+    draw stateless, so every replica draws the same shift and advances its copy alike.
     """
 
     def __init__(self, n: int, *, seed: int | None = None, **kwargs):

@@ -17,6 +17,14 @@ checkpointed too. Weights are initialised from seeds derived from
 ``config.seed`` (``beatgan.model``). So a run resumed from a checkpoint
 continues exactly as the uninterrupted run would have (to float rounding).
 
+Several devices (``devices``): each global batch of ``config.batch_size`` is
+split over them with the framework's own data parallelism (JAX:
+``keras.distribution.DataParallel``; TensorFlow: ``tf.distribute.MirroredStrategy``;
+see ``beatgan.backends.parallel``). The draws above are the same global
+draws, the losses are means over the global batch and the penalty stays per
+example, so it is the same training as on one device (to float rounding), and
+checkpoints (plain numpy arrays) resume on any number of devices.
+
 Run folder layout (``run_dir``)::
 
     config.json                       the Config (a resumed run must match it)
@@ -47,6 +55,8 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .backends import make_steps
+from .backends.parallel import DataParallelPlan, data_parallel
+from .backends.parallel import scope as parallel_scope
 from .checkpoint import atomic_write_bytes
 from .config import Config
 from .model import build_discriminator, build_generator
@@ -226,17 +236,21 @@ def load_history(run_dir: str | Path) -> list[dict[str, float]]:
 class _Run:
     """State of one ``train`` call; methods are the loop's steps, in order of use."""
 
-    def __init__(self, data, config: Config, run_dir: Path, *, jit_compile: bool):
+    def __init__(self, data, config: Config, run_dir: Path, *, jit_compile: bool,
+                 parallel: DataParallelPlan | None = None):
         self.config = config
         self.run_dir = run_dir
         self.ckpt_dir = run_dir / ckpt.CHECKPOINT_DIR
-        self.generator = build_generator(config)
-        self.discriminator = build_discriminator(config)
-        self.g_opt = build_optimizer(config, name="g_adam")
-        self.d_opt = build_optimizer(config, name="d_adam")
-        # Built up front: a checkpoint restores into them, and compiled steps must not create them.
-        self.g_opt.build(self.generator.trainable_variables)
-        self.d_opt.build(self.discriminator.trainable_variables)
+        self.n_devices = 1 if parallel is None else parallel.n_devices
+        with parallel_scope(parallel):  # several devices: a copy of every variable on each
+            self.generator = build_generator(config)
+            self.discriminator = build_discriminator(config)
+            self.g_opt = build_optimizer(config, name="g_adam")
+            self.d_opt = build_optimizer(config, name="d_adam")
+            # Built up front: a checkpoint restores into them, and compiled steps must not
+            # create them.
+            self.g_opt.build(self.generator.trainable_variables)
+            self.d_opt.build(self.discriminator.trainable_variables)
         self.sampler = BatchSampler(len(data), batch_size=config.batch_size,
                                     latent_dim=config.latent_dim, seed=config.seed)
         self.step = 0
@@ -247,7 +261,7 @@ class _Run:
             self._restore(self.last_checkpoint)
         # After the restore: the JAX steps copy the variables' values when they are made.
         self.steps = make_steps(self.generator, self.discriminator, self.g_opt, self.d_opt, data,
-                                config=config, jit_compile=jit_compile)
+                                config=config, jit_compile=jit_compile, parallel=parallel)
 
     def _restore(self, path: Path) -> None:
         arrays, meta = ckpt.load_checkpoint(path)
@@ -264,7 +278,8 @@ class _Run:
         sampler_state, order = self.sampler.get_state()
         arrays["sampler/order"] = order
         meta = {"sampler": sampler_state, "elapsed_s": self.elapsed, "history": self.history,
-                "config": self.config.to_dict(), "backend": keras.backend.backend()}
+                "config": self.config.to_dict(), "backend": keras.backend.backend(),
+                "devices": self.n_devices}  # informative: any device count can resume it
         self.last_checkpoint = ckpt.save_checkpoint(self.ckpt_dir, step=self.step, arrays=arrays,
                                                     meta=meta, keep=keep)
         write_history(self.run_dir, self.history)
@@ -323,7 +338,7 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
           checkpoint_every: int = 500, checkpoint_minutes: float = 10.0, keep: int = 3,
           log_every: int = 10, preview_every: int = 500, tensorboard: bool = True,
           export: bool = True, jit_compile: bool | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, devices: int | str | None = None) -> TrainResult:
     """Train G and D on ``data`` until ``iterations`` iterations are done, resuming if possible.
 
     Args:
@@ -344,10 +359,14 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         export: write the final weights to run_dir/export (``export_weights``).
         jit_compile: TensorFlow only: compile the steps with XLA (default: off, faster on CPU).
         progress: show a tqdm progress bar (D updates/s, ETA).
+        devices: split each batch over this many devices (an int, or "all": every GPU,
+            else every CPU device the backend sees). None or 1: one device. The batch
+            (``config.batch_size``, the global batch) must divide by the count.
 
     Raises:
         NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint is kept).
-        ValueError: bad data shape, or a run_dir holding a run with another config.
+        ValueError: bad data shape, a run_dir holding a run with another config, or a
+            device count that is not available or does not divide the batch.
     """
     for name, value in (("iterations", iterations), ("checkpoint_every", checkpoint_every),
                         ("log_every", log_every), ("preview_every", preview_every)):
@@ -356,9 +375,11 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     data = _check_data(data, config)
+    parallel = data_parallel(devices, batch_size=config.batch_size)  # None for one device
     _check_run_config(run_dir, config)
     run = _Run(data, config, run_dir,
-               jit_compile=default_jit_compile() if jit_compile is None else jit_compile)
+               jit_compile=default_jit_compile() if jit_compile is None else jit_compile,
+               parallel=parallel)
     resumed_from = run.step
     # Preview latents: their own stream, so previews do not disturb the training draws.
     preview_z = np.random.default_rng([config.seed, 1]).uniform(
