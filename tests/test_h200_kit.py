@@ -218,3 +218,30 @@ def test_chunk_rate_leaves_out_the_compile(driver):
                {"step": 30, "wall_s": 62.0}]
     assert driver.chunk_rate(history, after_step=0) == pytest.approx(10.0)
     assert driver.chunk_rate(history, after_step=20) is None
+
+
+def test_driver_sends_a_fresh_export_over_several_calls(driver, tmp_path, rng):
+    """send(): split once per export, three calls' worth of parts, a new export re-split."""
+    run = tmp_path / "run"
+    (run / "export").mkdir(parents=True)
+    (run / "export" / "config.json").write_text("{}")
+    (run / "history.json").write_text("[]")
+    for name, size in (("generator.weights.h5", 7000), ("discriminator.weights.h5", 5000)):
+        (run / "export" / name).write_bytes(rng.integers(0, 256, size, dtype="uint8").tobytes())
+    args = argparse.Namespace(run_dir=run, part_bytes=2000, call_max_bytes=9000, out=None)
+    received = tmp_path / "received"
+    received.mkdir()
+    for call in range(3):
+        args.out = tmp_path / f"out{call}"
+        driver.send(args)
+        for f in args.out.iterdir():
+            (received / f.name).write_bytes(f.read_bytes())
+    assert not parts.unsent(run / "parts")
+    parts.join_parts(received, tmp_path / "weights")
+    for name in ("generator.weights.h5", "discriminator.weights.h5"):
+        assert (tmp_path / "weights" / name).read_bytes() == (run / "export" / name).read_bytes()
+    # More training, a new export: split again and start sending from the first part.
+    (run / "export" / "generator.weights.h5").write_bytes(b"new" * 100)
+    args.out = tmp_path / "out-new"
+    driver.send(args)
+    assert "config.json.part00" in {f.name for f in args.out.iterdir()}

@@ -135,7 +135,7 @@ def main(argv=None) -> int:
             r["fraction_of_measured_bf16"] = r["achieved_tflops"] / peak
         rows.append(f"{name:10} {r.get('d_updates_per_s', float('nan')):9.1f} "
                     f"{r.get('tflop_per_d_update', float('nan')):8.3f} "
-                    f"{r.get('achieved_tflops', float('nan')):8.1f} "
+                    f"{r.get('achieved_tflops', float('nan')):8.2f} "
                     f"{r.get('fraction_of_measured_bf16', float('nan')):10.1%}")
     rows.append(f"measured bf16 matmul {args.matmul_n}^3: "
                 + (f"{peak:.0f} TFLOP/s on {results['matmul_bf16']['device']}" if peak else "FAILED"))

@@ -16,11 +16,7 @@ order of calls.
 Config flags map onto ``beatgan.config.Config`` fields; every call of one run must pass the same
 ones (a run folder refuses another config). Defaults: the seed preset, d = 64, batch 64, float32.
 
-Dry run on a CPU (tiny, seconds)::
-
-    BEATGAN_PYTHON=/work/venv/bin/python BEATGAN_SKIP_WHEELS=1 BEATGAN_RUN_DIR=/tmp/h200-run \\
-    OUT=/tmp/h200-out bash bench/h200/train_h200.sh train 60 --model-dim 2 --batch-size 4 \\
-        --loops 8 --probe-iterations 2 --max-iterations 2 --part-bytes 65536
+Rehearsal of all four calls on a CPU with d = 2 (about 1.5 minutes): ``bash bench/h200/dry_run.sh``.
 """
 
 from __future__ import annotations
