@@ -95,12 +95,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     import numpy as np
 
-    from .data import augment
     from .training import train
 
     loops = _load_training_data(args.data, config)
-    data = augment(loops.audio, copies=config.noise_copies, amplitude=config.noise_amplitude,
-                   rng=np.random.default_rng(config.seed))
+    # Noise over each loop's real audio only, as the notebook does: padding stays silent.
+    data = loops.augment(rng=np.random.default_rng(config.seed))
     print(f"training on {len(loops.paths)} loops x {config.noise_copies} noisy copies = "
           f"{len(data)} segments of shape {data.shape[1:]}")
     result = train(data, config, run_dir=args.out, iterations=args.iterations,
