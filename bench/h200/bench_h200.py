@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=40, help="timed iterations per run")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--matmul-n", type=int, default=MATMUL_N)
-    parser.add_argument("--child-timeout-s", type=float, default=240.0)
+    parser.add_argument("--child-timeout-s", type=float, default=180.0)
     parser.add_argument("--matmul-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.matmul_only:  # the child of step 1

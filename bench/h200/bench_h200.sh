@@ -5,8 +5,9 @@
 #
 #   bash bench/h200/bench_h200.sh [flags for bench/h200/bench_h200.py]
 #
-# In the weights run it shares a call with the second batch of weight parts:
-#   bash bench/h200/bench_h200.sh; bash bench/h200/train_h200.sh send
+# In the weights run it shares a call with the second batch of weight parts, sent first (the
+# parts leave room for this script's two small files):
+#   bash bench/h200/train_h200.sh send; bash bench/h200/bench_h200.sh
 set -uo pipefail
 here=bench/h200
 [ -f "$here/bench_h200.py" ] || { echo "run from the repo root" >&2; exit 2; }

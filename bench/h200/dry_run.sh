@@ -32,7 +32,7 @@ device_call() {  # N COMMAND: run COMMAND with a fresh $OUT, check the limits, g
 
 device_call 1 "bash bench/h200/train_h200.sh train 40 $tiny --max-iterations 3 --no-send"
 device_call 2 "bash bench/h200/train_h200.sh train 40 $tiny --max-iterations 6"
-device_call 3 "bash bench/h200/bench_h200.sh --model-dim 2 --batch-size 4 --iterations 2 --warmup 1 --matmul-n 256 >/dev/null; bash bench/h200/train_h200.sh send $tiny"
+device_call 3 "bash bench/h200/train_h200.sh send $tiny; bash bench/h200/bench_h200.sh --model-dim 2 --batch-size 4 --iterations 2 --warmup 1 --matmul-n 256 | tail -n 4"
 device_call 4 "bash bench/h200/train_h200.sh send $tiny"
 
 echo "=== join"

@@ -373,7 +373,7 @@ def send(args) -> int:
     log(f"sent {len(chosen)} part(s) to {args.out}: {' '.join(chosen) or '-'}")
     if left:
         log(f"{len(left)} part(s) left ({' '.join(left)}): the next call must run "
-            f"'bash bench/h200/train_h200.sh send' (or send them along with the bench)")
+            f"'bash bench/h200/train_h200.sh send'")
     else:
         log("ALL PARTS SENT: join them here with bench/h200/join_parts.py")
     return 0
