@@ -129,7 +129,7 @@ def prepare_data(args, config):
     """The demo pack (written once per run folder), loaded and augmented as ``beatgan train`` does."""
     import numpy as np
 
-    from beatgan.data import augment, find_audio_files, load_loops
+    from beatgan.data import find_audio_files, load_loops
     from beatgan.synth import PACK_SIZE, write_demo_pack
 
     n = args.loops or PACK_SIZE
@@ -144,8 +144,8 @@ def prepare_data(args, config):
         log(f"wrote the demo pack: {n} loops in {time.perf_counter() - tick:.1f} s")
     tick = time.perf_counter()
     loops = load_loops(pack, config)
-    data = augment(loops.audio, copies=config.noise_copies, amplitude=config.noise_amplitude,
-                   rng=np.random.default_rng(config.seed))
+    # As beatgan train and the notebook: noise over each loop's real audio, padding kept silent.
+    data = loops.augment(rng=np.random.default_rng(config.seed))
     log(f"{len(loops.paths)} loops x {config.noise_copies} noisy copies = {len(data)} segments "
         f"{data.shape[1:]} in {time.perf_counter() - tick:.1f} s")
     return data
