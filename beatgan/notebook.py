@@ -228,8 +228,8 @@ def pick_beats(report: Any, *, n: int = 3) -> list[int]:
     return [int(order[round(k)]) for k in np.linspace(0, len(order) - 1, n)]
 
 
-def nearest_train_index(report: Any, beat: int, loops: Any) -> int:
-    """Row in ``loops`` of the training loop nearest to generated beat ``beat``."""
+def nearest_train_index(report: Any, beat: int) -> int:
+    """Row (in the training set the report was scored against) of the loop nearest to ``beat``."""
     return int(report.beats[beat].nearest[0].train_index)
 
 
