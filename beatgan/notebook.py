@@ -205,10 +205,12 @@ def weights_history(weights_dir: str | Path) -> list[dict[str, float]]:
 
 
 def save_scores(report: Any, out_dir: str | Path) -> Path:
-    """Write the novelty report as ``scores.json`` beside the generated beats."""
+    """Write the novelty report beside the generated beats: ``scores.json`` and ``scores.txt`` (the table)."""
     import json
 
-    path = Path(out_dir) / "scores.json"
+    out_dir = Path(out_dir)
+    (out_dir / "scores.txt").write_text(report.table() + "\n")
+    path = out_dir / "scores.json"
     path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return path
 

@@ -9,8 +9,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
     echo "beatgan: installing beatgan and its pinned dependencies into .venv (about a minute)"
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".[dev]"
+    # The log keeps pip's build chatter out of the way; it is shown when the install fails.
+    if ! { .venv/bin/python -m pip install --quiet --upgrade pip &&
+           .venv/bin/python -m pip install --quiet -e ".[dev]"; } > .venv/install.log 2>&1; then
+        cat .venv/install.log
+        echo "beatgan: the install failed (log above, also in .venv/install.log)" >&2
+        exit 1
+    fi
     touch .venv/.installed
 fi
 export PATH="$PWD/.venv/bin:$PATH"

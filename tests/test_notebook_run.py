@@ -37,6 +37,7 @@ def _check_beats(out_dir: Path, n: int = 40):
     assert (info.samplerate, info.channels, info.subtype, info.frames) == (14700, 2, "PCM_24", 2 * 14112)
     scores = json.loads((out_dir / "scores.json").read_text())
     assert scores["n_generated"] == n
+    assert (out_dir / "scores.txt").read_text().startswith(f"{scores['n_similar']} of {n} generated beats")
     assert 0 <= scores["n_similar"] <= n
     return scores
 
