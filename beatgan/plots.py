@@ -38,9 +38,10 @@ def log_spectrogram_db(audio: np.ndarray, *, sample_rate_hz: int, n_fft: int = 5
 
 
 def _spectrogram_on(ax, audio: np.ndarray, *, sample_rate_hz: int, title: str = "",
-                    beat_s: float | None = None) -> None:
+                    beat_s: float | None = None, vmax_db: float | None = None) -> None:
+    """Draw one spectrogram on ``ax``: 80 dB of range below ``vmax_db`` (default: its own peak)."""
     db, freqs, times = log_spectrogram_db(audio, sample_rate_hz=sample_rate_hz)
-    vmax = db.max()
+    vmax = db.max() if vmax_db is None else vmax_db
     ax.pcolormesh(times, freqs / 1000.0, db, vmin=vmax - 80.0, vmax=vmax, shading="auto",
                   cmap="magma")
     if beat_s:
@@ -73,11 +74,17 @@ def waveform_and_spectrogram(audio: np.ndarray, *, sample_rate_hz: int, title: s
 
 def spectrogram_grid(rows: Sequence[tuple[str, Sequence[np.ndarray], Sequence[str]]], *,
                      sample_rate_hz: int, bpm: float | None = None, cell_in: float = 1.6):
-    """A grid of spectrograms: one row per (row_label, clips, clip_titles); beats dotted."""
+    """A grid of spectrograms: one row per (row_label, clips, clip_titles); beats dotted.
+
+    All panels share one dB scale (80 dB below the loudest bin of any clip), so a quiet clip
+    looks quiet: levels can be compared across the grid.
+    """
     n_cols = max(len(clips) for _, clips, _ in rows)
     fig, axes = _figure(cell_in * n_cols, cell_in * 0.8 * len(rows) + 0.4,
                         nrows=len(rows), ncols=n_cols, sharex=True, sharey=True)
     beat_s = 60.0 / bpm if bpm else None
+    vmax_db = max(float(log_spectrogram_db(clip, sample_rate_hz=sample_rate_hz)[0].max())
+                  for _, clips, _ in rows for clip in clips)
     for r, (label, clips, titles) in enumerate(rows):
         for c in range(n_cols):
             ax = axes[r, c]
@@ -85,7 +92,8 @@ def spectrogram_grid(rows: Sequence[tuple[str, Sequence[np.ndarray], Sequence[st
                 ax.axis("off")
                 continue
             _spectrogram_on(ax, clips[c], sample_rate_hz=sample_rate_hz,
-                            title=titles[c] if c < len(titles) else "", beat_s=beat_s)
+                            title=titles[c] if c < len(titles) else "", beat_s=beat_s,
+                            vmax_db=vmax_db)
         axes[r, 0].set_ylabel(f"{label}\nkHz", fontsize=8)
     fig.tight_layout()
     return fig

@@ -79,3 +79,14 @@ def test_loss_curves_draw_one_panel_per_loss():
     history = {"step": [1, 2, 3], "d_loss": [1.0, 0.5, 0.2], "g_loss": [0.1, 0.2, 0.3]}
     fig = loss_curves(history)
     assert [ax.get_title() for ax in fig.axes] == ["d_loss", "g_loss"]
+
+
+def test_spectrogram_grid_shares_one_level_scale():
+    """A clip 40 dB quieter than its neighbour must not be drawn at the same brightness."""
+    from beatgan.plots import spectrogram_grid
+
+    rate = 14700
+    loud = np.random.default_rng(0).normal(0, 0.5, (rate // 2, 2))
+    fig = spectrogram_grid([("row", [loud, loud * 0.01], ["loud", "quiet"])], sample_rate_hz=rate)
+    (lo_a, hi_a), (lo_b, hi_b) = (ax.collections[0].get_clim() for ax in fig.axes[:2])
+    assert (lo_a, hi_a) == (lo_b, hi_b)
