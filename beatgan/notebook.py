@@ -63,11 +63,21 @@ def inject_parameters(notebook: Any, parameters: dict[str, Any]) -> Any:
     return notebook
 
 
+#: TensorFlow's C++ start-up lines (absl format, e.g. "I0000 00:00:... port.cc:153] ..."), which
+#: TF_CPP_MIN_LOG_LEVEL no longer silences in TF 2.21.
+_ABSL_LINE = re.compile(r"^([IWEF]\d{4} \S+ +\d+ \S+:\d+\] |WARNING: All log messages before absl)")
+
+
 def lighten_outputs(notebook: Any) -> Any:
-    """Drop embedded audio players from outputs (in place) so a committed notebook diffs well."""
+    """Make outputs light for committing (in place): audio players dropped, TF's C++ log lines removed."""
     for cell in notebook.cells:
         kept = []
         for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                lines = [ln for ln in output["text"].splitlines(keepends=True) if not _ABSL_LINE.match(ln)]
+                if not "".join(lines).strip():
+                    continue
+                output["text"] = "".join(lines)
             html = output.get("data", {}).get("text/html", "")
             html = "".join(html) if isinstance(html, list) else html
             if "<audio" in html:
@@ -179,7 +189,7 @@ def describe_loops(loops: Any) -> str:
 
     tempi = Counter(float(b) for b in loops.bpm)
     lengths = Counter(int(n) for n in loops.lengths)
-    lines = [f"{len(loops)} loops loaded from {Path(loops.paths[0]).parent}" if len(loops) else "no loops",
+    lines = [f"{len(loops)} loops loaded from {_relative(Path(loops.paths[0]).parent)}" if len(loops) else "no loops",
              "tempi: " + ", ".join(f"{n} at {b:g} bpm" for b, n in sorted(tempi.items())),
              "segment lengths (samples at %d Hz): " % loops.config.sample_rate_hz
              + ", ".join(f"{n} x {length}" for length, n in sorted(lengths.items())),
@@ -188,6 +198,14 @@ def describe_loops(loops: Any) -> str:
         lines.append(f"skipped {len(loops.skipped)} file(s): "
                      + "; ".join(f"{Path(r.path).name}: {r.reason}" for r in loops.skipped[:5]))
     return "\n".join(lines)
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it, else as it is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def history_columns(history: list[dict[str, float]]) -> dict[str, list[float]]:

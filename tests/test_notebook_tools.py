@@ -53,11 +53,16 @@ def test_audio_players_are_removed_but_text_is_kept():
     nb.cells[2].outputs = [
         nbformat.v4.new_output("display_data", data={"text/html": player.data}),
         nbformat.v4.new_output("stream", name="stdout", text="15 of 40 similar\n"),
+        nbformat.v4.new_output("stream", name="stderr", text=(
+            "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+            "I0000 00:00:1795484984.627078    9343 port.cc:153] oneDNN custom operations are on.\n")),
+        nbformat.v4.new_output("stream", name="stderr", text="loading loops: 100%\n"),
     ]
     lighten_outputs(nb)
     outputs = nb.cells[2].outputs
     assert "<audio" not in str(outputs[0]["data"])
     assert outputs[1]["text"] == "15 of 40 similar\n"
+    assert [o["text"] for o in outputs[2:]] == ["loading loops: 100%\n"]  # TF's C++ log lines gone
 
 
 def test_spectrogram_peaks_at_the_tone_frequency():
