@@ -464,8 +464,11 @@ def default_cache_dir() -> Path:
 
 
 def ensure_demo_pack(folder: str | os.PathLike, *, n: int = PACK_SIZE, seed: int = 0,
-                     cache_dir: str | os.PathLike | None = None) -> Path:
+                     cache_dir: str | os.PathLike | None = None, missing_ok: bool = False) -> Path:
     """``folder`` if it holds audio files; otherwise the demo pack's folder, written once.
+
+    A ``folder`` that does not exist is a ``FileNotFoundError`` (a mistyped path must not train
+    on synthetic loops), unless ``missing_ok`` (for a default folder the user did not name).
 
     The pack goes to ``cache_dir / f"seed{seed}_n{n}"`` (``cache_dir`` defaults to
     ``default_cache_dir()``) and is reused on later calls. It is written to a temporary sibling
@@ -475,6 +478,9 @@ def ensure_demo_pack(folder: str | os.PathLike, *, n: int = PACK_SIZE, seed: int
     from .data import find_audio_files  # here, not at the top: data must not need synth
 
     folder = Path(folder)
+    if not folder.is_dir() and not missing_ok:
+        raise FileNotFoundError(f"{folder}: no such folder (to use the demo pack, name an empty "
+                                f"folder or leave the default)")
     if folder.is_dir() and find_audio_files(folder):
         return folder
     pack = Path(cache_dir) if cache_dir is not None else default_cache_dir()

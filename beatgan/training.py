@@ -185,9 +185,12 @@ def export_weights(generator: keras.Model, discriminator: keras.Model | None, *,
 
 
 def _check_run_config(run_dir: Path, config: Config) -> None:
-    """Write run_dir/config.json, or check that a run being resumed used the same config."""
+    """Write run_dir/config.json, or check that a run being resumed used the same config.
+
+    A folder without checkpoints holds nothing to resume: its config is simply replaced.
+    """
     path = run_dir / "config.json"
-    if path.exists():
+    if path.exists() and ckpt.latest_checkpoint(run_dir / ckpt.CHECKPOINT_DIR) is not None:
         stored = Config.load(path)
         if stored != config:
             changed = {k: (v, getattr(config, k)) for k, v in stored.to_dict().items()
@@ -203,6 +206,9 @@ def _check_data(data: np.ndarray, config: Config) -> np.ndarray:
     want = (config.slice_len, config.channels)
     if data.ndim != 3 or data.shape[1:] != want:
         raise ValueError(f"data must have shape (n, {want[0]}, {want[1]}), got {data.shape}")
+    if len(data) < config.batch_size:
+        raise ValueError(f"{len(data)} training examples, fewer than one batch of "
+                         f"{config.batch_size}: lower batch_size or add loops")
     return data.astype(np.float32, copy=False)
 
 

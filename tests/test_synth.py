@@ -139,5 +139,8 @@ def test_ensure_demo_pack(tmp_path, caplog, pack):
     assert len(find_audio_files(folder)) == 2
     assert "holds no audio files" in caplog.text and "demo pack" in caplog.text
     stamp = [p.stat().st_mtime_ns for p in find_audio_files(folder)]
-    assert synth.ensure_demo_pack(tmp_path / "missing", n=2, cache_dir=tmp_path / "cache") == folder
+    assert synth.ensure_demo_pack(tmp_path / "missing", n=2, cache_dir=tmp_path / "cache",
+                                  missing_ok=True) == folder
     assert [p.stat().st_mtime_ns for p in find_audio_files(folder)] == stamp  # reused, not rewritten
+    with pytest.raises(FileNotFoundError, match="no such folder"):  # a typo is not the demo pack
+        synth.ensure_demo_pack(tmp_path / "mising", n=2, cache_dir=tmp_path / "cache")

@@ -184,3 +184,19 @@ def test_jax_training_resumes_exactly(tmp_path):
 def test_checkpoint_minutes_triggers_saves_between_step_checkpoints(tmp_path):
     _train(tmp_path, 3, checkpoint_every=1000, checkpoint_minutes=0.0, keep=10, tensorboard=False)
     assert [step for step, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [1, 2, 3]
+
+
+def test_a_failed_start_leaves_the_run_folder_free_for_a_corrected_config(tmp_path):
+    """Too few examples for a batch: a clear error, and no config left behind that blocks a retry."""
+    import numpy as np
+
+    from beatgan.config import Config
+    from beatgan.training import train
+
+    data = np.zeros((3, 16384, 2), np.float32)
+    with pytest.raises(ValueError, match="fewer than one batch of 4"):
+        train(data, Config(model_dim=2, batch_size=4), run_dir=tmp_path, iterations=1, progress=False)
+    result = train(data, Config(model_dim=2, batch_size=2), run_dir=tmp_path, iterations=1,
+                   progress=False, tensorboard=False, export=False)
+    assert result.step == 1
+    assert Config.load(tmp_path).batch_size == 2
