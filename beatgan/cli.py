@@ -32,12 +32,13 @@ def _flag(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+def _add_config_flags(parser: argparse.ArgumentParser, names: Sequence[str], *,
+                      preset_help: str = "seed, the 2018 numbers") -> None:
     """Add ``--preset`` and one flag per named Config field, typed from the dataclass default."""
     fields = {f.name: f for f in dataclasses.fields(Config)}
     group = parser.add_argument_group("configuration (overrides the preset)")
-    group.add_argument("--preset", default="seed", choices=sorted(PRESETS),
-                       help="named configuration to start from (default: seed, the 2018 numbers)")
+    group.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                       help=f"named configuration to start from (default: {preset_help})")
     choices = {"decimation": DECIMATION_METHODS, "tempo_method": TEMPO_METHODS}
     for name in names:
         default = fields[name].default
@@ -50,11 +51,13 @@ def _add_config_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> 
                                choices=choices.get(name), help=f"(default {default})")
 
 
-def _config_from_args(args: argparse.Namespace) -> Config:
-    """The preset with every config flag that was given applied on top."""
+def _config_from_args(args: argparse.Namespace, *, base: Config | None = None) -> Config:
+    """``base`` (default: the ``--preset``, else seed) with every config flag given applied on top."""
     names = {f.name for f in dataclasses.fields(Config)}
     changes = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    return preset(args.preset, **changes)
+    if base is None:
+        base = preset(args.preset or "seed")
+    return base.replace(**changes)
 
 
 def _set_backend(name: str | None) -> None:
@@ -63,6 +66,17 @@ def _set_backend(name: str | None) -> None:
         if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") != name:
             raise ValueError(f"Keras is already loaded with another backend; cannot switch to {name}")
         os.environ["KERAS_BACKEND"] = name
+
+
+def _count(text: str) -> int:
+    """A whole number >= 0 (seeds, indices, counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
 
 
 def _parse_bpm(text: str) -> float | tuple[float, float]:
@@ -87,7 +101,8 @@ def _load_training_data(folder: str, config: Config, *, progress: bool = True):
     from .data import load_loops
     from .synth import ensure_demo_pack
 
-    return load_loops(ensure_demo_pack(folder), config, progress=progress)
+    folder = ensure_demo_pack(folder, missing_ok=folder == DEFAULT_DATA)
+    return load_loops(folder, config, progress=progress)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -132,14 +147,24 @@ def _cmd_loop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score_config(args: argparse.Namespace) -> Config:
+    """The config the beats were written with (``GENERATED/beats.json``) unless ``--preset`` is
+    given, else the seed preset; config flags on top."""
+    sidecar = Path(args.generated) / "beats.json"
+    if args.preset is None and sidecar.is_file():
+        return _config_from_args(args, base=Config.from_dict(json.loads(sidecar.read_text())["config"]))
+    return _config_from_args(args)
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
-    config = _config_from_args(args)
+    config = _score_config(args)
     from .similarity import score_folder
 
     max_shift_ms = args.max_shift_ms if args.max_shift_ms > 0 else None
     report = score_folder(args.data, args.generated, config=config, threshold=args.threshold,
                           max_shift_ms=max_shift_ms, examples_dir=args.examples,
-                          examples=args.example_count, progress=not args.json)
+                          examples=args.example_count, progress=not args.json,
+                          data_missing_ok=args.data == DEFAULT_DATA)
     output = report.to_dict()
     metrics = _beat_metrics(args, config) if args.metrics else None
     if args.json:
@@ -194,8 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("demo-data", _cmd_demo_data,
                 "write the synthetic stand-in for the Ultimate Drum Loops pack")
     p.add_argument("out_dir", type=Path)
-    p.add_argument("--n", type=int, default=434, help="number of loops (default 434, like the pack)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=_count, default=434, help="number of loops (default 434, like the pack)")
+    p.add_argument("--seed", type=_count, default=0)
     p.add_argument("--bpm", type=_parse_bpm, default=None,
                    help="a tempo or a range LOW-HIGH (default: the pack's 124/125 bpm)")
 
@@ -218,9 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("generate", _cmd_generate, "write generated beats as WAV files")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="folder with generator.weights.h5 and config.json")
-    p.add_argument("--n", type=int, default=40)
+    p.add_argument("--n", type=_count, default=40)
     p.add_argument("--out", type=Path, default=Path("generated_output"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_count, default=0)
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
 
     p = command("loop", _cmd_loop, "export a DAW-ready loop (44.1 kHz, 24-bit) from generated bars")
@@ -228,8 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("generated_output/loops"))
     p.add_argument("--structure", default="AAAB", help="AAAA, AAAB, AABB or ABAB")
     p.add_argument("--bars", type=int, default=4, help="bars in the loop")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--index", type=int, default=0, help="which of the seed's latent vectors is A")
+    p.add_argument("--seed", type=_count, default=0)
+    p.add_argument("--index", type=_count, default=0, help="which of the seed's latent vectors is A")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
 
     p = command("score", _cmd_score, "score generated beats for similarity to the training loops")
@@ -244,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--example-count", type=int, default=3, help="how many beats get an example folder")
     p.add_argument("--metrics", action="store_true",
                    help="also compute tempo consistency, Frechet distance, NDB/JS and diversity")
-    _add_config_flags(p, ["decimation", "beats", "bpm"])
+    _add_config_flags(p, ["decimation", "beats", "bpm", "target_bpm", "tempo_method", "detect_tempo"],
+                      preset_help="the config in GENERATED/beats.json, else seed")
 
     p = command("run-notebook", _cmd_run_notebook, "execute a notebook top to bottom, headless")
     p.add_argument("notebook", type=Path)
@@ -263,6 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Bad input: one line that says what was expected, no traceback.
         print(f"beatgan {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except FloatingPointError as error:  # training.NonFiniteLossError: the run diverged
+        print(f"beatgan {args.command}: stopped: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"beatgan {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -161,6 +161,17 @@ def choose_mode(*, weights_dir: str | Path, iterations: int, preset_name: str = 
                               batch_size=fallback_batch_size, seed=seed)
 
 
+def run_folder(run_dir: str | Path, config: Any, *, fallback: bool = False) -> Path:
+    """Where cell 5 trains: one folder per model shape and seed under ``run_dir``.
+
+    A run folder resumes only a run of the same config, so changing ``model_dim``, the batch,
+    the seed or the preset starts a folder of its own instead of an error.
+    """
+    name = (f"{'cpu-fallback-' if fallback else ''}d{config.model_dim}-b{config.batch_size}"
+            f"-seed{config.seed}-{config.slice_len}at{config.sample_rate_hz}Hz")
+    return Path(run_dir) / name
+
+
 def describe_setup(mode: str, config: Any) -> str:
     """Lines saying the backend, whether a GPU is visible, and what cell 5 will do."""
     import keras

@@ -613,7 +613,10 @@ def load_generated(folder: str | Path, *, config: Config,
     n = config.score_len
     audio = np.empty((len(paths), n, config.channels), dtype=np.float32)
     for i, path in enumerate(paths):
-        info = sf.info(str(path))
+        try:
+            info = sf.info(str(path))
+        except (sf.LibsndfileError, RuntimeError) as error:
+            raise ValueError(f"{path.name}: not a readable audio file ({error})") from None
         if info.samplerate != config.sample_rate_hz:
             raise ValueError(f"{path.name}: sample rate {info.samplerate} Hz, expected "
                              f"{config.sample_rate_hz} Hz (the model's rate)")
@@ -629,19 +632,23 @@ def load_generated(folder: str | Path, *, config: Config,
 def score_folder(data_dir: str | Path, generated_dir: str | Path, *, config: Config,
                  threshold: float = SIMILAR_THRESHOLD, k: int = 3,
                  max_shift_ms: float | None = 20.0, examples_dir: str | Path | None = None,
-                 examples: int = 3, progress: bool = True) -> NoveltyReport:
+                 examples: int = 3, progress: bool = True,
+                 data_missing_ok: bool = False) -> NoveltyReport:
     """Score the WAVs of ``generated_dir`` against the clean loops of ``data_dir``.
 
     Training loops are read by ``beatgan.data.load_loops`` with ``config`` (so
     ``config.decimation="naive"`` and ``beats`` reproduce the seed's way; the demo pack is
     used when ``data_dir`` holds no audio). With ``examples_dir``, also writes
     ``examples`` example folders (``beatgan.examples.write_similarity_examples``).
+    ``data_missing_ok``: a ``data_dir`` that does not exist means the demo pack too (for a default
+    folder the user did not name); otherwise it is a ``FileNotFoundError``.
     """
     from .data import load_loops
     from .synth import ensure_demo_pack
 
     generated, gen_paths = load_generated(generated_dir, config=config)
-    loops = load_loops(ensure_demo_pack(data_dir), config, progress=progress)
+    loops = load_loops(ensure_demo_pack(data_dir, missing_ok=data_missing_ok), config,
+                       progress=progress)
     report = score_novelty(loops.audio, generated, train_names=[Path(p).name for p in loops.paths],
                            generated_names=[p.name for p in gen_paths], config=config,
                            threshold=threshold, k=k, max_shift_ms=max_shift_ms)

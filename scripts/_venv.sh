@@ -3,6 +3,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "beatgan: needs Python 3.11 or newer (the pinned numpy, scipy, keras and jax do);" \
+         "found $("$PYTHON" --version 2>&1 | head -1). Set PYTHON=/path/to/python3.11 and run again." >&2
+    exit 1
+fi
 if [ ! -x .venv/bin/python ]; then
     echo "beatgan: creating .venv with $($PYTHON --version)"
     "$PYTHON" -m venv .venv

@@ -80,9 +80,9 @@ def test_score_with_the_seeds_decimation_flag(demo_folder, tmp_path, capsys):
     loops = load_loops(demo_folder, config)
     write_beats(loops.audio[1:2], tmp_path, config=config)
     argv = ["score", "--data", str(demo_folder), "--generated", str(tmp_path), "--json"]
-    assert main(argv + ["--decimation", "naive"]) == 0
+    assert main(argv) == 0  # the config in beats.json (naive) is the default
     naive = json.loads(capsys.readouterr().out)
-    assert main(argv) == 0
+    assert main(argv + ["--decimation", "polyphase"]) == 0
     polyphase = json.loads(capsys.readouterr().out)
     assert naive["n_similar"] == 1
     # The same file scored against anti-aliased loops is further away, but still this loop.
@@ -113,3 +113,35 @@ def test_config_flags_map_onto_the_config():
 def test_bpm_range_parses():
     args = build_parser().parse_args(["demo-data", "out", "--bpm", "90-140"])
     assert args.bpm == (90.0, 140.0)
+
+
+def test_score_names_an_unreadable_generated_file(demo_folder, tmp_path, capsys):
+    (tmp_path / "output000.wav").write_text("not audio")
+    assert main(["score", "--data", str(demo_folder), "--generated", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "output000.wav" in err and "not a readable audio file" in err and "Traceback" not in err
+
+
+def test_a_mistyped_data_folder_is_an_error_not_the_demo_pack(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "ULTIMATE_DRUM_LOPS"), "--out", str(tmp_path / "run"),
+                 "--model-dim", "2"]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_a_diverged_run_ends_with_one_line_and_exit_code_1(demo_folder, tmp_path, capsys, monkeypatch):
+    import beatgan.training
+
+    def diverge(*args, **kwargs):
+        raise beatgan.training.NonFiniteLossError("d_loss became NaN or Inf between iterations 3 and 4")
+
+    monkeypatch.setattr(beatgan.training, "train", diverge)
+    argv = ["train", "--data", str(demo_folder), "--out", str(tmp_path), "--model-dim", "2", "--batch-size", "2"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "stopped: d_loss became NaN" in err and "Traceback" not in err
+
+
+def test_negative_seeds_are_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["generate", "--seed", "-1"])
+    assert "whole number >= 0" in capsys.readouterr().err

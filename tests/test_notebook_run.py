@@ -52,7 +52,8 @@ def test_notebook_without_weights_trains_a_small_model_and_scores_40_beats(tmp_p
     assert "trained to iteration 2" in text
     assert "6 loops loaded" in text
     _check_beats(tmp_path / "out")
-    assert (tmp_path / "run-cpu-fallback" / "export" / "generator.weights.h5").is_file()
+    run = tmp_path / "run" / "cpu-fallback-d2-b2-seed0-16384at14700Hz"
+    assert (run / "export" / "generator.weights.h5").is_file()
     assert list((tmp_path / "out" / "loops").glob("*AAAB*.wav"))
 
 
