@@ -161,12 +161,14 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .similarity import score_folder
 
     max_shift_ms = args.max_shift_ms if args.max_shift_ms > 0 else None
+    # Loaded once here when the metrics need them too; score_folder loads them otherwise.
+    loops = _load_training_data(args.data, config, progress=not args.json) if args.metrics else None
     report = score_folder(args.data, args.generated, config=config, threshold=args.threshold,
                           max_shift_ms=max_shift_ms, examples_dir=args.examples,
                           examples=args.example_count, progress=not args.json,
-                          data_missing_ok=args.data == DEFAULT_DATA)
+                          data_missing_ok=args.data == DEFAULT_DATA, loops=loops)
     output = report.to_dict()
-    metrics = _beat_metrics(args, config) if args.metrics else None
+    metrics = _beat_metrics(args, config, loops) if args.metrics else None
     if args.json:
         if metrics is not None:
             output["metrics"] = metrics.to_dict()
@@ -181,15 +183,14 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _beat_metrics(args: argparse.Namespace, config: Config):
-    """Offline beat metrics of the generated folder against the augmented training loops."""
+def _beat_metrics(args: argparse.Namespace, config: Config, loops):
+    """Offline beat metrics of the generated folder against the augmented training ``loops``."""
     import numpy as np
 
     from .metrics import TrainingReference, evaluate
     from .similarity import load_generated
 
     generated, _ = load_generated(args.generated, config=config)
-    loops = _load_training_data(args.data, config, progress=not args.json)
     train = loops.augment(rng=np.random.default_rng(config.seed))[:, :config.score_len]
     groups = np.repeat(np.arange(len(loops)), config.noise_copies)
     reference = TrainingReference.fit(train, config=config, seed=config.seed, groups=groups)

@@ -633,7 +633,7 @@ def score_folder(data_dir: str | Path, generated_dir: str | Path, *, config: Con
                  threshold: float = SIMILAR_THRESHOLD, k: int = 3,
                  max_shift_ms: float | None = 20.0, examples_dir: str | Path | None = None,
                  examples: int = 3, progress: bool = True,
-                 data_missing_ok: bool = False) -> NoveltyReport:
+                 data_missing_ok: bool = False, loops: Any = None) -> NoveltyReport:
     """Score the WAVs of ``generated_dir`` against the clean loops of ``data_dir``.
 
     Training loops are read by ``beatgan.data.load_loops`` with ``config`` (so
@@ -642,13 +642,16 @@ def score_folder(data_dir: str | Path, generated_dir: str | Path, *, config: Con
     ``examples`` example folders (``beatgan.examples.write_similarity_examples``).
     ``data_missing_ok``: a ``data_dir`` that does not exist means the demo pack too (for a default
     folder the user did not name); otherwise it is a ``FileNotFoundError``.
+    ``loops``: the training ``LoopSet`` when the caller has loaded it already (then ``data_dir``
+    is not read again).
     """
     from .data import load_loops
     from .synth import ensure_demo_pack
 
     generated, gen_paths = load_generated(generated_dir, config=config)
-    loops = load_loops(ensure_demo_pack(data_dir, missing_ok=data_missing_ok), config,
-                       progress=progress)
+    if loops is None:
+        loops = load_loops(ensure_demo_pack(data_dir, missing_ok=data_missing_ok), config,
+                           progress=progress)
     report = score_novelty(loops.audio, generated, train_names=[Path(p).name for p in loops.paths],
                            generated_names=[p.name for p in gen_paths], config=config,
                            threshold=threshold, k=k, max_shift_ms=max_shift_ms)

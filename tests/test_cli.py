@@ -145,3 +145,18 @@ def test_negative_seeds_are_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["generate", "--seed", "-1"])
     assert "whole number >= 0" in capsys.readouterr().err
+
+
+def test_score_with_metrics_prints_both_reports(demo_folder, tmp_path, capsys):
+    from beatgan.data import load_loops
+    from beatgan.generation import write_beats
+
+    config = Config()
+    loops = load_loops(demo_folder, config)
+    write_beats(loops.audio[:2], tmp_path, config=config)
+    assert main(["score", "--data", str(demo_folder), "--generated", str(tmp_path), "--json",
+                 "--metrics"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_similar"] == 2
+    assert report["metrics"]["n_generated"] == 2
+    assert 0.0 <= report["metrics"]["metrics"]["tempo_consistency"] <= 1.0

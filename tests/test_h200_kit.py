@@ -5,7 +5,6 @@ schedule stops where it should. Standard library and numpy only: no Keras, no GP
 import argparse
 import ast
 import importlib.util
-import json
 import re
 import sys
 from pathlib import Path
