@@ -24,14 +24,23 @@ import io
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .fileio import atomic_write_bytes
+
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^ckpt-(\d{8,})\.npz$")
 _META_KEY = "__meta__"
+#: Suffix given to a checkpoint that cannot be read: kept beside the others, never loaded.
+CORRUPT_SUFFIX = ".corrupt"
+
+
+class CheckpointWarning(UserWarning):
+    """An unreadable checkpoint was set aside and an older one used."""
 
 
 def checkpoint_path(directory: str | Path, step: int) -> Path:
@@ -58,36 +67,6 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not every platform can open a folder.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: str | Path, payload: bytes) -> Path:
-    """Write ``payload`` to ``path`` atomically: temp file, fsync, ``os.replace``, fsync folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".tmp-{os.getpid()}-{path.name}"
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-    return path
-
-
 def save_checkpoint(directory: str | Path, *, step: int, arrays: dict[str, np.ndarray],
                     meta: dict[str, Any], keep: int = 3) -> Path:
     """Write ``arrays`` and ``meta`` as checkpoint ``step`` and keep only the newest ``keep``.
@@ -102,7 +81,8 @@ def save_checkpoint(directory: str | Path, *, step: int, arrays: dict[str, np.nd
     buffer = io.BytesIO()
     meta_bytes = np.frombuffer(json.dumps({**meta, "step": step}).encode(), dtype=np.uint8)
     np.savez(buffer, **arrays, **{_META_KEY: meta_bytes})
-    path = atomic_write_bytes(checkpoint_path(directory, step), buffer.getvalue())
+    path = atomic_write_bytes(checkpoint_path(directory, step), buffer.getvalue(),
+                              what=f"writing checkpoint {step}")
     _prune(Path(directory), keep=keep)
     return path
 
@@ -126,8 +106,41 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
         raise ValueError(f"checkpoint {path} is unreadable ({error})") from error
     if _META_KEY not in arrays:
         raise ValueError(f"{path} is not a beatgan checkpoint (no meta record)")
-    meta = json.loads(arrays.pop(_META_KEY).tobytes().decode())
+    try:
+        meta = json.loads(arrays.pop(_META_KEY).tobytes().decode())
+    except ValueError as error:  # UnicodeDecodeError, JSONDecodeError
+        raise ValueError(f"checkpoint {path} has an unreadable meta record ({error})") from error
     return arrays, meta
+
+
+def latest_good_checkpoint(directory: str | Path) -> tuple[Path, dict[str, np.ndarray],
+                                                           dict[str, Any]] | None:
+    """(path, arrays, meta) of the newest checkpoint that loads, or None when there is none.
+
+    Each newer unreadable one is reported (``CheckpointWarning``) and renamed aside to
+    ``NAME.corrupt`` (kept for inspection, ignored from then on): the last ``keep``
+    checkpoints are kept for exactly this. Raises ``ValueError`` when checkpoints exist but
+    none loads, so a run never silently starts over.
+    """
+    found = list_checkpoints(directory)
+    bad = []
+    for _, path in reversed(found):
+        try:
+            arrays, meta = load_checkpoint(path)
+        except ValueError as error:
+            aside = path.with_name(path.name + CORRUPT_SUFFIX)
+            os.replace(path, aside)
+            bad.append(aside)
+            warnings.warn(CheckpointWarning(f"{error}; moved aside to {aside.name}"), stacklevel=2)
+            continue
+        if bad:
+            warnings.warn(CheckpointWarning(f"resuming from the older checkpoint {path.name}"),
+                          stacklevel=2)
+        return path, arrays, meta
+    if bad:
+        raise ValueError(f"no checkpoint in {directory} is readable ({len(bad)} moved aside as "
+                         f"*{CORRUPT_SUFFIX}); to start the run over, run again")
+    return None
 
 
 # --- model state <-> arrays -----------------------------------------------------

@@ -16,12 +16,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
 from .config import DECIMATION_METHODS, PRESETS, TEMPO_METHODS, Config, preset
+from .fileio import describe_os_error
 
 DEFAULT_WEIGHTS = "weights"
 DEFAULT_DATA = "ULTIMATE_DRUM_LOOPS"
@@ -79,6 +82,28 @@ def _count(text: str) -> int:
     return value
 
 
+def _finite(text: str) -> float:
+    """A finite number (NaN and infinities would make every comparison false)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _json_safe(value):
+    """``value`` with every NaN/Inf float replaced by None, so the JSON printed is valid."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _parse_bpm(text: str) -> float | tuple[float, float]:
     """``"125"`` -> 125.0; ``"90-140"`` -> (90.0, 140.0)."""
     low, sep, high = text.partition("-")
@@ -90,8 +115,10 @@ def _parse_bpm(text: str) -> float | tuple[float, float]:
 
 # --- commands ---------------------------------------------------------------
 def _cmd_demo_data(args: argparse.Namespace) -> int:
+    from .fileio import check_writable
     from .synth import write_demo_pack
 
+    check_writable(args.out_dir, what=f"writing the demo pack to {args.out_dir}")
     paths = write_demo_pack(args.out_dir, n=args.n, seed=args.seed, bpm=args.bpm)
     print(f"wrote {len(paths)} demo loops to {args.out_dir}")
     return 0
@@ -101,7 +128,8 @@ def _load_training_data(folder: str, config: Config, *, progress: bool = True):
     from .data import load_loops
     from .synth import ensure_demo_pack
 
-    folder = ensure_demo_pack(folder, missing_ok=folder == DEFAULT_DATA)
+    is_default = folder == DEFAULT_DATA  # only the default folder, missing or empty, means the demo
+    folder = ensure_demo_pack(folder, missing_ok=is_default, empty_ok=is_default)
     return load_loops(folder, config, progress=progress)
 
 
@@ -110,8 +138,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     import numpy as np
 
+    from .fileio import check_writable, lock_folder
     from .training import train
 
+    # Before minutes of loading: the run folder must take files, and be this process's alone.
+    check_writable(args.out, what="preparing the run folder")
+    lock_folder(args.out)
     loops = _load_training_data(args.data, config)
     # Noise over each loop's real audio only, as the notebook does: padding stays silent.
     data = loops.augment(rng=np.random.default_rng(config.seed))
@@ -127,8 +159,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
+    from .fileio import check_writable
     from .generation import generate, load_generator, write_beats
 
+    check_writable(args.out, what=f"writing beats to {args.out}")
     model, config = load_generator(args.weights)
     audio, latents = generate(model, n=args.n, seed=args.seed, config=config)
     paths = write_beats(audio, args.out, config=config, latents=latents, seed=args.seed)
@@ -138,8 +172,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_loop(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
+    from .fileio import check_writable
     from .generation import load_generator, make_loop
 
+    check_writable(args.out, what=f"writing a loop to {args.out}")
     model, config = load_generator(args.weights)
     path = make_loop(model, config=config, out_dir=args.out, structure=args.structure,
                      bars=args.bars, seed=args.seed, index=args.index)
@@ -160,6 +196,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
     config = _score_config(args)
     from .similarity import score_folder
 
+    if args.examples is not None:
+        from .fileio import check_writable
+        check_writable(args.examples, what=f"writing similarity examples to {args.examples}")
+
     max_shift_ms = args.max_shift_ms if args.max_shift_ms > 0 else None
     # Loaded once here when the metrics need them too; score_folder loads them otherwise.
     loops = _load_training_data(args.data, config, progress=not args.json) if args.metrics else None
@@ -172,7 +212,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if args.json:
         if metrics is not None:
             output["metrics"] = metrics.to_dict()
-        print(json.dumps(output, indent=2))
+        print(json.dumps(_json_safe(output), indent=2, allow_nan=False))
     else:
         print(report.table())
         if metrics is not None:
@@ -208,11 +248,16 @@ def _cmd_run_notebook(args: argparse.Namespace) -> int:
 # --- parser -----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beatgan", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (also BEATGAN_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str):
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
+        # Also accepted after the command; SUPPRESS keeps it from hiding the top-level flag.
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error (also BEATGAN_DEBUG=1)")
         return p
 
     backend_help = "Keras backend (default: $KERAS_BACKEND, else tensorflow)"
@@ -261,13 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("score", _cmd_score, "score generated beats for similarity to the training loops")
     p.add_argument("--data", default=DEFAULT_DATA, help="training loops (default ULTIMATE_DRUM_LOOPS / demo pack)")
     p.add_argument("--generated", default="generated_output", help="folder of generated WAVs")
-    p.add_argument("--threshold", type=float, default=0.1, help="similar when the score is at most this")
-    p.add_argument("--max-shift-ms", type=float, default=20.0,
+    p.add_argument("--threshold", type=_finite, default=0.1, help="similar when the score is at most this")
+    p.add_argument("--max-shift-ms", type=_finite, default=20.0,
                    help="lag bound of the shift-tolerant score (0 disables it)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--examples", type=Path, default=None,
                    help="also write similarity examples (beat, nearest loops, README) into this folder")
-    p.add_argument("--example-count", type=int, default=3, help="how many beats get an example folder")
+    p.add_argument("--example-count", type=_count, default=3,
+                   help="how many beats get an example folder (0: the index README only)")
     p.add_argument("--metrics", action="store_true",
                    help="also compute tempo consistency, Frechet distance, NDB/JS and diversity")
     _add_config_flags(p, ["decimation", "beats", "bpm", "target_bpm", "tempo_method", "detect_tempo"],
@@ -282,20 +328,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What each command writes, for an OSError that does not say: "while <this>".
+_ACTIVITY = {"demo-data": "writing the demo pack", "train": "training", "generate": "writing beats",
+             "loop": "writing a loop", "score": "scoring", "run-notebook": "running the notebook"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every error it raises becomes one line on stderr and an exit code.
+
+    2: bad input or a file-system error (read-only, full, no permission, a file in the way,
+    a run folder in use); 1: a run that started and then failed (diverged, or the disk failed
+    mid-run); 130: interrupted. ``--debug`` or ``BEATGAN_DEBUG=1`` also print the traceback.
+    """
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("BEATGAN_DEBUG", "") not in ("", "0")
+    prefix = f"beatgan {args.command}"
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as error:
+    except OSError as error:
+        # Also the FileNotFoundError/NotADirectoryError of bad paths. Errors raised with a
+        # message only (no errno) are printed as they are.
+        if debug:
+            traceback.print_exc()
+        failed_run = getattr(error, "beatgan_failed_run", False)
+        text = (describe_os_error(error, default_what=_ACTIVITY.get(args.command, args.command))
+                if error.errno is not None else str(error))
+        print(f"{prefix}: {'stopped' if failed_run else 'error'}: {text}", file=sys.stderr)
+        return 1 if failed_run else 2
+    except ValueError as error:
         # Bad input: one line that says what was expected, no traceback.
-        print(f"beatgan {args.command}: error: {error}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"{prefix}: error: {_first_line(error)}", file=sys.stderr)
         return 2
     except FloatingPointError as error:  # training.NonFiniteLossError: the run diverged
-        print(f"beatgan {args.command}: stopped: {error}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"{prefix}: stopped: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"beatgan {args.command}: interrupted", file=sys.stderr)
+        print(f"{prefix}: interrupted", file=sys.stderr)
         return 130
+
+
+def _first_line(error: BaseException) -> str:
+    """The message's first line: some libraries append pages of detail."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 if __name__ == "__main__":

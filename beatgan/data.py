@@ -139,17 +139,85 @@ def _audio_suffixes() -> tuple[str, ...]:
 _AUDIO_SUFFIXES = _audio_suffixes()
 
 
+@dataclasses.dataclass
+class FolderScan:
+    """What a folder of loops holds.
+
+    audio: audio files by suffix, sorted by relative path. other: how many other files per
+    suffix (READMEs and hidden files not counted). unreadable: (subfolder, reason) for every
+    folder that could not be listed.
+    """
+
+    folder: Path
+    audio: list[Path]
+    other: dict[str, int]
+    unreadable: list[tuple[Path, str]]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing of the user's: no file but READMEs and hidden ones, nothing unreadable."""
+        return not (self.audio or self.other or self.unreadable)
+
+    def summary(self) -> str:
+        """``3 .m4a files, 1 unreadable subfolder (a: Permission denied)``."""
+        parts = [f"{n} {suffix or 'suffix-less'} file{'s' if n > 1 else ''}"
+                 for suffix, n in sorted(self.other.items(), key=lambda kv: -kv[1])]
+        if self.unreadable:
+            first, reason = self.unreadable[0]
+            parts.append(f"{len(self.unreadable)} unreadable subfolder"
+                         f"{'s' if len(self.unreadable) > 1 else ''} ({first}: {reason})")
+        return ", ".join(parts) or "nothing"
+
+
+def _ignored(name: str) -> bool:
+    # Hidden files include the ``._name.wav`` resource forks macOS leaves in zip files.
+    return name.startswith(".") or name.upper().startswith("README")
+
+
+def scan_folder(folder: str | os.PathLike) -> FolderScan:
+    """Walk ``folder`` recursively; raise ``LoopError`` if ``folder`` itself cannot be listed.
+
+    A file counts as audio by its suffix (what soundfile reads: .wav, .aiff, .flac, .ogg, ...).
+    """
+    folder = Path(folder)
+    unreadable: list[tuple[Path, str]] = []
+    audio_files: list[Path] = []
+    other: dict[str, int] = {}
+
+    def failed(error: OSError) -> None:
+        unreadable.append((Path(error.filename or folder), error.strerror or str(error)))
+
+    for root, dirs, names in os.walk(folder, onerror=failed):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            if _ignored(name):
+                continue
+            path = Path(root) / name
+            suffix = path.suffix.lower()
+            if suffix in _AUDIO_SUFFIXES:
+                audio_files.append(path)
+            else:
+                other[suffix] = other.get(suffix, 0) + 1
+    if unreadable and unreadable[0][0] == folder:
+        raise LoopError(f"{folder}: cannot be read ({unreadable[0][1]}); expected a folder of "
+                        f"drum loops")
+    unreadable = [(p.relative_to(folder) if p.is_relative_to(folder) else p, why)
+                  for p, why in unreadable]
+    audio_files.sort(key=lambda p: p.relative_to(folder).as_posix())
+    return FolderScan(folder=folder, audio=audio_files, other=other, unreadable=unreadable)
+
+
 def find_audio_files(folder: str | os.PathLike) -> list[Path]:
     """Audio files under ``folder`` (recursively), sorted by relative path.
 
-    A file counts by its suffix (what soundfile reads: .wav, .aiff, .flac, .ogg, ...). Hidden
-    files are ignored, among them the ``._name.wav`` resource forks macOS leaves in zip files.
+    Hidden files are ignored. Subfolders that cannot be read are reported with a
+    ``LoopWarning`` (their loops are missing from the list), never dropped silently.
     """
-    folder = Path(folder)
-    found = [p for p in folder.rglob("*")
-             if p.suffix.lower() in _AUDIO_SUFFIXES and p.is_file()
-             and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+    scan = scan_folder(folder)
+    for path, reason in scan.unreadable:
+        warnings.warn(LoopWarning(f"{Path(folder) / path}: subfolder cannot be read ({reason}); "
+                                  f"its loops are left out"), stacklevel=2)
+    return scan.audio
 
 
 # --- per-file records -----------------------------------------------------------------------
@@ -412,7 +480,23 @@ def read_loop(path: str | os.PathLike, config: Config = Config()) -> tuple[np.nd
         speed = _speed(bpm, out_bpm)
         wanted = _frames_needed(config, segment_len=segment_len, rate_hz=rate_hz, speed=speed)
         x = _read(path, f, wanted)
+        promised = f.frames
     _check_finite(path, x)
+    if x.shape[0] < min(wanted, promised):
+        # The header promises more frames than the data holds: a cut-off download or copy.
+        warnings.warn(LoopWarning(
+            f"{path}: truncated: its header promises {promised} frames, the data ends after "
+            f"{x.shape[0]}; the missing audio is zero-padded"), stacklevel=3)
+        notes.append(f"truncated at {x.shape[0]} of {promised} frames")
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak > 1.0:
+        # Only float files can exceed full scale; clipping would square off every hit, so the
+        # loop is scaled down to full scale instead, and said so.
+        warnings.warn(LoopWarning(
+            f"{path}: peaks at {peak:.4g}, above full scale (1.0); scaled down by "
+            f"{20 * math.log10(peak):.1f} dB"), stacklevel=3)
+        x = x / peak
+        notes.append(f"scaled down from peak {peak:.4g}")
     # Real audio ends where the data does (a truncated file may promise more frames than it has).
     source_frames = math.ceil(x.shape[0] * config.source_rate_hz / rate_hz / float(speed))
     length = min(segment_len, math.ceil(source_frames / config.decimation_factor))
@@ -473,8 +557,9 @@ def load_loops(folder: str | os.PathLike, config: Config = Config(), *, strict: 
         raise LoopError(f"{folder}: no such folder; expected a folder of drum loops (WAV files)")
     files = find_audio_files(folder)
     if not files:
-        raise LoopError(f"{folder}: holds no audio files; expected drum loops such as "
-                        f"'tr07_drlp_124_Believe_Full.wav' (or use beatgan.synth.ensure_demo_pack)")
+        raise LoopError(f"{folder}: holds no audio files (found {scan_folder(folder).summary()}); "
+                        f"expected drum loops such as 'tr07_drlp_124_Believe_Full.wav' "
+                        f"(WAV, AIFF or FLAC)")
     out = np.zeros((len(files), config.slice_len, config.channels), np.float32)
     rows: list[LoopReport] = []
     reports: list[LoopReport] = []

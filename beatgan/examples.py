@@ -118,6 +118,7 @@ def write_similarity_examples(out_dir: str | Path, *, report: NoveltyReport, con
     chosen = choose_examples(report) if which is None else [
         names.index(w) if isinstance(w, str) else int(w) for w in which]
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)  # the index README is written even for no example
     folders = []
     shift = report.has_shift_tolerant
     index_lines = ["# Similarity metric examples", "", report.summary(), "",

@@ -16,13 +16,14 @@ them and is not needed here.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import loops
+from . import fileio, loops
 from .config import Config
 
 GENERATOR_WEIGHTS = "generator.weights.h5"
@@ -47,8 +48,42 @@ def load_generator(weights_dir: str | Path) -> tuple[Any, Config]:
                                 f"config.json, as training exports them)")
     config = Config.load(weights_dir)
     model = build_generator(config)
-    model.load_weights(str(weights))
+    try:
+        model.load_weights(str(weights))
+    except Exception as error:  # h5py OSError for a torn file, Keras ValueError for shapes
+        raise ValueError(_weights_mismatch(weights, model, config, error)) from error
     return model, config
+
+
+def _h5_shapes(path: Path) -> list[tuple[int, ...]] | None:
+    """Shapes of the arrays stored in a ``.weights.h5`` file, or None if it cannot be read."""
+    import h5py
+
+    shapes: list[tuple[int, ...]] = []
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(lambda _, item: shapes.append(tuple(item.shape))
+                              if isinstance(item, h5py.Dataset) else None)
+    except Exception:  # truncated or not HDF5 at all
+        return None
+    return shapes
+
+
+def _weights_mismatch(weights: Path, model: Any, config: Config, error: Exception) -> str:
+    """One line: which file, what the config's model expects, what the file holds."""
+    expected = [tuple(w.shape) for w in model.weights]
+    found = _h5_shapes(weights)
+    shown = ", ".join(str(s) for s in expected[:2])
+    wanted = (f"the generator config.json describes (model_dim={config.model_dim}, "
+              f"slice_len={config.slice_len}, channels={config.channels}) expects "
+              f"{len(expected)} arrays, first {shown}")
+    if found is None:
+        size = weights.stat().st_size
+        return (f"{weights}: not a readable weights file ({size} bytes; truncated or not HDF5: "
+                f"{str(error).splitlines()[0][:120]}); {wanted}")
+    held = ", ".join(str(s) for s in sorted(found, key=len, reverse=True)[:2])
+    return (f"{weights}: does not fit its config.json: {wanted}; the file holds {len(found)} "
+            f"arrays, largest ranks {held} (weights and config.json from different runs?)")
 
 
 def sample_latents(n: int, *, latent_dim: int, seed: int) -> np.ndarray:
@@ -150,17 +185,12 @@ def write_beats(audio: np.ndarray, out_dir: str | Path, *, config: Config,
     if repeats is None:
         repeats = loops.segments_per_bar(config)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Beats of an earlier, larger batch would otherwise be scored with this one.
-    for stale in out_dir.glob(f"{prefix}*.wav"):
-        index = stale.stem[len(prefix):]
-        if index.isdigit() and int(index) >= len(audio):
-            stale.unlink()
-    paths = []
+    files: dict[Path, bytes] = {}
     for i, beat in enumerate(audio):
         bar = segment_repeated(beat, n_samples=config.score_len, repeats=repeats)
-        paths.append(loops.write_wav24(bar, out_dir / beat_file_name(i, prefix=prefix),
-                                       sample_rate_hz=config.sample_rate_hz))
+        files[out_dir / beat_file_name(i, prefix=prefix)] = fileio.wav_bytes(
+            loops.float_to_pcm24(bar), sample_rate_hz=config.sample_rate_hz)
+    paths = list(files)
     sidecar: dict[str, Any] = {
         "seed": seed,
         "n": len(paths),
@@ -173,9 +203,19 @@ def write_beats(audio: np.ndarray, out_dir: str | Path, *, config: Config,
     }
     if latents is not None:
         # .npy, not .npz: a zip stores its write time, and same seed must mean same bytes.
-        np.save(out_dir / LATENTS_NPY, np.asarray(latents, dtype=np.float32))
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(latents, dtype=np.float32))
+        files[out_dir / LATENTS_NPY] = buffer.getvalue()
         sidecar["latents_file"] = LATENTS_NPY
-    (out_dir / SIDECAR_JSON).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    files[out_dir / SIDECAR_JSON] = (json.dumps(sidecar, indent=2, sort_keys=True,
+                                                allow_nan=False) + "\n").encode()
+    # All files staged, then renamed: a full disk leaves the previous batch whole.
+    fileio.write_files_atomically(files, what=f"writing {len(paths)} beats to {out_dir}")
+    # Beats of an earlier, larger batch would otherwise be scored with this one.
+    for stale in out_dir.glob(f"{prefix}*.wav"):
+        index = stale.stem[len(prefix):]
+        if index.isdigit() and int(index) >= len(audio):
+            stale.unlink()
     return paths
 
 
@@ -242,10 +282,13 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
     rate = out_rate_hz or config.source_rate_hz
     name = loops.loop_file_name(bpm=config.bpm, structure=structure, bars=bars, seed=seed,
                                 index=index)
-    path = loops.write_wav24(loop, Path(out_dir) / name, sample_rate_hz=rate)
+    path = Path(out_dir) / name
     meta = {"structure": structure, "bars": bars, "bpm": config.bpm, "beats_per_bar":
             loops.BEATS_PER_BAR, "sample_rate_hz": rate, "seed": seed, "index": index,
             "variation": variation, "fade_ms": fade_ms,
             "latents": {k: [float(v) for v in z] for k, z in latents.items()}}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    fileio.write_files_atomically({
+        path: fileio.wav_bytes(loops.float_to_pcm24(loop), sample_rate_hz=rate),
+        path.with_suffix(".json"): (json.dumps(meta, indent=2, sort_keys=True, allow_nan=False)
+                                    + "\n").encode()}, what=f"writing a loop to {out_dir}")
     return path

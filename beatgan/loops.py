@@ -189,10 +189,8 @@ def float_to_pcm24(x: np.ndarray) -> np.ndarray:
 
 
 def write_wav24(x: np.ndarray, path: str | Path, *, sample_rate_hz: int) -> Path:
-    """Write ``x`` (time, channels) float as 24-bit PCM WAV; returns the path."""
-    import soundfile as sf
+    """Write ``x`` (time, channels) float as 24-bit PCM WAV, atomically; returns the path."""
+    from .fileio import atomic_write_bytes, wav_bytes
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), float_to_pcm24(x), int(sample_rate_hz), subtype="PCM_24", format="WAV")
-    return path
+    return atomic_write_bytes(path, wav_bytes(float_to_pcm24(x), sample_rate_hz=sample_rate_hz),
+                              what=f"writing {Path(path).name}")

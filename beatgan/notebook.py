@@ -98,8 +98,13 @@ def run_notebook(path: str | Path, *, output: str | Path | None = None,
     import nbformat
     from nbclient import NotebookClient
 
+    from .fileio import atomic_write_bytes, check_writable
+
     path = Path(path)
     output = Path(output) if output is not None else path
+    # Before minutes of running: where the notebook writes its beats, and where it is saved.
+    check_writable(path.parent, what=f"running {path.name} (it writes beside itself)")
+    check_writable(output.parent, what=f"saving the executed notebook to {output}")
     notebook = nbformat.read(path, as_version=4)
     inject_parameters(notebook, parameters or {})
     client = NotebookClient(notebook, timeout=timeout_s, kernel_name=kernel_name,
@@ -110,7 +115,8 @@ def run_notebook(path: str | Path, *, output: str | Path | None = None,
     finally:
         if light:
             lighten_outputs(notebook)
-        nbformat.write(notebook, output)
+        atomic_write_bytes(output, nbformat.writes(notebook).encode(),
+                           what=f"saving the executed notebook to {output}")
     print(f"beatgan: executed {path} in {time.perf_counter() - start:.0f} s -> {output}")
     return output
 

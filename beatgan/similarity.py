@@ -640,8 +640,8 @@ def score_folder(data_dir: str | Path, generated_dir: str | Path, *, config: Con
     ``config.decimation="naive"`` and ``beats`` reproduce the seed's way; the demo pack is
     used when ``data_dir`` holds no audio). With ``examples_dir``, also writes
     ``examples`` example folders (``beatgan.examples.write_similarity_examples``).
-    ``data_missing_ok``: a ``data_dir`` that does not exist means the demo pack too (for a default
-    folder the user did not name); otherwise it is a ``FileNotFoundError``.
+    ``data_missing_ok``: a ``data_dir`` that does not exist or is empty means the demo pack (for a
+    default folder the user did not name); otherwise it is an error naming what was found.
     ``loops``: the training ``LoopSet`` when the caller has loaded it already (then ``data_dir``
     is not read again).
     """
@@ -650,7 +650,8 @@ def score_folder(data_dir: str | Path, generated_dir: str | Path, *, config: Con
 
     generated, gen_paths = load_generated(generated_dir, config=config)
     if loops is None:
-        loops = load_loops(ensure_demo_pack(data_dir, missing_ok=data_missing_ok), config,
+        loops = load_loops(ensure_demo_pack(data_dir, missing_ok=data_missing_ok,
+                                            empty_ok=data_missing_ok), config,
                            progress=progress)
     report = score_novelty(loops.audio, generated, train_names=[Path(p).name for p in loops.paths],
                            generated_names=[p.name for p in gen_paths], config=config,

@@ -31,8 +31,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from scipy import signal
+
+from .fileio import atomic_write_bytes, wav_bytes
 
 log = logging.getLogger(__name__)
 
@@ -451,7 +452,8 @@ def write_demo_pack(out_dir: str | os.PathLike, *, n: int = PACK_SIZE, seed: int
         loop_bpm = _loop_bpm(seed, i, bpm)
         loop = synthesize_loop(bpm=loop_bpm, seed=seed, index=i)
         path = out_dir / loop_filename(bpm=loop_bpm, name=name)
-        sf.write(path, loop, SAMPLE_RATE_HZ, subtype="PCM_24", format="WAV")
+        atomic_write_bytes(path, wav_bytes(loop, sample_rate_hz=SAMPLE_RATE_HZ),
+                           what=f"writing the demo pack to {out_dir}")
         paths.append(path)
     return paths
 
@@ -464,25 +466,41 @@ def default_cache_dir() -> Path:
 
 
 def ensure_demo_pack(folder: str | os.PathLike, *, n: int = PACK_SIZE, seed: int = 0,
-                     cache_dir: str | os.PathLike | None = None, missing_ok: bool = False) -> Path:
-    """``folder`` if it holds audio files; otherwise the demo pack's folder, written once.
+                     cache_dir: str | os.PathLike | None = None, missing_ok: bool = False,
+                     empty_ok: bool = True) -> Path:
+    """``folder`` if it holds audio files; the demo pack's folder (written once) if it is empty.
 
-    A ``folder`` that does not exist is a ``FileNotFoundError`` (a mistyped path must not train
-    on synthetic loops), unless ``missing_ok`` (for a default folder the user did not name).
+    The demo pack never stands in for the user's files: a ``folder`` that does not exist is a
+    ``FileNotFoundError`` (a mistyped path must not train on synthetic loops) unless
+    ``missing_ok`` (a default folder the user did not name); an empty one (nothing but READMEs
+    and hidden files) falls back only with ``empty_ok``; a folder that cannot be read, or holds
+    files but no audio (``.m4a``, ``.txt``, ...), is a ``LoopError`` naming what was found.
 
     The pack goes to ``cache_dir / f"seed{seed}_n{n}"`` (``cache_dir`` defaults to
     ``default_cache_dir()``) and is reused on later calls. It is written to a temporary sibling
     and renamed, so an interrupted run never leaves a half pack that looks complete.
     Logs one warning line when the demo pack stands in for ``folder``.
     """
-    from .data import find_audio_files  # here, not at the top: data must not need synth
+    from .data import LoopError, find_audio_files, scan_folder  # data must not need synth
 
     folder = Path(folder)
-    if not folder.is_dir() and not missing_ok:
-        raise FileNotFoundError(f"{folder}: no such folder (to use the demo pack, name an empty "
-                                f"folder or leave the default)")
-    if folder.is_dir() and find_audio_files(folder):
-        return folder
+    if not folder.exists() and not missing_ok:
+        raise FileNotFoundError(f"{folder}: no such folder (the demo pack stands in only for "
+                                f"the default folder)")
+    if folder.exists():
+        if not folder.is_dir():
+            raise NotADirectoryError(f"{folder}: a file, expected a folder of drum loops")
+        scan = scan_folder(folder)
+        if scan.audio:
+            return folder
+        if not scan.empty:
+            raise LoopError(f"{folder}: holds no audio files soundfile can read, found "
+                            f"{scan.summary()}; expected WAV, AIFF or FLAC drum loops such as "
+                            f"'tr07_drlp_124_Believe_Full.wav'")
+        if not empty_ok:
+            raise LoopError(f"{folder}: is empty; expected drum loops such as "
+                            f"'tr07_drlp_124_Believe_Full.wav' (the demo pack stands in only "
+                            f"for the default folder)")
     pack = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     pack = pack / f"seed{seed}_n{n}"
     log.warning("%s holds no audio files: using the synthetic demo pack (%d loops, seed %d) in %s",

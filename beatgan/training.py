@@ -54,6 +54,7 @@ import keras
 import numpy as np
 
 from . import checkpoint as ckpt
+from . import fileio
 from .backends import make_steps
 from .backends.parallel import DataParallelPlan, data_parallel
 from .backends.parallel import scope as parallel_scope
@@ -176,9 +177,10 @@ def export_weights(generator: keras.Model, discriminator: keras.Model | None, *,
     for name, model in models.items():
         if model is None:
             continue
-        tmp = folder / f"tmp-{name}.weights.h5"
-        model.save_weights(tmp)
-        tmp.replace(folder / f"{name}.weights.h5")
+        # Serialised in memory, then written atomically: h5py writing straight to a full disk
+        # can crash the process and leave a partial file.
+        atomic_write_bytes(folder / f"{name}.weights.h5", fileio.weights_h5_bytes(model),
+                           what=f"exporting the {name} weights")
     atomic_write_bytes(folder / "config.json",
                        (json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n").encode())
     return folder
@@ -262,15 +264,16 @@ class _Run:
         self.step = 0
         self.elapsed = 0.0  # training seconds over all calls, for history["wall_s"]
         self.history: list[dict[str, float]] = []
-        self.last_checkpoint = ckpt.latest_checkpoint(self.ckpt_dir)
-        if self.last_checkpoint is not None:
-            self._restore(self.last_checkpoint)
+        # The newest readable checkpoint; unreadable newer ones are reported and set aside.
+        found = ckpt.latest_good_checkpoint(self.ckpt_dir)
+        self.last_checkpoint = None if found is None else found[0]
+        if found is not None:
+            self._restore(*found[1:])
         # After the restore: the JAX steps copy the variables' values when they are made.
         self.steps = make_steps(self.generator, self.discriminator, self.g_opt, self.d_opt, data,
                                 config=config, jit_compile=jit_compile, parallel=parallel)
 
-    def _restore(self, path: Path) -> None:
-        arrays, meta = ckpt.load_checkpoint(path)
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         order = arrays.pop("sampler/order")
         ckpt.restore_state(arrays, self.generator, self.discriminator, self.g_opt, self.d_opt)
         self.sampler.set_state(meta["sampler"], order)
@@ -373,19 +376,28 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint is kept).
         ValueError: bad data shape, a run_dir holding a run with another config, or a
             device count that is not available or does not divide the batch.
+        OSError: run_dir cannot be written or lacks room for two checkpoints (before training),
+            or a write failed during training (``beatgan_failed_run`` set; the last
+            checkpoint is kept). ``fileio.FolderLocked`` when another process trains in run_dir.
     """
     for name, value in (("iterations", iterations), ("checkpoint_every", checkpoint_every),
                         ("log_every", log_every), ("preview_every", preview_every)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    fileio.check_writable(run_dir, what="preparing the run folder")
+    fileio.lock_folder(run_dir)  # one writer per run folder; released on return or exit
     data = _check_data(data, config)
     parallel = data_parallel(devices, batch_size=config.batch_size)  # None for one device
     _check_run_config(run_dir, config)
     run = _Run(data, config, run_dir,
                jit_compile=default_jit_compile() if jit_compile is None else jit_compile,
                parallel=parallel)
+    # Room for two checkpoints (one being written beside the last) before hours of work.
+    state_bytes = sum(4 * math.prod(v.shape) for part in (run.generator, run.discriminator,
+                                                          run.g_opt, run.d_opt)
+                      for v in part.variables)
+    fileio.check_free_space(run.ckpt_dir, 2 * state_bytes, what="checkpointing the run")
     resumed_from = run.step
     # Preview latents: their own stream, so previews do not disturb the training draws.
     preview_z = np.random.default_rng([config.seed, 1]).uniform(
@@ -427,6 +439,10 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
                     last_save = time.monotonic()
             else:
                 run.elapsed += time.perf_counter() - tick
+    except OSError as error:  # a full or failing disk: the atomic checkpoints keep the last one
+        kept = f"the last checkpoint, {run.last_checkpoint}, is kept" if run.last_checkpoint \
+            else "no checkpoint was written yet"
+        raise fileio.annotate(error, what="training", note=kept, failed_run=True)
     finally:
         bar.close()
         if events is not None:
@@ -436,6 +452,7 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     if export:
         export_dir = export_weights(run.generator, run.discriminator, config=config,
                                     folder=run_dir / EXPORT_DIR)
+    fileio.unlock_folder(run_dir)
     return TrainResult(step=run.step, resumed_from=resumed_from, history=run.history,
                        run_dir=run_dir, export_dir=export_dir, checkpoint=run.last_checkpoint,
                        generator=run.generator, discriminator=run.discriminator,

@@ -1,0 +1,303 @@
+"""Writing files so that a failure leaves the previous complete state, and saying what failed.
+
+* ``atomic_write_bytes``: one file, written under a temporary name in its own folder, fsync'ed,
+  then ``os.replace``'d onto its final name: a crash, a kill -9 or a full disk leaves either the
+  old file or the new one, never a partial file under the final name.
+* ``write_files_atomically``: a batch (40 beats and their ``beats.json``): every file is staged
+  under a temporary name first, and only when all are on disk are they renamed into place.
+* ``weights_h5_bytes``: a Keras ``.weights.h5`` serialised in memory (h5py can crash the process
+  when the disk fills under it), then written with ``atomic_write_bytes``.
+* ``check_writable`` / ``check_free_space``: before long work, so a read-only or full output folder
+  is reported in seconds, not after hours.
+* ``lock_folder``: an exclusive ``fcntl.flock`` on ``FOLDER/.lock``, released by the kernel when
+  the process dies (kill -9 never leaves a stale lock).
+* ``annotate`` / ``describe_os_error``: attach to an ``OSError`` the path and what was being
+  written, and turn it into the one line the CLI prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+#: Free space kept beyond a write's own size (file-system metadata, logs written beside it).
+FREE_SPACE_MARGIN_BYTES = 1 << 20
+LOCK_FILE = ".lock"
+_TMP_PREFIX = ".tmp-"
+
+
+# --- explaining an OSError ---------------------------------------------------------------
+def annotate(error: OSError, *, path: str | Path | None = None, what: str | None = None,
+             note: str | None = None, failed_run: bool = False) -> OSError:
+    """Attach the path (when the error has none), what was being written and a note; returns it."""
+    if path is not None and error.filename is None:
+        error.filename = str(path)
+    if what is not None and getattr(error, "beatgan_what", None) is None:
+        error.beatgan_what = what
+    if note is not None:
+        error.beatgan_note = note
+    if failed_run:
+        error.beatgan_failed_run = True
+    return error
+
+
+@contextlib.contextmanager
+def writing(path: str | Path, what: str) -> Iterator[None]:
+    """Any ``OSError`` inside is annotated with ``path`` and ``what`` and re-raised."""
+    try:
+        yield
+    except OSError as error:
+        raise annotate(error, path=path, what=what)
+
+
+_HINTS = {
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EROFS: "the file system is read-only; write elsewhere",
+    errno.EACCES: "no permission; write elsewhere or fix the folder's permissions",
+    errno.EPERM: "no permission; write elsewhere or fix the folder's permissions",
+    errno.EEXIST: "a file is in the way; expected a folder",
+    errno.ENOTDIR: "a file is in the way; expected a folder",
+}
+
+
+def describe_os_error(error: OSError, *, default_what: str) -> str:
+    """One line: ``PATH: reason (while WHAT; NOTE)``."""
+    reason = error.strerror or str(error)
+    where = error.filename if error.filename is not None else ""
+    what = getattr(error, "beatgan_what", None) or default_what
+    parts = [f"while {what}"]
+    hint = _HINTS.get(error.errno)
+    if hint and hint not in reason:
+        parts.append(hint)
+    note = getattr(error, "beatgan_note", None)
+    if note:
+        parts.append(note)
+    return f"{where + ': ' if where else ''}{reason} ({'; '.join(parts)})"
+
+
+# --- space and writability ---------------------------------------------------------------
+def _existing_parent(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def free_bytes(folder: str | Path) -> int:
+    """Bytes free for an unprivileged writer on the file system holding ``folder``."""
+    return shutil.disk_usage(_existing_parent(Path(folder))).free
+
+
+def check_free_space(folder: str | Path, needed_bytes: int, *, what: str) -> None:
+    """Raise ``OSError(ENOSPC)`` naming ``folder`` unless ``needed_bytes`` + margin are free."""
+    free = free_bytes(folder)
+    if free < needed_bytes + FREE_SPACE_MARGIN_BYTES:
+        error = OSError(errno.ENOSPC, f"No space left on device: {what} needs "
+                        f"{_mib(needed_bytes)}, {_mib(free)} free", str(folder))
+        raise annotate(error, what=what)
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB"
+
+
+def check_writable(folder: str | Path, *, what: str, needed_bytes: int = 0) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there; returns it.
+
+    Raises ``OSError`` annotated with ``what`` for a read-only or full file system, a folder
+    without permission, or a file standing where the folder should be.
+    """
+    folder = Path(folder)
+    with writing(folder, what):
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(folder))
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f"{_TMP_PREFIX}{os.getpid()}-probe"
+        try:
+            with open(probe, "wb") as handle:
+                handle.write(b"\0" * 4096)  # a real block: a full disk fails here, not later
+                handle.flush()
+                os.fsync(handle.fileno())
+        finally:
+            probe.unlink(missing_ok=True)
+    check_free_space(folder, needed_bytes, what=what)
+    return folder
+
+
+# --- writing -----------------------------------------------------------------------------
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable; not every platform can open a folder."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temp_name(path: Path) -> Path:
+    return path.parent / f"{_TMP_PREFIX}{os.getpid()}-{path.name}"
+
+
+def _write_file(path: Path, payload: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(payload)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def atomic_write_bytes(path: str | Path, payload: bytes, *, what: str | None = None) -> Path:
+    """Write ``payload`` to ``path`` atomically: temp file, fsync, ``os.replace``, fsync folder.
+
+    A failure (``OSError``, annotated with ``path`` and ``what``) removes the temp file and
+    leaves whatever ``path`` held before.
+    """
+    path = Path(path)
+    what = what or f"writing {path.name}"
+    with writing(path, what):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        check_free_space(path.parent, len(payload), what=what)
+        tmp = _temp_name(path)
+        try:
+            _write_file(tmp, payload)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return path
+
+
+def write_files_atomically(files: dict[Path, bytes], *, what: str) -> list[Path]:
+    """Write a batch of files so that all of them or none of them reach their final names.
+
+    Checks the total size against the free space, stages every file under a temporary name,
+    then renames them into place (renames do not need free space). Returns the final paths.
+    """
+    paths = [Path(p) for p in files]
+    if not paths:
+        return []
+    folders = sorted({p.parent for p in paths})
+    staged: list[tuple[Path, Path]] = []
+    try:
+        with writing(folders[0], what):
+            for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+            check_free_space(folders[0], sum(len(b) for b in files.values()), what=what)
+        for path, payload in zip(paths, files.values()):
+            tmp = _temp_name(path)
+            staged.append((tmp, path))
+            with writing(path, what):
+                _write_file(tmp, payload)
+        for tmp, path in staged:
+            with writing(path, what):
+                os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    for folder in folders:
+        fsync_dir(folder)
+    return paths
+
+
+def remove_stale_temp_files(folder: str | Path) -> None:
+    """Delete temp files a killed writer (another pid) left in ``folder``."""
+    for stale in Path(folder).glob(f"{_TMP_PREFIX}*"):
+        if not stale.name.startswith(f"{_TMP_PREFIX}{os.getpid()}-"):
+            stale.unlink(missing_ok=True)
+
+
+def wav_bytes(x: np.ndarray, *, sample_rate_hz: int, subtype: str = "PCM_24") -> bytes:
+    """A WAV file's bytes for ``x`` (time, channels) float in [-1, 1] or integer PCM."""
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, x, int(sample_rate_hz), subtype=subtype, format="WAV")
+    return buffer.getvalue()
+
+
+def weights_h5_bytes(model) -> bytes:
+    """``model.save_weights`` as bytes: the same ``.weights.h5`` content, built in memory.
+
+    Keras writes straight to disk through h5py, which can crash the whole process (not raise)
+    when the disk fills mid-write; serialising in memory first turns a full disk into an
+    ``OSError`` from ``atomic_write_bytes``. Falls back to a temporary file if this Keras has
+    no in-memory store.
+    """
+    try:
+        from keras.src.saving import saving_lib
+
+        buffer = io.BytesIO()
+        store = saving_lib.H5IOStore(buffer, mode="w")
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
+                               visited_saveables=set())
+        store.close()
+        return buffer.getvalue()
+    except (ImportError, AttributeError, TypeError):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.weights.h5"
+            model.save_weights(path)
+            return path.read_bytes()
+
+
+# --- the run-folder lock -------------------------------------------------------------------
+class FolderLocked(OSError):
+    """Another process holds the folder's lock; ``pid`` is its process id (None if unknown)."""
+
+    def __init__(self, folder: Path, pid: int | None, *, what: str):
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(errno.EBUSY, f"in use by {holder} ({what}); wait for it to finish, "
+                         f"stop it, or use another folder", str(folder))
+        self.pid = pid
+
+
+_HELD: dict[Path, int] = {}  # resolved folder -> open lock file descriptor
+
+
+def lock_folder(folder: str | Path, *, what: str = "a training run") -> Path:
+    """Hold an exclusive lock on ``folder`` (its ``.lock`` file) until ``unlock_folder`` or exit.
+
+    The lock is an ``fcntl.flock`` on an open file, so the kernel drops it when the process
+    ends in any way. Calling again from the holding process is a no-op. Raises ``FolderLocked``
+    naming the holder's pid when another process holds it. Returns the lock file's path.
+    """
+    import fcntl
+
+    folder = Path(folder)
+    key = folder.resolve()
+    path = folder / LOCK_FILE
+    if key in _HELD:
+        return path
+    with writing(path, "locking the run folder"):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise FolderLocked(folder, int(holder) if holder.isdigit() else None, what=what) from None
+    except OSError:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[key] = fd
+    return path
+
+
+def unlock_folder(folder: str | Path) -> None:
+    """Release this process's lock on ``folder`` (no-op if it holds none)."""
+    fd = _HELD.pop(Path(folder).resolve(), None)
+    if fd is not None:
+        os.close(fd)  # closing the only descriptor drops the flock
