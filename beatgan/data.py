@@ -438,6 +438,33 @@ def _read(path: Path, f: sf.SoundFile, frames: int) -> np.ndarray:
                         f"truncated or corrupt") from err
 
 
+def wav_declared_frames(path: str | os.PathLike) -> int | None:
+    """Frames a RIFF/WAVE header says its data chunk holds, or None (not a WAV, size unknown).
+
+    libsndfile counts the frames actually present, so a file cut off mid-data looks merely
+    short; comparing with the header tells truncation apart from a short loop.
+    """
+    import struct
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError:
+        return None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    block_align, pos = None, 12
+    while pos + 8 <= len(head):
+        chunk, size = head[pos:pos + 4], struct.unpack_from("<I", head, pos + 4)[0]
+        if chunk == b"fmt " and pos + 22 <= len(head):
+            block_align = struct.unpack_from("<H", head, pos + 20)[0]
+        elif chunk == b"data":
+            unknown = size in (0, 0xFFFFFFFF)  # streaming writers leave it unset
+            return None if unknown or not block_align else size // block_align
+        pos += 8 + size + (size & 1)
+    return None
+
+
 def read_loop(path: str | os.PathLike, config: Config = Config()) -> tuple[np.ndarray, LoopReport]:
     """One loop's segment, float32 (length, config.channels) in [-1, 1) unpadded, and its report.
 
@@ -480,7 +507,7 @@ def read_loop(path: str | os.PathLike, config: Config = Config()) -> tuple[np.nd
         speed = _speed(bpm, out_bpm)
         wanted = _frames_needed(config, segment_len=segment_len, rate_hz=rate_hz, speed=speed)
         x = _read(path, f, wanted)
-        promised = f.frames
+        promised = wav_declared_frames(path) or f.frames
     _check_finite(path, x)
     if x.shape[0] < min(wanted, promised):
         # The header promises more frames than the data holds: a cut-off download or copy.

@@ -28,7 +28,7 @@ from typing import Iterator
 import numpy as np
 
 #: Free space kept beyond a write's own size (file-system metadata, logs written beside it).
-FREE_SPACE_MARGIN_BYTES = 1 << 20
+FREE_SPACE_MARGIN_BYTES = 64 * 1024
 LOCK_FILE = ".lock"
 _TMP_PREFIX = ".tmp-"
 

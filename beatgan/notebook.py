@@ -115,7 +115,8 @@ def run_notebook(path: str | Path, *, output: str | Path | None = None,
     finally:
         if light:
             lighten_outputs(notebook)
-        atomic_write_bytes(output, nbformat.writes(notebook).encode(),
+        text = nbformat.writes(notebook)
+        atomic_write_bytes(output, (text if text.endswith("\n") else text + "\n").encode(),
                            what=f"saving the executed notebook to {output}")
     print(f"beatgan: executed {path} in {time.perf_counter() - start:.0f} s -> {output}")
     return output

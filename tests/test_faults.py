@@ -1,0 +1,475 @@
+"""Faults of the disk, the folder and the neighbour: one clear line, the right exit code, nothing lost.
+
+Real failures where a CPU CI machine can make them: a read-only or tiny full tmpfs (skipped, with
+the reason, where mounting is not allowed), a file where a folder should be, a second process
+holding a run folder, truncated and corrupt files. Tests run as root too, where permission bits
+do not stop a write, so EACCES and mid-write ENOSPC are also injected at ``fileio._write_file``.
+"""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from beatgan import checkpoint as ckpt
+from beatgan import fileio
+from beatgan.cli import main
+from beatgan.config import Config
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import _train_worker  # noqa: E402
+
+TINY = Config(model_dim=2, batch_size=2)
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+def _mount_tmpfs(folder: Path, size_bytes: int) -> str | None:
+    """Mount a tmpfs of ``size_bytes`` on ``folder``; None, or why it could not be mounted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    return None if done.returncode == 0 else (done.stderr.strip() or "mount failed")
+
+
+def _umount(folder: Path) -> None:
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``make(size_bytes) -> folder``: a real tmpfs that fills up; skipped where mounting fails."""
+    mounted = []
+
+    def make(size_bytes: int) -> Path:
+        folder = tmp_path / f"disk{len(mounted)}"
+        why = _mount_tmpfs(folder, size_bytes)
+        if why is not None:
+            print(f"skipping: cannot mount a tmpfs here ({why})")
+            pytest.skip(f"cannot mount a tmpfs here ({why})")
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in mounted:
+        _umount(folder)
+
+
+def _remount_read_only(folder: Path) -> None:
+    done = subprocess.run(["mount", "-o", "remount,ro", str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot remount read-only ({done.stderr.strip()})")
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    from beatgan.model import build_discriminator, build_generator
+    from beatgan.training import export_weights
+
+    folder = tmp_path_factory.mktemp("weights")
+    return export_weights(build_generator(TINY), build_discriminator(TINY), config=TINY, folder=folder)
+
+
+@pytest.fixture(scope="module")
+def demo_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("loops")
+    assert main(["demo-data", str(folder), "--n", "2", "--seed", "3"]) == 0
+    return folder
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _fail_writes(monkeypatch, code: int, *, when=lambda path: True, after_bytes: int = 100):
+    """Make ``fileio`` writes fail with ``code`` after writing part of the file (as a full disk)."""
+    real = fileio._write_file
+
+    def failing(path: Path, payload: bytes) -> None:
+        if not when(path):
+            return real(path, payload)
+        with open(path, "wb") as handle:
+            handle.write(payload[:after_bytes])
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(fileio, "_write_file", failing)
+
+
+def _one_line(text: str) -> str:
+    """The one message line the CLI printed (progress bars aside), with no traceback."""
+    assert "Traceback" not in text, text
+    lines = [line for line in text.splitlines() if line.startswith("beatgan ")]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+# --- atomic writes ------------------------------------------------------------------------------
+def test_atomic_write_keeps_the_old_file_when_the_disk_fills(tmp_path, monkeypatch):
+    path = fileio.atomic_write_bytes(tmp_path / "a.bin", b"old complete content")
+    _fail_writes(monkeypatch, errno.ENOSPC)
+    with pytest.raises(OSError) as caught:
+        fileio.atomic_write_bytes(path, b"n" * 10_000, what="writing a test file")
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+    assert path.read_bytes() == b"old complete content"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]  # no temp file left
+
+
+def test_atomic_write_on_a_real_full_disk(small_disk, monkeypatch):
+    disk = small_disk(256 * 1024)
+    path = fileio.atomic_write_bytes(disk / "a.bin", b"old")
+    with pytest.raises(OSError, match="No space left") as caught:  # the check before writing
+        fileio.atomic_write_bytes(path, b"n" * 2_000_000)
+    assert caught.value.errno == errno.ENOSPC
+    monkeypatch.setattr(fileio, "check_free_space", lambda *a, **k: None)
+    with pytest.raises(OSError) as caught:  # the write itself fails: the kernel's ENOSPC
+        fileio.atomic_write_bytes(path, b"n" * 2_000_000)
+    assert caught.value.errno == errno.ENOSPC
+    assert path.read_bytes() == b"old" and [p.name for p in disk.iterdir()] == ["a.bin"]
+
+
+def test_a_batch_is_all_or_nothing(tmp_path, monkeypatch):
+    old = {tmp_path / f"f{i}": b"old" for i in range(3)}
+    fileio.write_files_atomically(old, what="writing")
+    new = {tmp_path / f"f{i}": b"new" * 100 for i in range(5)}
+    _fail_writes(monkeypatch, errno.ENOSPC, when=lambda p: p.name.endswith("f3"))
+    with pytest.raises(OSError) as caught:
+        fileio.write_files_atomically(new, what="writing five files")
+    assert caught.value.filename == str(tmp_path / "f3")
+    assert caught.value.beatgan_what == "writing five files"
+    assert _snapshot(tmp_path) == {f"f{i}": b"old" for i in range(3)}
+
+
+def test_check_writable_names_the_file_in_the_way(tmp_path):
+    (tmp_path / "out").write_text("a file")
+    with pytest.raises(NotADirectoryError) as caught:
+        fileio.check_writable(tmp_path / "out", what="writing beats")
+    assert "a file is in the way" in fileio.describe_os_error(caught.value, default_what="x")
+    with pytest.raises(OSError):  # a folder below a file
+        fileio.check_writable(tmp_path / "out" / "sub", what="writing beats")
+
+
+# --- the run-folder lock: two real processes --------------------------------------------------
+_HOLDER = textwrap.dedent("""
+    import sys, time
+    from beatgan.fileio import lock_folder
+    lock_folder(sys.argv[1])
+    print("locked", flush=True)
+    time.sleep(120)
+""")
+
+
+def test_a_second_process_on_one_run_folder_gets_one_line_naming_the_holder(tmp_path, demo_folder,
+                                                                            capsys):
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(run)], stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        rc = main(["train", "--data", str(demo_folder), "--out", str(run), "--iterations", "1",
+                   "--model-dim", "2", "--batch-size", "2"])
+        err = _one_line(capsys.readouterr().err)
+        assert rc == 2
+        assert f"in use by process {holder.pid}" in err and str(run) in err
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]  # nothing of a run written
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    # kill -9 leaves no stale lock: the kernel dropped it with the process.
+    fileio.lock_folder(run)
+    fileio.unlock_folder(run)
+
+
+# --- training: full disk while checkpointing, corrupt checkpoints, read-only run folder ------------
+def _train(run_dir, iterations, **kwargs):
+    from beatgan.training import train
+
+    options = dict(checkpoint_every=2, log_every=1, preview_every=100, progress=False,
+                   tensorboard=False)
+    options.update(kwargs)
+    return train(_train_worker.tiny_data(), _train_worker.CONFIG, run_dir=run_dir,
+                 iterations=iterations, **options)
+
+
+def test_disk_full_while_checkpointing_stops_with_rc1_and_keeps_the_last_checkpoint(
+        tmp_path, demo_folder, monkeypatch, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--data", str(demo_folder), "--out", str(run), "--model-dim", "2",
+            "--batch-size", "2", "--checkpoint-every", "2"]
+    assert main(args + ["--iterations", "2"]) == 0
+    first = run / "checkpoints" / "ckpt-00000002.npz"
+    before = first.read_bytes()
+    capsys.readouterr()
+    _fail_writes(monkeypatch, errno.ENOSPC, when=lambda p: "ckpt-00000004" in p.name)
+    assert main(args + ["--iterations", "4"]) == 1
+    err = _one_line(capsys.readouterr().err)
+    assert err.startswith("beatgan train: stopped: ")
+    assert "ckpt-00000004.npz: No space left on device" in err
+    assert f"the last checkpoint, {first}, is kept" in err
+    assert [p.name for p in (run / "checkpoints").iterdir()] == [first.name]  # no partial, no temp
+    assert first.read_bytes() == before
+    fileio.unlock_folder(run)
+
+
+def test_a_corrupt_newest_checkpoint_is_set_aside_and_the_older_one_used(tmp_path):
+    _train(tmp_path, 4, keep=3, export=False)
+    newest = tmp_path / "checkpoints" / "ckpt-00000004.npz"
+    torn = newest.read_bytes()[:5000]
+    newest.write_bytes(torn)
+    with pytest.warns(ckpt.CheckpointWarning, match="unreadable") as caught:
+        result = _train(tmp_path, 6, keep=3, export=False)
+    assert result.resumed_from == 2 and result.step == 6
+    assert any("older checkpoint ckpt-00000002.npz" in str(w.message) for w in caught)
+    aside = tmp_path / "checkpoints" / "ckpt-00000004.npz.corrupt"
+    assert aside.read_bytes() == torn  # kept for inspection, never deleted
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [2, 4, 6]
+
+
+def test_no_readable_checkpoint_is_an_error_not_a_silent_restart(tmp_path):
+    for step in (1, 2):
+        (tmp_path / ckpt.checkpoint_path("", step)).write_bytes(b"not a zip")
+    with pytest.warns(ckpt.CheckpointWarning):
+        with pytest.raises(ValueError, match="no checkpoint .* is readable"):
+            ckpt.latest_good_checkpoint(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ckpt-00000001.npz.corrupt", "ckpt-00000002.npz.corrupt"]
+
+
+def test_train_into_a_file_or_a_read_only_disk_is_one_line_rc2(tmp_path, demo_folder, capsys,
+                                                               small_disk):
+    (tmp_path / "taken").write_text("a file")
+    base = ["train", "--data", str(demo_folder), "--iterations", "1", "--model-dim", "2",
+            "--batch-size", "2"]
+    assert main(base + ["--out", str(tmp_path / "taken")]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert str(tmp_path / "taken") in err and "a file is in the way" in err
+    disk = small_disk(1 << 20)
+    _remount_read_only(disk)
+    assert main(base + ["--out", str(disk / "run")]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert f"{disk / 'run'}: Read-only file system" in err and "preparing the run folder" in err
+    assert list(disk.iterdir()) == []
+
+
+def test_export_writes_no_temporary_h5_and_a_full_disk_keeps_the_old_export(tmp_path, monkeypatch):
+    from beatgan.model import build_discriminator, build_generator
+    from beatgan.training import export_weights
+
+    g, d = build_generator(TINY), build_discriminator(TINY)
+    export_weights(g, d, config=TINY, folder=tmp_path)
+    before = _snapshot(tmp_path)
+    _fail_writes(monkeypatch, errno.ENOSPC, when=lambda p: "generator" in p.name)
+    with pytest.raises(OSError) as caught:
+        export_weights(build_generator(TINY.replace(seed=5)), d, config=TINY, folder=tmp_path)
+    assert caught.value.filename == str(tmp_path / "generator.weights.h5")
+    assert _snapshot(tmp_path) == before
+
+
+# --- generate: full disk, read-only, permission -----------------------------------------------
+def test_generate_into_a_full_disk_leaves_the_previous_batch_whole(tiny_weights, small_disk,
+                                                                   monkeypatch, capsys):
+    disk = small_disk(1_500_000)  # room for about 8 beats of 170 kB
+    gen = ["generate", "--weights", str(tiny_weights), "--out", str(disk)]
+    assert main(gen + ["--n", "3"]) == 0
+    before = _snapshot(disk)
+    capsys.readouterr()
+    assert main(gen + ["--n", "40"]) == 2  # refused before writing: not enough room
+    err = _one_line(capsys.readouterr().err)
+    assert "No space left on device" in err and str(disk) in err
+    assert _snapshot(disk) == before
+    monkeypatch.setattr(fileio, "check_free_space", lambda *a, **k: None)
+    assert main(gen + ["--n", "40"]) == 2  # the kernel's ENOSPC mid-batch
+    err = _one_line(capsys.readouterr().err)
+    assert "No space left on device" in err and "writing 40 beats" in err
+    assert _snapshot(disk) == before  # no output030.wav, no temp file, beats.json of the 3
+
+
+def test_generate_permission_denied_and_read_only(tiny_weights, tmp_path, small_disk, monkeypatch,
+                                                  capsys):
+    _fail_writes(monkeypatch, errno.EACCES)
+    assert main(["generate", "--weights", str(tiny_weights), "--out", str(tmp_path / "b"),
+                 "--n", "2"]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert "Permission denied" in err and "output000.wav" in err
+    assert not list((tmp_path / "b").iterdir())
+    monkeypatch.undo()
+    disk = small_disk(1 << 20)
+    _remount_read_only(disk)
+    for args in (["generate", "--weights", str(tiny_weights), "--out", str(disk)],
+                 ["loop", "--weights", str(tiny_weights), "--out", str(disk)],
+                 ["demo-data", str(disk / "pack"), "--n", "1"]):
+        assert main(args) == 2
+        err = _one_line(capsys.readouterr().err)
+        assert "Read-only file system" in err and "the file system is read-only" in err, err
+
+
+def test_debug_shows_the_traceback(tiny_weights, tmp_path, capsys, monkeypatch):
+    (tmp_path / "out").write_text("a file")
+    args = ["generate", "--weights", str(tiny_weights), "--out", str(tmp_path / "out")]
+    assert main(["--debug"] + args) == 2
+    assert "Traceback" in capsys.readouterr().err
+    monkeypatch.setenv("BEATGAN_DEBUG", "1")
+    assert main(args) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+# --- weights that do not load -------------------------------------------------------------------
+def test_truncated_weights_and_another_model_size_are_one_line(tiny_weights, tmp_path, capsys):
+    import shutil
+
+    torn = tmp_path / "torn"
+    shutil.copytree(tiny_weights, torn)
+    h5 = torn / "generator.weights.h5"
+    h5.write_bytes(h5.read_bytes()[:20_000])
+    assert main(["generate", "--weights", str(torn), "--out", str(tmp_path / "o")]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert str(h5) in err and "truncated or not HDF5" in err and "model_dim=2" in err
+    other = tmp_path / "other"
+    shutil.copytree(tiny_weights, other)
+    TINY.replace(model_dim=4).save(other / "config.json")
+    assert main(["generate", "--weights", str(other), "--out", str(tmp_path / "o")]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert "does not fit its config.json" in err and "model_dim=4" in err
+    assert "(100, 1024)" in err  # the dense kernel a d = 4 generator expects (16 * 16 * 4)
+
+
+# --- the data folder: never the demo pack in place of the user's files --------------------------
+def test_a_named_folder_of_m4a_files_is_an_error_not_the_demo_pack(tmp_path, tiny_weights, capsys):
+    for name in ("a_124.m4a", "b_124.m4a"):
+        (tmp_path / name).write_bytes(b"\0" * 100)
+    beats = tmp_path.parent / f"{tmp_path.name}-beats"
+    assert main(["generate", "--weights", str(tiny_weights), "--out", str(beats), "--n", "1"]) == 0
+    capsys.readouterr()
+    for args in (["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")],
+                 ["score", "--data", str(tmp_path), "--generated", str(beats)]):
+        assert main(args) == 2
+        err = _one_line(capsys.readouterr().err)
+        assert "found 2 .m4a files" in err and "demo pack" not in err.split(";")[0], err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_named_empty_folder_is_an_error_the_default_one_is_the_demo(tmp_path):
+    from beatgan.data import LoopError
+    from beatgan.synth import ensure_demo_pack
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(LoopError, match="is empty"):
+        ensure_demo_pack(empty, missing_ok=False, empty_ok=False)
+    (empty / "README.md").write_text("put loops here")
+    assert ensure_demo_pack(empty, n=2, cache_dir=tmp_path / "cache", empty_ok=True) \
+        == tmp_path / "cache" / "seed0_n2"
+
+
+def test_unreadable_folders_are_reported_not_dropped(tmp_path, demo_folder, monkeypatch):
+    from beatgan.data import LoopError, LoopWarning, find_audio_files, scan_folder
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    for wav in demo_folder.glob("*.wav"):
+        (tmp_path / wav.name).write_bytes(wav.read_bytes())
+        (sub / wav.name).write_bytes(wav.read_bytes())
+    real = os.scandir
+
+    def scandir(path="."):  # root ignores permission bits, so deny the listing itself
+        if Path(path) in (sub, tmp_path / "locked"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.warns(LoopWarning, match=r"sub: subfolder cannot be read \(Permission denied\)"):
+        assert len(find_audio_files(tmp_path)) == 2
+    (tmp_path / "locked").mkdir()
+    with pytest.raises(LoopError, match="cannot be read"):
+        scan_folder(tmp_path / "locked")
+
+
+# --- loop files: truncated, far above full scale --------------------------------------------------
+def test_a_truncated_wav_is_called_truncated(demo_folder, tmp_path):
+    from beatgan.data import LoopWarning, read_loop
+
+    source = sorted(demo_folder.glob("*.wav"))[0]
+    cut = tmp_path / source.name
+    cut.write_bytes(source.read_bytes()[:20_000])  # the header still promises the whole loop
+    with pytest.warns(LoopWarning, match="truncated: its header promises") as caught:
+        _, report = read_loop(cut, Config())
+    assert any("zero-padded" in str(w.message) for w in caught)
+    assert any(note.startswith("truncated at") for note in report.notes)
+
+
+def test_a_float_wav_far_above_full_scale_is_scaled_down_with_a_warning(tmp_path):
+    from beatgan.data import LoopWarning, read_loop
+    from beatgan.synth import synthesize_loop
+
+    loop = synthesize_loop(bpm=125.0, seed=0, index=0)
+    path = tmp_path / "loud_125.wav"
+    sf.write(path, loop / np.max(np.abs(loop)) * 1e6, 44100, subtype="FLOAT")
+    with pytest.warns(LoopWarning, match="peaks at 1e\\+06, above full scale"):
+        seg, report = read_loop(path, Config())
+    reference, _ = read_loop(_write(tmp_path / "ref_125.wav", loop / np.max(np.abs(loop))), Config())
+    np.testing.assert_allclose(seg, reference, atol=1e-5)  # the shape kept, not clipped to a square
+    assert any("scaled down" in note for note in report.notes)
+
+
+def _write(path, x):
+    sf.write(path, x, 44100, subtype="FLOAT")
+    return path
+
+
+# --- score: thresholds, JSON, example count -----------------------------------------------------
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_thresholds_are_refused(value, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["score", f"--threshold={value}"])
+    assert caught.value.code == 2
+    assert "expected a finite number" in capsys.readouterr().err
+
+
+def test_json_output_is_valid_json_and_example_count_zero_writes_the_index(demo_folder, tiny_weights,
+                                                                           tmp_path, capsys):
+    from beatgan.cli import _json_safe
+
+    assert json.dumps(_json_safe({"a": [float("nan"), 1.0], "b": float("inf")}),
+                      allow_nan=False) == '{"a": [null, 1.0], "b": null}'
+    beats = tmp_path / "beats"
+    assert main(["generate", "--weights", str(tiny_weights), "--out", str(beats), "--n", "2"]) == 0
+    capsys.readouterr()
+    examples = tmp_path / "examples"
+    assert main(["score", "--data", str(demo_folder), "--generated", str(beats), "--json",
+                 "--examples", str(examples), "--example-count", "0"]) == 0
+    out = capsys.readouterr().out
+
+    def refuse(constant):
+        raise AssertionError(f"invalid JSON constant {constant}")
+
+    assert json.loads(out, parse_constant=refuse)["n_generated"] == 2
+    assert [p.name for p in examples.iterdir()] == ["README.md"]
+
+
+# --- run-notebook: checks its output folder before running ---------------------------------------
+def test_run_notebook_to_a_read_only_disk_fails_before_running(tmp_path, small_disk, capsys):
+    import nbformat
+
+    marker = tmp_path / "ran"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"open({str(marker)!r}, 'w').write('x')")])
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    disk = small_disk(1 << 20)
+    _remount_read_only(disk)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(["run-notebook", str(path), "--output", str(disk / "out.ipynb")])
+    assert rc == 2
+    err = _one_line(capsys.readouterr().err)
+    assert "Read-only file system" in err and "saving the executed notebook" in err
+    assert not marker.exists()  # refused before the kernel started
