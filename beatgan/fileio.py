@@ -125,6 +125,9 @@ def check_writable(folder: str | Path, *, what: str, needed_bytes: int = 0) -> P
                 handle.write(b"\0" * 4096)  # a real block: a full disk fails here, not later
                 handle.flush()
                 os.fsync(handle.fileno())
+        except OSError as error:
+            error.filename = str(folder)  # the folder is what the user named, not the probe
+            raise
         finally:
             probe.unlink(missing_ok=True)
     check_free_space(folder, needed_bytes, what=what)

@@ -83,7 +83,7 @@ def _weights_mismatch(weights: Path, model: Any, config: Config, error: Exceptio
                 f"{str(error).splitlines()[0][:120]}); {wanted}")
     held = ", ".join(str(s) for s in sorted(found, key=len, reverse=True)[:2])
     return (f"{weights}: does not fit its config.json: {wanted}; the file holds {len(found)} "
-            f"arrays, largest ranks {held} (weights and config.json from different runs?)")
+            f"arrays such as {held} (weights and config.json from different runs?)")
 
 
 def sample_latents(n: int, *, latent_dim: int, seed: int) -> np.ndarray:
