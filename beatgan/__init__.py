@@ -6,12 +6,17 @@ loops at 14.7 kHz, with a similarity score for the novelty of what it draws.
 
 The public names below are imported lazily, so ``import beatgan`` stays fast and
 does not start Keras (its backend is chosen by ``KERAS_BACKEND`` before first use).
+Importing it quiets TensorFlow's C++ start-up lines before TensorFlow loads (``beatgan.quiet``).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
+
+from .quiet import quiet_tensorflow
+
+quiet_tensorflow()
 
 __version__ = "0.1.0"
 
@@ -43,7 +48,7 @@ _EXPORTS = {
 
 # submodules reachable as attributes (``beatgan.synth``) without importing them all up front
 _SUBMODULES = {"audio", "checkpoint", "cli", "config", "data", "examples", "generation", "loops",
-               "metrics", "model", "notebook", "plots", "similarity", "synth", "training"}
+               "metrics", "model", "notebook", "plots", "quiet", "similarity", "synth", "training"}
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

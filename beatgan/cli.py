@@ -5,6 +5,7 @@
     beatgan generate --weights DIR --n 40 --out generated_output [--seed S]
     beatgan loop --weights DIR --out DIR [--structure AAAB] [--bars 4]
     beatgan score --data DIR --generated DIR [--threshold 0.1] [--json]
+    beatgan app [--weights DIR] [--port 7860]
     beatgan run-notebook beat_gan.ipynb [--output OUT] [-p NAME=VALUE ...]
 
 Flags named after Config fields (``--model-dim`` -> ``model_dim``) override the
@@ -23,11 +24,14 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
+from . import __version__
 from .config import DECIMATION_METHODS, PRESETS, TEMPO_METHODS, Config, preset
 from .fileio import describe_os_error
 
 DEFAULT_WEIGHTS = "weights"
 DEFAULT_DATA = "ULTIMATE_DRUM_LOOPS"
+#: Bar structures ``loop`` accepts (``beatgan.loops.STRUCTURES``; not imported: --help stays light).
+LOOP_STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
 
 
 # --- config flags -----------------------------------------------------------
@@ -113,6 +117,41 @@ def _parse_bpm(text: str) -> float | tuple[float, float]:
         raise argparse.ArgumentTypeError(f"--bpm takes a number or a range LOW-HIGH, got {text!r}")
 
 
+def _positive(text: str) -> int:
+    """A whole number >= 1 (iterations, bars, intervals)."""
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _require_weights(folder: str | Path) -> None:
+    """Fail fast, before Keras loads, when ``folder`` holds no trained generator."""
+    from .notebook import has_weights
+
+    if not has_weights(folder):
+        raise FileNotFoundError(
+            f"no trained weights in {folder} (generator.weights.h5 and config.json). "
+            f"Train a model first: beatgan train --out runs/a, then pass --weights runs/a/export")
+
+
+def _duration(seconds: float) -> str:
+    """``75.2`` -> ``"1 min 15 s"``."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def train_summary(result) -> str:
+    """One line saying what ``train`` did and the command to run next."""
+    last = result.history[-1] if result.history else {}
+    losses = ", ".join(f"{k} {last[k]:.3g}" for k in ("d_loss", "g_loss") if k in last)
+    start = f" (resumed at {result.resumed_from})" if result.resumed_from else ""
+    weights = result.export_dir or result.run_dir
+    return (f"trained to iteration {result.step}{start} in {_duration(result.seconds)}"
+            f"{'; ' + losses if losses else ''}; weights in {weights}. "
+            f"Next: beatgan generate --weights {weights}")
+
+
 # --- commands ---------------------------------------------------------------
 def _cmd_demo_data(args: argparse.Namespace) -> int:
     from .fileio import check_writable
@@ -152,12 +191,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = train(data, config, run_dir=args.out, iterations=args.iterations,
                    checkpoint_every=args.checkpoint_every,
                    checkpoint_minutes=args.checkpoint_minutes, jit_compile=args.jit_compile,
-                   devices=args.devices)
-    print(f"done: {result}")
+                   devices=args.devices, preview_every=args.preview_every)
+    print(train_summary(result))
     return 0
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    _require_weights(args.weights)
     _set_backend(args.backend)
     from .fileio import check_writable
     from .generation import generate, load_generator, write_beats
@@ -171,6 +211,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_loop(args: argparse.Namespace) -> int:
+    _require_weights(args.weights)
     _set_backend(args.backend)
     from .fileio import check_writable
     from .generation import load_generator, make_loop
@@ -226,15 +267,35 @@ def _cmd_score(args: argparse.Namespace) -> int:
 def _beat_metrics(args: argparse.Namespace, config: Config, loops):
     """Offline beat metrics of the generated folder against the augmented training ``loops``."""
     import numpy as np
+    from tqdm.auto import tqdm
 
     from .metrics import TrainingReference, evaluate
     from .similarity import load_generated
 
-    generated, _ = load_generated(args.generated, config=config)
-    train = loops.augment(rng=np.random.default_rng(config.seed))[:, :config.score_len]
-    groups = np.repeat(np.arange(len(loops)), config.noise_copies)
-    reference = TrainingReference.fit(train, config=config, seed=config.seed, groups=groups)
-    return evaluate(generated, reference)
+    # Three stages of several seconds each on the full pack: a bar shows which one runs.
+    with tqdm(total=3, desc="metrics", unit="stage", disable=args.json, dynamic_ncols=True) as bar:
+        bar.set_postfix_str("augmenting the training loops")
+        generated, _ = load_generated(args.generated, config=config)
+        train = loops.augment(rng=np.random.default_rng(config.seed))[:, :config.score_len]
+        groups = np.repeat(np.arange(len(loops)), config.noise_copies)
+        bar.update()
+        bar.set_postfix_str("fitting the reference (PCA, k-means, held-out loops)")
+        reference = TrainingReference.fit(train, config=config, seed=config.seed, groups=groups)
+        bar.update()
+        bar.set_postfix_str("scoring the generated beats")
+        report = evaluate(generated, reference)
+        bar.update()
+    return report
+
+
+def _cmd_app(args: argparse.Namespace) -> int:
+    _require_weights(args.weights)
+    _set_backend(args.backend)
+    from .app import launch
+
+    launch(args.weights, data_dir=args.data, data_missing_ok=args.data == DEFAULT_DATA,
+           host=args.host, port=args.port, share=args.share)
+    return 0
 
 
 def _cmd_run_notebook(args: argparse.Namespace) -> int:
@@ -248,6 +309,7 @@ def _cmd_run_notebook(args: argparse.Namespace) -> int:
 # --- parser -----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beatgan", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"beatgan {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error (also BEATGAN_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -264,9 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo-data", _cmd_demo_data,
                 "write the synthetic stand-in for the Ultimate Drum Loops pack")
-    p.add_argument("out_dir", type=Path)
+    p.add_argument("out_dir", type=Path, help="folder to write the loops into (created if needed)")
     p.add_argument("--n", type=_count, default=434, help="number of loops (default 434, like the pack)")
-    p.add_argument("--seed", type=_count, default=0)
+    p.add_argument("--seed", type=_count, default=0, help="seed of the synthesizer (default 0)")
     p.add_argument("--bpm", type=_parse_bpm, default=None,
                    help="a tempo or a range LOW-HIGH (default: the pack's 124/125 bpm)")
 
@@ -274,11 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=DEFAULT_DATA,
                    help="folder of loops (default ULTIMATE_DRUM_LOOPS; the demo pack when it holds no audio)")
     p.add_argument("--out", required=True, type=Path, help="run folder: checkpoints, logs, exported weights")
-    p.add_argument("--iterations", type=int, default=1000,
-                   help="target number of G updates, each after d_updates_per_g D updates")
+    p.add_argument("--iterations", type=_positive, default=1000,
+                   help="target number of G updates, each after d_updates_per_g D updates (default 1000)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
-    p.add_argument("--checkpoint-every", type=int, default=500, help="iterations between checkpoints")
-    p.add_argument("--checkpoint-minutes", type=float, default=10.0, help="minutes between checkpoints")
+    p.add_argument("--checkpoint-every", type=_positive, default=500,
+                   help="iterations between checkpoints (default 500)")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                   help="minutes between checkpoints (default 10)")
+    p.add_argument("--preview-every", type=_positive, default=500,
+                   help="iterations between TensorBoard audio previews of 4 fixed latent vectors "
+                        "(default 500; lower it for a short run)")
     p.add_argument("--jit-compile", action="store_true", help="compile the steps with XLA (TensorFlow)")
     p.add_argument("--devices", default=None, metavar="N|all",
                    help="split each batch over N devices (or all GPUs) with the framework's data "
@@ -288,39 +355,58 @@ def build_parser() -> argparse.ArgumentParser:
                           "slice_len", "target_bpm", "tempo_method", "detect_tempo"])
 
     p = command("generate", _cmd_generate, "write generated beats as WAV files")
-    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="folder with generator.weights.h5 and config.json")
-    p.add_argument("--n", type=_count, default=40)
-    p.add_argument("--out", type=Path, default=Path("generated_output"))
-    p.add_argument("--seed", type=_count, default=0)
+    weights_help = "folder with generator.weights.h5 and config.json (default weights/)"
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help=weights_help)
+    p.add_argument("--n", type=_positive, default=40, help="number of beats (default 40)")
+    p.add_argument("--out", type=Path, default=Path("generated_output"),
+                   help="folder for outputNNN.wav, beats.json and latents.npy (default generated_output)")
+    p.add_argument("--seed", type=_count, default=0, help="seed of the latent vectors (default 0)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
 
     p = command("loop", _cmd_loop, "export a DAW-ready loop (44.1 kHz, 24-bit) from generated bars")
-    p.add_argument("--weights", default=DEFAULT_WEIGHTS)
-    p.add_argument("--out", type=Path, default=Path("generated_output/loops"))
-    p.add_argument("--structure", default="AAAB", help="AAAA, AAAB, AABB or ABAB")
-    p.add_argument("--bars", type=int, default=4, help="bars in the loop")
-    p.add_argument("--seed", type=_count, default=0)
-    p.add_argument("--index", type=_count, default=0, help="which of the seed's latent vectors is A")
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help=weights_help)
+    p.add_argument("--out", type=Path, default=Path("generated_output/loops"),
+                   help="folder for the loop WAV and its .json (default generated_output/loops)")
+    p.add_argument("--structure", default="AAAB", choices=LOOP_STRUCTURES,
+                   help="one letter per bar, each letter its own segment (default AAAB)")
+    p.add_argument("--bars", type=_positive, default=4,
+                   help="bars in the loop, a multiple of the structure's length (default 4)")
+    p.add_argument("--seed", type=_count, default=0, help="seed of the latent vectors (default 0)")
+    p.add_argument("--index", type=_count, default=0,
+                   help="which of the seed's latent vectors is A: beat outputNNN of generate (default 0)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
 
     p = command("score", _cmd_score, "score generated beats for similarity to the training loops")
     p.add_argument("--data", default=DEFAULT_DATA, help="training loops (default ULTIMATE_DRUM_LOOPS / demo pack)")
-    p.add_argument("--generated", default="generated_output", help="folder of generated WAVs")
-    p.add_argument("--threshold", type=_finite, default=0.1, help="similar when the score is at most this")
+    p.add_argument("--generated", default="generated_output",
+                   help="folder of generated WAVs (default generated_output)")
+    p.add_argument("--threshold", type=_finite, default=0.1,
+                   help="similar when the score is at most this (default 0.1)")
     p.add_argument("--max-shift-ms", type=_finite, default=20.0,
-                   help="lag bound of the shift-tolerant score (0 disables it)")
+                   help="lag bound of the shift-tolerant score, 0 disables it (default 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--examples", type=Path, default=None,
                    help="also write similarity examples (beat, nearest loops, README) into this folder")
     p.add_argument("--example-count", type=_count, default=3,
-                   help="how many beats get an example folder (0: the index README only)")
+                   help="how many beats get an example folder, 0 for the index README only (default 3)")
     p.add_argument("--metrics", action="store_true",
                    help="also compute tempo consistency, Frechet distance, NDB/JS and diversity")
     _add_config_flags(p, ["decimation", "beats", "bpm", "target_bpm", "tempo_method", "detect_tempo"],
                       preset_help="the config in GENERATED/beats.json, else seed")
 
+    p = command("app", _cmd_app, "a web page to make, hear and download loops (needs the [app] extra)")
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help=weights_help)
+    p.add_argument("--data", default=DEFAULT_DATA,
+                   help="training loops for the nearest-loop table (default ULTIMATE_DRUM_LOOPS / demo pack)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to serve on (default 127.0.0.1; 0.0.0.0 for the network)")
+    p.add_argument("--port", type=_positive, default=None,
+                   help="port (default: the first free one from 7860)")
+    p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
+
     p = command("run-notebook", _cmd_run_notebook, "execute a notebook top to bottom, headless")
-    p.add_argument("notebook", type=Path)
+    p.add_argument("notebook", type=Path, help="the .ipynb to execute (in its own folder)")
     p.add_argument("--output", type=Path, default=None, help="where to save it (default: in place)")
     p.add_argument("--light", action="store_true", help="drop embedded audio players from the saved outputs")
     p.add_argument("-p", "--param", dest="parameters", action="append", default=[], metavar="NAME=VALUE",

@@ -20,6 +20,11 @@ import numpy as np
 
 GENERATOR_FILE = "generator.weights.h5"
 PARAMETERS_TAG = "parameters"
+#: Marks the beat grid's HTML, which ``lighten_outputs`` keeps (its players are small previews).
+GRID_MARK = "beatgan-beat-grid"
+#: Rate of the grid's previews: a quarter of 29.4 kHz, enough to tell kick, snare and hats apart
+#: and small enough that 40 players keep the executed notebook under a megabyte.
+PREVIEW_RATE_HZ = 7350
 INJECTED_TAG = "injected-parameters"
 
 
@@ -80,7 +85,7 @@ def lighten_outputs(notebook: Any) -> Any:
                 output["text"] = "".join(lines)
             html = output.get("data", {}).get("text/html", "")
             html = "".join(html) if isinstance(html, list) else html
-            if "<audio" in html:
+            if "<audio" in html and GRID_MARK not in html:
                 output["data"] = {"text/plain": "[audio player removed to keep the notebook light]"}
             kept.append(output)
         cell["outputs"] = kept
@@ -149,7 +154,7 @@ def has_weights(folder: str | Path) -> bool:
 def choose_mode(*, weights_dir: str | Path, iterations: int, preset_name: str = "seed",
                 model_dim: int = 64, batch_size: int = 64, seed: int = 0,
                 fallback_model_dim: int = 8, fallback_batch_size: int = 16):
-    """Decide what cell 5 does and with which config: ``(mode, config)``.
+    """Decide what the "Train or load" section does and with which config: ``(mode, config)``.
 
     mode "load": ``iterations == 0`` and ``weights_dir`` holds weights (config read from there).
     mode "train": ``iterations > 0``: the preset with ``model_dim``, ``batch_size`` and ``seed``.
@@ -169,7 +174,7 @@ def choose_mode(*, weights_dir: str | Path, iterations: int, preset_name: str = 
 
 
 def run_folder(run_dir: str | Path, config: Any, *, fallback: bool = False) -> Path:
-    """Where cell 5 trains: one folder per model shape and seed under ``run_dir``.
+    """Where the "Train or load" section trains: one folder per model shape and seed under ``run_dir``.
 
     A run folder resumes only a run of the same config, so changing ``model_dim``, the batch,
     the seed or the preset starts a folder of its own instead of an error.
@@ -180,7 +185,7 @@ def run_folder(run_dir: str | Path, config: Any, *, fallback: bool = False) -> P
 
 
 def describe_setup(mode: str, config: Any) -> str:
-    """Lines saying the backend, whether a GPU is visible, and what cell 5 will do."""
+    """Lines saying the backend, whether a GPU is visible, and what "Train or load" will do."""
     import keras
 
     backend = keras.backend.backend()
@@ -192,9 +197,9 @@ def describe_setup(mode: str, config: Any) -> str:
         import jax
         gpus = [str(d) for d in jax.devices() if d.platform == "gpu"]
     plan = {
-        "load": "cell 5 loads the trained weights",
-        "train": "cell 5 trains (resuming from the run folder if it holds checkpoints)",
-        "fallback": (f"NO TRAINED WEIGHTS FOUND: cell 5 trains a small model (d = {config.model_dim}) "
+        "load": "Train or load: loads the trained weights",
+        "train": "Train or load: trains (resuming from the run folder if it holds checkpoints)",
+        "fallback": (f"NO TRAINED WEIGHTS FOUND: Train or load trains a small model (d = {config.model_dim}) "
                      "briefly on this machine instead; its beats will sound like noise, not loops"),
     }[mode]
     return (f"Keras {keras.__version__}, backend {backend}; "
@@ -276,3 +281,71 @@ def read_audio(path: str | Path) -> np.ndarray:
     import soundfile as sf
 
     return sf.read(str(path), dtype="float32", always_2d=True)[0]
+
+
+def _wav_data_uri(audio: np.ndarray, *, sample_rate_hz: int) -> str:
+    """A ``data:audio/wav;base64,...`` URI of a 16-bit WAV."""
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(audio, -1.0, 1.0), sample_rate_hz, format="WAV", subtype="PCM_16")
+    return "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _thumbnail_uri(audio: np.ndarray, *, sample_rate_hz: int, vmax_db: float) -> str:
+    """A small spectrogram PNG (160 x 64 px) as a data URI; dB range ``vmax_db - 80 .. vmax_db``."""
+    import matplotlib.image
+
+    from .plots import log_spectrogram_db
+
+    db = log_spectrogram_db(audio, sample_rate_hz=sample_rate_hz)[0][::-1]
+    rows = np.linspace(0, db.shape[0] - 1, 64).astype(int)
+    cols = np.linspace(0, db.shape[1] - 1, 160).astype(int)
+    buffer = io.BytesIO()
+    matplotlib.image.imsave(buffer, db[np.ix_(rows, cols)], vmin=vmax_db - 80.0, vmax=vmax_db,
+                            cmap="magma", format="png")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def beat_grid(audio: np.ndarray, *, names: list[str], scores: np.ndarray, sample_rate_hz: int,
+              columns: int = 8, preview_rate_hz: int = PREVIEW_RATE_HZ) -> Any:
+    """Every beat as a spectrogram thumbnail, its name and best score, and a small player.
+
+    ``audio`` is ``(n, time, channels)`` at ``sample_rate_hz``. Thumbnails share one dB scale
+    (as ``plots.spectrogram_grid``), so a quiet beat looks quiet. Players are mono previews at
+    ``preview_rate_hz`` (the files in the output folder are full quality).
+    """
+    import html
+
+    from IPython.display import HTML
+
+    from .audio import resample
+    from .plots import log_spectrogram_db
+
+    audio = np.asarray(audio, dtype=np.float32)
+    vmax_db = max(float(log_spectrogram_db(a, sample_rate_hz=sample_rate_hz)[0].max()) for a in audio)
+    # (time, n): resample works on axis 0.
+    mono = resample(audio.mean(axis=2).T, orig_rate_hz=sample_rate_hz,
+                    target_rate_hz=preview_rate_hz).T
+    cells = []
+    for i, name in enumerate(names):
+        thumb = _thumbnail_uri(audio[i], sample_rate_hz=sample_rate_hz, vmax_db=vmax_db)
+        wav = _wav_data_uri(mono[i], sample_rate_hz=preview_rate_hz)
+        cells.append(f'<div style="text-align:center;font:11px monospace">'
+                     f'<img src="{thumb}" style="width:100%;image-rendering:pixelated"><br>'
+                     f'{html.escape(Path(name).stem)} s={float(scores[i]):.2f}<br>'
+                     f'<audio controls preload="none" style="width:100%;height:24px" src="{wav}"></audio></div>')
+    return HTML(f'<div class="{GRID_MARK}" style="display:grid;grid-template-columns:repeat({columns},1fr);'
+                f'gap:6px">{"".join(cells)}</div>')
+
+
+def closest_beats_table(report: Any, *, rows: int = 5) -> str:
+    """The ``rows`` beats closest to some training loop, closest first: one line each (text)."""
+    order = np.argsort(report.best_scores, kind="stable")[:rows]
+    lines = [f"{'beat':<15}{'best score':>11}{'shifted':>9}  nearest training loop", "-" * 66]
+    for i in order:
+        beat = report.beats[int(i)]
+        shifted = (f"{beat.nearest_shift_tolerant[0].score_shift_tolerant:9.4f}"
+                   if beat.nearest_shift_tolerant else f"{'-':>9}")
+        lines.append(f"{beat.name:<15}{beat.nearest[0].score:11.4f}{shifted}  {beat.nearest[0].train_name}")
+    return "\n".join(lines)

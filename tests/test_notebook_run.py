@@ -1,6 +1,6 @@
 """beat_gan.ipynb runs top to bottom, as the README's main command runs it, on tiny settings.
 
-Both ways cell 5 can go: training (the fallback when no weights are shipped) and loading a
+Both ways the "Train or load" section can go: training (the fallback when no weights are shipped) and loading a
 weights folder. Each run starts a Jupyter kernel and imports TensorFlow: about 20 s.
 """
 
@@ -67,6 +67,6 @@ def test_notebook_with_weights_loads_them(tmp_path):
     params = dict(TINY_RUN, weights_dir=str(weights), out_dir=str(tmp_path / "out"), compute_metrics=False)
     executed = run_notebook(NOTEBOOK, output=tmp_path / "executed.ipynb", parameters=params, light=True)
     text = _texts(nbformat.read(executed, as_version=4))
-    assert "cell 5 loads the trained weights" in text
+    assert "Train or load: loads the trained weights" in text
     assert "trained to iteration" not in text
     _check_beats(tmp_path / "out")

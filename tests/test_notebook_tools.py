@@ -95,3 +95,53 @@ def test_spectrogram_grid_shares_one_level_scale():
     fig = spectrogram_grid([("row", [loud, loud * 0.01], ["loud", "quiet"])], sample_rate_hz=rate)
     (lo_a, hi_a), (lo_b, hi_b) = (ax.collections[0].get_clim() for ax in fig.axes[:2])
     assert (lo_a, hi_a) == (lo_b, hi_b)
+
+
+def _small_report(rng):
+    from beatgan import Config
+    from beatgan.similarity import score_novelty
+
+    config = Config()
+    train = rng.uniform(-0.5, 0.5, (3, config.score_len, 2)).astype(np.float32)
+    generated = np.concatenate([train[1:2], 0.5 * train[2:3], rng.uniform(-0.5, 0.5, (1, config.score_len, 2))])
+    report = score_novelty(train, generated, train_names=["a.wav", "b.wav", "c.wav"],
+                           generated_names=["output000.wav", "output001.wav", "output002.wav"],
+                           config=config, max_shift_ms=None)
+    return report, generated.astype(np.float32), config
+
+
+def test_closest_beats_table_lists_the_closest_first(rng):
+    from beatgan.notebook import closest_beats_table
+
+    report, _, _ = _small_report(rng)
+    lines = closest_beats_table(report, rows=2).splitlines()
+    assert len(lines) == 4  # header, rule, two beats
+    assert lines[2].split()[:2] == ["output000.wav", "0.0000"] and lines[2].endswith("b.wav")
+    assert lines[3].startswith("output001.wav") and lines[3].endswith("c.wav")  # 0.5 x c: s = 0.25
+
+
+def test_beat_grid_has_one_thumbnail_and_player_per_beat_and_survives_lightening(rng):
+    import nbformat
+
+    from beatgan.notebook import PREVIEW_RATE_HZ, beat_grid, lighten_outputs
+
+    report, audio, config = _small_report(rng)
+    html = beat_grid(audio, names=["output000.wav", "output001.wav", "output002.wav"],
+                     scores=report.best_scores, sample_rate_hz=config.sample_rate_hz).data
+    assert html.count("<audio") == 3 and html.count("data:image/png") == 3
+    assert "output001 s=0.25" in html
+    # A preview: mono at PREVIEW_RATE_HZ, so about 14112 / 4 samples of 2 bytes per beat.
+    import base64
+    import io
+
+    import soundfile as sf
+
+    wav = base64.b64decode(html.split('src="data:audio/wav;base64,')[1].split('"')[0])
+    info = sf.info(io.BytesIO(wav))
+    assert (info.samplerate, info.channels) == (PREVIEW_RATE_HZ, 1)
+    assert info.frames == audio.shape[1] // 2
+    cell = nbformat.v4.new_code_cell("grid")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": html})]
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    lighten_outputs(notebook)
+    assert notebook.cells[0].outputs[0]["data"]["text/html"] == html

@@ -1,0 +1,199 @@
+"""``beatgan app``: a small web page over the library to make, hear and download loops.
+
+Pick a seed (or let the page draw one), a bar structure and a length; the page runs the same
+functions as the CLI and the notebook: ``generation.generate`` for the beat (one 4/4 bar, as
+``write_beats`` writes it), ``generation.make_loop`` for the DAW loop (44.1 kHz, 24-bit,
+seamless), ``plots.waveform_and_spectrogram`` for the picture and ``similarity.score_novelty``
+for the nearest training loops. Two layers:
+
+* ``Studio``: the work, no web code (a generator, its config, the training loops; ``make``).
+* ``build_app`` / ``launch``: the gradio page over a ``Studio`` (the optional ``[app]`` extra).
+  Without weights the page says so and how to get them, instead of failing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import loops
+from .config import Config
+
+#: Training loops listed beside a creation.
+NEAREST = 5
+#: Loop lengths offered on the page (bars of 4/4), all multiples of a 4-letter structure.
+BAR_CHOICES = (4, 8, 16)
+#: Largest seed the page draws when asked for a random one.
+MAX_SEED = 2 ** 31 - 1
+
+
+def missing_weights_message(weights_dir: str | Path) -> str:
+    """What to do when ``weights_dir`` holds no trained generator (one paragraph, Markdown)."""
+    return (f"**No trained weights in `{weights_dir}`** (it needs `generator.weights.h5` and "
+            "`config.json`). Train a model, then point the app at its export:\n\n"
+            "    beatgan train --out runs/a --iterations 1000\n"
+            "    beatgan app --weights runs/a/export")
+
+
+@dataclasses.dataclass(frozen=True)
+class Creation:
+    """One press of *generate*: files on disk and the nearest training loops.
+
+    beat_wav: one 4/4 bar at ``config.sample_rate_hz``, 24-bit (as ``beatgan generate`` writes).
+    loop_wav: the DAW loop, ``bars`` bars at 44.1 kHz, 24-bit (as ``beatgan loop`` writes).
+    spectrogram_png: waveform and spectrogram of the loop.
+    nearest: (training loop name, score) pairs, closest first; 0 is identical, 1 is as far
+        as silence, above 1 further than silence.
+    """
+
+    seed: int
+    structure: str
+    bars: int
+    beat_wav: Path
+    loop_wav: Path
+    spectrogram_png: Path
+    nearest: list[tuple[str, float]]
+
+    def summary(self) -> str:
+        best = f"{self.nearest[0][1]:.3f} ({self.nearest[0][0]})" if self.nearest else "n/a"
+        return (f"seed {self.seed}, {self.structure} x {self.bars // len(self.structure)}, "
+                f"{self.bars} bars; nearest training loop scores {best}")
+
+
+class Studio:
+    """A loaded generator plus the training loops its beats are compared with.
+
+    Args:
+        weights_dir: folder with ``generator.weights.h5`` and ``config.json``.
+        data_dir: training loops for the nearest-loop table (the demo pack when it holds no
+            audio; ``data_missing_ok`` lets a missing default folder mean the demo pack too).
+        out_dir: where the WAVs and pictures go (default: a new temporary folder).
+    """
+
+    def __init__(self, weights_dir: str | Path, *, data_dir: str | Path,
+                 out_dir: str | Path | None = None, data_missing_ok: bool = False):
+        from .generation import load_generator
+
+        self.model, self.config = load_generator(weights_dir)
+        self.data_dir = Path(data_dir)
+        self.data_missing_ok = data_missing_ok
+        self.out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="beatgan-app-"))
+        self._training = None
+
+    def training_loops(self):
+        """The training ``LoopSet``, loaded on first use."""
+        if self._training is None:
+            from .data import load_loops
+            from .synth import ensure_demo_pack
+
+            folder = ensure_demo_pack(self.data_dir, missing_ok=self.data_missing_ok)
+            self._training = load_loops(folder, self.config, progress=False)
+        return self._training
+
+    def nearest(self, beat: np.ndarray, *, k: int = NEAREST) -> list[tuple[str, float]]:
+        """The ``k`` training loops closest to ``beat`` (time, channels) by the seed's score."""
+        from .similarity import score_novelty
+
+        training = self.training_loops()
+        report = score_novelty(training.audio, beat[None, :self.config.score_len],
+                               train_names=[Path(p).name for p in training.paths],
+                               generated_names=["beat"], config=self.config,
+                               k=min(k, len(training)), max_shift_ms=None)
+        return [(n.train_name, float(n.score)) for n in report.beats[0].nearest]
+
+    def make(self, *, seed: int, structure: str = "AAAB", bars: int = 4) -> Creation:
+        """Generate beat ``seed`` and its loop; write both WAVs and the picture into ``out_dir``."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from .generation import generate, make_loop, segment_repeated
+        from .plots import waveform_and_spectrogram
+
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+        structure = loops.check_structure(structure)
+        config: Config = self.config
+        audio, _ = generate(self.model, n=1, seed=seed, config=config)
+        bar = segment_repeated(audio[0], n_samples=config.score_len,
+                               repeats=loops.segments_per_bar(config))
+        beat_wav = loops.write_wav24(bar, self.out_dir / f"beatgan_beat_seed{seed}.wav",
+                                     sample_rate_hz=config.sample_rate_hz)
+        loop_wav = make_loop(self.model, out_dir=self.out_dir, config=config, structure=structure,
+                             bars=bars, seed=seed)
+        from .notebook import read_audio
+
+        fig = waveform_and_spectrogram(read_audio(loop_wav), sample_rate_hz=config.source_rate_hz,
+                                       title=loop_wav.name, bpm=config.bpm)
+        picture = loop_wav.with_suffix(".png")
+        fig.savefig(picture)
+        plt.close(fig)
+        return Creation(seed=seed, structure=structure, bars=bars, beat_wav=beat_wav,
+                        loop_wav=loop_wav, spectrogram_png=picture, nearest=self.nearest(audio[0]))
+
+
+# --- the page ---------------------------------------------------------------
+def build_app(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok: bool = False,
+              out_dir: str | Path | None = None) -> Any:
+    """The gradio ``Blocks`` page; a page with only the instructions when there are no weights."""
+    import gradio as gr
+
+    from .notebook import has_weights
+
+    with gr.Blocks(title="beatgan") as page:
+        gr.Markdown("# beatgan\nDrum loops drawn by a WaveGAN. Pick a seed, a bar structure "
+                    "and a length, then generate: hear the beat and the loop, see its spectrogram "
+                    "and the training loops nearest to it, download the WAV for your DAW.")
+        if not has_weights(weights_dir):
+            gr.Markdown(missing_weights_message(weights_dir))
+            return page
+        studio = Studio(weights_dir, data_dir=data_dir, data_missing_ok=data_missing_ok,
+                        out_dir=out_dir)
+        page.studio = studio  # for launch's allowed_paths
+        with gr.Row():
+            seed = gr.Number(value=0, precision=0, minimum=0, label="seed")
+            structure = gr.Dropdown(list(loops.STRUCTURES), value="AAAB", label="structure")
+            bars = gr.Dropdown(list(BAR_CHOICES), value=4, label="bars")
+        with gr.Row():
+            generate_button = gr.Button("Generate", variant="primary")
+            random_button = gr.Button("Random seed")
+        summary = gr.Markdown()
+        with gr.Row():
+            beat = gr.Audio(type="filepath", label="beat (one bar, 14.7 kHz)")
+            loop = gr.Audio(type="filepath", label="loop (44.1 kHz, 24-bit)")
+        picture = gr.Image(type="filepath", label="waveform and spectrogram of the loop")
+        nearest = gr.Dataframe(headers=["training loop", "score"], label=(
+            "nearest training loops (score: 0 identical, 1 as far as silence, above 1 further)"))
+        download = gr.File(label="download the loop")
+
+        def on_generate(seed_value, structure_value, bars_value):
+            made = studio.make(seed=int(seed_value), structure=structure_value, bars=int(bars_value))
+            table = [[name, round(score, 4)] for name, score in made.nearest]
+            return (made.summary(), str(made.beat_wav), str(made.loop_wav),
+                    str(made.spectrogram_png), table, str(made.loop_wav))
+
+        outputs = [summary, beat, loop, picture, nearest, download]
+        generate_button.click(on_generate, [seed, structure, bars], outputs, api_name="generate")
+        # The page opens with seed 0 made, so there is something to hear at once.
+        page.load(on_generate, [seed, structure, bars], outputs)
+        random_button.click(lambda: int(np.random.default_rng().integers(MAX_SEED)), None, seed,
+                            api_name="random_seed").then(
+            on_generate, [seed, structure, bars], outputs)
+    return page
+
+
+def launch(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok: bool = False,
+           host: str = "127.0.0.1", port: int | None = None, share: bool = False) -> None:
+    """Serve the page until interrupted (``port`` None: gradio's first free port from 7860)."""
+    page = build_app(weights_dir, data_dir=data_dir, data_missing_ok=data_missing_ok)
+    studio = getattr(page, "studio", None)
+    allowed = None
+    if studio is not None:
+        studio.training_loops()  # before serving, so the first click does not wait for them
+        allowed = [str(studio.out_dir)]
+    page.launch(server_name=host, server_port=port, share=share, allowed_paths=allowed)

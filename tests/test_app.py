@@ -1,0 +1,121 @@
+"""``beatgan app`` for real: started on a free localhost port, driven by gradio_client, shot by Chromium."""
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from beatgan import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = Config(model_dim=2, batch_size=2)
+pytest.importorskip("gradio_client", reason="the [app] and [dev] extras install gradio_client")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """The app over a d = 2 generator and a 4-loop demo pack, in its own process."""
+    from beatgan.cli import main
+    from beatgan.model import build_discriminator, build_generator
+    from beatgan.training import export_weights
+
+    root = tmp_path_factory.mktemp("app")
+    weights = export_weights(build_generator(TINY), build_discriminator(TINY), config=TINY,
+                             folder=root / "weights")
+    assert main(["demo-data", str(root / "loops"), "--n", "4", "--seed", "3"]) == 0
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), GRADIO_ANALYTICS_ENABLED="False")
+    log = (root / "app.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "beatgan", "app", "--weights", str(weights),
+                                "--data", str(root / "loops"), "--port", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the app did not start: {(root / 'app.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+def test_generate_then_download_a_loop_of_the_asked_format(app_url, tmp_path):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False, download_files=str(tmp_path))
+    summary, beat, loop, picture, table, download = client.predict(
+        3, "AABB", 8, api_name="/generate")
+    assert summary.startswith("seed 3, AABB x 2, 8 bars")
+    # The loop: 8 bars of 4 beats at 125 bpm, 44.1 kHz stereo 24-bit.
+    info = sf.info(download)
+    assert (info.samplerate, info.channels, info.subtype) == (44100, 2, "PCM_24")
+    assert info.frames == round(8 * 4 * 60 / TINY.bpm * 44100)
+    assert Path(download).name == "beatgan_125bpm_AABB_8bars_seed3_a000.wav"
+    # The beat: one 4/4 bar at the model's rate, the same audio as `beatgan generate` writes.
+    beat_info = sf.info(beat)
+    assert (beat_info.samplerate, beat_info.channels, beat_info.frames) == (14700, 2, 2 * TINY.score_len)
+    assert Path(picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    scores = [row[1] for row in table["data"]]
+    assert len(scores) == 4 and scores == sorted(scores) and min(scores) >= 0.0
+
+
+def test_one_seed_gives_the_same_loop_twice(app_url, tmp_path):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False, download_files=str(tmp_path))
+    first = sf.read(client.predict(5, "AAAB", 4, api_name="/generate")[5])[0]
+    again = sf.read(client.predict(5, "AAAB", 4, api_name="/generate")[5])[0]
+    other = sf.read(client.predict(6, "AAAB", 4, api_name="/generate")[5])[0]
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def _screenshot_module():
+    spec = importlib.util.spec_from_file_location("screenshot", ROOT / "docs" / "screenshot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_page_renders_its_first_result_in_chromium(app_url, tmp_path):
+    shots = _screenshot_module()
+    if shots.find_chromium() is None:
+        pytest.skip("no chromium binary on PATH (CI installs the apt package 'chromium')")
+    png = shots.screenshot(app_url, tmp_path / "app.png", timeout_s=90)
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(png)
+    assert pixels.shape[1] == 1280 and pixels.shape[0] >= 800
+    # Not blank: many distinct colours (text, the orange button, the spectrogram).
+    colours = np.unique((pixels[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    assert len(colours) > 200
+
+
+def test_a_page_without_weights_says_what_to_run(tmp_path):
+    pytest.importorskip("gradio", reason="the [app] extra installs gradio")
+    from beatgan.app import build_app
+
+    page = build_app(tmp_path, data_dir=tmp_path)
+    text = " ".join(str(getattr(block, "value", "")) for block in page.blocks.values())
+    assert "No trained weights" in text and "beatgan train --out runs/a" in text
+    assert not hasattr(page, "studio")
