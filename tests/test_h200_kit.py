@@ -148,8 +148,8 @@ def test_wheels_pin_the_projects_versions():
     pins = _pins()
     project = {}
     for dep in re.findall(r'"([A-Za-z0-9_.-]+)==([^"]+)"', (REPO / "pyproject.toml").read_text()):
-        project[dep[0].lower()] = dep[1]
-    for name in ("keras", "soundfile"):
+        project[dep[0].lower().replace("_", "-")] = dep[1]
+    for name in ("keras", "soundfile", "tensorboardx", "lazy-loader"):
         assert pins[name] == project[name], f"{name}: wheels.txt {pins[name]}, pyproject {project[name]}"
     # keras needs namex and optree, soundfile needs cffi, which needs pycparser: none is on the H200.
     assert {"namex", "optree", "cffi", "pycparser"} <= set(pins)
@@ -159,15 +159,16 @@ def test_wheels_pin_the_projects_versions():
 H200_HAS = {"numpy", "scipy", "h5py", "ml_dtypes", "absl", "rich", "packaging", "jax", "jaxlib",
             "tqdm", "matplotlib", "typing_extensions", "threadpoolctl"}
 #: Training-path modules: what train_h200.py imports (tf_steps only loads under TensorFlow).
-TRAINING_PATH = ["config", "data", "synth", "audio", "model", "checkpoint", "tensorboard_log",
+TRAINING_PATH = ["__init__", "config", "data", "synth", "audio", "model", "checkpoint", "tensorboard_log",
                  "plots", "backends/__init__", "backends/jax_steps", "backends/losses"]
 
 
 def test_training_path_imports_are_on_the_h200_or_in_the_wheels():
     """Module-level imports of the training path; librosa must stay a lazy import there."""
     training = "training" if (REPO / "beatgan" / "training.py").exists() else "train"
-    carried = {"keras", "soundfile", "namex", "optree", "cffi", "pycparser"}
-    assert carried <= set(_pins())
+    carried = {"keras", "soundfile", "namex", "optree", "cffi", "pycparser", "tensorboardX",
+               "protobuf", "lazy_loader"}  # import names; wheels.txt spells them as pip does
+    assert {name.lower().replace("_", "-") for name in carried} <= set(_pins())
     for module in TRAINING_PATH + [training]:
         tree = ast.parse((REPO / "beatgan" / f"{module}.py").read_text())
         for node in tree.body:  # module level only: imports inside functions run when called
