@@ -47,9 +47,9 @@ loops kept out of the fit: the level a perfect generator reaches, small-sample b
 loops rotated by half a beat) and ``collapsed``. A metric is only shipped when these fall on the
 right side of ``held_out`` (see tests/test_metrics.py).
 
-Usage: ``reference = TrainingReference.fit(train, config=config)`` once (about 2-4 s for 2170
-segments; ``reference.save(path)`` / ``TrainingReference.load(path)`` keep it), then
-``evaluate(generated, reference)`` per batch (0.1 s for 40) -> ``MetricsReport`` with
+Usage: ``reference = TrainingReference.fit(train, config=config)`` once
+(``reference.save(path)`` / ``TrainingReference.load(path)`` keep it), then
+``evaluate(generated, reference)`` per batch -> ``MetricsReport`` with
 ``.to_dict()`` (JSON) and ``.summary()`` (text). Pass ``groups=np.repeat(np.arange(n_loops),
 copies)`` for ``data.augment``'s loop-major output; without it, noisy copies are found as
 near-duplicates.
@@ -79,7 +79,7 @@ from scipy.cluster.vq import vq
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
-from .config import Config
+from .config import FULL_SCALE_24, Config
 
 # --- tempo (onset) analysis -------------------------------------------------------------------
 #: Onsets within this many ms of a grid position count as on the grid.
@@ -511,7 +511,7 @@ def reference_sets(held_out: np.ndarray, *, config: Config,
     rms = np.sqrt(np.mean(real ** 2, axis=(1, 2), keepdims=True))
     half_beat = int(round(config.sample_rate_hz * 60.0 / config.bpm / 2))
     # Faint noise, as loud as the augmentation's, keeps the collapsed copies from being exact.
-    faint = config.noise_amplitude / 2 ** 23
+    faint = config.noise_amplitude / FULL_SCALE_24
     return {
         "held_out": real,
         "noise": np.clip(rng.standard_normal(real.shape) * rms, -1, 1).astype(np.float32),

@@ -34,6 +34,8 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
+from .config import STRUCTURES
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE_HZ = 44100
@@ -42,7 +44,6 @@ STEPS_PER_BEAT = 4  # 16th-note grid
 CELL_STEPS = 2 * STEPS_PER_BEAT  # one 2-beat cell
 PACK_BPMS = (124, 125)
 PACK_SIZE = 434
-STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
 N_KITS = 8
 PERC_KINDS = ("tom", "rim", "shaker", "cowbell", "conga")
 
