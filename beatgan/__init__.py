@@ -4,15 +4,14 @@ A modern rebuild of BeatGAN (2018): WaveGAN (Donahue et al., "Adversarial Audio
 Synthesis", ICLR 2019) trained as a WGAN-GP on the first two beats of EDM drum
 loops at 14.7 kHz, with a similarity score for the novelty of what it draws.
 
-The public names below are imported lazily, so ``import beatgan`` stays fast and
-does not start Keras (its backend is chosen by ``KERAS_BACKEND`` before first use).
+The public names below are imported lazily (``lazy_loader``), so ``import beatgan``
+stays fast and does not start Keras (its backend is chosen by ``KERAS_BACKEND`` before first use).
 Importing it quiets TensorFlow's C++ start-up lines before TensorFlow loads (``beatgan.quiet``).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader
 
 from .quiet import quiet_tensorflow
 
@@ -50,17 +49,8 @@ _EXPORTS = {
 _SUBMODULES = {"audio", "checkpoint", "cli", "config", "data", "examples", "generation", "loops",
                "metrics", "model", "notebook", "plots", "quiet", "similarity", "synth", "training"}
 
+__getattr__, __dir__, _ = lazy_loader.attach(
+    __name__, submodules=_SUBMODULES,
+    submod_attrs={module: [name for name, m in _EXPORTS.items() if m == module]
+                  for module in set(_EXPORTS.values())})
 __all__ = sorted(_EXPORTS) + ["__version__"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
-        return getattr(module, name)
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'beatgan' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__

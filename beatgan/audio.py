@@ -25,12 +25,13 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal
 
+from .config import DECIMATION_METHODS
+
 #: Attenuation of the anti-aliasing filters from the output Nyquist frequency on (dB).
 STOPBAND_DB = 80.0
 #: Where the passband ends, as a fraction of the output Nyquist frequency. 0.8 keeps 1 kHz flat
 #: (well within 0.01 dB) and costs ~154 taps for 44.1 -> 14.7 kHz, ~1 ms per 2-beat stereo loop.
 PASSBAND_FRACTION = 0.8
-DECIMATION_METHODS = ("polyphase", "naive")
 
 
 @functools.lru_cache(maxsize=32)

@@ -20,6 +20,12 @@ from typing import Any
 SLICE_LENGTHS = (16384, 32768, 65536)
 DECIMATION_METHODS = ("polyphase", "naive")
 TEMPO_METHODS = ("resample", "stretch", "slice")
+#: The four-bar structures of BeatGAN (2018): the demo pack's loops and the DAW loop export.
+STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
+#: 24-bit full scale: samples are integers in [-2^23, 2^23 - 1], floats are those / 2^23.
+FULL_SCALE_24 = 2 ** 23
+#: Largest float below 1.0 on the 24-bit grid: audio is kept in [-1, MAX_SAMPLE_24].
+MAX_SAMPLE_24 = 1.0 - 1.0 / FULL_SCALE_24
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +117,7 @@ class Config:
         need(self.tempo_method in TEMPO_METHODS,
              f"tempo_method must be one of {TEMPO_METHODS}, got {self.tempo_method!r}")
         need(self.noise_copies >= 1, "noise_copies must be at least 1")
-        need(0 <= self.noise_amplitude < 2**23, "noise_amplitude must be in [0, 2**23)")
+        need(0 <= self.noise_amplitude < FULL_SCALE_24, "noise_amplitude must be in [0, 2**23)")
         need(self.latent_dim >= 1 and self.model_dim >= 1, "latent_dim and model_dim must be >= 1")
         need(self.kernel_len >= 1, "kernel_len must be >= 1")
         need(self.phase_shuffle >= 0, "phase_shuffle must be >= 0")
@@ -165,11 +171,16 @@ class Config:
         return cls(**values)
 
     def save(self, path: str | Path) -> Path:
-        """Write as indented JSON to ``path`` (a file, or a folder: ``path/config.json``)."""
+        """Write as indented JSON to ``path`` (a file, or a folder: ``path/config.json``).
+
+        Written under a temporary name and renamed, so a reader never sees half a file.
+        """
         path = Path(path)
         if path.is_dir():
             path = path / "config.json"
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        tmp = path.with_name(f".tmp-{path.name}")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
         return path
 
     @classmethod

@@ -53,12 +53,8 @@ import numpy as np
 import soundfile as sf
 
 from . import audio
-from .config import Config
+from .config import FULL_SCALE_24, MAX_SAMPLE_24, Config
 
-#: 24-bit full scale: samples are integers in [-2^23, 2^23 - 1], floats are those / 2^23.
-FULL_SCALE_24 = 2 ** 23
-#: Largest float below 1.0 on the 24-bit grid: loops are kept in [-1, 1).
-MAX_SAMPLE = 1.0 - 1.0 / FULL_SCALE_24
 #: A segment whose peak is below this (-90 dBFS) counts as silent.
 SILENCE_PEAK = 10 ** (-90 / 20)
 #: Tempi a number in a file name may have to count as its bpm.
@@ -213,6 +209,8 @@ def find_audio_files(folder: str | os.PathLike) -> list[Path]:
     Hidden files are ignored. Subfolders that cannot be read are reported with a
     ``LoopWarning`` (their loops are missing from the list), never dropped silently.
     """
+    # Kept by hand (scan_folder): librosa.util.find_files misses "B.Wav" and .aiff, walks into
+    # hidden folders and cannot report a subfolder it fails to read.
     scan = scan_folder(folder)
     for path, reason in scan.unreadable:
         warnings.warn(LoopWarning(f"{Path(folder) / path}: subfolder cannot be read ({reason}); "
@@ -547,7 +545,7 @@ def read_loop(path: str | os.PathLike, config: Config = Config()) -> tuple[np.nd
         notes.append(f"tempo {bpm:g} -> {out_bpm:g} bpm ({config.tempo_method})")
     # 4. decimate and cut
     seg = audio.decimate(x, factor=config.decimation_factor, method=config.decimation)[:length]
-    seg = np.clip(seg, -1.0, MAX_SAMPLE).astype(np.float32, copy=False)
+    seg = np.clip(seg, -1.0, MAX_SAMPLE_24).astype(np.float32, copy=False)
     if np.max(np.abs(seg)) < SILENCE_PEAK:
         raise LoopError(f"{path}: silent (peak below -90 dBFS in its first {length} samples); "
                         f"expected a drum loop")

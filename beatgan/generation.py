@@ -109,7 +109,7 @@ def run_generator(model: Any, latents: np.ndarray, *, batch_size: int = 64) -> n
     """Generator output for ``latents`` ``(n, latent_dim)``: ``(n, slice_len, channels)`` float32.
 
     Batches of ``batch_size`` through ``predict_on_batch`` (no Keras progress bar; on CPU one
-    big batch is fastest: 40 beats at d = 64 in about 0.2 s on 2 cores).
+    big batch is fastest).
     """
     latents = np.asarray(latents, dtype=np.float32)
     if latents.ndim != 2:

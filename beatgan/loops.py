@@ -33,17 +33,13 @@ from typing import Mapping
 import numpy as np
 
 from . import audio
-from .config import Config
+from .config import FULL_SCALE_24, MAX_SAMPLE_24, STRUCTURES, Config
 
-#: The four-bar structures of BeatGAN (2018); any string of letters works.
-STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
 #: Beats in a bar (4/4 time).
 BEATS_PER_BAR = 4
 #: Default declick fade at each end of a segment (milliseconds): 15 samples at 14.7 kHz,
 #: short against a drum's attack, long enough that the wrap no longer jumps.
 FADE_MS = 1.0
-#: Largest 24-bit sample value as a float (the format holds [-1, 1 - 2**-23]).
-PCM24_MAX = 1.0 - 2.0 ** -23
 
 
 def check_structure(structure: str) -> str:
@@ -169,7 +165,7 @@ def build_loop(segments: Mapping[str, np.ndarray], *, structure: str, bars: int,
         faded[letter] = fade_edges(segment[:n].astype(np.float32), fade_samples=fade)
     loop = arrange(faded, structure=structure, bars=bars, per_bar=segments_per_bar(config))
     loop = upsample_periodic(loop, orig_rate_hz=config.sample_rate_hz, target_rate_hz=out_rate_hz)
-    return np.clip(loop, -1.0, PCM24_MAX).astype(np.float32)
+    return np.clip(loop, -1.0, MAX_SAMPLE_24).astype(np.float32)
 
 
 def loop_file_name(*, bpm: float, structure: str, bars: int, seed: int, index: int) -> str:
@@ -184,7 +180,7 @@ def float_to_pcm24(x: np.ndarray) -> np.ndarray:
     Sample ``round(x * 2**23)``, clipped to the 24-bit range: the inverse of reading with
     ``soundfile`` as float (24-bit PCM / 2**23), so a write/read round trip is exact on the grid.
     """
-    q = np.clip(np.rint(np.asarray(x, dtype=np.float64) * 2.0 ** 23), -2 ** 23, 2 ** 23 - 1)
+    q = np.clip(np.rint(np.asarray(x, dtype=np.float64) * FULL_SCALE_24), -FULL_SCALE_24, FULL_SCALE_24 - 1)
     return q.astype(np.int32) << 8
 
 

@@ -23,27 +23,37 @@ def _figure(width_in: float, height_in: float, *, nrows: int = 1, ncols: int = 1
 
 def log_spectrogram_db(audio: np.ndarray, *, sample_rate_hz: int, n_fft: int = 512,
                        hop: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Magnitude spectrogram in dB of a (time,) or (time, channels) signal, channels averaged.
+    """Magnitude spectrogram in dB (re 1, unnormalised STFT) of a (time,) or (time, channels)
+    signal, channels averaged.
 
-    Returns (db (n_bins, n_frames), frequencies_hz (n_bins,), times_s (n_frames,)).
+    Returns (db (n_bins, n_frames), frequencies_hz (n_bins,), times_s (n_frames,) of the frame centres).
     """
-    from scipy.signal import stft
+    import librosa  # here, not at the top: the training path imports this module without librosa
 
     mono = np.asarray(audio, dtype=np.float64)
     if mono.ndim == 2:
         mono = mono.mean(axis=1)
-    freqs, times, spec = stft(mono, fs=sample_rate_hz, nperseg=n_fft, noverlap=n_fft - hop)
-    db = 20.0 * np.log10(np.abs(spec) + 1e-6)
+    spec = np.abs(librosa.stft(mono, n_fft=n_fft, hop_length=hop))
+    db = librosa.amplitude_to_db(spec, ref=1.0, amin=1e-6, top_db=None)
+    freqs = librosa.fft_frequencies(sr=sample_rate_hz, n_fft=n_fft)
+    times = librosa.frames_to_time(np.arange(db.shape[1]), sr=sample_rate_hz, hop_length=hop)
     return db, freqs, times
 
 
 def _spectrogram_on(ax, audio: np.ndarray, *, sample_rate_hz: int, title: str = "",
                     beat_s: float | None = None, vmax_db: float | None = None) -> None:
     """Draw one spectrogram on ``ax``: 80 dB of range below ``vmax_db`` (default: its own peak)."""
-    db, freqs, times = log_spectrogram_db(audio, sample_rate_hz=sample_rate_hz)
+    import librosa.display
+    from matplotlib.ticker import MaxNLocator
+
+    hop = 128
+    db, _, times = log_spectrogram_db(audio, sample_rate_hz=sample_rate_hz, hop=hop)
     vmax = db.max() if vmax_db is None else vmax_db
-    ax.pcolormesh(times, freqs / 1000.0, db, vmin=vmax - 80.0, vmax=vmax, shading="auto",
-                  cmap="magma")
+    librosa.display.specshow(db, sr=sample_rate_hz, hop_length=hop, x_axis="s", y_axis="linear",
+                             ax=ax, vmin=vmax - 80.0, vmax=vmax, cmap="magma")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.xaxis.set_major_locator(MaxNLocator(4))  # librosa's time ticks crowd a small panel
     if beat_s:
         for t in np.arange(0.0, times[-1], beat_s):
             ax.axvline(t, color="white", lw=0.6, ls=":")
@@ -66,7 +76,7 @@ def waveform_and_spectrogram(audio: np.ndarray, *, sample_rate_hz: int, title: s
     axes[0, 0].legend(fontsize=7, loc="upper right")
     beat_s = 60.0 / bpm if bpm else None
     _spectrogram_on(axes[1, 0], audio, sample_rate_hz=sample_rate_hz, beat_s=beat_s)
-    axes[1, 0].set_ylabel("kHz", fontsize=8)
+    axes[1, 0].set_ylabel("Hz", fontsize=8)
     axes[1, 0].set_xlabel("time (s)", fontsize=8)
     fig.tight_layout()
     return fig
@@ -94,7 +104,7 @@ def spectrogram_grid(rows: Sequence[tuple[str, Sequence[np.ndarray], Sequence[st
             _spectrogram_on(ax, clips[c], sample_rate_hz=sample_rate_hz,
                             title=titles[c] if c < len(titles) else "", beat_s=beat_s,
                             vmax_db=vmax_db)
-        axes[r, 0].set_ylabel(f"{label}\nkHz", fontsize=8)
+        axes[r, 0].set_ylabel(f"{label}\nHz", fontsize=8)
     fig.tight_layout()
     return fig
 

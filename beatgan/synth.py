@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
+from .config import STRUCTURES
 from .fileio import atomic_write_bytes, wav_bytes
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,6 @@ STEPS_PER_BEAT = 4  # 16th-note grid
 CELL_STEPS = 2 * STEPS_PER_BEAT  # one 2-beat cell
 PACK_BPMS = (124, 125)
 PACK_SIZE = 434
-STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
 N_KITS = 8
 PERC_KINDS = ("tom", "rim", "shaker", "cowbell", "conga")
 

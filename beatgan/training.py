@@ -181,8 +181,7 @@ def export_weights(generator: keras.Model, discriminator: keras.Model | None, *,
         # can crash the process and leave a partial file.
         atomic_write_bytes(folder / f"{name}.weights.h5", fileio.weights_h5_bytes(model),
                            what=f"exporting the {name} weights")
-    atomic_write_bytes(folder / "config.json",
-                       (json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n").encode())
+    config.save(folder / "config.json")
     return folder
 
 
@@ -337,16 +336,10 @@ def _progress_bar(*, total: int, initial: int, enabled: bool):
                 dynamic_ncols=True, smoothing=0.1)
 
 
-def default_jit_compile() -> bool:
-    """XLA for TensorFlow? Off: on the 2-core CPU plain ``tf.function`` measured faster
-    (see bench/bench_train.py). JAX always compiles with XLA."""
-    return False
-
-
 def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: int,
           checkpoint_every: int = 500, checkpoint_minutes: float = 10.0, keep: int = 3,
           log_every: int = 10, preview_every: int = 500, tensorboard: bool = True,
-          export: bool = True, jit_compile: bool | None = None,
+          export: bool = True, jit_compile: bool = False,
           progress: bool = True, devices: int | str | None = None) -> TrainResult:
     """Train G and D on ``data`` until ``iterations`` iterations are done, resuming if possible.
 
@@ -391,7 +384,7 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     parallel = data_parallel(devices, batch_size=config.batch_size)  # None for one device
     _check_run_config(run_dir, config)
     run = _Run(data, config, run_dir,
-               jit_compile=default_jit_compile() if jit_compile is None else jit_compile,
+               jit_compile=jit_compile,
                parallel=parallel)
     # Room for two checkpoints (one being written beside the last) before hours of work.
     state_bytes = sum(4 * math.prod(v.shape) for part in (run.generator, run.discriminator,

@@ -1,12 +1,9 @@
-"""Checkpoint files (atomic, pruned, validated) and the TensorBoard event writer."""
-
-import struct
+"""Checkpoint files (atomic, pruned, validated)."""
 
 import numpy as np
 import pytest
 
 from beatgan import checkpoint as ckpt
-from beatgan import tensorboard_log as tb
 from beatgan.config import Config
 
 
@@ -69,42 +66,3 @@ def test_model_state_roundtrip_includes_optimizer_and_seed_state(tmp_path):
         config = Config(model_dim=2, slice_len=32768)
         other = (build_generator(config), build_discriminator(config)) + target[2:]
         ckpt.restore_state(arrays, *other)
-
-
-def test_crc32c_known_value():
-    assert tb.crc32c(b"123456789") == 0xE3069283  # the standard CRC-32C check value
-
-
-def _read_records(path):
-    data = path.read_bytes()
-    records, offset = [], 0
-    while offset < len(data):
-        (length,) = struct.unpack("<Q", data[offset:offset + 8])
-        assert struct.unpack("<I", data[offset + 8:offset + 12])[0] == tb._masked_crc(data[offset:offset + 8])
-        payload = data[offset + 12:offset + 12 + length]
-        assert struct.unpack("<I", data[offset + 12 + length:offset + 16 + length])[0] == tb._masked_crc(payload)
-        records.append(payload)
-        offset += 16 + length
-    return records
-
-
-def test_event_file_parses_as_tensorboard_events(tmp_path, rng):
-    event_pb2 = pytest.importorskip("tensorflow.core.util.event_pb2")
-    writer = tb.EventWriter(tmp_path)
-    writer.scalars(3, {"d_loss": 1.5, "g_loss": -0.25})
-    clips = rng.uniform(-1, 1, (2, 100, 2)).astype("float32")
-    writer.audio(3, "preview", clips, sample_rate_hz=14700)
-    writer.close()
-    events = []
-    for payload in _read_records(writer.path):
-        event = event_pb2.Event()
-        event.ParseFromString(payload)
-        events.append(event)
-    assert events[0].file_version == "brain.Event:2"
-    scalars = {v.tag: v.simple_value for v in events[1].summary.value}
-    assert events[1].step == 3 and scalars == {"d_loss": 1.5, "g_loss": -0.25}
-    audio = events[2].summary.value
-    assert [v.tag for v in audio] == ["preview/0", "preview/1"]
-    assert audio[0].audio.sample_rate == 14700 and audio[0].audio.num_channels == 2
-    assert audio[0].audio.length_frames == 100
-    assert audio[0].audio.encoded_audio_string[:4] == b"RIFF"

@@ -5,9 +5,8 @@ import pytest
 import soundfile as sf
 
 from beatgan import audio
-from beatgan.config import Config
+from beatgan.config import MAX_SAMPLE_24, Config
 from beatgan.loops import (
-    PCM24_MAX,
     arrange,
     bar_pattern,
     build_loop,
@@ -114,7 +113,7 @@ def test_loop_has_no_click_at_the_wrap_or_bar_lines(rng, structure):
     segments = {"A": bass_and_hats(rng, n, phase=0.0), "B": bass_and_hats(rng, n, phase=0.5)}
     loop = build_loop(segments, structure=structure, bars=4, config=config)
     assert loop.shape == (4 * 2 * n * 3, 2) and loop.dtype == np.float32
-    assert loop.max() <= PCM24_MAX and loop.min() >= -1.0
+    assert loop.max() <= MAX_SAMPLE_24 and loop.min() >= -1.0
     bounds = range(3 * n, loop.shape[0], 3 * n)
     wrap, at_bounds, typical = clicks(loop, boundaries=bounds)
     assert wrap <= typical and at_bounds <= typical
@@ -144,7 +143,7 @@ def test_pcm24_round_trip_is_exact(tmp_path, rng):
     assert (info.samplerate, info.channels, info.subtype) == (44100, 2, "PCM_24")
     back, _ = sf.read(str(path), dtype="float64")
     np.testing.assert_array_equal(back[1:], np.round(x[1:] * 2 ** 23) / 2 ** 23)
-    np.testing.assert_array_equal(back[0], [PCM24_MAX, -1.0])
+    np.testing.assert_array_equal(back[0], [MAX_SAMPLE_24, -1.0])
     assert float_to_pcm24(np.array([0.5]))[0] == (2 ** 22) << 8
 
 

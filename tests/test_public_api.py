@@ -5,6 +5,8 @@ share its name with a submodule (``beatgan.generate`` once became a module this 
 """
 
 import importlib
+import subprocess
+import sys
 import types
 
 import beatgan
@@ -26,3 +28,12 @@ def test_exports_and_submodules_do_not_share_names():
 def test_submodules_are_reachable_as_attributes():
     assert beatgan.similarity.similarity_matrix is beatgan.similarity_matrix
     assert callable(beatgan.train) and callable(beatgan.generate)
+
+
+def test_import_beatgan_loads_no_framework():
+    """``import beatgan`` stays cheap: Keras, TensorFlow, JAX and librosa load on first use."""
+    code = ("import sys, beatgan; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'tensorflow', 'keras', 'jax', 'librosa', 'sklearn', 'tensorboardX'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert isinstance(beatgan.Config, type)
