@@ -42,8 +42,9 @@ _EXPORTS = {
 }
 
 # submodules reachable as attributes (``beatgan.synth``) without importing them all up front
-_SUBMODULES = {"audio", "checkpoint", "cli", "config", "data", "examples", "generation", "loops",
-               "metrics", "model", "notebook", "plots", "similarity", "synth", "training"}
+_SUBMODULES = {"audio", "checkpoint", "cli", "config", "data", "ema", "examples", "export",
+               "generation", "loops", "metrics", "model", "notebook", "plots", "similarity", "synth",
+               "training"}
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

@@ -117,21 +117,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
     data = loops.augment(rng=np.random.default_rng(config.seed))
     print(f"training on {len(loops.paths)} loops x {config.noise_copies} noisy copies = "
           f"{len(data)} segments of shape {data.shape[1:]}")
-    result = train(data, config, run_dir=args.out, iterations=args.iterations,
+    # With only a time limit there is no iteration target; with neither, 1000 iterations.
+    iterations = args.iterations if args.iterations or args.max_minutes else 1000
+    max_seconds = None if args.max_minutes is None else 60.0 * args.max_minutes
+    result = train(data, config, run_dir=args.out, iterations=iterations,
                    checkpoint_every=args.checkpoint_every,
                    checkpoint_minutes=args.checkpoint_minutes, jit_compile=args.jit_compile,
-                   devices=args.devices)
+                   devices=args.devices, max_seconds=max_seconds,
+                   export_dtype=args.export_dtype)
     print(f"done: {result}")
     return 0
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
+    from .export import weights_provenance
     from .generation import generate, load_generator, write_beats
 
-    model, config = load_generator(args.weights)
+    model, config = load_generator(args.weights, raw=args.raw)
     audio, latents = generate(model, n=args.n, seed=args.seed, config=config)
-    paths = write_beats(audio, args.out, config=config, latents=latents, seed=args.seed)
+    paths = write_beats(audio, args.out, config=config, latents=latents, seed=args.seed,
+                        weights=weights_provenance(args.weights, raw=args.raw))
     print(f"wrote {len(paths)} beats to {args.out}")
     return 0
 
@@ -229,8 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=DEFAULT_DATA,
                    help="folder of loops (default ULTIMATE_DRUM_LOOPS; the demo pack when it holds no audio)")
     p.add_argument("--out", required=True, type=Path, help="run folder: checkpoints, logs, exported weights")
-    p.add_argument("--iterations", type=int, default=1000,
-                   help="target number of G updates, each after d_updates_per_g D updates")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="target number of G updates, each after d_updates_per_g D updates "
+                        "(default 1000, or no target when --max-minutes is given)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after this many minutes of this command, compiling included: "
+                        "finish the iteration, checkpoint, export (resume with the same command)")
+    p.add_argument("--export-dtype", choices=("float32", "float16"), default="float32",
+                   help="storage of the exported generator (float16: half the size, loads as float32)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
     p.add_argument("--checkpoint-every", type=int, default=500, help="iterations between checkpoints")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0, help="minutes between checkpoints")
@@ -240,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "parallelism; the batch size must divide by N (default: one device)")
     _add_config_flags(p, ["model_dim", "batch_size", "mixed_precision", "seed", "decimation",
                           "beats", "phase_shuffle", "learning_rate", "d_updates_per_g",
-                          "slice_len", "target_bpm", "tempo_method", "detect_tempo"])
+                          "slice_len", "target_bpm", "tempo_method", "detect_tempo", "ema",
+                          "ema_decay"])
 
     p = command("generate", _cmd_generate, "write generated beats as WAV files")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="folder with generator.weights.h5 and config.json")
@@ -248,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("generated_output"))
     p.add_argument("--seed", type=_count, default=0)
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
+    p.add_argument("--raw", action="store_true",
+                   help="use the last raw generator weights instead of their moving average")
 
     p = command("loop", _cmd_loop, "export a DAW-ready loop (44.1 kHz, 24-bit) from generated bars")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS)
