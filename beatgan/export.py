@@ -60,9 +60,9 @@ def to_float16(source: str | Path, target: str | Path) -> Path:
                 return
             value = item[()]
             if isinstance(value, np.ndarray) and value.dtype == np.float32:
-                value = value.astype(np.float16)
-                if not np.all(np.isfinite(value)):
+                if np.abs(value).max(initial=0.0) > np.finfo(np.float16).max:
                     raise ValueError(f"{source}: weight {name} does not fit float16")
+                value = value.astype(np.float16)
             dst.create_dataset(name, data=value).attrs.update(dict(item.attrs))
 
         src.visititems(copy)
@@ -74,14 +74,17 @@ def save_weights(model: Any, path: str | Path, *, dtype: str = "float32") -> Pat
     if dtype not in EXPORT_DTYPES:
         raise ValueError(f"export dtype must be one of {EXPORT_DTYPES}, got {dtype!r}")
     path = Path(path)
-    tmp = path.parent / f"tmp-{path.name}"
-    model.save_weights(tmp)
-    if dtype == "float16":
-        small = path.parent / f"tmp16-{path.name}"
-        to_float16(tmp, small)
-        tmp.unlink()
-        tmp = small
-    tmp.replace(path)
+    tmp, small = path.parent / f"tmp-{path.name}", path.parent / f"tmp16-{path.name}"
+    try:
+        model.save_weights(tmp)
+        if dtype == "float16":
+            to_float16(tmp, small)
+            small.replace(path)
+        else:
+            tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        small.unlink(missing_ok=True)
     return path
 
 
