@@ -58,20 +58,29 @@ def _compiled_blend():
 class GeneratorEMA:
     """The moving average of a generator's trainable weights, held in a generator of its own.
 
-    ``model``: the averaged generator (build it with the same config as the trained one).
-    Build it inside the same distribution scope as the trained generator.
+    ``model``: the averaged generator, built from the same config as the trained one (inside
+    the same distribution scope); it holds the average after ``sync_to_model``. Between syncs
+    the average is kept as device arrays, so an update assigns no Keras variables.
     """
 
     def __init__(self, generator: keras.Model, config: Config):
         self.decay = float(config.ema_decay)
         self.model = build_generator(config)
-        self.copy_from(generator)
+        self._averages = None  # None: the model's variables hold the average
         self._blend = _compiled_blend()
+        self.copy_from(generator)
 
     def copy_from(self, generator: keras.Model) -> None:
         """Set the average to ``generator``'s current weights (a fresh start)."""
         for average, variable in zip(self.model.variables, generator.variables):
             average.assign(variable.value)
+        self._averages = None
+
+    def sync_to_model(self) -> None:
+        """Write the average into ``model``'s variables (before saving, exporting or sampling)."""
+        if self._averages is not None:
+            for variable, value in zip(self.model.trainable_variables, self._averages):
+                variable.assign(value)
 
     def update(self, weights: Sequence, *, step: int) -> None:
         """Fold G's trainable weights after generator update ``step`` (1-based) into the average.
@@ -79,8 +88,8 @@ class GeneratorEMA:
         ``weights``: G's trainable weights in ``generator.trainable_variables`` order, as the
         backend holds them (``beatgan.backends.generator_weights``).
         """
-        averages = self.model.trainable_variables
+        averages = self._averages
+        if averages is None:
+            averages = [variable.value for variable in self.model.trainable_variables]
         decay = np.float32(decay_at(step, decay=self.decay))  # an array: no retrace per value
-        new = self._blend([a.value for a in averages], list(weights), decay)
-        for average, value in zip(averages, new):
-            average.assign(value)
+        self._averages = self._blend(averages, list(weights), decay)

@@ -312,8 +312,14 @@ class _Run:
         self.elapsed = float(meta["elapsed_s"])
         self.history = list(meta["history"])
 
-    def save_checkpoint(self, *, keep: int) -> Path:
+    def sync_to_models(self) -> None:
+        """Make the Keras models hold the current weights and average."""
         self.steps.sync_to_models()
+        if self.ema is not None:
+            self.ema.sync_to_model()
+
+    def save_checkpoint(self, *, keep: int) -> Path:
+        self.sync_to_models()
         arrays = ckpt.collect_state(self.generator, self.discriminator, self.g_opt, self.d_opt,
                                     ema_generator=None if self.ema is None else self.ema.model)
         sampler_state, order = self.sampler.get_state()
@@ -500,7 +506,7 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         bar.close()
         if events is not None:
             events.close()
-    run.steps.sync_to_models()
+    run.sync_to_models()
     export_dir = None
     if export:
         export_dir = export_weights(run.generator, run.discriminator, config=config,

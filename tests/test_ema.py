@@ -85,6 +85,7 @@ def test_update_at_full_decay_matches_float64(rng):
         new = [rng.normal(size=w.shape).astype(np.float32) for w in want]
         ema.update([keras.ops.convert_to_tensor(w) for w in new], step=step)
         want = [0.999 * a + 0.001 * w for a, w in zip(want, new)]
+    ema.sync_to_model()
     for got, w in zip(ema.model.get_weights(), want):
         np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-6)
 
