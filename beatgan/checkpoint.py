@@ -144,21 +144,30 @@ def latest_good_checkpoint(directory: str | Path) -> tuple[Path, dict[str, np.nd
 
 
 # --- model state <-> arrays -----------------------------------------------------
-def _state_groups(generator, discriminator, g_optimizer, d_optimizer) -> dict[str, list]:
+def _state_groups(generator, discriminator, g_optimizer, d_optimizer,
+                  ema_generator=None) -> dict[str, list]:
     """Every variable a resumed run needs, by group, in a fixed order."""
-    return {
+    groups = {
         "generator": list(generator.variables),
         "discriminator": list(discriminator.variables),  # includes the seed-generator states
         "g_optimizer": list(g_optimizer.variables),
         "d_optimizer": list(d_optimizer.variables),
     }
+    if ema_generator is not None:  # the moving average of G's weights (beatgan.ema)
+        groups[EMA_GROUP] = list(ema_generator.variables)
+    return groups
 
 
-def collect_state(generator, discriminator, g_optimizer, d_optimizer) -> dict[str, np.ndarray]:
+#: Checkpoint group of the generator's moving average; absent in runs without one.
+EMA_GROUP = "generator_ema"
+
+
+def collect_state(generator, discriminator, g_optimizer, d_optimizer,
+                  ema_generator=None) -> dict[str, np.ndarray]:
     """Variables as numpy arrays keyed ``group/index`` (``generator/0003``)."""
     arrays = {}
     for group, variables in _state_groups(generator, discriminator, g_optimizer,
-                                          d_optimizer).items():
+                                          d_optimizer, ema_generator).items():
         for i, variable in enumerate(variables):
             arrays[f"{group}/{i:04d}"] = np.asarray(variable.numpy()
                                                     if hasattr(variable, "numpy") else variable)
@@ -166,13 +175,13 @@ def collect_state(generator, discriminator, g_optimizer, d_optimizer) -> dict[st
 
 
 def restore_state(arrays: dict[str, np.ndarray], generator, discriminator, g_optimizer,
-                  d_optimizer) -> None:
+                  d_optimizer, ema_generator=None) -> None:
     """Assign arrays written by ``collect_state`` back; counts and shapes must match.
 
     The optimizers must be built (``optimizer.build(model.trainable_variables)``).
     """
     for group, variables in _state_groups(generator, discriminator, g_optimizer,
-                                          d_optimizer).items():
+                                          d_optimizer, ema_generator).items():
         stored = sorted(key for key in arrays if key.startswith(f"{group}/"))
         if len(stored) != len(variables):
             raise ValueError(f"checkpoint holds {len(stored)} {group} variables, the model "

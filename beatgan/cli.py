@@ -146,6 +146,8 @@ def train_summary(result) -> str:
     last = result.history[-1] if result.history else {}
     losses = ", ".join(f"{k} {last[k]:.3g}" for k in ("d_loss", "g_loss") if k in last)
     start = f" (resumed at {result.resumed_from})" if result.resumed_from else ""
+    if getattr(result, "stop_reason", None) == "time limit":
+        start += ", stopped at the time limit"
     weights = result.export_dir or result.run_dir
     return (f"trained to iteration {result.step}{start} in {_duration(result.seconds)}"
             f"{'; ' + losses if losses else ''}; weights in {weights}. "
@@ -188,10 +190,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     data = loops.augment(rng=np.random.default_rng(config.seed))
     print(f"training on {len(loops.paths)} loops x {config.noise_copies} noisy copies = "
           f"{len(data)} segments of shape {data.shape[1:]}")
-    result = train(data, config, run_dir=args.out, iterations=args.iterations,
+    # With only a time limit there is no iteration target; with neither, 1000 iterations.
+    iterations = args.iterations if args.iterations or args.max_minutes else 1000
+    max_seconds = None if args.max_minutes is None else 60.0 * args.max_minutes
+    result = train(data, config, run_dir=args.out, iterations=iterations,
                    checkpoint_every=args.checkpoint_every,
                    checkpoint_minutes=args.checkpoint_minutes, jit_compile=args.jit_compile,
-                   devices=args.devices, preview_every=args.preview_every)
+                   devices=args.devices, preview_every=args.preview_every,
+                   max_seconds=max_seconds, export_dtype=args.export_dtype)
     print(train_summary(result))
     return 0
 
@@ -199,13 +205,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_generate(args: argparse.Namespace) -> int:
     _require_weights(args.weights)
     _set_backend(args.backend)
+    from .export import weights_provenance
     from .fileio import check_writable
     from .generation import generate, load_generator, write_beats
 
     check_writable(args.out, what=f"writing beats to {args.out}")
-    model, config = load_generator(args.weights)
+    model, config = load_generator(args.weights, raw=args.raw)
     audio, latents = generate(model, n=args.n, seed=args.seed, config=config)
-    paths = write_beats(audio, args.out, config=config, latents=latents, seed=args.seed)
+    paths = write_beats(audio, args.out, config=config, latents=latents, seed=args.seed,
+                        weights=weights_provenance(args.weights, raw=args.raw))
     print(f"wrote {len(paths)} beats to {args.out}")
     return 0
 
@@ -336,8 +344,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=DEFAULT_DATA,
                    help="folder of loops (default ULTIMATE_DRUM_LOOPS; the demo pack when it holds no audio)")
     p.add_argument("--out", required=True, type=Path, help="run folder: checkpoints, logs, exported weights")
-    p.add_argument("--iterations", type=_positive, default=1000,
-                   help="target number of G updates, each after d_updates_per_g D updates (default 1000)")
+    p.add_argument("--iterations", type=_positive, default=None,
+                   help="target number of G updates, each after d_updates_per_g D updates "
+                        "(default 1000, or no target when --max-minutes is given)")
+    p.add_argument("--max-minutes", type=_finite, default=None,
+                   help="stop after this many minutes of this command, compiling included: "
+                        "finish the iteration, checkpoint, export (resume with the same command)")
+    p.add_argument("--export-dtype", choices=("float32", "float16"), default="float32",
+                   help="storage of the exported generator (float16: half the size, loads as float32)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
     p.add_argument("--checkpoint-every", type=_positive, default=500,
                    help="iterations between checkpoints (default 500)")
@@ -352,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "parallelism; the batch size must divide by N (default: one device)")
     _add_config_flags(p, ["model_dim", "batch_size", "mixed_precision", "seed", "decimation",
                           "beats", "phase_shuffle", "learning_rate", "d_updates_per_g",
-                          "slice_len", "target_bpm", "tempo_method", "detect_tempo"])
+                          "slice_len", "target_bpm", "tempo_method", "detect_tempo", "ema",
+                          "ema_decay"])
 
     p = command("generate", _cmd_generate, "write generated beats as WAV files")
     weights_help = "folder with generator.weights.h5 and config.json (default weights/)"
@@ -362,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for outputNNN.wav, beats.json and latents.npy (default generated_output)")
     p.add_argument("--seed", type=_count, default=0, help="seed of the latent vectors (default 0)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
+    p.add_argument("--raw", action="store_true",
+                   help="use the last raw generator weights instead of their moving average")
 
     p = command("loop", _cmd_loop, "export a DAW-ready loop (44.1 kHz, 24-bit) from generated bars")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help=weights_help)

@@ -64,7 +64,14 @@ class Config:
         batch_size, d_updates_per_g, gp_weight (lambda), learning_rate,
         beta_1, beta_2: as in the WaveGAN paper.
         mixed_precision: bfloat16 compute with float32 variables.
+        ema: keep an exponential moving average of the generator's weights (Karras et
+            al. 2018; Yazici et al. 2019), exported as the generator that ``generate`` uses.
+        ema_decay: its decay per generator update; early in a run the decay is
+            ``min(ema_decay, (1 + step) / (10 + step))``, so short runs are not dominated by
+            the initial weights.
         seed: seeds data order, latent draws and phase shuffle.
+
+    Config files written before a field existed load with that field's default.
     """
 
     # audio and data
@@ -93,6 +100,8 @@ class Config:
     beta_1: float = 0.5
     beta_2: float = 0.9
     mixed_precision: bool = False
+    ema: bool = True
+    ema_decay: float = 0.999
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -124,6 +133,7 @@ class Config:
         need(self.batch_size >= 1 and self.d_updates_per_g >= 1,
              "batch_size and d_updates_per_g must be >= 1")
         need(self.gp_weight >= 0 and self.learning_rate > 0, "gp_weight >= 0 and learning_rate > 0")
+        need(0.0 < self.ema_decay < 1.0, f"ema_decay must be in (0, 1), got {self.ema_decay}")
         need(self.segment_len(self.bpm) <= self.slice_len,
              f"{self.beats} beats at {self.bpm} bpm is {self.segment_len(self.bpm)} samples "
              f"at {self.sample_rate_hz} Hz, more than slice_len={self.slice_len}")

@@ -9,9 +9,11 @@ and ``hifi`` presets: their whole-bar segment once), plus a sidecar (``beats.jso
 be drawn again or varied. ``make_loop`` turns one latent vector (and its neighbours) into a
 DAW loop at 44.1 kHz (see ``beatgan.loops``).
 
-Weights folder (the contract with training): ``config.json`` (``Config.save``) and
-``generator.weights.h5`` (Keras ``save_weights``); ``discriminator.weights.h5`` may sit beside
-them and is not needed here.
+Weights folder (the contract with training, ``beatgan.export``): ``config.json``
+(``Config.save``) and ``generator.weights.h5`` (Keras ``save_weights``; the generator's moving
+average when training kept one, float32 or float16 storage); ``generator_raw.weights.h5``,
+``discriminator.weights.h5`` and ``weights.json`` may sit beside them. ``write_beats`` records
+which weights made the beats (``export.weights_provenance``) in ``beats.json``.
 """
 
 from __future__ import annotations
@@ -25,24 +27,28 @@ import numpy as np
 
 from . import fileio, loops
 from .config import Config
+from .export import GENERATOR_WEIGHTS, RAW_GENERATOR_WEIGHTS
 
-GENERATOR_WEIGHTS = "generator.weights.h5"
 SIDECAR_JSON = "beats.json"
 LATENTS_NPY = "latents.npy"
 #: Default spread of a "nearby" latent vector: B = clip(A + variation * u, -1, 1), u ~ U[-1, 1].
 VARIATION = 0.25
 
 
-def load_generator(weights_dir: str | Path) -> tuple[Any, Config]:
+def load_generator(weights_dir: str | Path, *, raw: bool = False) -> tuple[Any, Config]:
     """``(generator, config)`` from a weights folder (``config.json`` + ``generator.weights.h5``).
 
     The config saved beside the weights rebuilds the exact architecture (``model_dim``,
     ``slice_len``, ``channels``...), so no flag has to match the training run by hand.
+    ``raw``: load the last raw weights (``generator_raw.weights.h5``) instead of their moving
+    average, when the folder holds both.
     """
     from .model import build_generator
 
     weights_dir = Path(weights_dir)
     weights = weights_dir / GENERATOR_WEIGHTS
+    if raw and (weights_dir / RAW_GENERATOR_WEIGHTS).is_file():
+        weights = weights_dir / RAW_GENERATOR_WEIGHTS
     if not weights.is_file():
         raise FileNotFoundError(f"no {GENERATOR_WEIGHTS} in {weights_dir} (expected it beside "
                                 f"config.json, as training exports them)")
@@ -161,7 +167,8 @@ def segment_repeated(beat: np.ndarray, *, n_samples: int, repeats: int = 2) -> n
 
 def write_beats(audio: np.ndarray, out_dir: str | Path, *, config: Config,
                 latents: np.ndarray | None = None, seed: int | None = None,
-                repeats: int | None = None, prefix: str = "output") -> list[Path]:
+                repeats: int | None = None, prefix: str = "output",
+                weights: dict[str, Any] | None = None) -> list[Path]:
     """Write generated beats as the seed did; returns the WAV paths in order.
 
     Files in ``out_dir`` (created if needed):
@@ -169,7 +176,9 @@ def write_beats(audio: np.ndarray, out_dir: str | Path, *, config: Config,
     * ``output000.wav`` ... : ``config.sample_rate_hz`` (14.7 kHz), 24-bit PCM,
       ``config.channels`` channels, the first ``config.score_len`` samples ``repeats`` times
       (default: one 4/4 bar, ``loops.segments_per_bar(config)``: 2 for the seed, 1 for bar/hifi).
-    * ``beats.json``: seed, file names, segment length, rate, repeats and the full config.
+    * ``beats.json``: seed, file names, segment length, rate, repeats, the full config and
+      ``weights``: which weights made the beats (``export.weights_provenance``: path, sha256,
+      trained step, EMA, and ``cpu_fallback`` when a briefly trained CPU model made them).
     * ``latents.npy`` (when ``latents`` is given): ``(n, latent_dim)`` float32, row i made
       file i; ``generate(model, latents=np.load(...)[[i]])`` draws beat i again.
 
@@ -200,6 +209,7 @@ def write_beats(audio: np.ndarray, out_dir: str | Path, *, config: Config,
         "repeats": repeats,
         "sample_rate_hz": config.sample_rate_hz,
         "config": config.to_dict(),
+        "weights": weights,
     }
     if latents is not None:
         # .npy, not .npz: a zip stores its write time, and same seed must mean same bytes.

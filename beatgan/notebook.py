@@ -245,14 +245,21 @@ def weights_history(weights_dir: str | Path) -> list[dict[str, float]]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
-def save_scores(report: Any, out_dir: str | Path) -> Path:
-    """Write the novelty report beside the generated beats: ``scores.json`` and ``scores.txt`` (the table)."""
+def save_scores(report: Any, out_dir: str | Path, *, weights: dict[str, Any] | None = None) -> Path:
+    """Write the novelty report beside the generated beats: ``scores.json`` and ``scores.txt`` (the table).
+
+    ``weights`` (``export.weights_provenance``): which weights made the beats, recorded in both
+    (the table's last line says so plainly when a briefly trained CPU fallback made them).
+    """
     import json
 
+    from .export import describe_provenance
+
     out_dir = Path(out_dir)
-    (out_dir / "scores.txt").write_text(report.table() + "\n")
+    table = report.table() + ("\n" + describe_provenance(weights) if weights else "")
+    (out_dir / "scores.txt").write_text(table + "\n")
     path = out_dir / "scores.json"
-    path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    path.write_text(json.dumps({**report.to_dict(), "weights": weights}, indent=2) + "\n")
     return path
 
 

@@ -31,9 +31,16 @@ Run folder layout (``run_dir``)::
     checkpoints/ckpt-00001000.npz     atomic checkpoints, the newest ``keep`` kept
     history.csv, history.json         one row per log interval (plot these)
     tensorboard/events.out.tfevents.* scalars and audio previews
-    export/generator.weights.h5       final weights in Keras format, and
-    export/discriminator.weights.h5   config.json beside them: what
-    export/config.json                ``beatgan generate`` loads
+    export/generator.weights.h5       final weights in Keras format (the generator's
+    export/generator_raw.weights.h5   moving average and its raw weights when
+    export/discriminator.weights.h5   ``config.ema``), with config.json and
+    export/config.json                weights.json beside them: what
+    export/weights.json               ``beatgan generate`` loads (``beatgan.export``)
+
+Time limit (``max_seconds``): counted from the start of the ``train`` call, model
+building and compiling included. Before each iteration the loop checks whether the
+last iteration's duration would carry it past the limit; if so it stops there, and
+writes the history, a checkpoint and the export as at the end of any run.
 
 The backend-specific gradient code is in ``beatgan.backends``; the losses in
 ``beatgan.backends.losses``.
@@ -55,11 +62,14 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import fileio
-from .backends import make_steps
+from .backends import generator_weights, make_steps
 from .backends.parallel import DataParallelPlan, data_parallel
 from .backends.parallel import scope as parallel_scope
 from .checkpoint import atomic_write_bytes
 from .config import Config
+from .ema import GeneratorEMA
+from .export import (DISCRIMINATOR_WEIGHTS, EXPORT_INFO, GENERATOR_WEIGHTS,
+                     RAW_GENERATOR_WEIGHTS, file_sha256, save_weights)
 from .model import build_discriminator, build_generator
 from .tensorboard_log import EventWriter
 
@@ -77,13 +87,16 @@ class NonFiniteLossError(FloatingPointError):
 class TrainResult:
     """What ``train`` returns.
 
-    step: iterations done (equal to the ``iterations`` asked for).
+    step: iterations done (the ``iterations`` asked for, unless the time limit came first).
     resumed_from: the iteration the run started from (0 for a fresh run).
     history: one dict per log interval with HISTORY_FIELDS (losses are means over the interval).
     run_dir, export_dir: where the run and the exported weights are.
     checkpoint: the newest checkpoint file.
     generator, discriminator: the trained Keras models.
     seconds: wall-clock seconds this call spent training.
+    ema_generator: the moving average of the generator (None when ``config.ema`` is off);
+        the generator to sample from.
+    stop_reason: "iterations" (the target was reached) or "time limit" (``max_seconds``).
     """
 
     step: int
@@ -95,13 +108,16 @@ class TrainResult:
     generator: keras.Model
     discriminator: keras.Model
     seconds: float
+    ema_generator: keras.Model | None = None
+    stop_reason: str = "iterations"
 
     def __repr__(self) -> str:  # short: the history and models would flood a log line
         last = self.history[-1] if self.history else {}
         losses = ", ".join(f"{k}={last[k]:.4g}" for k in ("d_loss", "g_loss", "gp", "wasserstein")
                            if k in last)
         return (f"TrainResult(step={self.step}, resumed_from={self.resumed_from}, {losses}, "
-                f"seconds={self.seconds:.1f}, run_dir={str(self.run_dir)!r}, "
+                f"seconds={self.seconds:.1f}, stop_reason={self.stop_reason!r}, "
+                f"run_dir={str(self.run_dir)!r}, "
                 f"export_dir={str(self.export_dir) if self.export_dir else None!r})")
 
 
@@ -163,25 +179,35 @@ def build_optimizer(config: Config, *, name: str) -> keras.optimizers.Adam:
 
 
 def export_weights(generator: keras.Model, discriminator: keras.Model | None, *,
-                   config: Config, folder: str | Path) -> Path:
-    """Write ``generator.weights.h5``, ``discriminator.weights.h5`` and ``config.json``.
+                   config: Config, folder: str | Path, ema_generator: keras.Model | None = None,
+                   step: int | None = None, dtype: str = "float32") -> Path:
+    """Write a weights folder (layout in ``beatgan.export``); returns ``folder``.
 
-    The Keras ``.weights.h5`` files load under either backend into models built
-    by ``build_generator(Config.load(folder))``. Each file is written under a
-    temporary name and renamed, so a reader never sees half a file.
-    Returns ``folder``.
+    ``generator.weights.h5`` is ``ema_generator`` when given (then the raw ``generator`` goes
+    to ``generator_raw.weights.h5``), else ``generator``; ``discriminator.weights.h5`` only when
+    a discriminator is given. ``dtype`` "float16" stores the generator files at half the size
+    (they load as float32). ``weights.json`` records ``step``, the EMA flag and decay, the
+    dtype and the generator's sha256. The Keras ``.weights.h5`` files load under either
+    backend into models built by ``build_generator(Config.load(folder))``. Each file is
+    written under a temporary name and renamed, so a reader never sees half a file.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    models = {"generator": generator, "discriminator": discriminator}
-    for name, model in models.items():
-        if model is None:
-            continue
-        # Serialised in memory, then written atomically: h5py writing straight to a full disk
-        # can crash the process and leave a partial file.
-        atomic_write_bytes(folder / f"{name}.weights.h5", fileio.weights_h5_bytes(model),
-                           what=f"exporting the {name} weights")
+    if ema_generator is not None:
+        save_weights(ema_generator, folder / GENERATOR_WEIGHTS, dtype=dtype)
+        save_weights(generator, folder / RAW_GENERATOR_WEIGHTS, dtype=dtype)
+    else:
+        save_weights(generator, folder / GENERATOR_WEIGHTS, dtype=dtype)
+        (folder / RAW_GENERATOR_WEIGHTS).unlink(missing_ok=True)  # from an earlier export
+    if discriminator is not None:
+        save_weights(discriminator, folder / DISCRIMINATOR_WEIGHTS)
     config.save(folder / "config.json")
+    info = {"step": step, "ema": ema_generator is not None,
+            "ema_decay": config.ema_decay if ema_generator is not None else None,
+            "dtype": dtype, "generator_sha256": file_sha256(folder / GENERATOR_WEIGHTS),
+            "backend": keras.backend.backend()}
+    atomic_write_bytes(folder / EXPORT_INFO,
+                       (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
     return folder
 
 
@@ -258,6 +284,7 @@ class _Run:
             # create them.
             self.g_opt.build(self.generator.trainable_variables)
             self.d_opt.build(self.discriminator.trainable_variables)
+            self.ema = GeneratorEMA(self.generator, config) if config.ema else None
         self.sampler = BatchSampler(len(data), batch_size=config.batch_size,
                                     latent_dim=config.latent_dim, seed=config.seed)
         self.step = 0
@@ -268,26 +295,40 @@ class _Run:
         self.last_checkpoint = None if found is None else found[0]
         if found is not None:
             self._restore(*found[1:])
+        self.saved_step = self.step if self.last_checkpoint is not None else -1
         # After the restore: the JAX steps copy the variables' values when they are made.
         self.steps = make_steps(self.generator, self.discriminator, self.g_opt, self.d_opt, data,
                                 config=config, jit_compile=jit_compile, parallel=parallel)
 
     def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         order = arrays.pop("sampler/order")
-        ckpt.restore_state(arrays, self.generator, self.discriminator, self.g_opt, self.d_opt)
+        has_ema = any(key.startswith(f"{ckpt.EMA_GROUP}/") for key in arrays)
+        ckpt.restore_state(arrays, self.generator, self.discriminator, self.g_opt, self.d_opt,
+                           ema_generator=self.ema.model if self.ema and has_ema else None)
+        if self.ema is not None and not has_ema:
+            # A run checkpointed without an average: it starts from the weights resumed here.
+            self.ema.copy_from(self.generator)
         self.sampler.set_state(meta["sampler"], order)
         self.step = int(meta["step"])
         self.elapsed = float(meta["elapsed_s"])
         self.history = list(meta["history"])
 
-    def save_checkpoint(self, *, keep: int) -> Path:
+    def sync_to_models(self) -> None:
+        """Make the Keras models hold the current weights and average."""
         self.steps.sync_to_models()
-        arrays = ckpt.collect_state(self.generator, self.discriminator, self.g_opt, self.d_opt)
+        if self.ema is not None:
+            self.ema.sync_to_model()
+
+    def save_checkpoint(self, *, keep: int) -> Path:
+        self.sync_to_models()
+        arrays = ckpt.collect_state(self.generator, self.discriminator, self.g_opt, self.d_opt,
+                                    ema_generator=None if self.ema is None else self.ema.model)
         sampler_state, order = self.sampler.get_state()
         arrays["sampler/order"] = order
         meta = {"sampler": sampler_state, "elapsed_s": self.elapsed, "history": self.history,
                 "config": self.config.to_dict(), "backend": keras.backend.backend(),
                 "devices": self.n_devices}  # informative: any device count can resume it
+        self.saved_step = self.step
         self.last_checkpoint = ckpt.save_checkpoint(self.ckpt_dir, step=self.step, arrays=arrays,
                                                     meta=meta, keep=keep)
         write_history(self.run_dir, self.history)
@@ -302,6 +343,8 @@ class _Run:
             alpha = self.sampler.alphas()
             outs.append(self.steps.d_step(indices, z, alpha))
         g_out = self.steps.g_step(self.sampler.latents())
+        if self.ema is not None:  # after G update number step + 1
+            self.ema.update(generator_weights(self.steps), step=self.step + 1)
         # Critic losses: the mean over this iteration's critic updates.
         return {"outs": outs, "g": g_out}
 
@@ -336,12 +379,14 @@ def _progress_bar(*, total: int, initial: int, enabled: bool):
                 dynamic_ncols=True, smoothing=0.1)
 
 
-def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: int,
+def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: int | None,
           checkpoint_every: int = 500, checkpoint_minutes: float = 10.0, keep: int = 3,
           log_every: int = 10, preview_every: int = 500, tensorboard: bool = True,
           export: bool = True, jit_compile: bool = False,
-          progress: bool = True, devices: int | str | None = None) -> TrainResult:
-    """Train G and D on ``data`` until ``iterations`` iterations are done, resuming if possible.
+          progress: bool = True, devices: int | str | None = None,
+          max_seconds: float | None = None, export_dtype: str = "float32") -> TrainResult:
+    """Train G and D on ``data`` until ``iterations`` iterations are done or ``max_seconds``
+    have passed, resuming if possible.
 
     Args:
         data: augmented training examples, float32 (n, slice_len, channels) in [-1, 1].
@@ -350,7 +395,8 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         run_dir: the run folder (layout in the module docstring). If it holds
             checkpoints, training resumes from the newest one.
         iterations: the target number of iterations (each ``d_updates_per_g`` D
-            updates + 1 G update) counted from the start of the run, not of this call.
+            updates + 1 G update) counted from the start of the run, not of this call;
+            None: no target, ``max_seconds`` ends the call.
         checkpoint_every: save a checkpoint every this many iterations ...
         checkpoint_minutes: ... and whenever this many minutes passed since the last one;
             always at the end.
@@ -359,11 +405,15 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         preview_every: iterations between TensorBoard audio previews of 4 fixed latents.
         tensorboard: write TensorBoard events under run_dir/tensorboard.
         export: write the final weights to run_dir/export (``export_weights``).
+        export_dtype: "float32" or "float16" storage of the exported generator.
         jit_compile: TensorFlow only: compile the steps with XLA (default: off, faster on CPU).
         progress: show a tqdm progress bar (D updates/s, ETA).
         devices: split each batch over this many devices (an int, or "all": every GPU,
             else every CPU device the backend sees). None or 1: one device. The batch
             (``config.batch_size``, the global batch) must divide by the count.
+        max_seconds: wall-clock limit of this call in seconds, model building and compiling
+            included: the loop stops before an iteration that would end past it, then
+            checkpoints and exports as at the end of any run (``stop_reason`` "time limit").
 
     Raises:
         NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint is kept).
@@ -373,10 +423,17 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
             or a write failed during training (``beatgan_failed_run`` set; the last
             checkpoint is kept). ``fileio.FolderLocked`` when another process trains in run_dir.
     """
-    for name, value in (("iterations", iterations), ("checkpoint_every", checkpoint_every),
+    start = time.perf_counter()  # the time limit counts building and compiling too
+    if iterations is None and max_seconds is None:
+        raise ValueError("give iterations, max_seconds or both")
+    for name, value in (("iterations", iterations or 1), ("checkpoint_every", checkpoint_every),
                         ("log_every", log_every), ("preview_every", preview_every)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+    if export_dtype not in ("float32", "float16"):
+        raise ValueError(f"export_dtype must be 'float32' or 'float16', got {export_dtype!r}")
     run_dir = Path(run_dir)
     fileio.check_writable(run_dir, what="preparing the run folder")
     fileio.lock_folder(run_dir)  # one writer per run folder; released on return or exit
@@ -387,9 +444,9 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
                jit_compile=jit_compile,
                parallel=parallel)
     # Room for two checkpoints (one being written beside the last) before hours of work.
-    state_bytes = sum(4 * math.prod(v.shape) for part in (run.generator, run.discriminator,
-                                                          run.g_opt, run.d_opt)
-                      for v in part.variables)
+    parts = [run.generator, run.discriminator, run.g_opt, run.d_opt]
+    parts += [] if run.ema is None else [run.ema.model]
+    state_bytes = sum(4 * math.prod(v.shape) for part in parts for v in part.variables)
     fileio.check_free_space(run.ckpt_dir, 2 * state_bytes, what="checkpointing the run")
     resumed_from = run.step
     # Preview latents: their own stream, so previews do not disturb the training draws.
@@ -397,18 +454,27 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         -1.0, 1.0, (PREVIEW_COUNT, config.latent_dim)).astype(np.float32)
     events = EventWriter(run_dir / "tensorboard") if tensorboard else None
     n_d = config.d_updates_per_g
-    bar = _progress_bar(total=iterations * n_d, initial=min(run.step, iterations) * n_d,
+    bar = _progress_bar(total=None if iterations is None else iterations * n_d,
+                        initial=(run.step if iterations is None else min(run.step, iterations)) * n_d,
                         enabled=progress)
-    start = time.perf_counter()
+    deadline = None if max_seconds is None else start + max_seconds
+    iteration_s = 0.0  # the last iteration's duration; the first one (compiling) is not used
+    stop_reason = "iterations"
     last_save = time.monotonic()
     pending: list[dict] = []
     try:
-        while run.step < iterations:
+        while iterations is None or run.step < iterations:
             tick = time.perf_counter()
+            if deadline is not None and tick + iteration_s >= deadline:
+                stop_reason = "time limit"
+                break
+            first = run.step == resumed_from  # compiles the steps: not a duration to plan by
             pending.append(run.iteration())
             run.step += 1
             bar.update(n_d)
-            due_ckpt = (run.step % checkpoint_every == 0 or run.step == iterations
+            time_up = (deadline is not None
+                       and time.perf_counter() + (0.0 if first else iteration_s) >= deadline)
+            due_ckpt = (run.step % checkpoint_every == 0 or run.step == iterations or time_up
                         or time.monotonic() - last_save >= 60.0 * checkpoint_minutes)
             due_preview = events is not None and run.step % preview_every == 0
             if due_ckpt or due_preview or run.step % log_every == 0:
@@ -432,6 +498,14 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
                     last_save = time.monotonic()
             else:
                 run.elapsed += time.perf_counter() - tick
+            if not first:
+                iteration_s = time.perf_counter() - tick
+        if stop_reason == "time limit" and run.saved_step != run.step:
+            # Stopped before the iteration that would have overrun: what ran is saved.
+            if pending:
+                run.record(pending)
+                pending = []
+            run.save_checkpoint(keep=keep)
     except OSError as error:  # a full or failing disk: the atomic checkpoints keep the last one
         kept = f"the last checkpoint, {run.last_checkpoint}, is kept" if run.last_checkpoint \
             else "no checkpoint was written yet"
@@ -440,13 +514,17 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         bar.close()
         if events is not None:
             events.close()
-    run.steps.sync_to_models()
+    run.sync_to_models()
     export_dir = None
     if export:
         export_dir = export_weights(run.generator, run.discriminator, config=config,
-                                    folder=run_dir / EXPORT_DIR)
+                                    folder=run_dir / EXPORT_DIR,
+                                    ema_generator=None if run.ema is None else run.ema.model,
+                                    step=run.step, dtype=export_dtype)
     fileio.unlock_folder(run_dir)
     return TrainResult(step=run.step, resumed_from=resumed_from, history=run.history,
                        run_dir=run_dir, export_dir=export_dir, checkpoint=run.last_checkpoint,
                        generator=run.generator, discriminator=run.discriminator,
-                       seconds=time.perf_counter() - start)
+                       seconds=time.perf_counter() - start,
+                       ema_generator=None if run.ema is None else run.ema.model,
+                       stop_reason=stop_reason)

@@ -1,6 +1,6 @@
 """Weights exported under one Keras backend load under the other and compute the same function.
 
-The shipped weights are trained under JAX on the H200 and loaded under TensorFlow by the
+The shipped weights are trained under JAX on a GPU and loaded under TensorFlow by the
 notebook and ``beatgan generate`` (and the reverse, to resume a CPU run on the GPU). A tiny
 generator and discriminator (d = 2), with their weights moved away from the seeded initial
 values so that nothing can pass by both backends drawing the same init, are exported with

@@ -19,6 +19,9 @@ Both backends return a steps object with the same interface:
     make the Keras models and optimizers hold the current weights (needed
     before saving or sampling; a no-op on TensorFlow).
 
+``generator_weights(steps)`` (a function here, not a method) returns G's
+trainable weights as the steps hold them now, without a host round trip.
+
 Data parallelism over several devices (``parallel.py``) keeps this
 interface: the inputs are still the global batch, the outputs the global means.
 """
@@ -63,3 +66,16 @@ def make_steps(generator: keras.Model, discriminator: keras.Model,
     raise NotImplementedError(
         f"training runs on the tensorflow and jax Keras backends, not {backend!r}; "
         "set KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax before importing keras")
+
+
+def generator_weights(steps) -> list:
+    """G's current trainable weights, in ``generator.trainable_variables`` order, on the device.
+
+    TensorFlow steps update the Keras variables in place; JAX steps keep the weights in their
+    state tuple, whose first member is G's trainable weights (``sync_to_models`` would copy
+    every variable of both models, which is too much to do after each G update).
+    """
+    state = getattr(steps, "state", None)
+    if state is not None:
+        return list(state[0])
+    return [variable.value for variable in steps.generator.trainable_variables]

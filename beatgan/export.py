@@ -1,0 +1,154 @@
+"""The exported weights folder: compact storage, what made it, and checks on shipped files.
+
+A weights folder (``runs/x/export/``, ``weights/``) holds::
+
+    generator.weights.h5       the generator ``generate`` uses: the EMA when training kept one
+    generator_raw.weights.h5   the last raw generator weights (only when an EMA was kept)
+    discriminator.weights.h5   D, when asked for (training's own export writes it)
+    config.json                the Config that rebuilds the models
+    weights.json               step, EMA flag and decay, storage dtype, sha256 of the generator
+
+Keras ``.weights.h5`` files store each variable as an HDF5 dataset; ``to_float16`` rewrites
+the float32 datasets as float16 (half the size). Keras casts a loaded value to the variable's
+dtype, so such a file loads as float32 under TensorFlow and JAX alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .fileio import atomic_write_bytes, weights_h5_bytes
+
+GENERATOR_WEIGHTS = "generator.weights.h5"
+RAW_GENERATOR_WEIGHTS = "generator_raw.weights.h5"
+DISCRIMINATOR_WEIGHTS = "discriminator.weights.h5"
+EXPORT_INFO = "weights.json"
+EXPORT_DTYPES = ("float32", "float16")
+MODEL_CARD = "README.md"
+#: How the model card states the generator's checksum: "sha256 of generator.weights.h5: `<hex>`".
+_CARD_SHA256 = re.compile(r"sha256 of generator\.weights\.h5:\s*`?([0-9a-fA-F]{64})`?")
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def float16_h5_bytes(data: bytes, *, name: str = "weights") -> bytes:
+    """A Keras ``.weights.h5`` file's bytes with every float32 dataset stored as float16.
+
+    Groups, other datasets and attributes are copied unchanged. Raises ValueError when a
+    weight does not fit float16 (|w| > 65504), rather than writing an infinity.
+    """
+    import h5py
+
+    out = io.BytesIO()
+    with h5py.File(io.BytesIO(data), "r") as src, h5py.File(out, "w") as dst:
+        dst.attrs.update(dict(src.attrs))
+
+        def copy(key: str, item: Any) -> None:
+            if isinstance(item, h5py.Group):
+                dst.require_group(key).attrs.update(dict(item.attrs))
+                return
+            value = item[()]
+            if isinstance(value, np.ndarray) and value.dtype == np.float32:
+                if np.abs(value).max(initial=0.0) > np.finfo(np.float16).max:
+                    raise ValueError(f"{name}: weight {key} does not fit float16")
+                value = value.astype(np.float16)
+            dst.create_dataset(key, data=value).attrs.update(dict(item.attrs))
+
+        src.visititems(copy)
+    return out.getvalue()
+
+
+def to_float16(source: str | Path, target: str | Path) -> Path:
+    """Copy a Keras ``.weights.h5`` file with every float32 dataset stored as float16."""
+    target = Path(target)
+    atomic_write_bytes(target, float16_h5_bytes(Path(source).read_bytes(), name=str(source)),
+                       what=f"writing {target.name}")
+    return target
+
+
+def save_weights(model: Any, path: str | Path, *, dtype: str = "float32") -> Path:
+    """``model.save_weights`` to ``path`` in ``dtype`` storage.
+
+    Serialised in memory, then written atomically: h5py writing straight to a full disk can
+    crash the process and leave a partial file.
+    """
+    if dtype not in EXPORT_DTYPES:
+        raise ValueError(f"export dtype must be one of {EXPORT_DTYPES}, got {dtype!r}")
+    path = Path(path)
+    data = weights_h5_bytes(model)
+    if dtype == "float16":
+        data = float16_h5_bytes(data, name=str(path))
+    atomic_write_bytes(path, data, what=f"exporting {path.name}")
+    return path
+
+
+def read_export_info(folder: str | Path) -> dict[str, Any]:
+    """``weights.json`` of a weights folder as a dict; {} when the folder has none."""
+    path = Path(folder) / EXPORT_INFO
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def weights_provenance(folder: str | Path, *, raw: bool = False,
+                       cpu_fallback: bool = False) -> dict[str, Any]:
+    """What made a set of beats: the generator file, its sha256 and the trained step.
+
+    ``raw``: the raw generator file was used (as ``load_generator(raw=True)`` picks it).
+    ``cpu_fallback``: the weights are the small model the notebook trains on this machine
+    when no trained weights were found. Recorded in ``beats.json`` and ``scores.txt``.
+    ``step``, ``ema`` and ``dtype`` are None for a folder without ``weights.json``.
+    """
+    folder = Path(folder)
+    info = read_export_info(folder)
+    path, ema = folder / GENERATOR_WEIGHTS, info.get("ema")
+    if raw and (folder / RAW_GENERATOR_WEIGHTS).is_file():
+        path, ema = folder / RAW_GENERATOR_WEIGHTS, False
+    return {"path": str(path), "sha256": file_sha256(path), "step": info.get("step"),
+            "ema": ema, "dtype": info.get("dtype"), "cpu_fallback": bool(cpu_fallback)}
+
+
+def describe_provenance(provenance: dict[str, Any]) -> str:
+    """One line naming the weights that made the beats, and plainly when they are a CPU fallback."""
+    step = provenance.get("step")
+    made = (f"{provenance['path']} (sha256 {provenance['sha256'][:16]}..., "
+            f"step {step if step is not None else 'unknown'}"
+            f"{', EMA' if provenance.get('ema') else ''})")
+    if provenance.get("cpu_fallback"):
+        return (f"weights: CPU FALLBACK, not trained weights: a small model trained briefly on this "
+                f"machine because no trained generator was found; {made}")
+    return f"weights: {made}"
+
+
+def model_card_sha256(text: str) -> str | None:
+    """The generator's sha256 stated in a model card, lower case; None when it states none."""
+    match = _CARD_SHA256.search(text)
+    return match.group(1).lower() if match else None
+
+
+def verify_model_card(folder: str | Path, *, card: str = MODEL_CARD) -> str:
+    """Check that ``folder/generator.weights.h5`` has the sha256 its model card states.
+
+    Returns the checksum; raises ValueError when the card states none or another one.
+    """
+    folder = Path(folder)
+    stated = model_card_sha256((folder / card).read_text())
+    if stated is None:
+        raise ValueError(f"{folder / card} states no 'sha256 of generator.weights.h5: <64 hex>'")
+    actual = file_sha256(folder / GENERATOR_WEIGHTS)
+    if actual != stated:
+        raise ValueError(f"{folder / GENERATOR_WEIGHTS} has sha256 {actual}, its model card "
+                         f"states {stated}")
+    return actual

@@ -1,0 +1,116 @@
+"""Recompute a model card's quality figures: generate beats, then ``beatgan score --metrics``.
+
+Generates ``--n`` beats (200 for the model card) from ``--weights`` with ``beatgan generate``
+and scores them against the training loops with ``beatgan score --metrics --json``, the very
+commands a user runs, so the figures are the command's own. Prints a table (each metric beside
+the held-out reference point and the goal of issue 13), the fraction of beats within the
+similarity threshold of some training loop, the distribution of each beat's nearest-loop score,
+and one JSON line. It passes or fails nothing.
+
+    python bench/bench_quality.py --weights weights --n 200           # the model card's figures
+    python bench/bench_quality.py --weights runs/x/export --n 20      # a quick look on a CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from beatgan.cli import main as beatgan
+
+#: Goals for the shipped model (issue 13): metric -> (text, test against the held-out point).
+GOALS = {
+    "tempo_consistency": (">= 0.70", lambda value, held_out: value >= 0.70),
+    "frechet": ("<= 3x held-out", lambda value, held_out: value <= 3 * held_out),
+    "ndb_fraction": ("<= 0.25", lambda value, held_out: value <= 0.25),
+    "js": ("", None),
+    "diversity_ratio": ("0.8-1.2", lambda value, held_out: 0.8 <= value <= 1.2),
+}
+PERCENTILES = (0, 10, 25, 50, 75, 90, 100)
+
+
+def run_json(argv: list[str]) -> dict:
+    """Run a ``beatgan`` command that prints one JSON object; return it."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = beatgan(argv)
+    if code != 0:
+        raise SystemExit(f"beatgan {' '.join(argv)} failed with exit code {code}")
+    return json.loads(out.getvalue())
+
+
+def summarise(score: dict) -> dict:
+    """The model card's figures from ``beatgan score --metrics --json`` output."""
+    metrics = score["metrics"]
+    held_out = metrics["reference_points"].get("held_out", {})
+    best = np.array([f["nearest"][0]["score"] if f["nearest"][0]["score"] is not None else np.inf
+                     for f in score["files"]])
+    rows = {}
+    for key, (goal, meets) in GOALS.items():
+        value, reference = metrics["metrics"][key], held_out.get(key)
+        rows[key] = {"generated": value, "held_out": reference, "goal": goal,
+                     "meets_goal": None if meets is None or reference is None
+                     else bool(meets(value, reference))}
+    return {"n_generated": score["n_generated"], "threshold": score["threshold"],
+            "fraction_similar": score["fraction_similar"],
+            "fraction_similar_shift_tolerant": score.get("fraction_similar_shift_tolerant"),
+            "nearest_score_percentiles": {f"p{p}": float(np.percentile(best, p)) for p in PERCENTILES},
+            "metrics": rows}
+
+
+def table(summary: dict) -> str:
+    lines = [f"{'metric':<20}{'generated':>12}{'held-out':>12}  {'goal':<16}meets",
+             "-" * 68]
+    for key, row in summary["metrics"].items():
+        held = "" if row["held_out"] is None else f"{row['held_out']:12.3f}"
+        meets = {None: "", True: "yes", False: "NO"}[row["meets_goal"]]
+        lines.append(f"{key:<20}{row['generated']:12.3f}{held:>12}  {row['goal']:<16}{meets}")
+    lines.append(f"similar (best score <= {summary['threshold']}): "
+                 f"{summary['fraction_similar']:.3f} of {summary['n_generated']} beats"
+                 + ("" if summary["fraction_similar_shift_tolerant"] is None else
+                    f"; shift-tolerant {summary['fraction_similar_shift_tolerant']:.3f}"))
+    lines.append("nearest-loop score, percentiles: " + ", ".join(
+        f"{name} {value:.3f}" for name, value in summary["nearest_score_percentiles"].items()))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default="weights", help="weights folder (default weights/)")
+    parser.add_argument("--data", default="ULTIMATE_DRUM_LOOPS",
+                        help="training loops (the demo pack when the default folder holds no audio)")
+    parser.add_argument("--n", type=int, default=200, help="beats to generate (200 for the model card)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="keep the generated beats here (default: a temporary folder)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        out = args.out or Path(scratch) / "beats"
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = beatgan(["generate", "--weights", args.weights, "--n", str(args.n),
+                            "--out", str(out), "--seed", str(args.seed)])
+        if code != 0:
+            raise SystemExit(f"beatgan generate failed with exit code {code}")
+        generated_s = time.perf_counter() - start
+        score = run_json(["score", "--data", args.data, "--generated", str(out), "--metrics", "--json"])
+        weights = json.loads((out / "beats.json").read_text())["weights"]
+    summary = summarise(score)
+    summary.update(weights=weights, seed=args.seed, generate_s=round(generated_s, 2),
+                   score_s=round(time.perf_counter() - start - generated_s, 2))
+    print(f"{args.n} beats from {weights['path']} (sha256 {weights['sha256'][:16]}..., "
+          f"step {weights['step']}) against {args.data}")
+    print(table(summary))
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

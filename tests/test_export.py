@@ -1,0 +1,151 @@
+"""The weights folder: float16 storage under both backends, provenance of beats, model-card checksum."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from beatgan import export
+from beatgan.config import Config
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from test_weights_portability import export_perturbed  # noqa: E402
+
+CONFIG = Config(model_dim=8, batch_size=4, seed=3)
+#: float16 keeps 11 significant bits (relative rounding 2^-11 = 4.9e-4 per weight); the audio
+#: measured 5e-4 of its peak apart at d = 8 and at d = 64.
+AUDIO_RTOL_OF_PEAK = 2e-3
+AUDIO_ATOL = 1e-3
+
+JAX_WORKER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    import numpy as np
+    import keras
+    from beatgan.generation import generate, load_generator
+
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    folder, work = Path(sys.argv[1]), Path(sys.argv[2])
+    generator, _ = load_generator(folder)
+    assert all(str(w.dtype) == "float32" for w in generator.weights)
+    audio, _ = generate(generator, latents=np.load(work / "latents.npy"))
+    np.save(work / "jax_audio.npy", audio)
+""")
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """The same perturbed generator exported in float32 and in float16 storage."""
+    from beatgan.generation import sample_latents
+    from beatgan.training import export_weights
+
+    work = tmp_path_factory.mktemp("export")
+    generator, discriminator = export_perturbed(CONFIG, work / "f32", seed=1)
+    export_weights(generator, None, config=CONFIG, folder=work / "f16", dtype="float16", step=7)
+    np.save(work / "latents.npy", sample_latents(6, latent_dim=CONFIG.latent_dim, seed=2))
+    return work
+
+
+def _audio(folder, latents):
+    from beatgan.generation import generate, load_generator
+
+    generator, _ = load_generator(folder)
+    assert all(str(w.dtype) == "float32" for w in generator.weights)
+    return generate(generator, latents=latents)[0]
+
+
+def _assert_float16_close(got, want):
+    peak = np.abs(want).max()
+    assert peak > 1e-3, "silent generator: the comparison would prove nothing"
+    np.testing.assert_allclose(got, want, rtol=0, atol=min(AUDIO_ATOL, AUDIO_RTOL_OF_PEAK * peak))
+    assert np.abs(got - want).max() > 0, "no float16 rounding at all: the file was not float16"
+
+
+def test_float16_storage_halves_the_file_and_stores_float16(folders):
+    import h5py
+
+    big = (folders / "f32" / "generator.weights.h5").stat().st_size
+    small = (folders / "f16" / "generator.weights.h5").stat().st_size
+    assert small < 0.55 * big
+    kinds = set()
+    with h5py.File(folders / "f16" / "generator.weights.h5", "r") as handle:
+        handle.visititems(lambda name, item: kinds.add(str(item.dtype))
+                          if isinstance(item, h5py.Dataset) else None)
+    assert kinds == {"float16"}
+    info = export.read_export_info(folders / "f16")
+    assert info["dtype"] == "float16" and info["step"] == 7 and info["ema"] is False
+    assert info["generator_sha256"] == export.file_sha256(folders / "f16" / "generator.weights.h5")
+    assert not (folders / "f16" / "discriminator.weights.h5").exists()  # only when asked
+
+
+def test_float16_weights_load_as_float32_with_the_same_audio_under_tensorflow(folders):
+    latents = np.load(folders / "latents.npy")
+    _assert_float16_close(_audio(folders / "f16", latents), _audio(folders / "f32", latents))
+
+
+def test_float16_weights_give_the_same_audio_under_jax(folders):
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", JAX_WORKER, str(folders / "f16"), str(folders)],
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    latents = np.load(folders / "latents.npy")
+    jax_audio = np.load(folders / "jax_audio.npy")
+    _assert_float16_close(jax_audio, _audio(folders / "f32", latents))
+    # Both backends read the same float16 values: only summation order differs between them.
+    np.testing.assert_allclose(jax_audio, _audio(folders / "f16", latents), rtol=0, atol=1e-5)
+
+
+def test_a_weight_beyond_float16_is_refused(tmp_path):
+    import keras
+
+    from beatgan.model import build_generator
+
+    generator = build_generator(Config(model_dim=2))
+    generator.trainable_variables[0].assign(
+        keras.ops.full(generator.trainable_variables[0].shape, 1e6))
+    with pytest.raises(ValueError, match="does not fit float16"):
+        export.save_weights(generator, tmp_path / "g.weights.h5", dtype="float16")
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_beats_json_and_scores_txt_record_the_weights(folders, tmp_path):
+    from beatgan.generation import read_sidecar, write_beats
+    from beatgan.notebook import save_scores
+    from beatgan.similarity import score_novelty
+
+    provenance = export.weights_provenance(folders / "f16")
+    assert provenance["sha256"] == export.file_sha256(folders / "f16" / "generator.weights.h5")
+    assert provenance["step"] == 7 and provenance["cpu_fallback"] is False
+    audio = _audio(folders / "f16", np.load(folders / "latents.npy"))
+    write_beats(audio, tmp_path, config=CONFIG, weights=provenance)
+    assert read_sidecar(tmp_path)[1]["weights"] == provenance
+    names = [f"beat{i}" for i in range(len(audio))]
+    report = score_novelty(audio, audio, train_names=names, generated_names=names, config=CONFIG,
+                           max_shift_ms=None)
+    save_scores(report, tmp_path, weights=provenance)
+    last = (tmp_path / "scores.txt").read_text().splitlines()[-1]
+    assert provenance["sha256"][:16] in last and "step 7" in last and "FALLBACK" not in last
+    assert json.loads((tmp_path / "scores.json").read_text())["weights"] == provenance
+    fallback = export.weights_provenance(folders / "f16", cpu_fallback=True)
+    assert "CPU FALLBACK" in export.describe_provenance(fallback)
+
+
+def test_model_card_checksum_check_passes_and_fails_for_real(tmp_path):
+    (tmp_path / "generator.weights.h5").write_bytes(b"stand-in weights")
+    right = export.file_sha256(tmp_path / "generator.weights.h5")
+    card = tmp_path / "README.md"
+    card.write_text(f"# card\n\nsha256 of generator.weights.h5: `{right}`\n")
+    assert export.verify_model_card(tmp_path) == right
+    card.write_text(f"sha256 of generator.weights.h5: `{'0' * 64}`\n")
+    with pytest.raises(ValueError, match="model card states 0000"):
+        export.verify_model_card(tmp_path)
+    card.write_text("sha256 of generator.weights.h5: (filled in when weights are shipped)\n")
+    with pytest.raises(ValueError, match="states no"):
+        export.verify_model_card(tmp_path)
