@@ -36,6 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument("--step", choices=("plain", "fused"), default="plain",
                         help="plain: one D update; fused: one iteration (all D updates + G)")
+    parser.add_argument("--unroll", choices=("auto", "yes", "no"), default="auto",
+                        help="fused: unroll the critic updates (auto: as training does here)")
     parser.add_argument("--top", type=int, default=8, help="largest shapes to list")
     parser.add_argument("--dump", help="write the optimised HLO text to this file")
     return parser.parse_args(argv)
@@ -83,8 +85,12 @@ def main(argv=None) -> None:
     g_opt.build(generator.trainable_variables)
     d_opt.build(discriminator.trainable_variables)
     data = np.zeros((config.batch_size, config.slice_len, config.channels), np.float32)
-    cls = JaxSteps if args.step == "plain" else FusedJaxSteps
-    steps = cls(generator, discriminator, g_opt, d_opt, data, gp_weight=config.gp_weight)
+    if args.step == "plain":
+        steps = JaxSteps(generator, discriminator, g_opt, d_opt, data, gp_weight=config.gp_weight)
+    else:
+        steps = FusedJaxSteps(generator, discriminator, g_opt, d_opt, data,
+                              gp_weight=config.gp_weight,
+                              unroll={"auto": None, "yes": True, "no": False}[args.unroll])
     b, n_d, latent = config.batch_size, config.d_updates_per_g, config.latent_dim
     start = time.perf_counter()
     if args.step == "plain":
@@ -106,7 +112,7 @@ def main(argv=None) -> None:
     memory = compiled.memory_analysis()
     gib = 2 ** 30
     result = {
-        "step": args.step, "model_dim": config.model_dim, "batch": b,
+        "step": args.step if args.step == "plain" else f"fused (unroll={steps.unroll})", "model_dim": config.model_dim, "batch": b,
         "precision": "mixed_bfloat16" if config.mixed_precision else "float32",
         "device": jax.devices()[0].device_kind, "compile_s": round(compile_s, 1),
         "xla_tflop": round(float(cost.get("flops", 0.0)) / 1e12, 4),
