@@ -161,13 +161,16 @@ class Conv1D(layers.Conv1D):
     """``keras.layers.Conv1D``; inside ``fast_jax_kernels`` a stride > 1 "same" convolution
     runs as a polyphase stride-1 one (same weights, same output)."""
 
-    def convolution_op(self, inputs, kernel):
+    def call(self, inputs):
         stride = self.strides[0]
-        if (_fast_kernels_on() and stride > 1 and self.padding == "same"
+        if not (_fast_kernels_on() and stride > 1 and self.padding == "same"
                 and self.dilation_rate == (1,) and self.groups == 1
                 and self.data_format == "channels_last"):
-            return polyphase.strided_conv1d_same(inputs, kernel, stride=stride)
-        return super().convolution_op(inputs, kernel)
+            return super().call(inputs)
+        outputs = polyphase.strided_conv1d_same(inputs, self.kernel, stride=stride)
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, self.filters)))
+        return outputs if self.activation is None else self.activation(outputs)
 
 
 class Conv1DTranspose(layers.Conv1DTranspose):

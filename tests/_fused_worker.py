@@ -67,6 +67,7 @@ def train_run(config, data, draws, *, fused: bool) -> dict:
 def stock_weights_roundtrip(config, folder: str, z, audio) -> dict:
     """Weights written by stock-layer models, loaded into beatgan's; outputs of both."""
     import h5py
+    import jax
     import keras
 
     from beatgan import model as model_module
@@ -103,6 +104,11 @@ def stock_weights_roundtrip(config, folder: str, z, audio) -> dict:
         out[f"{key}_stock"] = np.asarray(stock[key](inputs, training=False))
         with model_module.fast_jax_kernels():
             out[f"{key}_fast"] = np.asarray(ours[key](inputs, training=False))
+            # What the fast kernels compile to: no strided, dilated or gathering ops left.
+            program = str(jax.make_jaxpr(lambda x, m=ours[key]: m(x, training=True))(inputs))
+        out[f"{key}_fast_slow_ops"] = np.array(
+            [program.count(op) for op in ("window_strides=(4,)", "lhs_dilation=(4,)", "gather[")])
+        out[f"{key}_fast_convs"] = np.array(program.count("conv_general_dilated["))
     return out
 
 

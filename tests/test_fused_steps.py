@@ -73,3 +73,10 @@ def test_stock_layer_weight_files_load_and_fast_kernels_match_them(worker_out):
         stock, fast = worker_out[f"{key}_stock"], worker_out[f"{key}_fast"]
         assert np.abs(stock).max() > 1e-3
         np.testing.assert_allclose(fast, stock, rtol=1e-4, atol=1e-5 * np.abs(stock).max())
+
+
+def test_fast_kernels_leave_no_strided_dilated_or_gathering_op(worker_out):
+    # The generator's 5 transposed and the critic's 5 strided convolutions, all stride 1 now.
+    for key in ("g", "d"):
+        assert int(worker_out[f"{key}_fast_convs"]) == 5
+        assert list(worker_out[f"{key}_fast_slow_ops"]) == [0, 0, 0]
