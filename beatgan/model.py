@@ -25,9 +25,13 @@ across processes and across the TensorFlow and JAX backends.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import keras
 from keras import layers, ops
 
+from . import polyphase
 from .config import Config
 
 #: Time steps after the generator's dense layer (and before the discriminator's).
@@ -40,6 +44,32 @@ EXTRA_STRIDE = {16384: None, 32768: 2, 65536: 4}
 LEAKY_SLOPE = 0.2
 #: Discriminator layers followed by phase shuffle (WaveGAN: the first four, for every slice length).
 SHUFFLED_LAYERS = 4
+
+
+#: Set while a JAX training step is traced with the fast kernels (``fast_jax_kernels``).
+_FAST_JAX_KERNELS = contextvars.ContextVar("beatgan_fast_jax_kernels", default=False)
+
+
+@contextlib.contextmanager
+def fast_jax_kernels():
+    """Trace the models with the fast JAX kernels inside this block.
+
+    Under the JAX backend, strided and transposed convolutions then run as
+    stride-1 convolutions over a polyphase reshape (``beatgan.polyphase``) and
+    phase shuffle as a reflect pad plus one dynamic slice instead of a gather;
+    the outputs are the same (to float rounding) and the weights untouched.
+    Elsewhere (TensorFlow, or outside the block) the layers run Keras' own ops,
+    which ``beatgan.backends`` keeps as the reference step.
+    """
+    token = _FAST_JAX_KERNELS.set(True)
+    try:
+        yield
+    finally:
+        _FAST_JAX_KERNELS.reset(token)
+
+
+def _fast_kernels_on() -> bool:
+    return _FAST_JAX_KERNELS.get() and keras.backend.backend() == "jax"
 
 
 def layer_strides(slice_len: int) -> tuple[int, ...]:
@@ -111,6 +141,9 @@ class PhaseShuffle(layers.Layer):
         # out[t] = x[reflect(t - shift)]: one gather with reflected indices. (A pad and a
         # dynamic slice would do the same, but TF's XLA has no second derivative of a
         # dynamic slice, and the gradient penalty needs one.)
+        if _fast_kernels_on():  # JAX differentiates a slice twice; its gradients need no scatter
+            padded = ops.pad(inputs, ((0, 0), (n, n), (0, 0)), mode="reflect")
+            return ops.slice(padded, (0, n - shift, 0), (inputs.shape[0], time, inputs.shape[2]))
         source = ops.abs(ops.arange(time, dtype="int32") - shift)  # reflect at the start
         source = (time - 1) - ops.abs((time - 1) - source)  # reflect at the end
         return ops.take(inputs, source, axis=1)
@@ -120,6 +153,38 @@ class PhaseShuffle(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "n": self.n, "seed": self.seed}
+
+
+# These keep Keras' class names on purpose: Keras names the entries of a .weights.h5 file
+# after each layer's class, so files written with the stock layers load unchanged.
+class Conv1D(layers.Conv1D):
+    """``keras.layers.Conv1D``; inside ``fast_jax_kernels`` a stride > 1 "same" convolution
+    runs as a polyphase stride-1 one (same weights, same output)."""
+
+    def call(self, inputs):
+        stride = self.strides[0]
+        if not (_fast_kernels_on() and stride > 1 and self.padding == "same"
+                and self.dilation_rate == (1,) and self.groups == 1
+                and self.data_format == "channels_last"):
+            return super().call(inputs)
+        outputs = polyphase.strided_conv1d_same(inputs, self.kernel, stride=stride)
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, self.filters)))
+        return outputs if self.activation is None else self.activation(outputs)
+
+
+class Conv1DTranspose(layers.Conv1DTranspose):
+    """``keras.layers.Conv1DTranspose``; inside ``fast_jax_kernels`` a "same" transposed
+    convolution runs as a polyphase stride-1 one (same weights, same output)."""
+
+    def call(self, inputs):
+        if not (_fast_kernels_on() and self.padding == "same" and self.output_padding is None
+                and self.dilation_rate == (1,) and self.data_format == "channels_last"):
+            return super().call(inputs)
+        outputs = polyphase.transposed_conv1d_same(inputs, self.kernel, stride=self.strides[0])
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, self.filters)))
+        return outputs if self.activation is None else self.activation(outputs)
 
 
 def build_generator(config: Config) -> keras.Model:
@@ -145,7 +210,7 @@ def build_generator(config: Config) -> keras.Model:
     out_widths = widths[1:] + (config.channels,)
     for i, (stride, width) in enumerate(zip(strides, out_widths)):
         last = i == len(strides) - 1
-        x = layers.Conv1DTranspose(width, config.kernel_len, strides=stride, padding="same",
+        x = Conv1DTranspose(width, config.kernel_len, strides=stride, padding="same",
                                    kernel_initializer=_glorot(config, 1 + i),
                                    dtype=policy, name=f"g_upconv{i}")(x)
         if not last:
@@ -178,7 +243,7 @@ def build_discriminator(config: Config) -> keras.Model:
     # Each layer: (t, w) -> (t / stride, 2w); the first one (slice_len, c) -> (slice_len / 4, d).
     # (WaveGAN v2 adds the extra stride-2/4 layer at the end, where it costs least.)
     for i, (stride, width) in enumerate(zip(strides, widths)):
-        x = layers.Conv1D(width, config.kernel_len, strides=stride, padding="same",
+        x = Conv1D(width, config.kernel_len, strides=stride, padding="same",
                           kernel_initializer=_glorot(config, 100 + i),
                           dtype=policy, name=f"d_conv{i}")(x)
         x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, dtype=policy, name=f"d_lrelu{i}")(x)

@@ -62,7 +62,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import fileio
-from .backends import generator_weights, make_steps
+from .backends import generator_weights, make_steps, run_iteration
 from .backends.parallel import DataParallelPlan, data_parallel
 from .backends.parallel import scope as parallel_scope
 from .checkpoint import atomic_write_bytes
@@ -245,7 +245,7 @@ def _mean_losses(pending: list[dict]) -> tuple[dict[str, float], dict[str, list[
     fetched: dict[str, list[float]] = {}
     for out in pending:
         for key, value in out.items():
-            fetched.setdefault(key, []).append(float(np.asarray(value)))
+            fetched.setdefault(key, []).extend(np.asarray(value, np.float64).ravel().tolist())
     return {key: float(np.mean(values)) for key, values in fetched.items()}, fetched
 
 
@@ -336,17 +336,15 @@ class _Run:
 
     def iteration(self) -> dict:
         """d_updates_per_g critic updates then one generator update; outputs stay on device."""
-        outs = []
-        for _ in range(self.config.d_updates_per_g):
-            indices = self.sampler.indices()
-            z = self.sampler.latents()
-            alpha = self.sampler.alphas()
-            outs.append(self.steps.d_step(indices, z, alpha))
-        g_out = self.steps.g_step(self.sampler.latents())
+        # Drawn in the order of the updates (indices, z, alpha each, then G's z), as always.
+        draws = [(self.sampler.indices(), self.sampler.latents(), self.sampler.alphas())
+                 for _ in range(self.config.d_updates_per_g)]
+        indices, z, alpha = (np.stack(column) for column in zip(*draws))
+        outs, g_out = run_iteration(self.steps, indices, z, alpha, self.sampler.latents())
         if self.ema is not None:  # after G update number step + 1
             self.ema.update(generator_weights(self.steps), step=self.step + 1)
-        # Critic losses: the mean over this iteration's critic updates.
-        return {"outs": outs, "g": g_out}
+        # Critic losses: the mean over this iteration's critic updates (a fused step stacks them).
+        return {"outs": outs if isinstance(outs, list) else [outs], "g": g_out}
 
     def record(self, pending: list[dict]) -> dict[str, float]:
         """Average the pending outputs into one history row; raise on a NaN/Inf loss."""

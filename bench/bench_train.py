@@ -1,11 +1,21 @@
 """Benchmark the WGAN-GP training steps: seconds per D update, D updates/s, TFLOP/s.
 
-Times the compiled steps that ``beatgan.train`` runs (``beatgan.backends``)
-on random data, after a warm-up that compiles them. Prints one line per
-figure; it does not pass or fail on speed.
+Times the compiled steps that ``beatgan.train`` runs (``beatgan.backends``;
+under JAX the fused one-program-per-iteration step) on random data, after a
+warm-up that compiles them, and first a matrix-rate probe: the best of five
+(n x n) @ (n x n) products on the device in the step's compute dtype. Prints
+ONE JSON line: D updates/s (critic updates per second of whole iterations,
+the generator update included), TFLOP/s by the rule below, its fraction of the
+probe's rate, compile seconds (first iteration minus a steady one), device,
+precision, model dim and batch. It does not pass or fail on speed.
 
     python bench/bench_train.py --model-dim 16 --batch-size 16 --backend tensorflow
     python bench/bench_train.py --model-dim 64 --batch-size 64 --backend jax --mixed-precision
+    python bench/bench_train.py --backend jax --model-dim 4 --batch-size 4 --compare-reference
+
+``--compare-reference`` also times the plain JAX step (``fused=False``) in the
+same run and reports it under "reference" with the speed-up. Figures per
+version and card are kept in bench/README.md.
 
 FLOP counting rule (analytic, from layer shapes; one multiply-add = 2 FLOPs):
   forward F of a network = sum over layers of 2 * MACs, where
@@ -20,21 +30,18 @@ FLOP counting rule (analytic, from layer shapes; one multiply-add = 2 FLOPs):
   i.e. 6 F_D: in all F_G + 12 F_D. One G update = 3 F_G + 3 F_D.
   At d = 64, c = 2, batch 64 this is 1.42 TFLOP per D update.
 
-Measured on the 2-core AVX-512 development CPU, batch 16, seconds per iteration
-(5 D + 1 G), shared with other jobs so +-30% or worse:
-  TensorFlow tf.function, float32:  d=4 0.19, d=8 0.47, d=16 0.55, d=32 2.5, d=64 11.7
-  TensorFlow, mixed bfloat16:       d=16 0.78, d=32 1.8, d=64 7.0
-  TensorFlow XLA (jit_compile):     d=16 3.4, d=32 25.6   (hence tf.function by default)
-  JAX (XLA), float32:               d=16 9.0, d=32 39.1
-  d=64, batch 64, TF float32:       11.2 s per D update, 58 s per iteration (0.13 TFLOP/s)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import sys
 import time
+
+import numpy as np
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -48,6 +55,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="timed iterations (each d_updates_per_g D updates + 1 G update)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations (compilation)")
     parser.add_argument("--slice-len", type=int, default=16384)
+    parser.add_argument("--compare-reference", action="store_true",
+                        help="JAX: also time the plain reference step (fused=False) in this run")
+    parser.add_argument("--reference-only", action="store_true",
+                        help="JAX: time only the plain reference step")
+    parser.add_argument("--unroll", choices=("auto", "yes", "no"), default="auto",
+                        help="JAX fused step: unroll the critic updates (auto: on the CPU only)")
+    parser.add_argument("--matmul-precision", default=None,
+                        help="JAX: jax_default_matmul_precision for float32 (e.g. tensorfloat32, "
+                             "highest); default: JAX's own (TF32 on recent NVIDIA GPUs)")
+    parser.add_argument("--memory-analysis", action="store_true",
+                        help="JAX fused step: compile once more and report XLA's temp memory")
+    parser.add_argument("--probe-size", type=int, default=None,
+                        help="matrix size of the matmul rate probe (default 8192 on GPU, 1024 on CPU)")
     return parser.parse_args(argv)
 
 
@@ -79,67 +99,170 @@ def _block(out) -> None:
     """Wait for a step's results (JAX dispatches asynchronously)."""
     for value in out.values():
         getattr(value, "block_until_ready", lambda: None)()
-        float(value)
+        float(np.sum(np.asarray(value)))
 
 
-def main(argv=None) -> None:
+def matmul_probe(backend: str, *, size: int, dtype: str, repeats: int = 5) -> float:
+    """TFLOP/s of the best of ``repeats`` (size x size) @ (size x size) products on the device."""
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+        a = jnp.ones((size, size), dtype) / size
+        product = jax.jit(lambda x: x @ x)
+        product(a).block_until_ready()
+        run = lambda: product(a).block_until_ready()  # noqa: E731
+    else:
+        import tensorflow as tf
+        a = tf.ones((size, size), dtype) / size
+        product = tf.function(lambda x: tf.matmul(x, x))
+        product(a).numpy()
+        run = lambda: product(a).numpy()  # noqa: E731
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e12
+
+
+def time_steps(steps, sampler, config, *, iterations: int, warmup: int) -> dict:
+    """Seconds of the first ``warmup`` iterations (compilation included) and per timed iteration."""
+    from beatgan.backends import run_iteration
+
+    def iteration() -> float:
+        n_d = config.d_updates_per_g
+        draws = [(sampler.indices(), sampler.latents(), sampler.alphas()) for _ in range(n_d)]
+        indices, z, alpha = (np.stack(column) for column in zip(*draws))
+        z_g = sampler.latents()
+        start = time.perf_counter()
+        d_out, g_out = run_iteration(steps, indices, z, alpha, z_g)
+        for out in (d_out if isinstance(d_out, list) else [d_out]) + [g_out]:
+            _block(out)
+        return time.perf_counter() - start
+
+    first = [iteration() for _ in range(warmup)]
+    timed = sorted(iteration() for _ in range(iterations))
+    median = timed[len(timed) // 2]
+    return {"first_iterations_s": sum(first), "iteration_s": median,
+            "compile_s": max(sum(first) - warmup * median, 0.0)}
+
+
+def main(argv=None) -> dict:
     args = parse_args(argv)
     os.environ["KERAS_BACKEND"] = args.backend  # before keras is imported
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import numpy as np
 
     from beatgan.backends import make_steps
     from beatgan.config import Config
     from beatgan.model import build_discriminator, build_generator
     from beatgan.training import BatchSampler, build_optimizer
 
+    if args.backend == "jax" and args.matmul_precision:
+        import jax
+        jax.config.update("jax_default_matmul_precision", args.matmul_precision)
     config = Config(model_dim=args.model_dim, batch_size=args.batch_size,
                     mixed_precision=args.mixed_precision, slice_len=args.slice_len)
-    generator, discriminator = build_generator(config), build_discriminator(config)
-    g_opt, d_opt = build_optimizer(config, name="g"), build_optimizer(config, name="d")
-    g_opt.build(generator.trainable_variables)
-    d_opt.build(discriminator.trainable_variables)
     n_examples = 2 * config.batch_size
     data = np.random.default_rng(0).uniform(
         -0.5, 0.5, (n_examples, config.slice_len, config.channels)).astype(np.float32)
-    steps = make_steps(generator, discriminator, g_opt, d_opt, data, config=config,
-                       jit_compile=args.jit_compile)
-    sampler = BatchSampler(n_examples, batch_size=config.batch_size,
-                           latent_dim=config.latent_dim, seed=0)
+    device, on_gpu = _device(args.backend)
+    probe_dtype = "bfloat16" if config.mixed_precision else "float32"
+    probe_size = args.probe_size or (8192 if on_gpu else 1024)
+    probe_tflops = matmul_probe(args.backend, size=probe_size, dtype=probe_dtype)
 
-    def timed_iteration() -> tuple[float, float]:
-        start = time.perf_counter()
-        for _ in range(config.d_updates_per_g):
-            _block(steps.d_step(sampler.indices(), sampler.latents(), sampler.alphas()))
-        middle = time.perf_counter()
-        _block(steps.g_step(sampler.latents()))
-        return middle - start, time.perf_counter() - middle
+    def build_and_time(fused: bool) -> dict:
+        generator, discriminator = build_generator(config), build_discriminator(config)
+        g_opt, d_opt = build_optimizer(config, name="g"), build_optimizer(config, name="d")
+        g_opt.build(generator.trainable_variables)
+        d_opt.build(discriminator.trainable_variables)
+        if args.backend == "jax" and fused:
+            from beatgan.backends.jax_steps import FusedJaxSteps
+            unroll = {"auto": None, "yes": True, "no": False}[args.unroll]
+            steps = FusedJaxSteps(generator, discriminator, g_opt, d_opt, data,
+                                  gp_weight=config.gp_weight, unroll=unroll)
+        else:
+            steps = make_steps(generator, discriminator, g_opt, d_opt, data, config=config,
+                               jit_compile=args.jit_compile, fused=fused)
+        sampler = BatchSampler(n_examples, batch_size=config.batch_size,
+                               latent_dim=config.latent_dim, seed=0)
+        timing = time_steps(steps, sampler, config, iterations=args.iterations,
+                            warmup=args.warmup)
+        d_flops, g_flops = flops_per_update(config, generator, discriminator)
+        iteration_flops = config.d_updates_per_g * d_flops + g_flops
+        tflops = iteration_flops / timing["iteration_s"] / 1e12
+        out = {"step": _step_name(args, steps),
+               "d_updates_per_s": round(config.d_updates_per_g / timing["iteration_s"], 3),
+               "iteration_s": round(timing["iteration_s"], 4),
+               "tflops": float(f"{tflops:.4g}"),
+               "fraction_of_probe": round(tflops / probe_tflops, 4),
+               "compile_s": round(timing["compile_s"], 1),
+               "tflop_per_d_update": float(f"{d_flops / 1e12:.4g}")}
+        if args.memory_analysis and hasattr(steps, "_iteration"):
+            out.update(_memory(steps, config))
+        return out
 
-    start = time.perf_counter()
-    for _ in range(args.warmup):
-        timed_iteration()
-    warmup_s = time.perf_counter() - start
-    d_times, g_times = zip(*(timed_iteration() for _ in range(args.iterations)))
-    d_s = sum(d_times) / (args.iterations * config.d_updates_per_g)  # per D update
-    g_s = sum(g_times) / args.iterations
-    iteration_s = (sum(d_times) + sum(g_times)) / args.iterations
-    d_flops, g_flops = flops_per_update(config, generator, discriminator)
-    iteration_flops = config.d_updates_per_g * d_flops + g_flops
-    mode = "xla" if args.jit_compile or args.backend == "jax" else "tf.function"
-    print(f"backend={keras.backend.backend()} ({mode}) model_dim={config.model_dim} "
-          f"batch={config.batch_size} mixed_precision={config.mixed_precision} "
-          f"G params={generator.count_params():,} D params={discriminator.count_params():,}")
-    print(f"warm-up (compile + {args.warmup} iteration): {warmup_s:.1f} s")
-    print(f"seconds per D update:      {d_s:.4f}")
-    print(f"D updates per second:      {1 / d_s:.2f}")
-    print(f"seconds per G update:      {g_s:.4f}")
-    print(f"seconds per iteration:     {iteration_s:.3f}  ({config.d_updates_per_g} D + 1 G)")
-    print(f"FLOPs per D update:        {d_flops / 1e12:.4f} TFLOP")
-    print(f"FLOPs per iteration:       {iteration_flops / 1e12:.4f} TFLOP")
-    print(f"achieved (D updates):      {d_flops / d_s / 1e12:.3f} TFLOP/s")
-    print(f"achieved (iterations):     {iteration_flops / iteration_s / 1e12:.3f} TFLOP/s")
+    result = {"backend": keras.backend.backend(), "device": device,
+              "precision": "mixed_bfloat16" if config.mixed_precision else "float32",
+              "matmul_precision": _matmul_precision(args.backend),
+              "model_dim": config.model_dim, "batch": config.batch_size,
+              "probe_tflops": round(probe_tflops, 3), "probe_dtype": probe_dtype,
+              "probe_size": probe_size}
+    if args.backend == "jax" and args.reference_only:
+        result.update(build_and_time(fused=False))
+    else:
+        result.update(build_and_time(fused=True))
+        if args.backend == "jax" and args.compare_reference:
+            reference = build_and_time(fused=False)
+            result["reference"] = reference
+            result["speedup_over_reference"] = round(
+                reference["iteration_s"] / result["iteration_s"], 3)
+    print(json.dumps(result))
     sys.stdout.flush()
+    return result
+
+
+def _device(backend: str) -> tuple[str, bool]:
+    """(the first device's name, whether it is a GPU)."""
+    if backend == "jax":
+        import jax
+        dev = jax.devices()[0]
+        return f"{dev.platform}:{dev.device_kind}", dev.platform == "gpu"
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+        return f"gpu:{name}", True
+    return f"cpu:{platform.processor() or platform.machine()}", False
+
+
+def _matmul_precision(backend: str) -> str:
+    if backend == "jax":
+        import jax
+        return str(jax.config.jax_default_matmul_precision or "default (TF32 on recent NVIDIA GPUs)")
+    import tensorflow as tf
+    return "tf32" if tf.config.experimental.tensor_float_32_execution_enabled() else "float32"
+
+
+def _step_name(args, steps) -> str:
+    if args.backend == "tensorflow":
+        return "tf xla" if args.jit_compile else "tf.function"
+    if hasattr(steps, "iteration"):
+        return "jax fused (unrolled)" if steps.unroll else "jax fused (scan)"
+    return "jax plain (reference)"
+
+
+def _memory(steps, config) -> dict:
+    """XLA's memory figures for the fused iteration's program (compiled once more), in GiB."""
+    n_d, b, latent = config.d_updates_per_g, config.batch_size, config.latent_dim
+    compiled = steps._iteration.lower(
+        steps.state, steps.data, np.zeros((n_d, b), np.int32),
+        np.zeros((n_d, b, latent), np.float32), np.zeros((n_d, b), np.float32),
+        np.zeros((b, latent), np.float32)).compile()
+    memory = compiled.memory_analysis()
+    gib = 2 ** 30
+    return {"xla_temp_gib": round(memory.temp_size_in_bytes / gib, 3),
+            "xla_argument_gib": round(memory.argument_size_in_bytes / gib, 3)}
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ Both backends return a steps object with the same interface:
     measured before the update.
 ``g_step(z) -> dict``
     one generator update; returns ``g_loss`` before the update.
+``iteration(indices, z, alpha, z_g) -> (dict, dict)`` (fused JAX steps only)
+    all critic updates and the generator update at once, draws stacked per
+    update; ``run_iteration`` calls it, or the two steps above in turn.
 ``sync_to_models()``
     make the Keras models and optimizers hold the current weights (needed
     before saving or sampling; a no-op on TensorFlow).
@@ -37,7 +40,7 @@ from .parallel import DataParallelPlan
 def make_steps(generator: keras.Model, discriminator: keras.Model,
                g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
                data, *, config: Config, jit_compile: bool = False,
-               parallel: DataParallelPlan | None = None):
+               parallel: DataParallelPlan | None = None, fused: bool = True):
     """Compiled D and G steps for the active backend.
 
     ``data`` (n, slice_len, channels) float32 is moved to the device once; each
@@ -46,6 +49,8 @@ def make_steps(generator: keras.Model, discriminator: keras.Model,
     ``jit_compile`` asks TensorFlow for XLA; JAX always compiles with XLA.
     ``parallel`` (``parallel.data_parallel``) splits each batch over its devices;
     the models and optimizers must then have been created inside ``parallel.scope()``.
+    ``fused`` (JAX): one compiled program per iteration with the fast kernels
+    (``FusedJaxSteps``); False gives the reference ``JaxSteps``. TensorFlow ignores it.
     """
     backend = keras.backend.backend()
     kwargs = dict(gp_weight=config.gp_weight)
@@ -60,8 +65,8 @@ def make_steps(generator: keras.Model, discriminator: keras.Model,
         return MirroredSteps(generator, discriminator, g_optimizer, d_optimizer, data,
                              strategy=parallel.handle, batch_size=parallel.batch_size, **kwargs)
     if backend == "jax":
-        from .jax_steps import JaxSteps
-        return JaxSteps(generator, discriminator, g_optimizer, d_optimizer, data,
+        from .jax_steps import FusedJaxSteps, JaxSteps
+        return (FusedJaxSteps if fused else JaxSteps)(generator, discriminator, g_optimizer, d_optimizer, data,
                         distribution=None if parallel is None else parallel.handle, **kwargs)
     raise NotImplementedError(
         f"training runs on the tensorflow and jax Keras backends, not {backend!r}; "
@@ -79,3 +84,17 @@ def generator_weights(steps) -> list:
     if state is not None:
         return list(state[0])
     return [variable.value for variable in steps.generator.trainable_variables]
+
+
+def run_iteration(steps, indices, z, alpha, z_g) -> tuple[list[dict] | dict, dict]:
+    """One iteration's critic updates then its generator update, with the given draws.
+
+    indices (n_d, B), z (n_d, B, latent_dim), alpha (n_d, B): row i is critic
+    update i's batch; z_g (B, latent_dim). Returns (the critic updates' losses:
+    a list of dicts, or one dict of arrays stacked (n_d,) from a fused step;
+    the generator's losses). Outputs stay on the device.
+    """
+    if hasattr(steps, "iteration"):
+        return steps.iteration(indices, z, alpha, z_g)
+    d_outs = [steps.d_step(i, zi, a) for i, zi, a in zip(indices, z, alpha)]
+    return d_outs, steps.g_step(z_g)

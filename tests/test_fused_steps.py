@@ -1,0 +1,82 @@
+"""The fused JAX step (one program per iteration, fast kernels) trains as the reference step.
+
+tests/_fused_worker.py runs both under JAX (its own process: this one is
+TensorFlow) on a tiny float32 model, from the same weights and the same draws,
+for a few iterations; the losses of every update and every variable after the
+run must agree. Also: the fast kernels give the stock Keras layers' outputs, and
+weight files written by stock layers load into beatgan's models unchanged.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).parent
+#: Float32 sums taken in another order (scan, polyphase convolutions) differ by rounding only.
+RTOL = 1e-5
+#: Entries at zero (biases after few updates, nearly cancelling Adam moments) have no scale of
+#: their own: compared against 1e-5 of their array's largest entry instead.
+RTOL_OF_MAX = 1e-5
+
+
+@pytest.fixture(scope="module")
+def worker_out(tmp_path_factory):
+    pytest.importorskip("jax")
+    out = tmp_path_factory.mktemp("fused") / "out.npz"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, str(HERE / "_fused_worker.py"), str(out)],
+                            env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(out) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def _assert_close(actual, expected, name):
+    scale = np.abs(expected).max() if expected.size else 0.0
+    np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=RTOL_OF_MAX * scale, err_msg=name)
+
+
+def test_fused_step_gives_the_reference_losses(worker_out):
+    for key in ("d_loss", "gp", "wasserstein", "g_loss"):
+        plain, fused = worker_out[f"plain/{key}"], worker_out[f"fused/{key}"]
+        assert plain.shape == fused.shape and plain.shape[0] == 3  # iterations (x 5 D updates)
+        np.testing.assert_allclose(fused, plain, rtol=RTOL, err_msg=key)
+    # The losses moved: the runs trained, and a fused step that skipped updates would show.
+    assert np.ptp(worker_out["plain/d_loss"]) > 1e-3
+
+
+def test_fused_step_gives_the_reference_weights_and_optimizer_state(worker_out):
+    plain = sorted(k for k in worker_out if k.startswith("plain/var"))
+    fused = sorted(k for k in worker_out if k.startswith("fused/var"))
+    # Same variables in the same order (names can differ by Keras' global seed-generator count).
+    assert [k.split("/", 2)[1] for k in plain] == [k.split("/", 2)[1] for k in fused]
+    assert len(plain) > 20
+    moved = 0
+    for key, fused_key in zip(plain, fused):
+        expected, actual = worker_out[key], worker_out[fused_key]
+        if expected.dtype.kind != "f":  # phase-shuffle seed states, step counters: exact
+            np.testing.assert_array_equal(actual, expected, err_msg=key)
+        else:
+            _assert_close(actual, expected, key)
+            moved += int(np.any(expected != 0))
+    assert moved > 10
+
+
+def test_stock_layer_weight_files_load_and_fast_kernels_match_them(worker_out):
+    for key in ("g", "d"):
+        # Same entries in the file: the layer classes keep Keras' names.
+        assert list(worker_out[f"{key}_h5_entries"]) == list(worker_out[f"{key}_h5_entries_ours"])
+        stock, fast = worker_out[f"{key}_stock"], worker_out[f"{key}_fast"]
+        assert np.abs(stock).max() > 1e-3
+        np.testing.assert_allclose(fast, stock, rtol=1e-4, atol=1e-5 * np.abs(stock).max())
+
+
+def test_fast_kernels_leave_no_strided_dilated_or_gathering_op(worker_out):
+    # The generator's 5 transposed and the critic's 5 strided convolutions, all stride 1 now.
+    for key in ("g", "d"):
+        assert int(worker_out[f"{key}_fast_convs"]) == 5
+        assert list(worker_out[f"{key}_fast_slow_ops"]) == [0, 0, 0]
