@@ -46,9 +46,9 @@ _EXPORTS = {
 }
 
 # submodules reachable as attributes (``beatgan.synth``) without importing them all up front
-_SUBMODULES = {"app", "audio", "checkpoint", "cli", "config", "data", "ema", "examples", "export",
-               "fileio", "generation", "loops", "metrics", "model", "notebook", "plots", "quiet",
-               "similarity", "synth", "training"}
+_SUBMODULES = {"app", "audio", "checkpoint", "cli", "config", "data", "ema", "export",
+               "fileio", "generation", "loop_export", "metrics", "model", "notebook", "plots", "quiet",
+               "similarity", "similarity_examples", "synth", "training"}
 
 __getattr__, __dir__, _ = lazy_loader.attach(
     __name__, submodules=_SUBMODULES,

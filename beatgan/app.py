@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import loops
+from . import loop_export
 from .config import Config
 
 #: Training loops listed beside a creation.
@@ -117,12 +117,12 @@ class Studio:
 
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
-        structure = loops.check_structure(structure)
+        structure = loop_export.check_structure(structure)
         config: Config = self.config
         audio, _ = generate(self.model, n=1, seed=seed, config=config)
         bar = segment_repeated(audio[0], n_samples=config.score_len,
                                repeats=loops.segments_per_bar(config))
-        beat_wav = loops.write_wav24(bar, self.out_dir / f"beatgan_beat_seed{seed}.wav",
+        beat_wav = loop_export.write_wav24(bar, self.out_dir / f"beatgan_beat_seed{seed}.wav",
                                      sample_rate_hz=config.sample_rate_hz)
         loop_wav = make_loop(self.model, out_dir=self.out_dir, config=config, structure=structure,
                              bars=bars, seed=seed)

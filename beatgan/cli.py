@@ -30,7 +30,7 @@ from .fileio import describe_os_error
 
 DEFAULT_WEIGHTS = "weights"
 DEFAULT_DATA = "ULTIMATE_DRUM_LOOPS"
-#: Bar structures ``loop`` accepts (``beatgan.loops.STRUCTURES``; not imported: --help stays light).
+#: Bar structures ``loop`` accepts (``beatgan.config.STRUCTURES``; not imported: --help stays light).
 LOOP_STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
 
 

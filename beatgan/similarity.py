@@ -636,7 +636,7 @@ def score_folder(data_dir: str | Path, generated_dir: str | Path, *, config: Con
     Training loops are read by ``beatgan.data.load_loops`` with ``config`` (so
     ``config.decimation="naive"`` and ``beats`` reproduce the seed's way; the demo pack is
     used when ``data_dir`` holds no audio). With ``examples_dir``, also writes
-    ``examples`` example folders (``beatgan.examples.write_similarity_examples``).
+    ``examples`` example folders (``beatgan.similarity_examples.write_similarity_examples``).
     ``data_missing_ok``: a ``data_dir`` that does not exist or is empty means the demo pack (for a
     default folder the user did not name); otherwise it is an error naming what was found.
     ``loops``: the training ``LoopSet`` when the caller has loaded it already (then ``data_dir``
@@ -654,7 +654,7 @@ def score_folder(data_dir: str | Path, generated_dir: str | Path, *, config: Con
                            generated_names=[p.name for p in gen_paths], config=config,
                            threshold=threshold, k=k, max_shift_ms=max_shift_ms)
     if examples_dir is not None:
-        from .examples import choose_examples, write_similarity_examples
+        from .similarity_examples import choose_examples, write_similarity_examples
 
         write_similarity_examples(examples_dir, report=report, generated_paths=gen_paths,
                                   train_audio=loops.audio, train_paths=loops.paths, config=config,

@@ -248,7 +248,7 @@ def test_score_novelty_finds_the_copy(rng):
 
 
 def test_similarity_examples_hold_the_beat_its_loops_and_a_readme(tmp_path, rng):
-    from beatgan.examples import choose_examples, write_similarity_examples
+    from beatgan.similarity_examples import choose_examples, write_similarity_examples
 
     config = Config()
     n = config.score_len

@@ -26,7 +26,7 @@ import numpy as np
 
 from .config import Config
 from .generation import segment_repeated
-from .loops import segments_per_bar, write_wav24
+from .loop_export import segments_per_bar, write_wav24
 from .similarity import BeatNovelty, Neighbour, NoveltyReport, format_score
 
 
