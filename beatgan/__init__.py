@@ -26,7 +26,7 @@ _EXPORTS = {
     "preset": "config",
     "load_loops": "data",
     "LoopSet": "data",
-    "augment": "data",
+    "augment": "augmentation",
     "write_demo_pack": "synth",
     "build_generator": "model",
     "build_discriminator": "model",
@@ -46,9 +46,10 @@ _EXPORTS = {
 }
 
 # submodules reachable as attributes (``beatgan.synth``) without importing them all up front
-_SUBMODULES = {"app", "audio", "checkpoint", "cli", "config", "data", "ema", "export",
-               "fileio", "generation", "loop_export", "metrics", "model", "notebook", "plots", "quiet",
-               "similarity", "similarity_examples", "synth", "training"}
+_SUBMODULES = {"app", "audio", "audio_files", "augmentation", "checkpoint", "cli", "config", "data",
+               "ema", "export", "fileio", "generation", "loop_export", "metrics", "model", "notebook",
+               "plots", "quiet", "similarity", "similarity_examples", "synth", "tempo", "tempo_change",
+               "training"}
 
 __getattr__, __dir__, _ = lazy_loader.attach(
     __name__, submodules=_SUBMODULES,

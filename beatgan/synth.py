@@ -481,7 +481,7 @@ def ensure_demo_pack(folder: str | os.PathLike, *, n: int = PACK_SIZE, seed: int
     and renamed, so an interrupted run never leaves a half pack that looks complete.
     Logs one warning line when the demo pack stands in for ``folder``.
     """
-    from .data import LoopError, find_audio_files, scan_folder  # data must not need synth
+    from .audio_files import LoopError, find_audio_files, scan_folder
 
     folder = Path(folder)
     if not folder.exists() and not missing_ok:
