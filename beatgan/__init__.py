@@ -38,18 +38,18 @@ _EXPORTS = {
     "make_loop": "generation",
     "similarity_matrix": "similarity",
     "shift_tolerant_similarity": "similarity",
-    "novelty_report": "similarity",
-    "score_novelty": "similarity",
-    "load_generated": "similarity",
+    "novelty_report": "novelty",
+    "score_novelty": "novelty",
+    "load_generated": "workflows",
     "TrainingReference": "metrics",
     "evaluate": "metrics",
 }
 
 # submodules reachable as attributes (``beatgan.synth``) without importing them all up front
 _SUBMODULES = {"app", "audio", "audio_files", "augmentation", "checkpoint", "cli", "config", "data",
-               "ema", "export", "fileio", "generation", "loop_export", "metrics", "model", "notebook",
+               "ema", "export", "fileio", "generation", "loop_export", "metrics", "model", "notebook", "novelty",
                "plots", "quiet", "similarity", "similarity_examples", "synth", "tempo", "tempo_change",
-               "training"}
+               "training", "workflows"}
 
 __getattr__, __dir__, _ = lazy_loader.attach(
     __name__, submodules=_SUBMODULES,

@@ -27,7 +27,7 @@ import numpy as np
 from .config import Config
 from .generation import segment_repeated
 from .loop_export import segments_per_bar, write_wav24
-from .similarity import BeatNovelty, Neighbour, NoveltyReport, format_score
+from .novelty import BeatNovelty, Neighbour, NoveltyReport, format_score
 
 
 def choose_examples(report: NoveltyReport, *, n: int = 3) -> list[int]:

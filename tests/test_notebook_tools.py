@@ -99,7 +99,7 @@ def test_spectrogram_grid_shares_one_level_scale():
 
 def _small_report(rng):
     from beatgan import Config
-    from beatgan.similarity import score_novelty
+    from beatgan.novelty import score_novelty
 
     config = Config()
     train = rng.uniform(-0.5, 0.5, (3, config.score_len, 2)).astype(np.float32)

@@ -7,13 +7,9 @@ import pytest
 import soundfile as sf
 
 from beatgan.config import Config
-from beatgan.similarity import (
-    load_generated,
-    novelty_report,
-    score_novelty,
-    shift_tolerant_similarity,
-    similarity_matrix,
-)
+from beatgan.novelty import novelty_report, score_novelty
+from beatgan.similarity import shift_tolerant_similarity, similarity_matrix
+from beatgan.workflows import load_generated
 
 
 def reference_matrix(train, generated, n_samples):
