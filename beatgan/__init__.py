@@ -7,6 +7,10 @@ loops at 14.7 kHz, with a similarity score for the novelty of what it draws.
 The public names below are imported lazily (``lazy_loader``), so ``import beatgan``
 stays fast and does not start Keras (its backend is chosen by ``KERAS_BACKEND`` before first use).
 Importing it quiets TensorFlow's C++ start-up lines before TensorFlow loads (``beatgan.quiet``).
+
+Modules import only downward through three layers (``tests/test_layers.py`` holds the list):
+core (data, model, training, generation, ...) -> evaluation (similarity, novelty, metrics,
+plots) -> app (workflows, similarity_examples, cli, notebook, app).
 """
 
 from __future__ import annotations

@@ -40,14 +40,22 @@ def parse_parameter(text: str) -> tuple[str, Any]:
 
 
 def check_parameters(path: str | Path, parameters: dict[str, Any]) -> None:
-    """Raise ValueError when a parameter is not set in the notebook's ``parameters`` cell.
+    """Raise ValueError when a parameter is not set in the notebook's cell tagged ``parameters``.
 
-    papermill only logs a warning for one; a typo would otherwise be ignored silently.
+    papermill only logs a warning for one, so a typo would be ignored silently. The cell is read
+    with ``ast``: papermill's own parser gives up on lines whose comment holds ``=``.
     """
-    import papermill
+    import nbformat
 
-    declared = papermill.inspect_notebook(str(path))
-    unknown = sorted(set(parameters) - set(declared))
+    notebook = nbformat.read(path, as_version=4)
+    cells = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ValueError(f"{path} has no cell tagged 'parameters'")
+    declared = {target.id for node in ast.walk(ast.parse(cells[0].source))
+                if isinstance(node, (ast.Assign, ast.AnnAssign))
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                if isinstance(target, ast.Name)}
+    unknown = sorted(set(parameters) - declared)
     if unknown:
         raise ValueError(f"unknown notebook parameter(s) {unknown}; the parameters cell sets "
                          f"{sorted(declared)}")
@@ -55,10 +63,12 @@ def check_parameters(path: str | Path, parameters: dict[str, Any]) -> None:
 
 def lighten_outputs(notebook: Any) -> Any:
     """Make a notebook light for committing (in place): audio players dropped, TF's C++ log
-    lines removed, papermill's per-cell timing metadata dropped."""
+    lines removed, papermill's per-cell metadata dropped."""
     notebook.metadata.pop("papermill", None)
     for cell in notebook.cells:
         cell.get("metadata", {}).pop("papermill", None)
+        if cell.get("metadata", {}).get("tags") == []:  # papermill adds an empty list to every cell
+            del cell["metadata"]["tags"]
         kept = []
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
