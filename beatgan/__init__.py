@@ -7,6 +7,10 @@ loops at 14.7 kHz, with a similarity score for the novelty of what it draws.
 The public names below are imported lazily (``lazy_loader``), so ``import beatgan``
 stays fast and does not start Keras (its backend is chosen by ``KERAS_BACKEND`` before first use).
 Importing it quiets TensorFlow's C++ start-up lines before TensorFlow loads (``beatgan.quiet``).
+
+Modules import only downward through three layers (``tests/test_layers.py`` holds the list):
+core (data, model, training, generation, ...) -> evaluation (similarity, novelty, metrics,
+plots) -> app (workflows, similarity_examples, cli, notebook, app).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ _EXPORTS = {
     "preset": "config",
     "load_loops": "data",
     "LoopSet": "data",
-    "augment": "data",
+    "augment": "augmentation",
     "write_demo_pack": "synth",
     "build_generator": "model",
     "build_discriminator": "model",
@@ -38,17 +42,18 @@ _EXPORTS = {
     "make_loop": "generation",
     "similarity_matrix": "similarity",
     "shift_tolerant_similarity": "similarity",
-    "novelty_report": "similarity",
-    "score_novelty": "similarity",
-    "load_generated": "similarity",
+    "novelty_report": "novelty",
+    "score_novelty": "novelty",
+    "load_generated": "workflows",
     "TrainingReference": "metrics",
     "evaluate": "metrics",
 }
 
 # submodules reachable as attributes (``beatgan.synth``) without importing them all up front
-_SUBMODULES = {"app", "audio", "checkpoint", "cli", "config", "data", "ema", "examples", "export",
-               "fileio", "generation", "loops", "metrics", "model", "notebook", "plots", "quiet",
-               "similarity", "synth", "training"}
+_SUBMODULES = {"app", "audio", "audio_files", "augmentation", "checkpoint", "cli", "config", "data",
+               "ema", "export", "fileio", "generation", "loop_export", "metrics", "model", "notebook", "novelty",
+               "plots", "quiet", "similarity", "similarity_examples", "synth", "tempo", "tempo_change",
+               "training", "workflows"}
 
 __getattr__, __dir__, _ = lazy_loader.attach(
     __name__, submodules=_SUBMODULES,

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import loops
+from . import loop_export
 from .config import Config
 
 #: Training loops listed beside a creation.
@@ -87,16 +87,15 @@ class Studio:
     def training_loops(self):
         """The training ``LoopSet``, loaded on first use."""
         if self._training is None:
-            from .data import load_loops
-            from .synth import ensure_demo_pack
+            from .workflows import load_training_loops
 
-            folder = ensure_demo_pack(self.data_dir, missing_ok=self.data_missing_ok)
-            self._training = load_loops(folder, self.config, progress=False)
+            self._training = load_training_loops(self.data_dir, self.config,
+                                                 missing_ok=self.data_missing_ok)
         return self._training
 
     def nearest(self, beat: np.ndarray, *, k: int = NEAREST) -> list[tuple[str, float]]:
         """The ``k`` training loops closest to ``beat`` (time, channels) by the seed's score."""
-        from .similarity import score_novelty
+        from .novelty import score_novelty
 
         training = self.training_loops()
         report = score_novelty(training.audio, beat[None, :self.config.score_len],
@@ -117,12 +116,12 @@ class Studio:
 
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
-        structure = loops.check_structure(structure)
+        structure = loop_export.check_structure(structure)
         config: Config = self.config
         audio, _ = generate(self.model, n=1, seed=seed, config=config)
         bar = segment_repeated(audio[0], n_samples=config.score_len,
-                               repeats=loops.segments_per_bar(config))
-        beat_wav = loops.write_wav24(bar, self.out_dir / f"beatgan_beat_seed{seed}.wav",
+                               repeats=loop_export.segments_per_bar(config))
+        beat_wav = loop_export.write_wav24(bar, self.out_dir / f"beatgan_beat_seed{seed}.wav",
                                      sample_rate_hz=config.sample_rate_hz)
         loop_wav = make_loop(self.model, out_dir=self.out_dir, config=config, structure=structure,
                              bars=bars, seed=seed)
@@ -157,7 +156,7 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok:
         page.studio = studio  # for launch's allowed_paths
         with gr.Row():
             seed = gr.Number(value=0, precision=0, minimum=0, label="seed")
-            structure = gr.Dropdown(list(loops.STRUCTURES), value="AAAB", label="structure")
+            structure = gr.Dropdown(list(loop_export.STRUCTURES), value="AAAB", label="structure")
             bars = gr.Dropdown(list(BAR_CHOICES), value=4, label="bars")
         with gr.Row():
             generate_button = gr.Button("Generate", variant="primary")

@@ -30,7 +30,7 @@ from .fileio import describe_os_error
 
 DEFAULT_WEIGHTS = "weights"
 DEFAULT_DATA = "ULTIMATE_DRUM_LOOPS"
-#: Bar structures ``loop`` accepts (``beatgan.loops.STRUCTURES``; not imported: --help stays light).
+#: Bar structures ``loop`` accepts (``beatgan.config.STRUCTURES``; not imported: --help stays light).
 LOOP_STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
 
 
@@ -166,12 +166,11 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def _load_training_data(folder: str, config: Config, *, progress: bool = True):
-    from .data import load_loops
-    from .synth import ensure_demo_pack
+    from .workflows import load_training_loops
 
     is_default = folder == DEFAULT_DATA  # only the default folder, missing or empty, means the demo
-    folder = ensure_demo_pack(folder, missing_ok=is_default, empty_ok=is_default)
-    return load_loops(folder, config, progress=progress)
+    return load_training_loops(folder, config, missing_ok=is_default, empty_ok=is_default,
+                               progress=progress)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -243,7 +242,7 @@ def _score_config(args: argparse.Namespace) -> Config:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     config = _score_config(args)
-    from .similarity import score_folder
+    from .workflows import folder_metrics, score_folder
 
     if args.examples is not None:
         from .fileio import check_writable
@@ -257,7 +256,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
                           examples=args.example_count, progress=not args.json,
                           data_missing_ok=args.data == DEFAULT_DATA, loops=loops)
     output = report.to_dict()
-    metrics = _beat_metrics(args, config, loops) if args.metrics else None
+    metrics = (folder_metrics(args.generated, loops, config=config, progress=not args.json)
+               if args.metrics else None)
     if args.json:
         if metrics is not None:
             output["metrics"] = metrics.to_dict()
@@ -270,30 +270,6 @@ def _cmd_score(args: argparse.Namespace) -> int:
         if args.examples is not None:
             print(f"similarity examples written to {args.examples}")
     return 0
-
-
-def _beat_metrics(args: argparse.Namespace, config: Config, loops):
-    """Offline beat metrics of the generated folder against the augmented training ``loops``."""
-    import numpy as np
-    from tqdm.auto import tqdm
-
-    from .metrics import TrainingReference, evaluate
-    from .similarity import load_generated
-
-    # Three stages of several seconds each on the full pack: a bar shows which one runs.
-    with tqdm(total=3, desc="metrics", unit="stage", disable=args.json, dynamic_ncols=True) as bar:
-        bar.set_postfix_str("augmenting the training loops")
-        generated, _ = load_generated(args.generated, config=config)
-        train = loops.augment(rng=np.random.default_rng(config.seed))[:, :config.score_len]
-        groups = np.repeat(np.arange(len(loops)), config.noise_copies)
-        bar.update()
-        bar.set_postfix_str("fitting the reference (PCA, k-means, held-out loops)")
-        reference = TrainingReference.fit(train, config=config, seed=config.seed, groups=groups)
-        bar.update()
-        bar.set_postfix_str("scoring the generated beats")
-        report = evaluate(generated, reference)
-        bar.update()
-    return report
 
 
 def _cmd_app(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ channels)``. ``write_beats`` writes each beat as ``outputNNN.wav``: ``config.sam
 times (the seed: one 2-beat segment, 14112 samples at 14.7 kHz and 125 bpm, twice; the ``bar``
 and ``hifi`` presets: their whole-bar segment once), plus a sidecar (``beats.json`` and ``latents.npy``) from which any beat can
 be drawn again or varied. ``make_loop`` turns one latent vector (and its neighbours) into a
-DAW loop at 44.1 kHz (see ``beatgan.loops``).
+DAW loop at 44.1 kHz (see ``beatgan.loop_export``).
 
 Weights folder (the contract with training, ``beatgan.export``): ``config.json``
 (``Config.save``) and ``generator.weights.h5`` (Keras ``save_weights``; the generator's moving
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import fileio, loops
+from . import fileio, loop_export
 from .config import Config
 from .export import GENERATOR_WEIGHTS, RAW_GENERATOR_WEIGHTS
 
@@ -175,7 +175,7 @@ def write_beats(audio: np.ndarray, out_dir: str | Path, *, config: Config,
 
     * ``output000.wav`` ... : ``config.sample_rate_hz`` (14.7 kHz), 24-bit PCM,
       ``config.channels`` channels, the first ``config.score_len`` samples ``repeats`` times
-      (default: one 4/4 bar, ``loops.segments_per_bar(config)``: 2 for the seed, 1 for bar/hifi).
+      (default: one 4/4 bar, ``loop_export.segments_per_bar(config)``: 2 for the seed, 1 for bar/hifi).
     * ``beats.json``: seed, file names, segment length, rate, repeats, the full config and
       ``weights``: which weights made the beats (``export.weights_provenance``: path, sha256,
       trained step, EMA, and ``cpu_fallback`` when a briefly trained CPU model made them).
@@ -192,13 +192,13 @@ def write_beats(audio: np.ndarray, out_dir: str | Path, *, config: Config,
     if latents is not None and len(latents) != len(audio):
         raise ValueError(f"{len(latents)} latent vectors for {len(audio)} beats")
     if repeats is None:
-        repeats = loops.segments_per_bar(config)
+        repeats = loop_export.segments_per_bar(config)
     out_dir = Path(out_dir)
     files: dict[Path, bytes] = {}
     for i, beat in enumerate(audio):
         bar = segment_repeated(beat, n_samples=config.score_len, repeats=repeats)
         files[out_dir / beat_file_name(i, prefix=prefix)] = fileio.wav_bytes(
-            loops.float_to_pcm24(bar), sample_rate_hz=config.sample_rate_hz)
+            loop_export.float_to_pcm24(bar), sample_rate_hz=config.sample_rate_hz)
     paths = list(files)
     sidecar: dict[str, Any] = {
         "seed": seed,
@@ -251,7 +251,7 @@ def loop_latents(structure: str, *, latent_dim: int, seed: int = 0, index: int =
     drawn from ``default_rng([seed, index, k])`` (``variation`` > 0: a variation of A, as a
     fill bar is), or, with ``variation=None``, the next rows of the same draw (another beat).
     """
-    letters = loops.structure_letters(structure)
+    letters = loop_export.structure_letters(structure)
     rows = sample_latents(index + len(letters), latent_dim=latent_dim, seed=seed)
     base = rows[index]
     out = {letters[0]: base}
@@ -266,39 +266,39 @@ def loop_latents(structure: str, *, latent_dim: int, seed: int = 0, index: int =
 
 def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | None = None,
               structure: str = "AAAB", bars: int = 4, seed: int = 0, index: int = 0,
-              variation: float | None = VARIATION, fade_ms: float = loops.FADE_MS,
+              variation: float | None = VARIATION, fade_ms: float = loop_export.FADE_MS,
               out_rate_hz: int | None = None) -> Path:
     """Generate and write one DAW loop; returns the WAV path.
 
     A *bar* here is 4 beats = ``4 / config.beats`` generated segments (2 for the seed's 2-beat
     segments). ``structure`` gives one letter per bar (AAAA, AAAB, AABB, ABAB...); the loop
     has ``bars`` bars (the structure repeated). Latents come from ``loop_latents``: A is beat
-    ``index`` of ``seed``. The file, ``loops.loop_file_name(...)`` in ``out_dir``, is 24-bit at
-    ``out_rate_hz`` (default ``config.source_rate_hz``, 44.1 kHz), ``bars * 4`` beats long at
-    ``config.bpm`` and seamless when looped (``beatgan.loops``). A ``.json`` of the same name
-    records structure, bpm, seed, index, variation and the latent vectors.
+    ``index`` of ``seed``. The file, ``loop_export.daw_loop_file_name(...)`` in ``out_dir``, is
+    24-bit at ``out_rate_hz`` (default ``config.source_rate_hz``, 44.1 kHz), ``bars * 4`` beats
+    long at ``config.bpm`` and seamless when looped (``beatgan.loop_export``). A ``.json`` of
+    the same name records structure, bpm, seed, index, variation and the latent vectors.
     """
     model, config = _resolve(model_or_weights, config)
     if config is None:
         raise ValueError("make_loop needs the generator's config (pass config= or a weights folder)")
-    structure = loops.check_structure(structure)
-    loops.bar_pattern(structure, bars=bars)  # fail before running the generator
+    structure = loop_export.check_structure(structure)
+    loop_export.bar_pattern(structure, bars=bars)  # fail before running the generator
     latents = loop_latents(structure, latent_dim=config.latent_dim, seed=seed, index=index,
                            variation=variation)
     letters = list(latents)
     audio = run_generator(model, np.stack([latents[k] for k in letters]))
-    loop = loops.build_loop(dict(zip(letters, audio)), structure=structure, bars=bars,
-                            config=config, fade_ms=fade_ms, out_rate_hz=out_rate_hz)
+    loop = loop_export.build_loop(dict(zip(letters, audio)), structure=structure, bars=bars,
+                                  config=config, fade_ms=fade_ms, out_rate_hz=out_rate_hz)
     rate = out_rate_hz or config.source_rate_hz
-    name = loops.loop_file_name(bpm=config.bpm, structure=structure, bars=bars, seed=seed,
-                                index=index)
+    name = loop_export.daw_loop_file_name(bpm=config.bpm, structure=structure, bars=bars,
+                                          seed=seed, index=index)
     path = Path(out_dir) / name
     meta = {"structure": structure, "bars": bars, "bpm": config.bpm, "beats_per_bar":
-            loops.BEATS_PER_BAR, "sample_rate_hz": rate, "seed": seed, "index": index,
+            loop_export.BEATS_PER_BAR, "sample_rate_hz": rate, "seed": seed, "index": index,
             "variation": variation, "fade_ms": fade_ms,
             "latents": {k: [float(v) for v in z] for k, z in latents.items()}}
     fileio.write_files_atomically({
-        path: fileio.wav_bytes(loops.float_to_pcm24(loop), sample_rate_hz=rate),
+        path: fileio.wav_bytes(loop_export.float_to_pcm24(loop), sample_rate_hz=rate),
         path.with_suffix(".json"): (json.dumps(meta, indent=2, sort_keys=True, allow_nan=False)
                                     + "\n").encode()}, what=f"writing a loop to {out_dir}")
     return path

@@ -1,9 +1,7 @@
-"""Running ``beat_gan.ipynb`` headless, and the small helpers its cells call.
+"""Running ``beat_gan.ipynb`` headless with papermill, and the small helpers its cells call.
 
-``run_notebook`` executes a notebook top to bottom with nbclient. Parameters are
-injected papermill-style: a new cell holding ``name = value`` lines is placed
-right after the cell tagged ``parameters``, so the notebook's own defaults stay
-readable and a run (CI, ``scripts/main.sh``) can override them.
+``run_notebook`` executes a notebook top to bottom; ``beatgan run-notebook -p NAME=VALUE``
+overrides the defaults of its cell tagged ``parameters``, so they stay readable in the notebook.
 """
 
 from __future__ import annotations
@@ -11,21 +9,21 @@ from __future__ import annotations
 import ast
 import base64
 import io
-import re
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-GENERATOR_FILE = "generator.weights.h5"
-PARAMETERS_TAG = "parameters"
+from .export import GENERATOR_WEIGHTS
+from .quiet import drop_absl_lines
+
 #: Marks the beat grid's HTML, which ``lighten_outputs`` keeps (its players are small previews).
 GRID_MARK = "beatgan-beat-grid"
 #: Rate of the grid's previews: a quarter of 29.4 kHz, enough to tell kick, snare and hats apart
 #: and small enough that 40 players keep the executed notebook under a megabyte.
 PREVIEW_RATE_HZ = 7350
-INJECTED_TAG = "injected-parameters"
 
 
 def parse_parameter(text: str) -> tuple[str, Any]:
@@ -41,48 +39,42 @@ def parse_parameter(text: str) -> tuple[str, Any]:
     return name, value
 
 
-def inject_parameters(notebook: Any, parameters: dict[str, Any]) -> Any:
-    """Insert a cell setting ``parameters`` after the cell tagged ``parameters`` (in place).
+def check_parameters(path: str | Path, parameters: dict[str, Any]) -> None:
+    """Raise ValueError when a parameter is not set in the notebook's cell tagged ``parameters``.
 
-    Raises ValueError when a parameter is not assigned in that cell: a typo would
-    otherwise be ignored silently.
+    papermill only logs a warning for one, so a typo would be ignored silently. The cell is read
+    with ``ast``: papermill's own parser gives up on lines whose comment holds ``=``.
     """
     import nbformat
 
-    if not parameters:
-        return notebook
-    index = next((i for i, cell in enumerate(notebook.cells)
-                  if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", [])), None)
-    if index is None:
-        raise ValueError("the notebook has no cell tagged 'parameters'")
-    declared = set(re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=]*)?=", notebook.cells[index].source, re.M))
+    notebook = nbformat.read(path, as_version=4)
+    cells = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ValueError(f"{path} has no cell tagged 'parameters'")
+    declared = {target.id for node in ast.walk(ast.parse(cells[0].source))
+                if isinstance(node, (ast.Assign, ast.AnnAssign))
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                if isinstance(target, ast.Name)}
     unknown = sorted(set(parameters) - declared)
     if unknown:
-        raise ValueError(f"unknown notebook parameter(s) {unknown}; the parameters cell sets {sorted(declared)}")
-    notebook.cells = [c for c in notebook.cells
-                      if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
-    source = "# Parameters injected by beatgan run-notebook\n" + "".join(
-        f"{name} = {value!r}\n" for name, value in parameters.items())
-    cell = nbformat.v4.new_code_cell(source, metadata={"tags": [INJECTED_TAG]})
-    notebook.cells.insert(index + 1, cell)
-    return notebook
-
-
-#: TensorFlow's C++ start-up lines (absl format, e.g. "I0000 00:00:... port.cc:153] ..."), which
-#: TF_CPP_MIN_LOG_LEVEL no longer silences in TF 2.21.
-_ABSL_LINE = re.compile(r"^([IWEF]\d{4} \S+ +\d+ \S+:\d+\] |WARNING: All log messages before absl)")
+        raise ValueError(f"unknown notebook parameter(s) {unknown}; the parameters cell sets "
+                         f"{sorted(declared)}")
 
 
 def lighten_outputs(notebook: Any) -> Any:
-    """Make outputs light for committing (in place): audio players dropped, TF's C++ log lines removed."""
+    """Make a notebook light for committing (in place): audio players dropped, TF's C++ log
+    lines removed, papermill's per-cell metadata dropped."""
+    notebook.metadata.pop("papermill", None)
     for cell in notebook.cells:
+        cell.get("metadata", {}).pop("papermill", None)
+        if cell.get("metadata", {}).get("tags") == []:  # papermill adds an empty list to every cell
+            del cell["metadata"]["tags"]
         kept = []
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                lines = [ln for ln in output["text"].splitlines(keepends=True) if not _ABSL_LINE.match(ln)]
-                if not "".join(lines).strip():
+                output["text"] = drop_absl_lines(output["text"])
+                if not output["text"].strip():
                     continue
-                output["text"] = "".join(lines)
             html = output.get("data", {}).get("text/html", "")
             html = "".join(html) if isinstance(html, list) else html
             if "<audio" in html and GRID_MARK not in html:
@@ -92,16 +84,26 @@ def lighten_outputs(notebook: Any) -> Any:
     return notebook
 
 
+def _kernel_config():
+    """Kernels talk to the runner over local socket files (ipc) rather than TCP ports: no port
+    opens, and ipykernel has no reason to warn about unencrypted TCP."""
+    from traitlets.config import Config as TraitletsConfig
+
+    return TraitletsConfig({"KernelManager": {"transport": "ipc"}})
+
+
 def run_notebook(path: str | Path, *, output: str | Path | None = None,
                  parameters: dict[str, Any] | None = None, light: bool = False,
                  timeout_s: int | None = None, kernel_name: str = "python3") -> Path:
-    """Execute the notebook at ``path`` top to bottom in its own folder; save it to ``output``.
+    """Execute the notebook at ``path`` top to bottom in its own folder with papermill.
 
-    Returns the path written (``path`` itself when ``output`` is None). A failing cell
-    raises nbclient's CellExecutionError after the partly executed notebook is saved.
+    ``parameters`` go in a cell papermill places after the cell tagged ``parameters``. The
+    executed notebook is saved to ``output`` (``path`` itself when None), in one atomic write,
+    lightened first when ``light``. Returns the path written. A failing cell raises papermill's
+    PapermillExecutionError after the partly executed notebook is saved.
     """
     import nbformat
-    from nbclient import NotebookClient
+    import papermill
 
     from .fileio import atomic_write_bytes, check_writable
 
@@ -110,19 +112,24 @@ def run_notebook(path: str | Path, *, output: str | Path | None = None,
     # Before minutes of running: where the notebook writes its beats, and where it is saved.
     check_writable(path.parent, what=f"running {path.name} (it writes beside itself)")
     check_writable(output.parent, what=f"saving the executed notebook to {output}")
-    notebook = nbformat.read(path, as_version=4)
-    inject_parameters(notebook, parameters or {})
-    client = NotebookClient(notebook, timeout=timeout_s, kernel_name=kernel_name,
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    parameters = parameters or {}
+    check_parameters(path, parameters)
     start = time.perf_counter()
-    try:
-        client.execute()
-    finally:
-        if light:
-            lighten_outputs(notebook)
-        text = nbformat.writes(notebook)
-        atomic_write_bytes(output, (text if text.endswith("\n") else text + "\n").encode(),
-                           what=f"saving the executed notebook to {output}")
+    with tempfile.TemporaryDirectory(prefix="beatgan-notebook-") as scratch:
+        executed = Path(scratch) / path.name
+        try:
+            papermill.execute_notebook(str(path), str(executed), parameters=parameters,
+                                       kernel_name=kernel_name, cwd=str(path.parent.resolve()),
+                                       execution_timeout=timeout_s, progress_bar=False,
+                                       config=_kernel_config())
+        finally:
+            if executed.is_file():
+                notebook = nbformat.read(executed, as_version=4)
+                if light:
+                    lighten_outputs(notebook)
+                text = nbformat.writes(notebook)
+                atomic_write_bytes(output, (text if text.endswith("\n") else text + "\n").encode(),
+                                   what=f"saving the executed notebook to {output}")
     print(f"beatgan: executed {path} in {time.perf_counter() - start:.0f} s -> {output}")
     return output
 
@@ -148,7 +155,7 @@ def play(audio: np.ndarray, *, sample_rate_hz: int, normalize: bool = False) -> 
 def has_weights(folder: str | Path) -> bool:
     """True when ``folder`` holds a generator's weights and the config that rebuilds it."""
     folder = Path(folder)
-    return (folder / GENERATOR_FILE).is_file() and (folder / "config.json").is_file()
+    return (folder / GENERATOR_WEIGHTS).is_file() and (folder / "config.json").is_file()
 
 
 def choose_mode(*, weights_dir: str | Path, iterations: int, preset_name: str = "seed",
@@ -188,14 +195,10 @@ def describe_setup(mode: str, config: Any) -> str:
     """Lines saying the backend, whether a GPU is visible, and what "Train or load" will do."""
     import keras
 
+    from .backends.parallel import available_devices
+
     backend = keras.backend.backend()
-    gpus: list[str] = []
-    if backend == "tensorflow":
-        import tensorflow as tf
-        gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    elif backend == "jax":
-        import jax
-        gpus = [str(d) for d in jax.devices() if d.platform == "gpu"]
+    gpus = [d for d in available_devices() if "cpu" not in d.lower()]
     plan = {
         "load": "Train or load: loads the trained weights",
         "train": "Train or load: trains (resuming from the run folder if it holds checkpoints)",
@@ -237,14 +240,6 @@ def history_columns(history: list[dict[str, float]]) -> dict[str, list[float]]:
     return {k: [row[k] for row in history] for k in keys}
 
 
-def weights_history(weights_dir: str | Path) -> list[dict[str, float]]:
-    """The training history shipped beside weights (``history.json``), or [] when there is none."""
-    import json
-
-    path = Path(weights_dir) / "history.json"
-    return json.loads(path.read_text()) if path.is_file() else []
-
-
 def save_scores(report: Any, out_dir: str | Path, *, weights: dict[str, Any] | None = None) -> Path:
     """Write the novelty report beside the generated beats: ``scores.json`` and ``scores.txt`` (the table).
 
@@ -268,14 +263,6 @@ def shift_best_scores(report: Any) -> np.ndarray | None:
     if not report.has_shift_tolerant:
         return None
     return np.array([b.nearest_shift_tolerant[0].score_shift_tolerant for b in report.beats])
-
-
-def pick_beats(report: Any, *, n: int = 3) -> list[int]:
-    """Indices of ``n`` beats spread over the score range: the closest, the median, the most novel."""
-    order = np.argsort(report.best_scores, kind="stable")
-    if len(order) <= n:
-        return [int(i) for i in order]
-    return [int(order[round(k)]) for k in np.linspace(0, len(order) - 1, n)]
 
 
 def nearest_train_index(report: Any, beat: int) -> int:

@@ -429,7 +429,7 @@ def _loop_bpm(seed: int, index: int, bpm) -> float:
     return float(rng.integers(int(np.ceil(low)), int(np.floor(high)) + 1))
 
 
-def loop_filename(*, bpm: float, name: str) -> str:
+def demo_pack_file_name(*, bpm: float, name: str) -> str:
     """The pack's naming scheme: ``tr07_drlp_<bpm>_<Name>_Full.wav``."""
     bpm_text = f"{bpm:g}"
     return f"tr07_drlp_{bpm_text}_{name}_Full.wav"
@@ -451,7 +451,7 @@ def write_demo_pack(out_dir: str | os.PathLike, *, n: int = PACK_SIZE, seed: int
     for i, name in enumerate(_loop_names(seed, n)):
         loop_bpm = _loop_bpm(seed, i, bpm)
         loop = synthesize_loop(bpm=loop_bpm, seed=seed, index=i)
-        path = out_dir / loop_filename(bpm=loop_bpm, name=name)
+        path = out_dir / demo_pack_file_name(bpm=loop_bpm, name=name)
         atomic_write_bytes(path, wav_bytes(loop, sample_rate_hz=SAMPLE_RATE_HZ),
                            what=f"writing the demo pack to {out_dir}")
         paths.append(path)
@@ -481,7 +481,7 @@ def ensure_demo_pack(folder: str | os.PathLike, *, n: int = PACK_SIZE, seed: int
     and renamed, so an interrupted run never leaves a half pack that looks complete.
     Logs one warning line when the demo pack stands in for ``folder``.
     """
-    from .data import LoopError, find_audio_files, scan_folder  # data must not need synth
+    from .audio_files import LoopError, find_audio_files, scan_folder
 
     folder = Path(folder)
     if not folder.exists() and not missing_ok:

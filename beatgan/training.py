@@ -266,7 +266,7 @@ def load_history(run_dir: str | Path) -> list[dict[str, float]]:
 
 
 # --- the loop ----------------------------------------------------------------------------
-class _Run:
+class _TrainingState:
     """State of one ``train`` call; methods are the loop's steps, in order of use."""
 
     def __init__(self, data, config: Config, run_dir: Path, *, jit_compile: bool,
@@ -438,7 +438,7 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     data = _check_data(data, config)
     parallel = data_parallel(devices, batch_size=config.batch_size)  # None for one device
     _check_run_config(run_dir, config)
-    run = _Run(data, config, run_dir,
+    run = _TrainingState(data, config, run_dir,
                jit_compile=jit_compile,
                parallel=parallel)
     # Room for two checkpoints (one being written beside the last) before hours of work.

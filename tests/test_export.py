@@ -118,7 +118,7 @@ def test_a_weight_beyond_float16_is_refused(tmp_path):
 def test_beats_json_and_scores_txt_record_the_weights(folders, tmp_path):
     from beatgan.generation import read_sidecar, write_beats
     from beatgan.notebook import save_scores
-    from beatgan.similarity import score_novelty
+    from beatgan.novelty import score_novelty
 
     provenance = export.weights_provenance(folders / "f16")
     assert provenance["sha256"] == export.file_sha256(folders / "f16" / "generator.weights.h5")

@@ -1,18 +1,19 @@
-"""Parameter injection, output lightening and the plot helpers behind the notebook."""
+"""Parameter checks, output lightening and the plot helpers behind the notebook."""
 
 import nbformat
 import numpy as np
 import pytest
 
-from beatgan.notebook import inject_parameters, lighten_outputs, parse_parameter, play
+from beatgan.notebook import check_parameters, lighten_outputs, parse_parameter, play
 from beatgan.plots import log_spectrogram_db, loss_curves, score_histogram
 
 
 def _notebook():
     nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
     nb.cells = [
         nbformat.v4.new_markdown_cell("# title"),
-        nbformat.v4.new_code_cell("iterations = 0\nmodel_dim: int = 64\n",
+        nbformat.v4.new_code_cell("iterations = 0  # 0 == load\nmodel_dim: int = 64  # d = 64\n",
                                   metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell("print(iterations)"),
     ]
@@ -34,17 +35,21 @@ def test_parse_parameter_refuses_a_bare_word():
         parse_parameter("iterations")
 
 
-def test_parameters_go_right_after_the_parameters_cell_and_replace_older_injections():
-    nb = inject_parameters(_notebook(), {"iterations": 3})
-    nb = inject_parameters(nb, {"iterations": 5, "model_dim": 8})
-    assert [c.source.splitlines()[-1] for c in nb.cells[1:3]] == ["model_dim: int = 64", "model_dim = 8"]
-    assert "iterations = 5" in nb.cells[2].source
-    assert len(nb.cells) == 4
-
-
-def test_unknown_parameter_is_an_error():
+def test_parameters_of_the_parameters_cell_pass_and_a_typo_is_an_error(tmp_path):
+    path = tmp_path / "n.ipynb"
+    nbformat.write(_notebook(), path)
+    check_parameters(path, {"iterations": 5, "model_dim": 8})
     with pytest.raises(ValueError, match="iteratons"):
-        inject_parameters(_notebook(), {"iteratons": 3})
+        check_parameters(path, {"iteratons": 3})
+
+
+def test_papermill_timing_metadata_is_dropped_from_light_notebooks():
+    nb = _notebook()
+    nb.metadata["papermill"] = {"duration": 1.0}
+    nb.cells[2].metadata.update(papermill={"duration": 0.5}, tags=[])
+    lighten_outputs(nb)
+    assert "papermill" not in nb.metadata and nb.cells[2].metadata == {}
+    assert nb.cells[1].metadata["tags"] == ["parameters"]
 
 
 def test_audio_players_are_removed_but_text_is_kept():
@@ -99,7 +104,7 @@ def test_spectrogram_grid_shares_one_level_scale():
 
 def _small_report(rng):
     from beatgan import Config
-    from beatgan.similarity import score_novelty
+    from beatgan.novelty import score_novelty
 
     config = Config()
     train = rng.uniform(-0.5, 0.5, (3, config.score_len, 2)).astype(np.float32)

@@ -63,12 +63,12 @@ def test_commands_without_weights_fail_fast_with_the_fix(command, tmp_path):
 
 def test_version_and_loop_choices(capsys):
     import beatgan
-    from beatgan import loops
+    from beatgan import loop_export
 
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"beatgan {beatgan.__version__}"
-    assert LOOP_STRUCTURES == loops.STRUCTURES
+    assert LOOP_STRUCTURES == loop_export.STRUCTURES
     with pytest.raises(SystemExit):
         build_parser().parse_args(["loop", "--structure", "XYZ"])
     assert "invalid choice" in capsys.readouterr().err

@@ -7,13 +7,9 @@ import pytest
 import soundfile as sf
 
 from beatgan.config import Config
-from beatgan.similarity import (
-    load_generated,
-    novelty_report,
-    score_novelty,
-    shift_tolerant_similarity,
-    similarity_matrix,
-)
+from beatgan.novelty import novelty_report, score_novelty
+from beatgan.similarity import shift_tolerant_similarity, similarity_matrix
+from beatgan.workflows import load_generated
 
 
 def reference_matrix(train, generated, n_samples):
@@ -248,7 +244,7 @@ def test_score_novelty_finds_the_copy(rng):
 
 
 def test_similarity_examples_hold_the_beat_its_loops_and_a_readme(tmp_path, rng):
-    from beatgan.examples import choose_examples, write_similarity_examples
+    from beatgan.similarity_examples import choose_examples, write_similarity_examples
 
     config = Config()
     n = config.score_len

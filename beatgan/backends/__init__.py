@@ -63,11 +63,12 @@ def make_steps(generator: keras.Model, discriminator: keras.Model,
             raise ValueError("jit_compile (XLA) is not available with several TensorFlow "
                              "devices: MirroredStrategy steps run as plain tf.function")
         return MirroredSteps(generator, discriminator, g_optimizer, d_optimizer, data,
-                             strategy=parallel.handle, batch_size=parallel.batch_size, **kwargs)
+                             strategy=parallel.strategy, batch_size=parallel.batch_size, **kwargs)
     if backend == "jax":
         from .jax_steps import FusedJaxSteps, JaxSteps
-        return (FusedJaxSteps if fused else JaxSteps)(generator, discriminator, g_optimizer, d_optimizer, data,
-                        distribution=None if parallel is None else parallel.handle, **kwargs)
+        steps_class = FusedJaxSteps if fused else JaxSteps
+        return steps_class(generator, discriminator, g_optimizer, d_optimizer, data,
+                           distribution=None if parallel is None else parallel.strategy, **kwargs)
     raise NotImplementedError(
         f"training runs on the tensorflow and jax Keras backends, not {backend!r}; "
         "set KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax before importing keras")

@@ -37,12 +37,12 @@ class DataParallelPlan:
 
     devices: device names, one replica each (``"gpu:0"`` on JAX, ``"/device:GPU:0"`` on TF).
     batch_size: the global batch, split into ``batch_size // len(devices)`` per device.
-    handle: ``keras.distribution.DataParallel`` (JAX) or ``tf.distribute.MirroredStrategy`` (TF).
+    strategy: ``keras.distribution.DataParallel`` (JAX) or ``tf.distribute.MirroredStrategy`` (TF).
     """
 
     devices: tuple[str, ...]
     batch_size: int
-    handle: Any
+    strategy: Any
 
     @property
     def n_devices(self) -> int:
@@ -54,7 +54,7 @@ class DataParallelPlan:
 
     def scope(self):
         """Build models and optimizers inside this: their variables get one copy per device."""
-        return self.handle.scope()
+        return self.strategy.scope()
 
 
 def available_devices() -> list[str]:
@@ -103,10 +103,10 @@ def data_parallel(devices: int | str | None, *, batch_size: int) -> DataParallel
     chosen = tuple(found[:n])
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
-        handle = tf.distribute.MirroredStrategy(list(chosen))
+        strategy = tf.distribute.MirroredStrategy(list(chosen))
     else:
-        handle = keras.distribution.DataParallel(devices=list(chosen))
-    return DataParallelPlan(devices=chosen, batch_size=batch_size, handle=handle)
+        strategy = keras.distribution.DataParallel(devices=list(chosen))
+    return DataParallelPlan(devices=chosen, batch_size=batch_size, strategy=strategy)
 
 
 def scope(plan: DataParallelPlan | None):

@@ -168,7 +168,7 @@ def build_loop(segments: Mapping[str, np.ndarray], *, structure: str, bars: int,
     return np.clip(loop, -1.0, MAX_SAMPLE_24).astype(np.float32)
 
 
-def loop_file_name(*, bpm: float, structure: str, bars: int, seed: int, index: int) -> str:
+def daw_loop_file_name(*, bpm: float, structure: str, bars: int, seed: int, index: int) -> str:
     """``beatgan_125bpm_AAAB_4bars_seed0_a000.wav``: tempo and structure first, for DAW browsers."""
     return (f"beatgan_{bpm:g}bpm_{check_structure(structure)}_{bars}bars_seed{seed}_"
             f"a{index:03d}.wav")

@@ -26,8 +26,8 @@ import numpy as np
 
 from .config import Config
 from .generation import segment_repeated
-from .loops import segments_per_bar, write_wav24
-from .similarity import BeatNovelty, Neighbour, NoveltyReport, format_score
+from .loop_export import segments_per_bar, write_wav24
+from .novelty import BeatNovelty, Neighbour, NoveltyReport, format_score
 
 
 def choose_examples(report: NoveltyReport, *, n: int = 3) -> list[int]:

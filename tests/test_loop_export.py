@@ -6,13 +6,13 @@ import soundfile as sf
 
 from beatgan import audio
 from beatgan.config import MAX_SAMPLE_24, Config
-from beatgan.loops import (
+from beatgan.loop_export import (
     arrange,
     bar_pattern,
     build_loop,
     fade_edges,
     float_to_pcm24,
-    loop_file_name,
+    daw_loop_file_name,
     segments_per_bar,
     structure_letters,
     upsample_periodic,
@@ -148,5 +148,5 @@ def test_pcm24_round_trip_is_exact(tmp_path, rng):
 
 
 def test_loop_file_name_says_tempo_and_structure():
-    name = loop_file_name(bpm=125.0, structure="aaab", bars=4, seed=3, index=7)
+    name = daw_loop_file_name(bpm=125.0, structure="aaab", bars=4, seed=3, index=7)
     assert name == "beatgan_125bpm_AAAB_4bars_seed3_a007.wav"
