@@ -85,11 +85,17 @@ def lighten_outputs(notebook: Any) -> Any:
 
 
 def _kernel_config():
-    """Kernels talk to the runner over local socket files (ipc) rather than TCP ports: no port
-    opens, and ipykernel has no reason to warn about unencrypted TCP."""
+    """How the runner starts the kernel.
+
+    Over local socket files (ipc) rather than TCP ports: no port opens, and ipykernel has no
+    reason to warn about unencrypted TCP. With the kernel's own log at CRITICAL: jupyter_client
+    interrupts every kernel as it shuts it down, and a kernel still answering a message then logs
+    "KeyboardInterrupt caught in kernel" (a failing cell is reported by papermill, not this log).
+    """
     from traitlets.config import Config as TraitletsConfig
 
-    return TraitletsConfig({"KernelManager": {"transport": "ipc"}})
+    return TraitletsConfig({"KernelManager": {"transport": "ipc"},
+                            "NotebookClient": {"extra_arguments": ["--IPKernelApp.log_level=CRITICAL"]}})
 
 
 def run_notebook(path: str | Path, *, output: str | Path | None = None,

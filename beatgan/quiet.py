@@ -1,6 +1,6 @@
 """A quiet TensorFlow start: no absl/oneDNN/cudart/cuInit lines on stderr.
 
-TensorFlow 2.21 writes its C++ start-up lines through absl *before* ``absl::InitializeLog()``
+TensorFlow writes its C++ start-up lines through absl *before* ``absl::InitializeLog()``
 runs, and such lines ignore ``TF_CPP_MIN_LOG_LEVEL``: "oneDNN custom operations are on",
 "Could not find cuda drivers", each twice (two shared libraries, two absl copies). The level
 still governs what comes after, such as ``E0000 ... failed call to cuInit`` on a CPU-only machine.
