@@ -19,7 +19,7 @@ import tempfile
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import beatgan  # noqa: F401  (quiets TensorFlow's start-up lines before Keras loads it)
 
 from beatgan.config import Config  # noqa: E402
 from beatgan.generation import generate, write_beats  # noqa: E402

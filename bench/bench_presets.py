@@ -91,7 +91,7 @@ def main(argv=None) -> None:
     parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow")
     args = parser.parse_args(argv)
     os.environ["KERAS_BACKEND"] = args.backend
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import beatgan  # noqa: F401  (quiets TensorFlow's start-up lines before Keras loads it)
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     from beatgan.config import PRESETS, preset
 

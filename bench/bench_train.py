@@ -150,7 +150,7 @@ def time_steps(steps, sampler, config, *, iterations: int, warmup: int) -> dict:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     os.environ["KERAS_BACKEND"] = args.backend  # before keras is imported
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import beatgan  # noqa: F401  (quiets TensorFlow's start-up lines before Keras loads it)
     import keras
 
     from beatgan.backends import make_steps

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import beatgan  # noqa: F401  (quiets TensorFlow's start-up lines before Keras loads it)
 
 import numpy as np
 

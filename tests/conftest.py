@@ -4,7 +4,7 @@ import os
 
 # Before any test imports Keras: CPU only, quiet logs, TensorFlow unless a test run asks otherwise.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import beatgan  # noqa: F401  (quiets TensorFlow's start-up lines before Keras loads it)
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
