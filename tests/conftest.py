@@ -16,3 +16,16 @@ import pytest
 def rng() -> np.random.Generator:
     """A fresh generator with a fixed seed for each test."""
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """A weights folder as training exports it, for a d = 2 generator (model_dim 2, batch 2)."""
+    from beatgan import Config
+    from beatgan.model import build_discriminator, build_generator
+    from beatgan.training import export_weights
+
+    config = Config(model_dim=2, batch_size=2)
+    folder = tmp_path_factory.mktemp("weights")
+    return export_weights(build_generator(config), build_discriminator(config), config=config,
+                          folder=folder)

@@ -13,16 +13,6 @@ TINY = Config(model_dim=2, batch_size=2)
 
 
 @pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    """A weights folder as training exports it, for a d = 2 generator."""
-    from beatgan.model import build_discriminator, build_generator
-    from beatgan.training import export_weights
-
-    folder = tmp_path_factory.mktemp("weights")
-    return export_weights(build_generator(TINY), build_discriminator(TINY), config=TINY, folder=folder)
-
-
-@pytest.fixture(scope="module")
 def demo_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("loops")
     assert main(["demo-data", str(folder), "--n", "4", "--seed", "3"]) == 0

@@ -71,15 +71,6 @@ def _remount_read_only(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    from beatgan.model import build_discriminator, build_generator
-    from beatgan.training import export_weights
-
-    folder = tmp_path_factory.mktemp("weights")
-    return export_weights(build_generator(TINY), build_discriminator(TINY), config=TINY, folder=folder)
-
-
-@pytest.fixture(scope="module")
 def demo_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("loops")
     assert main(["demo-data", str(folder), "--n", "2", "--seed", "3"]) == 0
