@@ -3,7 +3,7 @@
 Pick a seed (or let the page draw one), a bar structure and a length; the page runs the same
 functions as the CLI and the notebook: ``generation.generate`` for the beat (one 4/4 bar, as
 ``write_beats`` writes it), ``generation.make_loop`` for the DAW loop (44.1 kHz, 24-bit,
-seamless), ``plots.waveform_and_spectrogram`` for the picture and ``similarity.score_novelty``
+seamless), ``plots.waveform_and_spectrogram`` for the picture and ``novelty.score_novelty``
 for the nearest training loops. Two layers:
 
 * ``Studio``: the work, no web code (a generator, its config, the training loops; ``make``).

@@ -97,6 +97,14 @@ def _finite(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    """A finite number > 0 (minutes)."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
 def _json_safe(value):
     """``value`` with every NaN/Inf float replaced by None, so the JSON printed is valid."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -178,25 +186,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     import numpy as np
 
-    from .fileio import check_writable, lock_folder
+    from .fileio import check_writable, folder_lock
     from .training import train
 
     # Before minutes of loading: the run folder must take files, and be this process's alone.
     check_writable(args.out, what="preparing the run folder")
-    lock_folder(args.out)
-    loops = _load_training_data(args.data, config)
-    # Noise over each loop's real audio only, as the notebook does: padding stays silent.
-    data = loops.augment(rng=np.random.default_rng(config.seed))
-    print(f"training on {len(loops.paths)} loops x {config.noise_copies} noisy copies = "
-          f"{len(data)} segments of shape {data.shape[1:]}")
-    # With only a time limit there is no iteration target; with neither, 1000 iterations.
-    iterations = args.iterations if args.iterations or args.max_minutes else 1000
-    max_seconds = None if args.max_minutes is None else 60.0 * args.max_minutes
-    result = train(data, config, run_dir=args.out, iterations=iterations,
-                   checkpoint_every=args.checkpoint_every,
-                   checkpoint_minutes=args.checkpoint_minutes, jit_compile=args.jit_compile,
-                   devices=args.devices, preview_every=args.preview_every,
-                   max_seconds=max_seconds, export_dtype=args.export_dtype)
+    with folder_lock(args.out):
+        loops = _load_training_data(args.data, config)
+        # Noise over each loop's real audio only, as the notebook does: padding stays silent.
+        data = loops.augment(rng=np.random.default_rng(config.seed))
+        print(f"training on {len(loops.paths)} loops x {config.noise_copies} noisy copies = "
+              f"{len(data)} segments of shape {data.shape[1:]}")
+        # With only a time limit there is no iteration target; with neither, 1000 iterations.
+        iterations = (args.iterations if args.iterations is not None or args.max_minutes is not None
+                      else 1000)
+        max_seconds = None if args.max_minutes is None else 60.0 * args.max_minutes
+        result = train(data, config, run_dir=args.out, iterations=iterations,
+                       checkpoint_every=args.checkpoint_every,
+                       checkpoint_minutes=args.checkpoint_minutes, jit_compile=args.jit_compile,
+                       devices=args.devices, preview_every=args.preview_every,
+                       max_seconds=max_seconds, export_dtype=args.export_dtype)
     print(train_summary(result))
     return 0
 
@@ -323,15 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=_positive, default=None,
                    help="target number of G updates, each after d_updates_per_g D updates "
                         "(default 1000, or no target when --max-minutes is given)")
-    p.add_argument("--max-minutes", type=_finite, default=None,
-                   help="stop after this many minutes of this command, compiling included: "
-                        "finish the iteration, checkpoint, export (resume with the same command)")
+    p.add_argument("--max-minutes", type=_positive_float, default=None,
+                   help="time limit in minutes, counted once the loops are loaded (building and "
+                        "compiling count): no iteration is started that would end past it; then "
+                        "checkpoint and export; the same command resumes (default: none)")
     p.add_argument("--export-dtype", choices=("float32", "float16"), default="float32",
                    help="storage of the exported generator (float16: half the size, loads as float32)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
     p.add_argument("--checkpoint-every", type=_positive, default=500,
                    help="iterations between checkpoints (default 500)")
-    p.add_argument("--checkpoint-minutes", type=float, default=10.0,
+    p.add_argument("--checkpoint-minutes", type=_positive_float, default=10.0,
                    help="minutes between checkpoints (default 10)")
     p.add_argument("--preview-every", type=_positive, default=500,
                    help="iterations between TensorBoard audio previews of 4 fixed latent vectors "
@@ -407,6 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The extra that installs an optional package the command needs.
+_EXTRA_OF = {"gradio": "app", "papermill": "notebook", "nbformat": "notebook",
+             "nbclient": "notebook", "ipykernel": "notebook", "jax": "jax", "tensorboard": "tensorboard"}
+
 #: What each command writes, for an OSError that does not say: "while <this>".
 _ACTIVITY = {"demo-data": "writing the demo pack", "train": "training", "generate": "writing beats",
              "loop": "writing a loop", "score": "scoring", "run-notebook": "running the notebook"}
@@ -445,15 +459,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"{prefix}: stopped: {error}", file=sys.stderr)
         return 1
+    except ImportError as error:  # an optional extra that is not installed
+        if debug:
+            traceback.print_exc()
+        missing = error.name or "a package"
+        extra = _EXTRA_OF.get(missing.split(".")[0])
+        hint = f'pip install "beatgan[{extra}]"' if extra else f"pip install {missing}"
+        print(f"{prefix}: error: {missing} is not installed ({hint})", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        if type(error).__name__ != "PapermillExecutionError":
+            raise
+        # A notebook cell failed: the partly executed notebook was saved; say which cell.
+        if debug:
+            traceback.print_exc()
+        print(f"{prefix}: stopped: In [{error.exec_count}] raised {error.ename}: "
+              f"{_first_line(error.evalue)} (the executed notebook is saved)", file=sys.stderr)
+        return 1
 
 
-def _first_line(error: BaseException) -> str:
+def _first_line(error: BaseException | str) -> str:
     """The message's first line: some libraries append pages of detail."""
     lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
+    return lines[0] if lines else (type(error).__name__ if isinstance(error, BaseException) else "")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .fileio import atomic_write_bytes
+
 #: Slice lengths the WaveGAN architecture supports (samples per channel).
 SLICE_LENGTHS = (16384, 32768, 65536)
 DECIMATION_METHODS = ("polyphase", "naive")
@@ -188,9 +190,8 @@ class Config:
         path = Path(path)
         if path.is_dir():
             path = path / "config.json"
-        tmp = path.with_name(f".tmp-{path.name}")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        atomic_write_bytes(path, text.encode(), what=f"writing {path.name}")
         return path
 
     @classmethod

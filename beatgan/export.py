@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .fileio import atomic_write_bytes, weights_h5_bytes
+from .fileio import atomic_write_bytes, weights_h5_bytes, write_files_atomically
 
 GENERATOR_WEIGHTS = "generator.weights.h5"
 RAW_GENERATOR_WEIGHTS = "generator_raw.weights.h5"
@@ -94,6 +94,49 @@ def save_weights(model: Any, path: str | Path, *, dtype: str = "float32") -> Pat
         data = float16_h5_bytes(data, name=str(path))
     atomic_write_bytes(path, data, what=f"exporting {path.name}")
     return path
+
+
+def export_weights(generator: Any, discriminator: Any | None, *, config: Any,
+                   folder: str | Path, ema_generator: Any | None = None,
+                   step: int | None = None, dtype: str = "float32") -> Path:
+    """Write a weights folder (layout above) from Keras models; returns ``folder``.
+
+    ``generator.weights.h5`` is ``ema_generator`` when given (then the raw ``generator`` goes
+    to ``generator_raw.weights.h5``), else ``generator``; ``discriminator.weights.h5`` only when
+    a discriminator is given. ``dtype`` "float16" stores the generator files at half the size
+    (they load as float32). ``weights.json`` records ``step``, the EMA flag and decay, the
+    dtype and the generator's sha256. Every file is serialised in memory first and the folder is
+    written as one batch (``fileio.write_files_atomically``): a crash or a full disk leaves the
+    previous export whole, never a new generator beside an old ``weights.json``.
+    """
+    import keras
+
+    if dtype not in EXPORT_DTYPES:
+        raise ValueError(f"export dtype must be one of {EXPORT_DTYPES}, got {dtype!r}")
+    folder = Path(folder)
+
+    def h5(model: Any, name: str, storage: str) -> bytes:
+        data = weights_h5_bytes(model)
+        return float16_h5_bytes(data, name=str(folder / name)) if storage == "float16" else data
+
+    files = {folder / GENERATOR_WEIGHTS: h5(ema_generator if ema_generator is not None
+                                            else generator, GENERATOR_WEIGHTS, dtype)}
+    if ema_generator is not None:
+        files[folder / RAW_GENERATOR_WEIGHTS] = h5(generator, RAW_GENERATOR_WEIGHTS, dtype)
+    if discriminator is not None:
+        files[folder / DISCRIMINATOR_WEIGHTS] = h5(discriminator, DISCRIMINATOR_WEIGHTS, "float32")
+    files[folder / "config.json"] = (json.dumps(config.to_dict(), indent=2, sort_keys=True)
+                                     + "\n").encode()
+    info = {"step": step, "ema": ema_generator is not None,
+            "ema_decay": config.ema_decay if ema_generator is not None else None,
+            "dtype": dtype,
+            "generator_sha256": hashlib.sha256(files[folder / GENERATOR_WEIGHTS]).hexdigest(),
+            "backend": keras.backend.backend()}
+    files[folder / EXPORT_INFO] = (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
+    write_files_atomically(files, what=f"exporting weights to {folder}")
+    if ema_generator is None:
+        (folder / RAW_GENERATOR_WEIGHTS).unlink(missing_ok=True)  # from an earlier export
+    return folder
 
 
 def read_export_info(folder: str | Path) -> dict[str, Any]:

@@ -299,6 +299,19 @@ def lock_folder(folder: str | Path, *, what: str = "a training run") -> Path:
     return path
 
 
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, *, what: str = "a training run") -> Iterator[Path]:
+    """``lock_folder`` for the block, released when it ends in any way; a lock this process
+    already held before the block (a caller's) stays held."""
+    taken = Path(folder).resolve() not in _HELD
+    path = lock_folder(folder, what=what)
+    try:
+        yield path
+    finally:
+        if taken:
+            unlock_folder(folder)
+
+
 def unlock_folder(folder: str | Path) -> None:
     """Release this process's lock on ``folder`` (no-op if it holds none)."""
     fd = _HELD.pop(Path(folder).resolve(), None)

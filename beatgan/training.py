@@ -65,11 +65,10 @@ from . import fileio
 from .backends import generator_weights, make_steps, run_iteration
 from .backends.parallel import DataParallelPlan, data_parallel
 from .backends.parallel import scope as parallel_scope
-from .checkpoint import atomic_write_bytes
 from .config import Config
 from .ema import GeneratorEMA
-from .export import (DISCRIMINATOR_WEIGHTS, EXPORT_INFO, GENERATOR_WEIGHTS,
-                     RAW_GENERATOR_WEIGHTS, file_sha256, save_weights)
+from .export import export_weights  # noqa: F401  (also reachable as training.export_weights)
+from .fileio import atomic_write_bytes
 from .model import build_discriminator, build_generator
 from .tensorboard_log import EventWriter
 
@@ -93,7 +92,7 @@ class TrainResult:
     run_dir, export_dir: where the run and the exported weights are.
     checkpoint: the newest checkpoint file.
     generator, discriminator: the trained Keras models.
-    seconds: wall-clock seconds this call spent training.
+    seconds: wall-clock seconds of this call: building, restoring, compiling, training, export.
     ema_generator: the moving average of the generator (None when ``config.ema`` is off);
         the generator to sample from.
     stop_reason: "iterations" (the target was reached) or "time limit" (``max_seconds``).
@@ -176,39 +175,6 @@ def build_optimizer(config: Config, *, name: str) -> keras.optimizers.Adam:
     """Adam(learning_rate, beta_1, beta_2) as the WaveGAN paper trains both networks."""
     return keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1,
                                  beta_2=config.beta_2, name=name)
-
-
-def export_weights(generator: keras.Model, discriminator: keras.Model | None, *,
-                   config: Config, folder: str | Path, ema_generator: keras.Model | None = None,
-                   step: int | None = None, dtype: str = "float32") -> Path:
-    """Write a weights folder (layout in ``beatgan.export``); returns ``folder``.
-
-    ``generator.weights.h5`` is ``ema_generator`` when given (then the raw ``generator`` goes
-    to ``generator_raw.weights.h5``), else ``generator``; ``discriminator.weights.h5`` only when
-    a discriminator is given. ``dtype`` "float16" stores the generator files at half the size
-    (they load as float32). ``weights.json`` records ``step``, the EMA flag and decay, the
-    dtype and the generator's sha256. The Keras ``.weights.h5`` files load under either
-    backend into models built by ``build_generator(Config.load(folder))``. Each file is
-    written under a temporary name and renamed, so a reader never sees half a file.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    if ema_generator is not None:
-        save_weights(ema_generator, folder / GENERATOR_WEIGHTS, dtype=dtype)
-        save_weights(generator, folder / RAW_GENERATOR_WEIGHTS, dtype=dtype)
-    else:
-        save_weights(generator, folder / GENERATOR_WEIGHTS, dtype=dtype)
-        (folder / RAW_GENERATOR_WEIGHTS).unlink(missing_ok=True)  # from an earlier export
-    if discriminator is not None:
-        save_weights(discriminator, folder / DISCRIMINATOR_WEIGHTS)
-    config.save(folder / "config.json")
-    info = {"step": step, "ema": ema_generator is not None,
-            "ema_decay": config.ema_decay if ema_generator is not None else None,
-            "dtype": dtype, "generator_sha256": file_sha256(folder / GENERATOR_WEIGHTS),
-            "backend": keras.backend.backend()}
-    atomic_write_bytes(folder / EXPORT_INFO,
-                       (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
-    return folder
 
 
 def _check_run_config(run_dir: Path, config: Config) -> None:
@@ -346,6 +312,11 @@ class _TrainingState:
         # Critic losses: the mean over this iteration's critic updates (a fused step stacks them).
         return {"outs": outs if isinstance(outs, list) else [outs], "g": g_out}
 
+    @staticmethod
+    def wait(output: dict) -> None:
+        """Block until the device has finished the iteration that gave ``output``."""
+        keras.ops.convert_to_numpy(output["g"]["g_loss"])
+
     def record(self, pending: list[dict]) -> dict[str, float]:
         """Average the pending outputs into one history row; raise on a NaN/Inf loss."""
         flat = [o for item in pending for o in item["outs"]] + [item["g"] for item in pending]
@@ -424,7 +395,8 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     start = time.perf_counter()  # the time limit counts building and compiling too
     if iterations is None and max_seconds is None:
         raise ValueError("give iterations, max_seconds or both")
-    for name, value in (("iterations", iterations or 1), ("checkpoint_every", checkpoint_every),
+    for name, value in (("iterations", 1 if iterations is None else iterations),
+                        ("checkpoint_every", checkpoint_every),
                         ("log_every", log_every), ("preview_every", preview_every)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
@@ -434,29 +406,66 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         raise ValueError(f"export_dtype must be 'float32' or 'float16', got {export_dtype!r}")
     run_dir = Path(run_dir)
     fileio.check_writable(run_dir, what="preparing the run folder")
-    fileio.lock_folder(run_dir)  # one writer per run folder; released on return or exit
-    data = _check_data(data, config)
-    parallel = data_parallel(devices, batch_size=config.batch_size)  # None for one device
-    _check_run_config(run_dir, config)
-    run = _TrainingState(data, config, run_dir,
-               jit_compile=jit_compile,
-               parallel=parallel)
-    # Room for two checkpoints (one being written beside the last) before hours of work.
-    parts = [run.generator, run.discriminator, run.g_opt, run.d_opt]
-    parts += [] if run.ema is None else [run.ema.model]
-    state_bytes = sum(4 * math.prod(v.shape) for part in parts for v in part.variables)
-    fileio.check_free_space(run.ckpt_dir, 2 * state_bytes, what="checkpointing the run")
+    with fileio.folder_lock(run_dir):  # one writer per run folder, until this call ends
+        data = _check_data(data, config)
+        parallel = data_parallel(devices, batch_size=config.batch_size)  # None for one device
+        _check_run_config(run_dir, config)
+        run = _TrainingState(data, config, run_dir, jit_compile=jit_compile, parallel=parallel)
+        # Room for two checkpoints (one being written beside the last) before hours of work.
+        parts = [run.generator, run.discriminator, run.g_opt, run.d_opt]
+        parts += [] if run.ema is None else [run.ema.model]
+        state_bytes = sum(4 * math.prod(v.shape) for part in parts for v in part.variables)
+        fileio.check_free_space(run.ckpt_dir, 2 * state_bytes, what="checkpointing the run")
+        resumed_from = run.step
+        try:
+            stop_reason = _loop(run, iterations=iterations,
+                                deadline=None if max_seconds is None else start + max_seconds,
+                                checkpoint_every=checkpoint_every,
+                                checkpoint_minutes=checkpoint_minutes, keep=keep,
+                                log_every=log_every, preview_every=preview_every,
+                                tensorboard=tensorboard, progress=progress)
+            run.sync_to_models()
+            export_dir = None
+            if export:
+                export_dir = export_weights(
+                    run.generator, run.discriminator, config=config, folder=run_dir / EXPORT_DIR,
+                    ema_generator=None if run.ema is None else run.ema.model, step=run.step,
+                    dtype=export_dtype)
+        except OSError as error:  # a full or failing disk: the atomic checkpoints keep the last one
+            kept = f"the last checkpoint, {run.last_checkpoint}, is kept" if run.last_checkpoint \
+                else "no checkpoint was written yet"
+            raise fileio.annotate(error, what="training", note=kept, failed_run=True)
+    return TrainResult(step=run.step, resumed_from=resumed_from, history=run.history,
+                       run_dir=run_dir, export_dir=export_dir, checkpoint=run.last_checkpoint,
+                       generator=run.generator, discriminator=run.discriminator,
+                       seconds=time.perf_counter() - start,
+                       ema_generator=None if run.ema is None else run.ema.model,
+                       stop_reason=stop_reason)
+
+
+def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None,
+          checkpoint_every: int, checkpoint_minutes: float, keep: int, log_every: int,
+          preview_every: int, tensorboard: bool, progress: bool) -> str:
+    """Iterate until ``iterations`` or the ``deadline`` (a ``time.perf_counter`` value); log,
+    preview and checkpoint on the way. Returns the stop reason, "iterations" or "time limit".
+
+    The device runs ahead of the host (JAX dispatches asynchronously), so the time an iteration
+    takes is measured between two points where the host waited for the device: every logged
+    iteration and, with a deadline, every iteration until the first measurement and once the
+    deadline is within ``log_every + 1`` iterations.
+    """
+    config = run.config
     resumed_from = run.step
     # Preview latents: their own stream, so previews do not disturb the training draws.
     preview_z = np.random.default_rng([config.seed, 1]).uniform(
         -1.0, 1.0, (PREVIEW_COUNT, config.latent_dim)).astype(np.float32)
-    events = EventWriter(run_dir / "tensorboard") if tensorboard else None
+    events = EventWriter(run.run_dir / "tensorboard") if tensorboard else None
     n_d = config.d_updates_per_g
     bar = _progress_bar(total=None if iterations is None else iterations * n_d,
                         initial=(run.step if iterations is None else min(run.step, iterations)) * n_d,
                         enabled=progress)
-    deadline = None if max_seconds is None else start + max_seconds
-    iteration_s = 0.0  # the last iteration's duration; the first one (compiling) is not used
+    iteration_s = 0.0  # seconds per iteration on the device; 0 until measured after compiling
+    synced_at, synced_step = None, run.step  # the last point where the host waited for the device
     stop_reason = "iterations"
     last_save = time.monotonic()
     pending: list[dict] = []
@@ -467,16 +476,27 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
                 stop_reason = "time limit"
                 break
             first = run.step == resumed_from  # compiles the steps: not a duration to plan by
-            pending.append(run.iteration())
+            out = run.iteration()
+            pending.append(out)
             run.step += 1
             bar.update(n_d)
-            time_up = (deadline is not None
-                       and time.perf_counter() + (0.0 if first else iteration_s) >= deadline)
-            due_ckpt = (run.step % checkpoint_every == 0 or run.step == iterations or time_up
-                        or time.monotonic() - last_save >= 60.0 * checkpoint_minutes)
+            due_log = run.step % log_every == 0
             due_preview = events is not None and run.step % preview_every == 0
-            if due_ckpt or due_preview or run.step % log_every == 0:
-                row = run.record(pending)  # syncs with the device; raises on NaN/Inf
+            due_ckpt = (run.step % checkpoint_every == 0 or run.step == iterations
+                        or time.monotonic() - last_save >= 60.0 * checkpoint_minutes)
+            # Unmeasured, or within log_every + 1 iterations of the deadline: wait for the device.
+            near_deadline = deadline is not None and (
+                iteration_s == 0.0
+                or time.perf_counter() + (log_every + 1) * iteration_s >= deadline)
+            time_up = False
+            if first or due_log or due_preview or due_ckpt or near_deadline:
+                run.wait(out)
+                now = time.perf_counter()
+                if synced_at is not None and run.step > synced_step:
+                    iteration_s = (now - synced_at) / (run.step - synced_step)
+                time_up = deadline is not None and now + iteration_s >= deadline
+            if due_log or due_preview or due_ckpt or time_up:
+                row = run.record(pending)  # raises on NaN/Inf
                 pending = []
                 run.elapsed += time.perf_counter() - tick
                 row["wall_s"] = run.elapsed
@@ -491,38 +511,24 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
                                  sample_rate_hz=config.sample_rate_hz)
                 if events is not None:
                     events.flush()
-                if due_ckpt:
+                if due_ckpt or time_up:
                     run.save_checkpoint(keep=keep)
                     last_save = time.monotonic()
             else:
                 run.elapsed += time.perf_counter() - tick
-            if not first:
-                iteration_s = time.perf_counter() - tick
+            if first or due_log or due_preview or due_ckpt or near_deadline:
+                # Logging, previews and checkpoints are not iteration time.
+                synced_at, synced_step = time.perf_counter(), run.step
+            if time_up and run.step != iterations:
+                stop_reason = "time limit"
+                break
         if stop_reason == "time limit" and run.saved_step != run.step:
             # Stopped before the iteration that would have overrun: what ran is saved.
             if pending:
                 run.record(pending)
-                pending = []
             run.save_checkpoint(keep=keep)
-    except OSError as error:  # a full or failing disk: the atomic checkpoints keep the last one
-        kept = f"the last checkpoint, {run.last_checkpoint}, is kept" if run.last_checkpoint \
-            else "no checkpoint was written yet"
-        raise fileio.annotate(error, what="training", note=kept, failed_run=True)
     finally:
         bar.close()
         if events is not None:
             events.close()
-    run.sync_to_models()
-    export_dir = None
-    if export:
-        export_dir = export_weights(run.generator, run.discriminator, config=config,
-                                    folder=run_dir / EXPORT_DIR,
-                                    ema_generator=None if run.ema is None else run.ema.model,
-                                    step=run.step, dtype=export_dtype)
-    fileio.unlock_folder(run_dir)
-    return TrainResult(step=run.step, resumed_from=resumed_from, history=run.history,
-                       run_dir=run_dir, export_dir=export_dir, checkpoint=run.last_checkpoint,
-                       generator=run.generator, discriminator=run.discriminator,
-                       seconds=time.perf_counter() - start,
-                       ema_generator=None if run.ema is None else run.ema.model,
-                       stop_reason=stop_reason)
+    return stop_reason

@@ -208,7 +208,7 @@ def test_disk_full_while_checkpointing_stops_with_rc1_and_keeps_the_last_checkpo
     assert f"the last checkpoint, {first}, is kept" in err
     assert [p.name for p in (run / "checkpoints").iterdir()] == [first.name]  # no partial, no temp
     assert first.read_bytes() == before
-    fileio.unlock_folder(run)
+    assert run.resolve() not in fileio._HELD  # a failed run releases its folder
 
 
 def test_a_corrupt_newest_checkpoint_is_set_aside_and_the_older_one_used(tmp_path):
@@ -464,3 +464,69 @@ def test_run_notebook_to_a_read_only_disk_fails_before_running(tmp_path, small_d
     err = _one_line(capsys.readouterr().err)
     assert "Read-only file system" in err and "saving the executed notebook" in err
     assert not marker.exists()  # refused before the kernel started
+
+
+def test_a_failed_train_releases_its_run_folder(tmp_path):
+    """In a long-lived process (a notebook kernel) a failed run must not keep the folder locked."""
+    from beatgan.training import train
+
+    with pytest.raises(ValueError):
+        train(np.zeros((4, 100, 2), np.float32), _train_worker.CONFIG, run_dir=tmp_path,
+              iterations=1, progress=False)  # wrong slice length
+    assert tmp_path.resolve() not in fileio._HELD
+    held = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        from beatgan import fileio
+        fileio.lock_folder({str(tmp_path)!r})
+        print("locked")""")], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    assert held.stdout.strip() == "locked", held.stderr
+
+
+def test_a_lock_the_caller_holds_outlives_train(tmp_path):
+    with fileio.folder_lock(tmp_path):
+        with fileio.folder_lock(tmp_path):  # train's own, inside the CLI's
+            pass
+        assert tmp_path.resolve() in fileio._HELD
+    assert tmp_path.resolve() not in fileio._HELD
+
+
+def test_zero_iterations_are_refused(tmp_path):
+    from beatgan.training import train
+
+    with pytest.raises(ValueError, match="iterations must be >= 1"):
+        train(_train_worker.tiny_data(), _train_worker.CONFIG, run_dir=tmp_path, iterations=0)
+    assert not (tmp_path / "export").exists()
+
+
+@pytest.mark.parametrize("flag", ["--max-minutes", "--checkpoint-minutes"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_minutes_must_be_positive(flag, value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--out", str(tmp_path), flag, value])
+    assert exit_.value.code == 2
+    assert f"argument {flag}: expected a" in capsys.readouterr().err
+
+
+def test_a_missing_extra_is_one_line_naming_it(tiny_weights, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # as if the [app] extra were not installed
+    assert main(["app", "--weights", str(tiny_weights)]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert err == 'beatgan app: error: gradio is not installed (pip install "beatgan[app]")'
+
+
+@pytest.mark.slow
+def test_a_failing_notebook_cell_is_one_line_and_the_notebook_is_kept(tmp_path, capsys):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"}})
+    notebook.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("1 / x")]
+    notebook.cells[0].metadata["tags"] = ["parameters"]
+    nbformat.write(notebook, tmp_path / "broken.ipynb")
+    out = tmp_path / "out.ipynb"
+    assert main(["run-notebook", str(tmp_path / "broken.ipynb"), "--output", str(out),
+                 "-p", "x=0"]) == 1
+    err = _one_line(capsys.readouterr().err)
+    assert err.startswith("beatgan run-notebook: stopped: In [")  # papermill adds a parameters cell
+    assert err.endswith("] raised ZeroDivisionError: division by zero (the executed notebook is saved)")
+    assert out.is_file()  # the partly executed notebook, to look at

@@ -92,3 +92,38 @@ def test_cli_max_minutes_trains_exports_and_resumes(tmp_path, capsys):
         steps.append(info["step"])
     assert 1 <= steps[0] < steps[1]
     assert "time limit" in capsys.readouterr().out
+
+
+_JAX_TIME_LIMIT = """
+import json, sys, time
+sys.path.insert(0, {here!r})
+import _train_worker
+from beatgan.training import train
+
+start = time.perf_counter()
+result = train(_train_worker.tiny_data(64), _train_worker.CONFIG.replace(model_dim=4, batch_size=64),
+               run_dir={run!r}, iterations=None, max_seconds={limit}, log_every=50,
+               checkpoint_every=1000, preview_every=10_000, progress=False, tensorboard=False)
+print(json.dumps({{"took": time.perf_counter() - start, "steps": result.step,
+                   "reason": result.stop_reason}}))
+"""
+
+
+@pytest.mark.slow
+def test_the_limit_holds_when_the_device_runs_ahead_of_the_host(tmp_path):
+    """JAX dispatches asynchronously: an iteration 'ends' on the host long before the device
+    has run it. With log_every=50 the loop must still wait for the device near the deadline
+    instead of queueing up to 50 iterations past it."""
+    import os
+    import subprocess
+
+    limit_s = 40.0  # past compiling (about 20 s): a d = 4, batch 64 iteration takes 1-3 s
+    code = _JAX_TIME_LIMIT.format(here=str(HERE), run=str(tmp_path), limit=limit_s)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(HERE.parent)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["reason"] == "time limit" and 1 <= result["steps"] < 50
+    per_iteration_s = result["took"] / result["steps"]  # compile included: an upper bound
+    assert result["took"] <= limit_s + 2 * per_iteration_s + SAVE_S, result
