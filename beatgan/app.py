@@ -195,4 +195,9 @@ def launch(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok: bo
     if studio is not None:
         studio.training_loops()  # before serving, so the first click does not wait for them
         allowed = [str(studio.out_dir)]
-    page.launch(server_name=host, server_port=port, share=share, allowed_paths=allowed)
+    # quiet: gradio's own start-up lines give advice for its Python API (share=True), not ours.
+    page.launch(server_name=host, server_port=port, share=share, allowed_paths=allowed,
+                quiet=True, prevent_thread_lock=True)
+    print(f"beatgan app: serving {page.local_url}"
+          f"{f' and {page.share_url}' if share and page.share_url else ''} (Ctrl-C stops it)")
+    page.block_thread()

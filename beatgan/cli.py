@@ -118,19 +118,51 @@ def _json_safe(value):
 
 def _parse_bpm(text: str) -> float | tuple[float, float]:
     """``"125"`` -> 125.0; ``"90-140"`` -> (90.0, 140.0)."""
+    from .tempo import BPM_RANGE
+
     low, sep, high = text.partition("-")
     try:
-        return (float(low), float(high)) if sep else float(low)
+        values = (float(low), float(high)) if sep else (float(low),)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--bpm takes a number or a range LOW-HIGH, got {text!r}")
+    if not all(BPM_RANGE[0] <= v <= BPM_RANGE[1] for v in values) or values[0] > values[-1]:
+        raise argparse.ArgumentTypeError(
+            f"--bpm takes tempos from {BPM_RANGE[0]:g} to {BPM_RANGE[1]:g} (a range LOW-HIGH "
+            f"with LOW <= HIGH), got {text!r}")
+    return values if sep else values[0]
 
 
 def _positive(text: str) -> int:
     """A whole number >= 1 (iterations, bars, intervals)."""
-    value = _count(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return value
+
+
+def _non_negative(text: str) -> float:
+    """A finite number >= 0 (thresholds, lags; 0 switches a lag bound off)."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _at_most(limit: int, *, low: int = 1) -> Callable[[str], int]:
+    """A whole number from ``low`` to ``limit`` (bounds that keep a request in memory)."""
+    def parse(text: str) -> int:
+        value = _count(text)
+        if not low <= value <= limit:
+            raise argparse.ArgumentTypeError(f"expected a whole number {low}-{limit}, got {text!r}")
+        return value
+    return parse
+
+
+#: Bounds of ``loop``: 1024 bars is 33 minutes at 125 bpm; index N draws N + 1 latent vectors.
+MAX_BARS, MAX_INDEX = 1024, 99_999
 
 
 def _require_weights(folder: str | Path) -> None:
@@ -153,10 +185,13 @@ def train_summary(result) -> str:
     """One line saying what ``train`` did and the command to run next."""
     last = result.history[-1] if result.history else {}
     losses = ", ".join(f"{k} {last[k]:.3g}" for k in ("d_loss", "g_loss") if k in last)
-    start = f" (resumed at {result.resumed_from})" if result.resumed_from else ""
-    if getattr(result, "stop_reason", None) == "time limit":
-        start += ", stopped at the time limit"
     weights = result.export_dir or result.run_dir
+    if result.step == result.resumed_from and result.stop_reason == "iterations":
+        return (f"already at iteration {result.step}: nothing to train (a higher --iterations "
+                f"goes on); weights in {weights}. Next: beatgan generate --weights {weights}")
+    start = f" (resumed at {result.resumed_from})" if result.resumed_from else ""
+    if result.stop_reason == "time limit":
+        start += ", stopped at the time limit"
     return (f"trained to iteration {result.step}{start} in {_duration(result.seconds)}"
             f"{'; ' + losses if losses else ''}; weights in {weights}. "
             f"Next: beatgan generate --weights {weights}")
@@ -181,9 +216,19 @@ def _load_training_data(folder: str, config: Config, *, progress: bool = True):
                                progress=progress)
 
 
+def _train_config(args: argparse.Namespace) -> Config:
+    """The run's own config (``OUT/config.json``) when resuming without ``--preset``, else the
+    preset (default seed); config flags on top. A resumed run must keep its config, so a flag
+    that changes it is then refused by ``train``."""
+    saved = Path(args.out) / "config.json"
+    if args.preset is None and saved.is_file():
+        return _config_from_args(args, base=Config.load(saved))
+    return _config_from_args(args)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
-    config = _config_from_args(args)
+    config = _train_config(args)
     import numpy as np
 
     from .fileio import check_writable, folder_lock
@@ -301,7 +346,8 @@ def _cmd_run_notebook(args: argparse.Namespace) -> int:
 
 # --- parser -----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="beatgan", description=__doc__.split("\n\n")[0])
+    summary = __doc__.split("\n\n")[0].replace("``", "")
+    parser = argparse.ArgumentParser(prog="beatgan", description=summary)
     parser.add_argument("--version", action="version", version=f"beatgan {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error (also BEATGAN_DEBUG=1)")
@@ -372,20 +418,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for the loop WAV and its .json (default generated_output/loops)")
     p.add_argument("--structure", default="AAAB", choices=LOOP_STRUCTURES,
                    help="one letter per bar, each letter its own segment (default AAAB)")
-    p.add_argument("--bars", type=_positive, default=4,
-                   help="bars in the loop, a multiple of the structure's length (default 4)")
+    p.add_argument("--bars", type=_at_most(MAX_BARS), default=4,
+                   help=f"bars in the loop, a multiple of the structure's length, at most {MAX_BARS} "
+                        f"(default 4)")
     p.add_argument("--seed", type=_count, default=0, help="seed of the latent vectors (default 0)")
-    p.add_argument("--index", type=_count, default=0,
-                   help="which of the seed's latent vectors is A: beat outputNNN of generate (default 0)")
+    p.add_argument("--index", type=_at_most(MAX_INDEX, low=0), default=0,
+                   help="which of the seed's latent vectors is A: beat outputNNN of generate "
+                        "(default 0)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
 
     p = command("score", _cmd_score, "score generated beats for similarity to the training loops")
     p.add_argument("--data", default=DEFAULT_DATA, help="training loops (default ULTIMATE_DRUM_LOOPS / demo pack)")
     p.add_argument("--generated", default="generated_output",
                    help="folder of generated WAVs (default generated_output)")
-    p.add_argument("--threshold", type=_finite, default=0.1,
+    p.add_argument("--threshold", type=_non_negative, default=0.1,
                    help="similar when the score is at most this (default 0.1)")
-    p.add_argument("--max-shift-ms", type=_finite, default=20.0,
+    p.add_argument("--max-shift-ms", type=_non_negative, default=20.0,
                    help="lag bound of the shift-tolerant score, 0 disables it (default 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--examples", type=Path, default=None,
@@ -403,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training loops for the nearest-loop table (default ULTIMATE_DRUM_LOOPS / demo pack)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to serve on (default 127.0.0.1; 0.0.0.0 for the network)")
-    p.add_argument("--port", type=_positive, default=None,
+    p.add_argument("--port", type=_at_most(65535), default=None,
                    help="port (default: the first free one from 7860)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
@@ -459,6 +507,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"{prefix}: stopped: {error}", file=sys.stderr)
         return 1
+    except MemoryError as error:  # numpy's "Unable to allocate 84.1 GiB ..." for a huge request
+        if debug:
+            traceback.print_exc()
+        print(f"{prefix}: error: not enough memory: {_first_line(error)}; ask for less "
+              f"(fewer beats or bars)", file=sys.stderr)
+        return 2
     except ImportError as error:  # an optional extra that is not installed
         if debug:
             traceback.print_exc()
@@ -487,5 +541,21 @@ def _first_line(error: BaseException | str) -> str:
     return lines[0] if lines else (type(error).__name__ if isinstance(error, BaseException) else "")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line a user reads ("beatgan: warning: ..."), not Python's two; written
+    through tqdm so that a progress bar on the terminal is not broken by it."""
+    from tqdm import tqdm
+
+    tqdm.write(f"beatgan: warning: {message}", file=file or sys.stderr)
+
+
+def run() -> int:
+    """The console entry point: ``main`` with warnings printed as one line each."""
+    import warnings
+
+    warnings.showwarning = _show_warning
+    return main()
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run())

@@ -18,13 +18,13 @@ really means "sounds like a copy". ``write_similarity_examples`` writes the same
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from .config import Config
+from .fileio import atomic_write_bytes
 from .generation import segment_repeated
 from .loop_export import segments_per_bar, write_wav24
 from .novelty import BeatNovelty, Neighbour, NoveltyReport, format_score
@@ -136,14 +136,14 @@ def write_similarity_examples(out_dir: str | Path, *, report: NoveltyReport, con
             source = Path(train_paths[n.train_index])
             stem = f"nearest{'_shifted' if rank == 's' else rank}_{_safe_stem(n.train_name)}"
             full = f"{stem}{source.suffix or '.wav'}"
-            shutil.copyfile(source, folder / full)
+            _copy(source, folder / full)
             low = f"{stem}_{config.sample_rate_hz}Hz.wav"
             segment = segment_repeated(np.asarray(train_audio[n.train_index]),
                                        n_samples=config.score_len,
                                        repeats=segments_per_bar(config))
             write_wav24(segment, folder / low, sample_rate_hz=config.sample_rate_hz)
             files.append((rank, n, full, low))
-        (folder / "README.md").write_text(_beat_readme(beat, files, report=report,
+        _write_text(folder / "README.md", _beat_readme(beat, files, report=report,
                                                        beat_file=beat_file))
         verdict = "similar" if beat.similar(report.threshold) else "novel"
         if shift:
@@ -152,8 +152,19 @@ def write_similarity_examples(out_dir: str | Path, *, report: NoveltyReport, con
         index_lines.append(f"| {beat.name} | {format_score(beat.nearest[0].score)} | {verdict} | "
                            f"[{folder.name}/]({folder.name}/README.md) |")
         folders.append(folder)
-    (out_dir / "README.md").write_text("\n".join(index_lines) + "\n")
+    _write_text(out_dir / "README.md", "\n".join(index_lines) + "\n")
     return folders
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy a WAV under a temporary name first: a full disk leaves no half file under ``target``."""
+    atomic_write_bytes(target, Path(source).read_bytes(),
+                       what=f"writing similarity examples to {target.parent}")
+
+
+def _write_text(path: Path, text: str) -> None:
+    """A README of the examples, written atomically."""
+    atomic_write_bytes(path, text.encode(), what=f"writing similarity examples to {path.parent}")
 
 
 def _write_beat(folder: Path, j: int, *, name: str, config: Config,
@@ -161,7 +172,7 @@ def _write_beat(folder: Path, j: int, *, name: str, config: Config,
     """Put generated beat ``j`` in ``folder``; returns its file name."""
     if generated_paths is not None:
         source = Path(generated_paths[j])
-        shutil.copyfile(source, folder / source.name)
+        _copy(source, folder / source.name)
         return source.name
     file_name = f"{_safe_stem(name)}.wav"
     bar = segment_repeated(np.asarray(generated_audio[j]), n_samples=config.score_len,

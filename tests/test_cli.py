@@ -150,3 +150,55 @@ def test_score_with_metrics_prints_both_reports(demo_folder, tmp_path, capsys):
     assert report["n_similar"] == 2
     assert report["metrics"]["n_generated"] == 2
     assert 0.0 <= report["metrics"]["metrics"]["tempo_consistency"] <= 1.0
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["generate", "--n", "-3"], "expected a whole number >= 1, got '-3'"),
+    (["generate", "--n", "0"], "expected a whole number >= 1, got '0'"),
+    (["app", "--port", "70000"], "expected a whole number 1-65535"),
+    (["loop", "--bars", "400000"], "expected a whole number 1-1024"),
+    (["loop", "--index", "99999999"], "expected a whole number 0-99999"),
+    (["score", "--threshold", "-1"], "expected a number >= 0"),
+    (["score", "--max-shift-ms", "-5"], "expected a number >= 0"),
+    (["demo-data", "x", "--bpm", "1"], "--bpm takes tempos from 40 to 300"),
+    (["demo-data", "x", "--bpm", "inf"], "--bpm takes tempos from 40 to 300"),
+    (["demo-data", "x", "--bpm", "140-90"], "LOW <= HIGH"),
+])
+def test_out_of_range_arguments_are_refused_before_any_work(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_resuming_without_config_flags_uses_the_runs_config(demo_folder, tmp_path, capsys):
+    run = tmp_path / "run"
+    base = ["train", "--data", str(demo_folder), "--out", str(run)]
+    assert main(base + ["--iterations", "1", "--model-dim", "2", "--batch-size", "2"]) == 0
+    assert main(base + ["--iterations", "2"]) == 0  # d = 2, batch 2 from run/config.json
+    assert "trained to iteration 2 (resumed at 1)" in capsys.readouterr().out
+    assert main(base + ["--iterations", "2"]) == 0
+    assert "already at iteration 2: nothing to train" in capsys.readouterr().out
+    assert main(base + ["--iterations", "3", "--model-dim", "4"]) == 2  # a changed config
+    assert "holds a run with another config" in capsys.readouterr().err
+
+
+def test_warnings_are_one_line_from_the_command(demo_folder, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = tmp_path / "loops"
+    shutil.copytree(demo_folder, folder)
+    (folder / "tr07_drlp_125_Broken_Full.wav").write_bytes(b"RIFF not really a wav")
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "beatgan", "train", "--data", str(folder),
+                           "--out", str(tmp_path / "run"), "--iterations", "1", "--model-dim", "2",
+                           "--batch-size", "2"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(repo)}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = [line.split("\r")[-1] for line in done.stderr.splitlines() if "Broken" in line]
+    assert len(lines) == 1 and lines[0].startswith("beatgan: warning: "), done.stderr
+    assert "LoopWarning" not in done.stderr
