@@ -8,7 +8,7 @@ A weights folder (``runs/x/export/``, ``weights/``) holds::
     config.json                the Config that rebuilds the models
     weights.json               step, EMA flag and decay, storage dtype, sha256 of the generator
 
-Keras ``.weights.h5`` files store each variable as an HDF5 dataset; ``to_float16`` rewrites
+Keras ``.weights.h5`` files store each variable as an HDF5 dataset; ``float16_h5_bytes`` rewrites
 the float32 datasets as float16 (half the size). Keras casts a loaded value to the variable's
 dtype, so such a file loads as float32 under TensorFlow and JAX alike.
 """
@@ -72,27 +72,22 @@ def float16_h5_bytes(data: bytes, *, name: str = "weights") -> bytes:
     return out.getvalue()
 
 
-def to_float16(source: str | Path, target: str | Path) -> Path:
-    """Copy a Keras ``.weights.h5`` file with every float32 dataset stored as float16."""
-    target = Path(target)
-    atomic_write_bytes(target, float16_h5_bytes(Path(source).read_bytes(), name=str(source)),
-                       what=f"writing {target.name}")
-    return target
+def weights_bytes(model: Any, *, dtype: str = "float32", name: str = "weights") -> bytes:
+    """``model.save_weights`` content in ``dtype`` storage, built in memory (``name`` for errors).
 
-
-def save_weights(model: Any, path: str | Path, *, dtype: str = "float32") -> Path:
-    """``model.save_weights`` to ``path`` in ``dtype`` storage.
-
-    Serialised in memory, then written atomically: h5py writing straight to a full disk can
-    crash the process and leave a partial file.
+    In memory first: h5py writing straight to a full disk can crash the process.
     """
     if dtype not in EXPORT_DTYPES:
         raise ValueError(f"export dtype must be one of {EXPORT_DTYPES}, got {dtype!r}")
-    path = Path(path)
     data = weights_h5_bytes(model)
-    if dtype == "float16":
-        data = float16_h5_bytes(data, name=str(path))
-    atomic_write_bytes(path, data, what=f"exporting {path.name}")
+    return float16_h5_bytes(data, name=name) if dtype == "float16" else data
+
+
+def save_weights(model: Any, path: str | Path, *, dtype: str = "float32") -> Path:
+    """``model.save_weights`` to ``path`` in ``dtype`` storage, written atomically."""
+    path = Path(path)
+    atomic_write_bytes(path, weights_bytes(model, dtype=dtype, name=str(path)),
+                       what=f"exporting {path.name}")
     return path
 
 
@@ -111,13 +106,10 @@ def export_weights(generator: Any, discriminator: Any | None, *, config: Any,
     """
     import keras
 
-    if dtype not in EXPORT_DTYPES:
-        raise ValueError(f"export dtype must be one of {EXPORT_DTYPES}, got {dtype!r}")
     folder = Path(folder)
 
     def h5(model: Any, name: str, storage: str) -> bytes:
-        data = weights_h5_bytes(model)
-        return float16_h5_bytes(data, name=str(folder / name)) if storage == "float16" else data
+        return weights_bytes(model, dtype=storage, name=str(folder / name))
 
     files = {folder / GENERATOR_WEIGHTS: h5(ema_generator if ema_generator is not None
                                             else generator, GENERATOR_WEIGHTS, dtype)}
