@@ -250,7 +250,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                        checkpoint_every=args.checkpoint_every,
                        checkpoint_minutes=args.checkpoint_minutes, jit_compile=args.jit_compile,
                        devices=args.devices, preview_every=args.preview_every,
-                       max_seconds=max_seconds, export_dtype=args.export_dtype)
+                       max_seconds=max_seconds, export_dtype=args.export_dtype,
+                       jax_step=args.jax_step)
     print(train_summary(result))
     return 0
 
@@ -393,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="iterations between TensorBoard audio previews of 4 fixed latent vectors "
                         "(default 500; lower it for a short run)")
     p.add_argument("--jit-compile", action="store_true", help="compile the steps with XLA (TensorFlow)")
+    p.add_argument("--jax-step", choices=("fused", "plain"), default="fused",
+                   help="JAX: one compiled program per iteration (fused, default) or the plain "
+                        "reference step, one per update (same training; a fallback)")
     p.add_argument("--devices", default=None, metavar="N|all",
                    help="split each batch over N devices (or all GPUs) with the framework's data "
                         "parallelism; the batch size must divide by N (default: one device)")

@@ -236,7 +236,7 @@ class _TrainingState:
     """State of one ``train`` call; methods are the loop's steps, in order of use."""
 
     def __init__(self, data, config: Config, run_dir: Path, *, jit_compile: bool,
-                 parallel: DataParallelPlan | None = None):
+                 parallel: DataParallelPlan | None = None, jax_step: str = "fused"):
         self.config = config
         self.run_dir = run_dir
         self.ckpt_dir = run_dir / ckpt.CHECKPOINT_DIR
@@ -264,7 +264,8 @@ class _TrainingState:
         self.saved_step = self.step if self.last_checkpoint is not None else -1
         # After the restore: the JAX steps copy the variables' values when they are made.
         self.steps = make_steps(self.generator, self.discriminator, self.g_opt, self.d_opt, data,
-                                config=config, jit_compile=jit_compile, parallel=parallel)
+                                config=config, jit_compile=jit_compile, parallel=parallel,
+                                fused=jax_step == "fused")
 
     def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         order = arrays.pop("sampler/order")
@@ -353,7 +354,8 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
           log_every: int = 10, preview_every: int = 500, tensorboard: bool = True,
           export: bool = True, jit_compile: bool = False,
           progress: bool = True, devices: int | str | None = None,
-          max_seconds: float | None = None, export_dtype: str = "float32") -> TrainResult:
+          max_seconds: float | None = None, export_dtype: str = "float32",
+          jax_step: str = "fused") -> TrainResult:
     """Train G and D on ``data`` until ``iterations`` iterations are done or ``max_seconds``
     have passed, resuming if possible.
 
@@ -376,6 +378,9 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         export: write the final weights to run_dir/export (``export_weights``).
         export_dtype: "float32" or "float16" storage of the exported generator.
         jit_compile: TensorFlow only: compile the steps with XLA (default: off, faster on CPU).
+        jax_step: JAX only: "fused" (one compiled program per iteration, the default) or
+            "plain" (the reference step, one program per update: a fallback should the
+            fused program fail to compile on some device). Same training either way.
         progress: show a tqdm progress bar (D updates/s, ETA).
         devices: split each batch over this many devices (an int, or "all": every GPU,
             else every CPU device the backend sees). None or 1: one device. The batch
@@ -404,13 +409,16 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         raise ValueError(f"max_seconds must be positive, got {max_seconds}")
     if export_dtype not in ("float32", "float16"):
         raise ValueError(f"export_dtype must be 'float32' or 'float16', got {export_dtype!r}")
+    if jax_step not in ("fused", "plain"):
+        raise ValueError(f"jax_step must be 'fused' or 'plain', got {jax_step!r}")
     run_dir = Path(run_dir)
     fileio.check_writable(run_dir, what="preparing the run folder")
     with fileio.folder_lock(run_dir):  # one writer per run folder, until this call ends
         data = _check_data(data, config)
         parallel = data_parallel(devices, batch_size=config.batch_size)  # None for one device
         _check_run_config(run_dir, config)
-        run = _TrainingState(data, config, run_dir, jit_compile=jit_compile, parallel=parallel)
+        run = _TrainingState(data, config, run_dir, jit_compile=jit_compile, parallel=parallel,
+                             jax_step=jax_step)
         # Room for two checkpoints (one being written beside the last) before hours of work.
         parts = [run.generator, run.discriminator, run.g_opt, run.d_opt]
         parts += [] if run.ema is None else [run.ema.model]

@@ -80,3 +80,58 @@ def test_fast_kernels_leave_no_strided_dilated_or_gathering_op(worker_out):
     for key in ("g", "d"):
         assert int(worker_out[f"{key}_fast_convs"]) == 5
         assert list(worker_out[f"{key}_fast_slow_ops"]) == [0, 0, 0]
+
+
+_TRAIN_BOTH_STEPS = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import _train_worker
+from beatgan import training
+from beatgan.training import train
+
+made = []
+def make_steps(*args, **kwargs):
+    steps = real_make_steps(*args, **kwargs)
+    made.append(type(steps).__name__)
+    return steps
+real_make_steps, training.make_steps = training.make_steps, make_steps
+
+weights = {}
+for step in ("plain", "fused"):
+    result = train(_train_worker.tiny_data(), _train_worker.CONFIG, run_dir=f"{sys.argv[2]}/{step}",
+                   iterations=2, log_every=1, preview_every=10_000, progress=False,
+                   tensorboard=False, jax_step=step)
+    weights[step] = [np.asarray(v) for v in result.generator.weights]
+    assert type(result).__name__ == "TrainResult" and result.step == 2
+assert made == ["JaxSteps", "FusedJaxSteps"], made
+np.savez(sys.argv[3], *[w for pair in zip(weights["plain"], weights["fused"]) for w in pair])
+"""
+
+
+def test_train_with_the_plain_jax_step_trains_as_the_fused_one(tmp_path):
+    # `beatgan train --jax-step plain` is the fallback: the same training through train().
+    pytest.importorskip("jax")
+    out = tmp_path / "weights.npz"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", _TRAIN_BOTH_STEPS, str(HERE), str(tmp_path),
+                             str(out)], env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(out) as archive:
+        arrays = [archive[f"arr_{i}"] for i in range(len(archive.files))]
+    assert len(arrays) > 10
+    initial_differs = 0
+    for plain, fused in zip(arrays[::2], arrays[1::2]):
+        # Two iterations of Adam from the same start: entries near zero carry the kernels'
+        # rounding (polyphase against strided) relative to the array's largest entry.
+        np.testing.assert_allclose(fused, plain, rtol=1e-4, atol=1e-3 * np.abs(plain).max())
+        initial_differs += int(np.ptp(plain) > 0)
+    assert initial_differs > 5  # real weights were compared, not zeros
+
+
+def test_train_refuses_an_unknown_jax_step(tmp_path):
+    from beatgan.training import train
+    with pytest.raises(ValueError, match="jax_step"):
+        train(np.zeros((4, 16384, 2), np.float32), __import__("_train_worker").CONFIG,
+              run_dir=tmp_path, iterations=1, jax_step="fast")
+    assert not any(tmp_path.iterdir())  # refused before anything was written
