@@ -1,0 +1,39 @@
+"""The scripts under docs/ that make the README's gallery from a weights folder."""
+
+import importlib.util
+from pathlib import Path
+
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _gallery_module():
+    spec = importlib.util.spec_from_file_location("make_gallery", ROOT / "docs" / "make_gallery.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gallery_writes_four_bar_daw_loops_and_names_the_weights(tiny_weights, tmp_path):
+    from beatgan import export
+    from beatgan.config import Config
+
+    gallery = _gallery_module()
+    out = tmp_path / "gallery"
+    paths = gallery.make_gallery(tiny_weights, out, structures=("AAAB", "ABAB"))
+    assert [p.name for p in paths] == sorted(p.name for p in out.glob("*.wav"))
+    assert len(paths) == 2
+    bpm = Config().bpm
+    for path in paths:
+        info = sf.info(path)
+        assert (info.samplerate, info.channels, info.subtype) == (44100, 2, "PCM_24")
+        assert info.frames == round(4 * 4 * 60.0 / bpm * 44100)  # 4 bars of 4 beats
+    readme = (out / "README.md").read_text()
+    assert export.file_sha256(tiny_weights / export.GENERATOR_WEIGHTS) in readme
+    assert all(p.name in readme for p in paths) and "ABAB" in readme
+
+    # A second gallery replaces the first as a whole: no loop of an older model stays.
+    again = gallery.make_gallery(tiny_weights, out, structures=("AABB",))
+    assert sorted(p.name for p in out.glob("*.wav")) == [again[0].name]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".gallery-")]
