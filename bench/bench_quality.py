@@ -9,6 +9,7 @@ and one JSON line. It passes or fails nothing.
 
     python bench/bench_quality.py --weights weights --n 200           # the model card's figures
     python bench/bench_quality.py --weights runs/x/export --n 20      # a quick look on a CPU
+    python bench/bench_quality.py --weights weights --markdown        # + the card's table rows
 """
 
 from __future__ import annotations
@@ -81,6 +82,27 @@ def table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+#: The model card's names of the metrics (weights/README.md, "Metrics").
+CARD_NAMES = {"tempo_consistency": "tempo consistency", "frechet": "Frechet distance",
+              "ndb_fraction": "NDB/k", "diversity_ratio": "diversity ratio"}
+
+
+def markdown(summary: dict) -> str:
+    """The model card's metric table and percentile line, filled in (weights/README.md's format)."""
+    lines = ["| metric | generated | held-out loops | goal |", "| --- | --- | --- | --- |"]
+    for key, name in CARD_NAMES.items():
+        row = summary["metrics"][key]
+        held = "" if row["held_out"] is None else f"{row['held_out']:.3f}"
+        verdict = {None: "", True: " (met)", False: " (**not met**)"}[row["meets_goal"]]
+        lines.append(f"| {name} | {row['generated']:.3f} | {held} | {row['goal']}{verdict} |")
+    lines.append(f"| fraction similar (best score <= {summary['threshold']}) | "
+                 f"{summary['fraction_similar']:.3f} | | reported, with the distribution below |")
+    lines += ["", "Nearest-loop score distribution (percentiles 0, 10, 25, 50, 75, 90, 100): "
+              + ", ".join(f"{value:.3f}" for value in summary["nearest_score_percentiles"].values())
+              + "."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="weights", help="weights folder (default weights/)")
@@ -90,6 +112,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None,
                         help="keep the generated beats here (default: a temporary folder)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="also print the model card's metric table, filled in")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -109,6 +133,8 @@ def main() -> None:
     print(f"{args.n} beats from {weights['path']} (sha256 {weights['sha256'][:16]}..., "
           f"step {weights['step']}) against {args.data}")
     print(table(summary))
+    if args.markdown:
+        print("\n" + markdown(summary) + "\n")
     print(json.dumps(summary))
 
 
