@@ -72,6 +72,29 @@ def _fast_kernels_on() -> bool:
     return _FAST_JAX_KERNELS.get() and keras.backend.backend() == "jax"
 
 
+#: How many independent inputs one discriminator call holds, stacked on the batch axis
+#: (``stacked_inputs``): phase shuffle draws one shift for each.
+_STACKED_INPUTS = contextvars.ContextVar("beatgan_stacked_inputs", default=1)
+
+
+@contextlib.contextmanager
+def stacked_inputs(count: int):
+    """Call the models inside this block on ``count`` inputs stacked on the batch axis.
+
+    Phase shuffle then splits the batch into ``count`` equal parts and draws one shift for
+    each, in order, from its seed generator: the same draws and outputs as ``count`` calls
+    one after the other, in one call over a batch ``count`` times larger (wider matrix
+    products, fewer kernels). Read while the layers run or are traced.
+    """
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    token = _STACKED_INPUTS.set(int(count))
+    try:
+        yield
+    finally:
+        _STACKED_INPUTS.reset(token)
+
+
 def layer_strides(slice_len: int) -> tuple[int, ...]:
     """Strides of the convolution stack, generator order: (4, 4, 4, 4, 4[, 2 or 4])."""
     if slice_len not in EXTRA_STRIDE:
@@ -134,10 +157,20 @@ class PhaseShuffle(layers.Layer):
     def call(self, inputs, training=None):
         if not training or self.n == 0:
             return inputs
+        count = _STACKED_INPUTS.get()
+        if count == 1:
+            return self._shifted(inputs, self._draw())
+        parts = ops.split(inputs, count, axis=0)  # drawn in order, as separate calls would
+        return ops.concatenate([self._shifted(part, self._draw()) for part in parts], axis=0)
+
+    def _draw(self):
+        """The next shift in [-n, n] from the layer's seed generator (advances it)."""
+        return keras.random.randint((), minval=-self.n, maxval=self.n + 1, dtype="int32",
+                                    seed=self.seed_generator)
+
+    def _shifted(self, inputs, shift):
         n = self.n
         time = inputs.shape[1]
-        shift = keras.random.randint((), minval=-n, maxval=n + 1, dtype="int32",
-                                     seed=self.seed_generator)
         # out[t] = x[reflect(t - shift)]: one gather with reflected indices. (A pad and a
         # dynamic slice would do the same, but TF's XLA has no second derivative of a
         # dynamic slice, and the gradient penalty needs one.)

@@ -64,6 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--matmul-precision", default=None,
                         help="JAX: jax_default_matmul_precision for float32 (e.g. tensorfloat32, "
                              "highest); default: JAX's own (TF32 on recent NVIDIA GPUs)")
+    parser.add_argument("--critic-passes", choices=("separate", "merged"), default="separate",
+                        help="JAX fused step: the critic's real and generated batches in two calls "
+                             "(separate, as training runs) or one call over both (merged)")
     parser.add_argument("--memory-analysis", action="store_true",
                         help="JAX fused step: compile once more and report XLA's temp memory")
     parser.add_argument("--probe-size", type=int, default=None,
@@ -180,7 +183,8 @@ def main(argv=None) -> dict:
             from beatgan.backends.jax_steps import FusedJaxSteps
             unroll = {"auto": None, "yes": True, "no": False}[args.unroll]
             steps = FusedJaxSteps(generator, discriminator, g_opt, d_opt, data,
-                                  gp_weight=config.gp_weight, unroll=unroll)
+                                  gp_weight=config.gp_weight, unroll=unroll,
+                                  merge_critic_passes=args.critic_passes == "merged")
         else:
             steps = make_steps(generator, discriminator, g_opt, d_opt, data, config=config,
                                jit_compile=args.jit_compile, fused=fused)
@@ -248,7 +252,8 @@ def _step_name(args, steps) -> str:
     if args.backend == "tensorflow":
         return "tf xla" if args.jit_compile else "tf.function"
     if hasattr(steps, "iteration"):
-        return "jax fused (unrolled)" if steps.unroll else "jax fused (scan)"
+        passes = "merged" if steps.merge_critic_passes else "separate"
+        return f"jax fused ({'unrolled' if steps.unroll else 'scan'}, {passes} critic passes)"
     return "jax plain (reference)"
 
 

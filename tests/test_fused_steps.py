@@ -135,3 +135,63 @@ def test_train_refuses_an_unknown_jax_step(tmp_path):
         train(np.zeros((4, 16384, 2), np.float32), __import__("_train_worker").CONFIG,
               run_dir=tmp_path, iterations=1, jax_step="fast")
     assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+_MERGED_CRITIC_PASSES = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import _fused_worker
+from beatgan.backends.jax_steps import FusedJaxSteps
+from beatgan.model import build_discriminator, build_generator, fast_jax_kernels
+from beatgan.training import build_optimizer
+
+config = _fused_worker.tiny_config()  # phase shuffle on: the merged call must draw as two calls
+rng = np.random.default_rng(5)
+data = rng.uniform(-0.5, 0.5, (8, config.slice_len, config.channels)).astype(np.float32)
+real, fake = data[:4], rng.uniform(-0.5, 0.5, data[:4].shape).astype(np.float32)
+alpha = rng.uniform(size=4).astype(np.float32)
+g, d = build_generator(config), build_discriminator(config)
+g_opt, d_opt = build_optimizer(config, name="g"), build_optimizer(config, name="d")
+g_opt.build(g.trainable_variables)
+d_opt.build(d.trainable_variables)
+out = {}
+for merge in (False, True):
+    steps = FusedJaxSteps(g, d, g_opt, d_opt, data, gp_weight=10.0, merge_critic_passes=merge)
+    _, _, d_tr, d_nt, _, _ = steps.state
+    with fast_jax_kernels():
+        from beatgan.backends import losses
+        x_hat = losses.interpolate(real, fake, alpha)
+        loss, (parts, d_nt) = steps._d_loss(d_tr, d_nt, real, fake, x_hat)
+        grads = __import__("jax").grad(lambda w: steps._d_loss(w, steps.state[3], real, fake,
+                                                               x_hat)[0])(d_tr)
+    out.update({f"{merge}/{k}": np.asarray(v) for k, v in parts.items()})
+    out.update({f"{merge}/grad{i}": np.asarray(v) for i, v in enumerate(grads)})
+    out.update({f"{merge}/seed{i}": np.asarray(v) for i, v in enumerate(d_nt)})
+np.savez(sys.argv[2], **out)
+"""
+
+
+def test_merged_critic_passes_give_the_separate_passes_losses_gradients_and_draws(tmp_path):
+    # One critic call over real and generated together: the same algebra and phase-shuffle
+    # draws as two calls. Compared for one update from one state: over several Adam updates a
+    # tiny model's near-zero gradient entries turn rounding into visible drift.
+    pytest.importorskip("jax")
+    out = tmp_path / "merged.npz"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", _MERGED_CRITIC_PASSES, str(HERE), str(out)],
+                            env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(out) as archive:
+        got = {key: archive[key] for key in archive.files}
+    separate = sorted(k.split("/", 1)[1] for k in got if k.startswith("False/"))
+    assert separate == sorted(k.split("/", 1)[1] for k in got if k.startswith("True/"))
+    assert sum(k.startswith("grad") for k in separate) > 5
+    assert sum(k.startswith("seed") for k in separate) == 4  # the four phase-shuffle layers
+    for key in separate:
+        expected, actual = got[f"False/{key}"], got[f"True/{key}"]
+        if key.startswith("seed"):  # each layer drew twice in both: x_hat, real, fake
+            np.testing.assert_array_equal(actual, expected, err_msg=key)
+        else:
+            _assert_close(actual, expected, key)
+    assert abs(float(got["False/wasserstein"])) > 1e-6

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from ..model import fast_jax_kernels
+from ..model import fast_jax_kernels, stacked_inputs
 from . import losses
 
 
@@ -151,15 +151,22 @@ class FusedJaxSteps(JaxSteps):
       stacked, so one dispatch and no host round trip per iteration;
     - the state tuple donated to the program, which updates it in place;
     - the models traced inside ``beatgan.model.fast_jax_kernels``: polyphase
-      stride-1 convolutions and slice-based phase shuffle.
+      stride-1 convolutions and slice-based phase shuffle;
+    - with ``merge_critic_passes``, the critic's passes over the real and the generated batch
+      as one call over both (``beatgan.model.stacked_inputs``: the same phase-shuffle draws as
+      two calls; the penalty's pass over x_hat stays its own, its input gradient is per
+      example). Off by default: on a CPU it bought nothing, and on a GPU it is unmeasured
+      (``bench/bench_train.py --critic-passes merged``).
 
     ``d_step`` and ``g_step`` still run the reference kernels one update at a time.
     """
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, data, *,
-                 gp_weight: float, distribution=None, unroll: bool | None = None):
+                 gp_weight: float, distribution=None, unroll: bool | None = None,
+                 merge_critic_passes: bool = False):
         super().__init__(generator, discriminator, g_optimizer, d_optimizer, data,
                          gp_weight=gp_weight, distribution=distribution)
+        self.merge_critic_passes = bool(merge_critic_passes)
         if unroll is None:
             unroll = jax.default_backend() in UNROLL_PLATFORMS
         self.unroll = bool(unroll)
@@ -174,6 +181,22 @@ class FusedJaxSteps(JaxSteps):
                 mesh, PartitionSpec(None, distribution.batch_dim_name))
             self._iteration = jax.jit(self._iteration_pure, donate_argnums=0,
                                       out_shardings=self._replicated)
+
+    def _d_loss(self, d_tr, d_nt, real, fake, x_hat):
+        if not self.merge_critic_passes:
+            return super()._d_loss(d_tr, d_nt, real, fake, x_hat)
+
+        def score_sum(x, nt):
+            scores, nt = self._critic(d_tr, nt, x)
+            return jnp.sum(scores), nt
+
+        # Draw order as in the reference: x_hat, then real, then fake.
+        input_grads, d_nt = jax.grad(score_sum, has_aux=True)(x_hat, d_nt)
+        with stacked_inputs(2):
+            scores, d_nt = self._critic(d_tr, d_nt, jnp.concatenate([real, fake], axis=0))
+        d_real, d_fake = jnp.split(scores, 2, axis=0)
+        out = losses.critic_losses(d_real, d_fake, input_grads, gp_weight=self.gp_weight)
+        return out["d_loss"], (out, d_nt)
 
     def _iteration_pure(self, state, data, indices, z, alpha, z_g):
         with fast_jax_kernels():  # the layers read this while they are traced
