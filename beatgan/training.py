@@ -401,7 +401,8 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     A first SIGINT (Ctrl-C, a notebook's interrupt) or SIGTERM during the loop stops it after
     the current iteration with the same checkpoint and export (``stop_reason`` "interrupted");
     a second one during that wrap-up raises KeyboardInterrupt. Handlers are set in the main
-    thread only, and the previous ones are restored when the call ends.
+    thread only, and the previous ones are restored when the call ends; a signal that came
+    after the last iteration is passed on to them once all is saved.
 
     Raises:
         NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint is kept).
