@@ -190,6 +190,9 @@ def train_summary(result) -> str:
         return (f"already at iteration {result.step}: nothing to train (a higher --iterations "
                 f"goes on); weights in {weights}. Next: beatgan generate --weights {weights}")
     start = f" (resumed at {result.resumed_from})" if result.resumed_from else ""
+    if result.stop_reason == "interrupted":
+        return (f"interrupted at iteration {result.step}{start}; checkpoint and weights saved in "
+                f"{result.run_dir}; the same command resumes")
     if result.stop_reason == "time limit":
         start += ", stopped at the time limit"
     return (f"trained to iteration {result.step}{start} in {_duration(result.seconds)}"
@@ -252,6 +255,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
                        devices=args.devices, preview_every=args.preview_every,
                        max_seconds=max_seconds, export_dtype=args.export_dtype,
                        jax_step=args.jax_step)
+    if result.stop_reason == "interrupted":  # Ctrl-C or SIGTERM: stopped cleanly, all saved
+        print(f"beatgan train: {train_summary(result)}", file=sys.stderr)
+        return 130
     print(train_summary(result))
     return 0
 
@@ -483,7 +489,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     2: bad input or a file-system error (read-only, full, no permission, a file in the way,
     a run folder in use); 1: a run that started and then failed (diverged, or the disk failed
-    mid-run); 130: interrupted. ``--debug`` or ``BEATGAN_DEBUG=1`` also print the traceback.
+    mid-run); 130: interrupted (training first finishes its iteration and saves, unless
+    interrupted twice). ``--debug`` or ``BEATGAN_DEBUG=1`` also print the traceback.
     """
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("BEATGAN_DEBUG", "") not in ("", "0")

@@ -42,6 +42,11 @@ building and compiling included. Before each iteration the loop checks whether t
 last iteration's duration would carry it past the limit; if so it stops there, and
 writes the history, a checkpoint and the export as at the end of any run.
 
+Interrupts: while the loop runs, a first Ctrl-C (SIGINT) or SIGTERM lets the current
+iteration finish, then the loop stops and saves as at the time limit (``stop_reason``
+"interrupted"); a second one during that wrap-up raises KeyboardInterrupt at once
+(``beatgan.interrupts``). The same call resumes from there.
+
 The backend-specific gradient code is in ``beatgan.backends``; the losses in
 ``beatgan.backends.losses``.
 """
@@ -62,6 +67,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import fileio
+from . import interrupts
 from .backends import generator_weights, make_steps, run_iteration
 from .backends.parallel import DataParallelPlan, data_parallel
 from .backends.parallel import scope as parallel_scope
@@ -95,7 +101,8 @@ class TrainResult:
     seconds: wall-clock seconds of this call: building, restoring, compiling, training, export.
     ema_generator: the moving average of the generator (None when ``config.ema`` is off);
         the generator to sample from.
-    stop_reason: "iterations" (the target was reached) or "time limit" (``max_seconds``).
+    stop_reason: "iterations" (the target was reached), "time limit" (``max_seconds``) or
+        "interrupted" (SIGINT or SIGTERM; checkpoint and export written as at a time limit).
     """
 
     step: int
@@ -342,6 +349,13 @@ class _TrainingState:
         return np.asarray(self.generator(latents, training=False))
 
 
+def _log_scalars(events: EventWriter, row: dict[str, float]) -> None:
+    """A history row's losses as TensorBoard scalars at its step."""
+    events.scalars(int(row["step"]), {"d_loss": row["d_loss"], "g_loss": row["g_loss"],
+                                      "gradient_penalty": row["gp"],
+                                      "wasserstein": row["wasserstein"]})
+
+
 def _progress_bar(*, total: int, initial: int, enabled: bool):
     """tqdm counting D updates, so its rate is D updates/s and its ETA is to the target."""
     from tqdm.auto import tqdm
@@ -389,6 +403,12 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
             included: the loop stops before an iteration that would end past it, then
             checkpoints and exports as at the end of any run (``stop_reason`` "time limit").
 
+    A first SIGINT (Ctrl-C, a notebook's interrupt) or SIGTERM during the loop stops it after
+    the current iteration with the same checkpoint and export (``stop_reason`` "interrupted");
+    a second one during that wrap-up raises KeyboardInterrupt. Handlers are set in the main
+    thread only, and the previous ones are restored when the call ends; a signal that came
+    after the last iteration is passed on to them once all is saved.
+
     Raises:
         NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint is kept).
         ValueError: bad data shape, a run_dir holding a run with another config, or a
@@ -426,19 +446,21 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         fileio.check_free_space(run.ckpt_dir, 2 * state_bytes, what="checkpointing the run")
         resumed_from = run.step
         try:
-            stop_reason = _loop(run, iterations=iterations,
-                                deadline=None if max_seconds is None else start + max_seconds,
-                                checkpoint_every=checkpoint_every,
-                                checkpoint_minutes=checkpoint_minutes, keep=keep,
-                                log_every=log_every, preview_every=preview_every,
-                                tensorboard=tensorboard, progress=progress)
-            run.sync_to_models()
-            export_dir = None
-            if export:
-                export_dir = export_weights(
-                    run.generator, run.discriminator, config=config, folder=run_dir / EXPORT_DIR,
-                    ema_generator=None if run.ema is None else run.ema.model, step=run.step,
-                    dtype=export_dtype)
+            with interrupts.deferred_stop() as stop:  # the wrap-up (save, export) included
+                stop_reason = _loop(run, iterations=iterations,
+                                    deadline=None if max_seconds is None else start + max_seconds,
+                                    checkpoint_every=checkpoint_every,
+                                    checkpoint_minutes=checkpoint_minutes, keep=keep,
+                                    log_every=log_every, preview_every=preview_every,
+                                    tensorboard=tensorboard, progress=progress, stop=stop)
+                run.sync_to_models()
+                export_dir = None
+                if export:
+                    export_dir = export_weights(
+                        run.generator, run.discriminator, config=config,
+                        folder=run_dir / EXPORT_DIR,
+                        ema_generator=None if run.ema is None else run.ema.model, step=run.step,
+                        dtype=export_dtype)
         except OSError as error:  # a full or failing disk: the atomic checkpoints keep the last one
             kept = f"the last checkpoint, {run.last_checkpoint}, is kept" if run.last_checkpoint \
                 else "no checkpoint was written yet"
@@ -453,9 +475,11 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
 
 def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None,
           checkpoint_every: int, checkpoint_minutes: float, keep: int, log_every: int,
-          preview_every: int, tensorboard: bool, progress: bool) -> str:
-    """Iterate until ``iterations`` or the ``deadline`` (a ``time.perf_counter`` value); log,
-    preview and checkpoint on the way. Returns the stop reason, "iterations" or "time limit".
+          preview_every: int, tensorboard: bool, progress: bool,
+          stop: interrupts.StopRequest | None = None) -> str:
+    """Iterate until ``iterations``, the ``deadline`` (a ``time.perf_counter`` value) or a
+    ``stop`` request; log, preview and checkpoint on the way. Returns the stop reason,
+    "iterations", "time limit" or "interrupted".
 
     The device runs ahead of the host (JAX dispatches asynchronously), so the time an iteration
     takes is measured between two points where the host waited for the device: every logged
@@ -482,6 +506,10 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
             tick = time.perf_counter()
             if deadline is not None and tick + iteration_s >= deadline:
                 stop_reason = "time limit"
+                break
+            if stop is not None and stop.requested:
+                stop.acted_on = True
+                stop_reason = "interrupted"
                 break
             first = run.step == resumed_from  # compiles the steps: not a duration to plan by
             out = run.iteration()
@@ -511,9 +539,7 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
                 bar.set_postfix(d_loss=f"{row['d_loss']:.3g}", g_loss=f"{row['g_loss']:.3g}",
                                 w=f"{row['wasserstein']:.3g}", refresh=False)
                 if events is not None:
-                    events.scalars(run.step, {"d_loss": row["d_loss"], "g_loss": row["g_loss"],
-                                              "gradient_penalty": row["gp"],
-                                              "wasserstein": row["wasserstein"]})
+                    _log_scalars(events, row)
                 if due_preview:
                     events.audio(run.step, "preview", run.preview(preview_z),
                                  sample_rate_hz=config.sample_rate_hz)
@@ -530,10 +556,12 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
             if time_up and run.step != iterations:
                 stop_reason = "time limit"
                 break
-        if stop_reason == "time limit" and run.saved_step != run.step:
-            # Stopped before the iteration that would have overrun: what ran is saved.
+        if stop_reason in ("time limit", "interrupted") and run.saved_step != run.step:
+            # Stopped early: what ran is saved, its last losses logged.
             if pending:
-                run.record(pending)
+                row = run.record(pending)
+                if events is not None:
+                    _log_scalars(events, row)
             run.save_checkpoint(keep=keep)
     finally:
         bar.close()

@@ -29,3 +29,13 @@ def tiny_weights(tmp_path_factory):
     folder = tmp_path_factory.mktemp("weights")
     return export_weights(build_generator(config), build_discriminator(config), config=config,
                           folder=folder)
+
+
+@pytest.fixture(scope="module")
+def demo_folder(tmp_path_factory):
+    """Two loops of the synthetic demo pack (seed 3), the smallest folder ``train`` accepts."""
+    from beatgan.synth import write_demo_pack
+
+    folder = tmp_path_factory.mktemp("loops")
+    write_demo_pack(folder, n=2, seed=3)
+    return folder

@@ -70,13 +70,6 @@ def _remount_read_only(folder: Path) -> None:
         pytest.skip(f"cannot remount read-only ({done.stderr.strip()})")
 
 
-@pytest.fixture(scope="module")
-def demo_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("loops")
-    assert main(["demo-data", str(folder), "--n", "2", "--seed", "3"]) == 0
-    return folder
-
-
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes()
             for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -16,7 +16,7 @@ PACKAGE = Path(beatgan.__file__).parent
 LAYERS = {
     "core": {"config", "audio", "audio_files", "tempo", "tempo_change", "augmentation", "data",
              "model", "polyphase", "ema", "export", "fileio", "checkpoint", "backends", "training",
-             "tensorboard_log", "generation", "loop_export", "synth", "quiet"},
+             "tensorboard_log", "generation", "loop_export", "synth", "quiet", "interrupts"},
     "evaluation": {"similarity", "novelty", "metrics", "plots"},
     "app": {"workflows", "similarity_examples", "notebook", "cli", "app", "__init__", "__main__"},
 }
