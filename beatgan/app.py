@@ -25,8 +25,9 @@ from .config import Config
 
 #: Training loops listed beside a creation.
 NEAREST = 5
-#: Loop lengths offered on the page (bars of 4/4), all multiples of a 4-letter structure.
-BAR_CHOICES = (4, 8, 16)
+#: Loop lengths offered on the page (bars of 4/4): 4 to 16 in steps of 4, so every length is a
+#: whole number of 4-letter structures.
+BAR_CHOICES = range(4, 17, 4)
 #: Largest seed the page draws when asked for a random one.
 MAX_SEED = 2 ** 31 - 1
 
@@ -117,6 +118,7 @@ class Studio:
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         structure = loop_export.check_structure(structure)
+        loop_export.bar_pattern(structure, bars=bars)  # a bad length fails before any generating
         config: Config = self.config
         audio, _ = generate(self.model, n=1, seed=seed, config=config)
         bar = segment_repeated(audio[0], n_samples=config.score_len,
@@ -155,34 +157,52 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok:
                         out_dir=out_dir)
         page.studio = studio  # for launch's allowed_paths
         with gr.Row():
-            seed = gr.Number(value=0, precision=0, minimum=0, label="seed")
-            structure = gr.Dropdown(list(loop_export.STRUCTURES), value="AAAB", label="structure")
-            bars = gr.Dropdown(list(BAR_CHOICES), value=4, label="bars")
+            seed_input = gr.Number(value=0, precision=0, minimum=0, label="seed")
+            structure_input = gr.Dropdown(list(loop_export.STRUCTURES), value="AAAB",
+                                          label="structure")
+            # A slider, not a dropdown: gradio types a dropdown's choices as strings in its API.
+            bars_input = gr.Slider(BAR_CHOICES.start, BAR_CHOICES[-1], value=BAR_CHOICES.start,
+                                   step=BAR_CHOICES.step, precision=0, label="bars")
         with gr.Row():
             generate_button = gr.Button("Generate", variant="primary")
             random_button = gr.Button("Random seed")
-        summary = gr.Markdown()
+        # Labels are short: the API names each parameter and result after its label.
+        summary = gr.Markdown(label="summary")
+        config = studio.config
+        gr.Markdown(f"The beat is one 4/4 bar at the model's {config.sample_rate_hz / 1000:g} kHz; "
+                    f"the loop is {config.source_rate_hz / 1000:g} kHz, 24-bit, seamless. "
+                    "Scores: 0 identical, 1 as far as silence, above 1 further.")
         with gr.Row():
-            beat = gr.Audio(type="filepath", label="beat (one bar, 14.7 kHz)")
-            loop = gr.Audio(type="filepath", label="loop (44.1 kHz, 24-bit)")
-        picture = gr.Image(type="filepath", label="waveform and spectrogram of the loop")
-        nearest = gr.Dataframe(headers=["training loop", "score"], label=(
-            "nearest training loops (score: 0 identical, 1 as far as silence, above 1 further)"))
-        download = gr.File(label="download the loop")
+            beat = gr.Audio(type="filepath", label="beat")
+            loop = gr.Audio(type="filepath", label="loop")
+        picture = gr.Image(type="filepath", label="waveform and spectrogram")
+        nearest = gr.Dataframe(headers=["training loop", "score"], label="nearest training loops")
+        download = gr.File(label="loop WAV")
 
-        def on_generate(seed_value, structure_value, bars_value):
-            made = studio.make(seed=int(seed_value), structure=structure_value, bars=int(bars_value))
+        def generate(seed: int, structure: str, bars: int):
+            """Make beat `seed` and its loop of `bars` bars (4/4) following `structure` (one
+            letter per bar): a summary, the beat WAV, the loop WAV, its picture, the nearest
+            training loops and the loop again as a download."""
+            try:
+                made = studio.make(seed=int(seed), structure=structure, bars=int(bars))
+            except ValueError as error:  # a bad request, shown on the page, not a server error
+                raise gr.Error(str(error)) from None
             table = [[name, round(score, 4)] for name, score in made.nearest]
             return (made.summary(), str(made.beat_wav), str(made.loop_wav),
                     str(made.spectrogram_png), table, str(made.loop_wav))
 
+        def random_seed() -> int:
+            """A random seed in [0, 2^31 - 1)."""
+            return int(np.random.default_rng().integers(MAX_SEED))
+
+        inputs = [seed_input, structure_input, bars_input]
         outputs = [summary, beat, loop, picture, nearest, download]
-        generate_button.click(on_generate, [seed, structure, bars], outputs, api_name="generate")
+        # One public endpoint per button; the page's own follow-up events are not API.
+        generate_button.click(generate, inputs, outputs, api_name="generate")
+        random_button.click(random_seed, None, seed_input, api_name="random_seed").then(
+            generate, inputs, outputs, api_visibility="private")
         # The page opens with seed 0 made, so there is something to hear at once.
-        page.load(on_generate, [seed, structure, bars], outputs)
-        random_button.click(lambda: int(np.random.default_rng().integers(MAX_SEED)), None, seed,
-                            api_name="random_seed").then(
-            on_generate, [seed, structure, bars], outputs)
+        page.load(generate, inputs, outputs, api_visibility="private")
     return page
 
 

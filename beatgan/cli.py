@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import __version__
-from .config import DECIMATION_METHODS, PRESETS, TEMPO_METHODS, Config, preset
+from .config import DECIMATION_METHODS, PRESETS, TEMPO_METHODS, Config, describe, preset
 from .fileio import describe_os_error
 
 DEFAULT_WEIGHTS = "weights"
@@ -49,13 +49,14 @@ def _add_config_flags(parser: argparse.ArgumentParser, names: Sequence[str], *,
     choices = {"decimation": DECIMATION_METHODS, "tempo_method": TEMPO_METHODS}
     for name in names:
         default = fields[name].default
+        help_text = f"{describe(name)} (default {'unset' if default is None else default})"
         if isinstance(default, bool):
             group.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction,
-                               default=None, help=f"(default {default})")
+                               default=None, help=help_text)
         else:
             kind = float if name == "target_bpm" or isinstance(default, float) else type(default)
             group.add_argument(_flag(name), dest=name, type=kind, default=None,
-                               choices=choices.get(name), help=f"(default {default})")
+                               choices=choices.get(name), help=help_text)
 
 
 def _config_from_args(args: argparse.Namespace, *, base: Config | None = None) -> Config:

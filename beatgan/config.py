@@ -30,81 +30,74 @@ FULL_SCALE_24 = 2 ** 23
 MAX_SAMPLE_24 = 1.0 - 1.0 / FULL_SCALE_24
 
 
+def _described(default: Any, description: str) -> Any:
+    """A Config field with its one-line description (what it is and its unit), read by
+    ``describe`` and the CLI's help."""
+    return dataclasses.field(default=default, metadata={"description": description})
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Hyperparameters of data, model and training.
 
-    Audio and data
-        source_rate_hz: rate the loops are brought to before decimation (Hz).
-        sample_rate_hz: rate the model works at (Hz); must divide source_rate_hz.
-        slice_len: model input/output length in samples per channel.
-        channels: audio channels (2: stereo).
-        beats: how many beats of each loop form the training segment.
-        bpm: tempo the generator works at; generated segments are
-            ``segment_len(bpm)`` samples long and similarity is scored over
-            that many samples.
-        decimation: "polyphase" (anti-aliased, default) or "naive" (``x[::3]``,
-            the seed's method, aliasing included).
-        detect_tempo: when a file name holds no bpm, estimate it with librosa
-            instead of skipping the file.
-        target_bpm: when set, every loop is brought to this tempo before its
-            segment is cut (loops at any tempo); ``None`` keeps each file's own.
-        tempo_method: "resample" (varispeed), "stretch" (phase vocoder) or "slice" (cut at
-            onsets, slices moved to the new tempo); see ``beatgan.data`` for which suits drums.
-        noise_copies: noisy copies made of each loop by ``augment``.
-        noise_amplitude: white-noise bound in 24-bit integer units; noise is
-            uniform in [-noise_amplitude, noise_amplitude).
+    Each field says what it is, and in what unit, where it is declared (``describe(name)``).
+    Notes beyond one line:
 
-    Model (WaveGAN)
-        latent_dim: length of z, drawn uniform in [-1, 1].
-        model_dim: the paper's d; channel widths are multiples of it.
-        kernel_len: convolution kernel length (taps).
-        phase_shuffle: the paper's n: the discriminator shifts activations by a
-            random integer in [-n, n] samples (0 disables it).
-
-    Training (WGAN-GP)
-        batch_size, d_updates_per_g, gp_weight (lambda), learning_rate,
-        beta_1, beta_2: as in the WaveGAN paper.
-        mixed_precision: bfloat16 compute with float32 variables.
-        ema: keep an exponential moving average of the generator's weights (Karras et
-            al. 2018; Yazici et al. 2019), exported as the generator that ``generate`` uses.
-        ema_decay: its decay per generator update; early in a run the decay is
-            ``min(ema_decay, (1 + step) / (10 + step))``, so short runs are not dominated by
-            the initial weights.
-        seed: seeds data order, latent draws and phase shuffle.
+    * decimation "naive" is the seed's method, ``x[::3]``, aliasing included; ``beatgan.data``
+      says which tempo_method suits drums.
+    * Model and training numbers follow WaveGAN (Donahue et al. 2018, appendix A) and WGAN-GP.
+    * The moving average of the generator (Karras et al. 2018; Yazici et al. 2019) is the
+      generator that ``generate`` uses; early in a run its decay is
+      ``min(ema_decay, (1 + step) / (10 + step))``, so short runs are not dominated by the
+      initial weights.
 
     Config files written before a field existed load with that field's default.
     """
 
     # audio and data
-    source_rate_hz: int = 44100
-    sample_rate_hz: int = 14700
-    slice_len: int = 16384
-    channels: int = 2
-    beats: float = 2
-    bpm: float = 125.0
-    decimation: str = "polyphase"
-    detect_tempo: bool = False
-    target_bpm: float | None = None
-    tempo_method: str = "resample"
-    noise_copies: int = 5
-    noise_amplitude: int = 10000
+    source_rate_hz: int = _described(44100, "rate the loops are brought to before decimation (Hz)")
+    sample_rate_hz: int = _described(14700, "rate the model works at (Hz); must divide "
+                                            "source_rate_hz")
+    slice_len: int = _described(16384, "model input and output length (samples per channel: "
+                                       "16384, 32768 or 65536)")
+    channels: int = _described(2, "audio channels (1 mono, 2 stereo)")
+    beats: float = _described(2, "length of the segment cut from each loop (beats)")
+    bpm: float = _described(125.0, "tempo the generator works at; sets the length of generated "
+                                    "segments and of the similarity score (beats per minute)")
+    decimation: str = _described("polyphase", "how audio goes from source to model rate: "
+                                               "polyphase (anti-aliased) or naive (every n-th "
+                                               "sample)")
+    detect_tempo: bool = _described(False, "estimate the tempo with librosa when a file name holds "
+                                           "no bpm, instead of skipping the file")
+    target_bpm: float | None = _described(None, "bring every loop to this tempo before its segment "
+                                                "is cut (beats per minute; unset: each file's own)")
+    tempo_method: str = _described("resample", "how a loop changes tempo: resample (varispeed), "
+                                               "stretch (phase vocoder) or slice (cut at onsets)")
+    noise_copies: int = _described(5, "noisy copies made of each loop by augmentation (count)")
+    noise_amplitude: int = _described(10000, "bound of the augmentation's uniform white noise "
+                                             "(24-bit integer units)")
     # model
-    latent_dim: int = 100
-    model_dim: int = 64
-    kernel_len: int = 25
-    phase_shuffle: int = 2
+    latent_dim: int = _described(100, "length of the latent vector z, drawn uniform in [-1, 1] "
+                                      "(values)")
+    model_dim: int = _described(64, "the WaveGAN paper's d: layer widths are multiples of it "
+                                    "(channels)")
+    kernel_len: int = _described(25, "convolution kernel length (taps)")
+    phase_shuffle: int = _described(2, "the paper's n: the discriminator shifts activations by a "
+                                       "random amount in [-n, n] (samples; 0 disables it)")
     # training
-    batch_size: int = 64
-    d_updates_per_g: int = 5
-    gp_weight: float = 10.0
-    learning_rate: float = 1e-4
-    beta_1: float = 0.5
-    beta_2: float = 0.9
-    mixed_precision: bool = False
-    ema: bool = True
-    ema_decay: float = 0.999
-    seed: int = 0
+    batch_size: int = _described(64, "loops per training step (count)")
+    d_updates_per_g: int = _described(5, "discriminator updates per generator update (count)")
+    gp_weight: float = _described(10.0, "weight of the WGAN-GP gradient penalty, the paper's "
+                                        "lambda (unitless)")
+    learning_rate: float = _described(1e-4, "Adam step size of both networks (per update)")
+    beta_1: float = _described(0.5, "Adam decay of the gradient average (unitless, 0-1)")
+    beta_2: float = _described(0.9, "Adam decay of the squared-gradient average (unitless, 0-1)")
+    mixed_precision: bool = _described(False, "compute in bfloat16, keep the weights in float32")
+    ema: bool = _described(True, "export a moving average of the generator's weights as the "
+                                 "generator")
+    ema_decay: float = _described(0.999, "decay of the generator's weight average per generator "
+                                          "update (unitless, 0-1; lower early in a run)")
+    seed: int = _described(0, "random seed of data order, latent draws and phase shuffle")
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -203,6 +196,14 @@ class Config:
         if not path.exists():
             raise FileNotFoundError(f"no config at {path}: weights need their config.json beside them")
         return cls.from_dict(json.loads(path.read_text()))
+
+
+def describe(name: str) -> str:
+    """The one-line description of Config field ``name`` (what it is and its unit)."""
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    if name not in fields:
+        raise ValueError(f"Config has no field {name!r}; known: {sorted(fields)}")
+    return fields[name].metadata["description"]
 
 
 #: Named presets: the seed's further work, longer and higher-rate output (WaveGAN v2 slices).

@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -64,13 +65,16 @@ def test_generate_then_download_a_loop_of_the_asked_format(app_url, tmp_path):
 
     client = Client(app_url, verbose=False, download_files=str(tmp_path))
     summary, beat, loop, picture, table, download = client.predict(
-        3, "AABB", 8, api_name="/generate")
+        seed=3, structure="AABB", bars=8, api_name="/generate")
     assert summary.startswith("seed 3, AABB x 2, 8 bars")
-    # The loop: 8 bars of 4 beats at 125 bpm, 44.1 kHz stereo 24-bit.
+    # The loop: 8 bars of 4 beats at 125 bpm, 44.1 kHz stereo 24-bit, the same file twice.
     info = sf.info(download)
     assert (info.samplerate, info.channels, info.subtype) == (44100, 2, "PCM_24")
     assert info.frames == round(8 * 4 * 60 / TINY.bpm * 44100)
     assert Path(download).name == "beatgan_125bpm_AABB_8bars_seed3_a000.wav"
+    samples, _ = sf.read(download)
+    assert np.isfinite(samples).all() and np.abs(samples).max() > 0  # audio, not a silent stub
+    np.testing.assert_array_equal(sf.read(loop)[0], samples)
     # The beat: one 4/4 bar at the model's rate, the same audio as `beatgan generate` writes.
     beat_info = sf.info(beat)
     assert (beat_info.samplerate, beat_info.channels, beat_info.frames) == (14700, 2, 2 * TINY.score_len)
@@ -88,6 +92,56 @@ def test_one_seed_gives_the_same_loop_twice(app_url, tmp_path):
     other = sf.read(client.predict(6, "AAAB", 4, api_name="/generate")[5])[0]
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+def test_a_loop_length_the_structure_does_not_divide_is_refused_with_the_reason(app_url):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(app_url, verbose=False)
+    with pytest.raises(AppError, match=r"bars must be a positive multiple of len\('AAAB'\) = 4, got 6"):
+        client.predict(seed=1, structure="AAAB", bars=6, api_name="/generate")
+    with pytest.raises(AppError, match="20"):  # above the slider's 16: gradio's own bound check
+        client.predict(seed=1, structure="AAAB", bars=20, api_name="/generate")
+
+
+def _assert_clean_api(api: dict) -> None:
+    """One named endpoint per button, every parameter and result named, the bars an integer."""
+    endpoints = api["named_endpoints"]
+    assert sorted(endpoints) == ["/generate", "/random_seed"]
+    assert not api.get("unnamed_endpoints")
+    signatures = [repr((e["parameters"], e["returns"])) for e in endpoints.values()]
+    assert len(set(signatures)) == len(signatures), "two endpoints expose the same function"
+    generate = endpoints["/generate"]
+    assert [p["parameter_name"] for p in generate["parameters"]] == ["seed", "structure", "bars"]
+    assert [p["label"] for p in generate["parameters"]] == ["seed", "structure", "bars"]
+    assert [r["label"] for r in generate["returns"]] == [
+        "summary", "beat", "loop", "waveform and spectrogram", "nearest training loops", "loop WAV"]
+    bars = generate["parameters"][2]
+    assert bars["type"]["type"] == "integer" and bars["python_type"]["type"] == "int"
+    assert bars["parameter_default"] == 4
+    assert [r["label"] for r in endpoints["/random_seed"]["returns"]] == ["seed"]
+    names = [p.get(key) for e in endpoints.values() for p in e["parameters"] + e["returns"]
+             for key in ("label", "parameter_name") if key in p]
+    unnamed = [n for n in names if re.fullmatch(r"(value|parameter)_\d+", str(n))]
+    assert not unnamed, f"components without a label in the API: {unnamed}"
+
+
+def test_the_page_built_in_process_has_a_clean_api(tiny_weights, tmp_path):
+    pytest.importorskip("gradio", reason="the [app] extra installs gradio")
+    from beatgan.app import build_app
+
+    page = build_app(tiny_weights, data_dir=tmp_path, out_dir=tmp_path)
+    _assert_clean_api(page.get_api_info())
+
+
+def test_the_served_api_as_gradio_client_shows_it(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    _assert_clean_api(client.view_api(print_info=False, return_format="dict"))
+    seed = client.predict(api_name="/random_seed")
+    assert isinstance(seed, int) and 0 <= seed < 2 ** 31 - 1
 
 
 def _screenshot_module():
