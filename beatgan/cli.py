@@ -339,9 +339,12 @@ def _cmd_app(args: argparse.Namespace) -> int:
 
 
 def _cmd_run_notebook(args: argparse.Namespace) -> int:
-    from .notebook import parse_parameter, run_notebook
+    from .notebook import parse_parameter, run_notebook, training_size
 
     parameters = dict(parse_parameter(p) for p in args.parameters)
+    parameters, note = training_size(args.notebook, parameters)  # no GPU: the CPU model size
+    if note:
+        print(note)
     run_notebook(args.notebook, output=args.output, parameters=parameters, light=args.light)
     return 0
 
