@@ -116,8 +116,12 @@ def training_size(path: str | Path, parameters: dict[str, Any], *,
     as given or as the parameters cell sets them), and the line says so and how to override it.
     Otherwise ``parameters`` are returned unchanged with None. ``gpu``: None asks
     ``gpu_visible`` (only when the other conditions hold; an unanswered probe keeps the preset).
+    A notebook that cannot be read is left to ``run_notebook`` to report, after its own checks.
     """
-    defaults = parameter_defaults(path)
+    try:
+        defaults = parameter_defaults(path)
+    except (OSError, ValueError):
+        return parameters, None
     merged = {**defaults, **parameters}
     iterations = merged.get("iterations")
     trains = isinstance(iterations, int) and not isinstance(iterations, bool) and iterations > 0
