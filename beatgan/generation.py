@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -212,7 +212,8 @@ def generate_to_folder(model_or_weights: Any, out_dir: str | Path, *, n: int = 4
     seed=seed, weights=weights)`` writes, with the same guarantees (the folder holds exactly
     this batch; a failure part-way leaves the previous batch whole), but holds one chunk of
     audio at a time instead of all of it, so memory does not grow with ``n`` (only the
-    ``(n, latent_dim)`` latents, 400 bytes a beat, and the file names are kept whole).
+    ``(n, latent_dim)`` latents, 400 bytes a beat at latent_dim 100, and the file names are kept
+    whole).
 
     Args:
         model_or_weights: a generator or a weights folder (then ``weights`` defaults to its
@@ -291,7 +292,7 @@ def _write_beat_chunks(chunks: Iterable[np.ndarray], out_dir: str | Path, *, n: 
             tqdm(total=n, desc="generating", unit="beat", dynamic_ncols=True,
                  disable=None if progress is None else not progress) as bar:
         for chunk in chunks:
-            done = _stage_chunk(stage, chunk, names=names[written:], config=config,
+            done = _stage_chunk(stage, chunk, names=names, start=written, config=config,
                                 repeats=repeats)
             written += done
             bar.update(done)
@@ -309,17 +310,17 @@ def _write_beat_chunks(chunks: Iterable[np.ndarray], out_dir: str | Path, *, n: 
     return [out_dir / name for name in names]
 
 
-def _stage_chunk(stage, chunk: np.ndarray, *, names: list[str], config: Config,
-                 repeats: int) -> int:
-    """Encode each beat of ``chunk`` as a WAV and stage it under the next of ``names``; returns
-    how many were staged."""
+def _stage_chunk(stage: Callable[[str, bytes], Path], chunk: np.ndarray, *, names: list[str],
+                 start: int, config: Config, repeats: int) -> int:
+    """Encode each beat of ``chunk`` as a WAV and stage it under ``names[start]``, ``names[start
+    + 1]``...; returns how many were staged."""
     chunk = np.asarray(chunk)
     if (chunk.ndim != 3 or chunk.shape[1] < config.score_len or chunk.shape[2] != config.channels
-            or len(chunk) > len(names)):
+            or start + len(chunk) > len(names)):
         raise ValueError(f"audio: expected beats of shape (>= {config.score_len}, "
-                         f"{config.channels}), {len(names)} more at most; got a chunk of "
+                         f"{config.channels}), {len(names) - start} more at most; got a chunk of "
                          f"{chunk.shape}")
-    for name, beat in zip(names, chunk):
+    for name, beat in zip(names[start:start + len(chunk)], chunk):
         segment = segment_repeated(beat, n_samples=config.score_len, repeats=repeats)
         stage(name, fileio.wav_bytes(loop_export.float_to_pcm24(segment),
                                      sample_rate_hz=config.sample_rate_hz))
