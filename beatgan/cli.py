@@ -268,13 +268,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
     from .export import weights_provenance
     from .fileio import check_writable
-    from .generation import generate, load_generator, write_beats
+    from .generation import generate_to_folder, load_generator
 
     check_writable(args.out, what=f"writing beats to {args.out}")
     model, config = load_generator(args.weights, raw=args.raw)
-    audio, latents = generate(model, n=args.n, seed=args.seed, config=config)
-    paths = write_beats(audio, args.out, config=config, latents=latents, seed=args.seed,
-                        weights=weights_provenance(args.weights, raw=args.raw))
+    # A chunk at a time: memory stays bounded for any --n.
+    paths = generate_to_folder(model, args.out, n=args.n, seed=args.seed, config=config,
+                               weights=weights_provenance(args.weights, raw=args.raw))
     print(f"wrote {len(paths)} beats to {args.out}")
     return 0
 
@@ -282,13 +282,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_loop(args: argparse.Namespace) -> int:
     _require_weights(args.weights)
     _set_backend(args.backend)
+    from .export import weights_provenance
     from .fileio import check_writable
     from .generation import load_generator, make_loop
 
     check_writable(args.out, what=f"writing a loop to {args.out}")
     model, config = load_generator(args.weights)
     path = make_loop(model, config=config, out_dir=args.out, structure=args.structure,
-                     bars=args.bars, seed=args.seed, index=args.index)
+                     bars=args.bars, seed=args.seed, index=args.index,
+                     weights=weights_provenance(args.weights))
     print(f"wrote {path}")
     return 0
 
@@ -345,9 +347,12 @@ def _cmd_app(args: argparse.Namespace) -> int:
 
 
 def _cmd_run_notebook(args: argparse.Namespace) -> int:
-    from .notebook import parse_parameter, run_notebook
+    from .notebook import parse_parameter, run_notebook, training_size
 
     parameters = dict(parse_parameter(p) for p in args.parameters)
+    parameters, note = training_size(args.notebook, parameters)  # no GPU: the CPU model size
+    if note:
+        print(note)
     run_notebook(args.notebook, output=args.output, parameters=parameters, light=args.light)
     return 0
 

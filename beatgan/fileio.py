@@ -5,6 +5,8 @@
   old file or the new one, never a partial file under the final name.
 * ``write_files_atomically``: a batch (40 beats and their ``beats.json``): every file is staged
   under a temporary name first, and only when all are on disk are they renamed into place.
+* ``staged_files``: the same for a batch too large to hold in memory (100,000 beats): files are
+  handed over one at a time into a hidden staging folder and renamed into place together at the end.
 * ``weights_h5_bytes``: a Keras ``.weights.h5`` serialised in memory (h5py can crash the process
   when the disk fills under it), then written with ``atomic_write_bytes``.
 * ``check_writable`` / ``check_free_space``: before long work, so a read-only or full output folder
@@ -22,8 +24,9 @@ import errno
 import io
 import os
 import shutil
+import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -211,11 +214,69 @@ def write_files_atomically(files: dict[Path, bytes], *, what: str) -> list[Path]
     return paths
 
 
+@contextlib.contextmanager
+def staged_files(folder: str | Path, *, what: str,
+                 needed_bytes: int = 0) -> Iterator[Callable[[str, bytes], Path]]:
+    """A batch of files written one at a time that reach their final names all together.
+
+    Yields ``stage(name, payload) -> final path``, which writes (and fsyncs) the file into a
+    hidden staging folder inside ``folder``, so the caller holds one file's bytes at a time.
+    When the block ends normally every staged file is renamed into ``folder`` (renames need no
+    free space); when it raises, the staging folder is removed and ``folder`` keeps what it held.
+    ``needed_bytes``: the batch's total size, checked against the free space before anything is
+    written. Errors are ``OSError`` annotated with the file's final path and ``what``.
+    """
+    folder = Path(folder)
+    with writing(folder, what):
+        folder.mkdir(parents=True, exist_ok=True)
+        check_free_space(folder, needed_bytes, what=what)
+        _remove_dead_staging(folder)
+        # Inside ``folder``: the same file system, so the final renames are atomic.
+        staging = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=folder))
+    names: dict[str, None] = {}  # ordered, and a name staged twice is renamed once
+
+    def stage(name: str, payload: bytes) -> Path:
+        with writing(folder / name, what):
+            _write_file(staging / name, payload)
+        names[name] = None
+        return folder / name
+
+    try:
+        yield stage
+        for name in names:
+            with writing(folder / name, what):
+                os.replace(staging / name, folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    fsync_dir(folder)
+
+
+def _remove_dead_staging(folder: Path) -> None:
+    """Remove staging folders of writers that were killed (their pid no longer runs)."""
+    for stale in folder.glob(f"{_TMP_PREFIX}*"):
+        pid = stale.name[len(_TMP_PREFIX):].split("-")[0]
+        if stale.is_dir() and pid.isdigit() and not _pid_running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def remove_stale_temp_files(folder: str | Path) -> None:
     """Delete temp files a killed writer (another pid) left in ``folder``."""
     for stale in Path(folder).glob(f"{_TMP_PREFIX}*"):
         if not stale.name.startswith(f"{_TMP_PREFIX}{os.getpid()}-"):
-            stale.unlink(missing_ok=True)
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
 
 
 def wav_bytes(x: np.ndarray, *, sample_rate_hz: int, subtype: str = "PCM_24") -> bytes:

@@ -6,14 +6,16 @@ channels)``. ``write_beats`` writes each beat as ``outputNNN.wav``: ``config.sam
 24-bit stereo, one 4/4 bar: the first ``config.score_len`` samples played ``4 / config.beats``
 times (the seed: one 2-beat segment, 14112 samples at 14.7 kHz and 125 bpm, twice; the ``bar``
 and ``hifi`` presets: their whole-bar segment once), plus a sidecar (``beats.json`` and ``latents.npy``) from which any beat can
-be drawn again or varied. ``make_loop`` turns one latent vector (and its neighbours) into a
+be drawn again or varied. ``generate_to_folder`` generates and writes the same files a chunk at
+a time, for more beats than fit in memory. ``make_loop`` turns one latent vector (and its neighbours) into a
 DAW loop at 44.1 kHz (see ``beatgan.loop_export``).
 
 Weights folder (the contract with training, ``beatgan.export``): ``config.json``
 (``Config.save``) and ``generator.weights.h5`` (Keras ``save_weights``; the generator's moving
 average when training kept one, float32 or float16 storage); ``generator_raw.weights.h5``,
 ``discriminator.weights.h5`` and ``weights.json`` may sit beside them. ``write_beats`` records
-which weights made the beats (``export.weights_provenance``) in ``beats.json``.
+which weights made the beats (``export.weights_provenance``) in ``beats.json``, and ``make_loop``
+in the loop's ``.json``.
 """
 
 from __future__ import annotations
@@ -21,18 +23,21 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from . import fileio, loop_export
 from .config import Config
-from .export import GENERATOR_WEIGHTS, RAW_GENERATOR_WEIGHTS
+from .export import GENERATOR_WEIGHTS, RAW_GENERATOR_WEIGHTS, weights_provenance
 
 SIDECAR_JSON = "beats.json"
 LATENTS_NPY = "latents.npy"
 #: Default spread of a "nearby" latent vector: B = clip(A + variation * u, -1, 1), u ~ U[-1, 1].
 VARIATION = 0.25
+#: Beats per chunk of ``generate_to_folder``: its memory bound (256 seed beats are 32 MiB of
+#: float32 audio) whatever the number of beats.
+CHUNK_BEATS = 256
 
 
 def load_generator(weights_dir: str | Path, *, raw: bool = False) -> tuple[Any, Config]:
@@ -178,32 +183,90 @@ def write_beats(audio: np.ndarray, out_dir: str | Path, *, config: Config,
       (default: one 4/4 bar, ``loop_export.segments_per_bar(config)``: 2 for the seed, 1 for bar/hifi).
     * ``beats.json``: seed, file names, segment length, rate, repeats, the full config and
       ``weights``: which weights made the beats (``export.weights_provenance``: path, sha256,
-      trained step, EMA, and ``cpu_fallback`` when a briefly trained CPU model made them).
+      trained step, EMA, and ``cpu_fallback`` when a briefly trained CPU model made them;
+      null when the caller did not say, as for a model built in memory).
     * ``latents.npy`` (when ``latents`` is given): ``(n, latent_dim)`` float32, row i made
       file i; ``generate(model, latents=np.load(...)[[i]])`` draws beat i again.
 
     Earlier ``outputNNN.wav`` files numbered past this batch are removed, so the folder holds
-    exactly this batch. Deterministic: the same audio and arguments give the same bytes.
+    exactly this batch. Deterministic: the same audio and arguments give the same bytes. For
+    more beats than fit in memory, ``generate_to_folder`` writes the same files chunk by chunk.
     """
     audio = np.asarray(audio)
-    if audio.ndim != 3 or audio.shape[0] == 0 or audio.shape[2] != config.channels:
+    if (audio.ndim != 3 or audio.shape[0] == 0 or audio.shape[1] < config.score_len
+            or audio.shape[2] != config.channels):
         raise ValueError(f"audio: expected shape (n >= 1, >= {config.score_len}, "
                          f"{config.channels}), got {audio.shape}")
-    if latents is not None and len(latents) != len(audio):
-        raise ValueError(f"{len(latents)} latent vectors for {len(audio)} beats")
+    return _write_beat_chunks([audio], out_dir, n=len(audio), config=config, latents=latents,
+                              seed=seed, repeats=repeats, prefix=prefix, weights=weights,
+                              progress=False)
+
+
+def generate_to_folder(model_or_weights: Any, out_dir: str | Path, *, n: int = 40, seed: int = 0,
+                       config: Config | None = None, weights: dict[str, Any] | None = None,
+                       chunk_size: int = CHUNK_BEATS, batch_size: int = 64,
+                       progress: bool | None = None) -> list[Path]:
+    """Generate ``n`` beats and write them, ``chunk_size`` at a time; returns the WAV paths.
+
+    Writes byte for byte what ``write_beats(*generate(model, n=n, seed=seed), latents=...,
+    seed=seed, weights=weights)`` writes, with the same guarantees (the folder holds exactly
+    this batch; a failure part-way leaves the previous batch whole), but holds one chunk of
+    audio at a time instead of all of it, so memory does not grow with ``n`` (only the
+    ``(n, latent_dim)`` latents, 400 bytes a beat at latent_dim 100, and the file names are kept
+    whole).
+
+    Args:
+        model_or_weights: a generator or a weights folder (then ``weights`` defaults to its
+            ``export.weights_provenance``).
+        chunk_size: beats per chunk, rounded down to whole generator batches (at least one),
+            so the generator sees the batches ``generate`` gives it and the bytes match.
+        progress: a progress bar in beats; None: one when ``n`` spans several chunks and
+            stderr is a terminal (quiet in logs and pipes).
+    """
+    model, config = _resolve(model_or_weights, config)
+    if config is None:
+        raise ValueError("generate_to_folder needs the generator's config (pass config= or a "
+                         "weights folder)")
+    if n < 1 or chunk_size < 1 or batch_size < 1:
+        raise ValueError(f"need n, chunk_size and batch_size >= 1, got n={n}, "
+                         f"chunk_size={chunk_size}, batch_size={batch_size}")
+    weights = _provenance(model_or_weights, weights)
+    latents = sample_latents(n, latent_dim=config.latent_dim, seed=seed)
+    step = max(1, chunk_size // batch_size) * batch_size
+    chunks = (run_generator(model, latents[i:i + step], batch_size=batch_size)
+              for i in range(0, n, step))
+    if progress is None and n <= step:
+        progress = False
+    return _write_beat_chunks(chunks, out_dir, n=n, config=config, latents=latents, seed=seed,
+                              repeats=None, prefix="output", weights=weights, progress=progress)
+
+
+def _provenance(model_or_weights: Any, weights: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``weights`` when given, else the provenance of a weights folder, else None (a model)."""
+    if weights is None and isinstance(model_or_weights, (str, Path)):
+        return weights_provenance(model_or_weights)
+    return weights
+
+
+def _write_beat_chunks(chunks: Iterable[np.ndarray], out_dir: str | Path, *, n: int,
+                       config: Config, latents: np.ndarray | None, seed: int | None,
+                       repeats: int | None, prefix: str, weights: dict[str, Any] | None,
+                       progress: bool | None) -> list[Path]:
+    """The writer behind ``write_beats`` and ``generate_to_folder``: ``chunks`` of audio
+    ``(k, >= score_len, channels)`` holding ``n`` beats in all, each encoded and staged as it
+    comes (``fileio.staged_files``), then all renamed into place with the sidecar."""
+    from tqdm.auto import tqdm
+
+    if latents is not None and len(latents) != n:
+        raise ValueError(f"{len(latents)} latent vectors for {n} beats")
     if repeats is None:
         repeats = loop_export.segments_per_bar(config)
     out_dir = Path(out_dir)
-    files: dict[Path, bytes] = {}
-    for i, beat in enumerate(audio):
-        bar = segment_repeated(beat, n_samples=config.score_len, repeats=repeats)
-        files[out_dir / beat_file_name(i, prefix=prefix)] = fileio.wav_bytes(
-            loop_export.float_to_pcm24(bar), sample_rate_hz=config.sample_rate_hz)
-    paths = list(files)
+    names = [beat_file_name(i, prefix=prefix) for i in range(n)]
     sidecar: dict[str, Any] = {
         "seed": seed,
-        "n": len(paths),
-        "files": [p.name for p in paths],
+        "n": n,
+        "files": names,
         "latents_file": None,
         "segment_samples": config.score_len,
         "repeats": repeats,
@@ -211,22 +274,57 @@ def write_beats(audio: np.ndarray, out_dir: str | Path, *, config: Config,
         "config": config.to_dict(),
         "weights": weights,
     }
+    latents_npy = None
     if latents is not None:
         # .npy, not .npz: a zip stores its write time, and same seed must mean same bytes.
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(latents, dtype=np.float32))
-        files[out_dir / LATENTS_NPY] = buffer.getvalue()
+        latents_npy = buffer.getvalue()
         sidecar["latents_file"] = LATENTS_NPY
-    files[out_dir / SIDECAR_JSON] = (json.dumps(sidecar, indent=2, sort_keys=True,
-                                                allow_nan=False) + "\n").encode()
-    # All files staged, then renamed: a full disk leaves the previous batch whole.
-    fileio.write_files_atomically(files, what=f"writing {len(paths)} beats to {out_dir}")
+    sidecar_json = (json.dumps(sidecar, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+    # Every WAV has the same size, so the whole batch is checked against the free space first.
+    wav_size = len(fileio.wav_bytes(np.zeros((repeats * config.score_len, config.channels), np.int32),
+                                    sample_rate_hz=config.sample_rate_hz))
+    needed = n * wav_size + len(sidecar_json) + len(latents_npy or b"")
+    written = 0
+    with fileio.staged_files(out_dir, what=f"writing {n} beats to {out_dir}",
+                             needed_bytes=needed) as stage, \
+            tqdm(total=n, desc="generating", unit="beat", dynamic_ncols=True,
+                 disable=None if progress is None else not progress) as bar:
+        for chunk in chunks:
+            done = _stage_chunk(stage, chunk, names=names, start=written, config=config,
+                                repeats=repeats)
+            written += done
+            bar.update(done)
+            del chunk  # before the next one is made: one chunk in memory, not two
+        if written != n:
+            raise ValueError(f"audio: expected {n} beats, got {written}")
+        if latents_npy is not None:
+            stage(LATENTS_NPY, latents_npy)
+        stage(SIDECAR_JSON, sidecar_json)
     # Beats of an earlier, larger batch would otherwise be scored with this one.
     for stale in out_dir.glob(f"{prefix}*.wav"):
         index = stale.stem[len(prefix):]
-        if index.isdigit() and int(index) >= len(audio):
+        if index.isdigit() and int(index) >= n:
             stale.unlink()
-    return paths
+    return [out_dir / name for name in names]
+
+
+def _stage_chunk(stage: Callable[[str, bytes], Path], chunk: np.ndarray, *, names: list[str],
+                 start: int, config: Config, repeats: int) -> int:
+    """Encode each beat of ``chunk`` as a WAV and stage it under ``names[start]``, ``names[start
+    + 1]``...; returns how many were staged."""
+    chunk = np.asarray(chunk)
+    if (chunk.ndim != 3 or chunk.shape[1] < config.score_len or chunk.shape[2] != config.channels
+            or start + len(chunk) > len(names)):
+        raise ValueError(f"audio: expected beats of shape (>= {config.score_len}, "
+                         f"{config.channels}), {len(names) - start} more at most; got a chunk of "
+                         f"{chunk.shape}")
+    for name, beat in zip(names[start:start + len(chunk)], chunk):
+        segment = segment_repeated(beat, n_samples=config.score_len, repeats=repeats)
+        stage(name, fileio.wav_bytes(loop_export.float_to_pcm24(segment),
+                                     sample_rate_hz=config.sample_rate_hz))
+    return len(chunk)
 
 
 def read_sidecar(out_dir: str | Path) -> tuple[np.ndarray | None, dict[str, Any]]:
@@ -267,7 +365,7 @@ def loop_latents(structure: str, *, latent_dim: int, seed: int = 0, index: int =
 def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | None = None,
               structure: str = "AAAB", bars: int = 4, seed: int = 0, index: int = 0,
               variation: float | None = VARIATION, fade_ms: float = loop_export.FADE_MS,
-              out_rate_hz: int | None = None) -> Path:
+              out_rate_hz: int | None = None, weights: dict[str, Any] | None = None) -> Path:
     """Generate and write one DAW loop; returns the WAV path.
 
     A *bar* here is 4 beats = ``4 / config.beats`` generated segments (2 for the seed's 2-beat
@@ -276,9 +374,13 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
     ``index`` of ``seed``. The file, ``loop_export.daw_loop_file_name(...)`` in ``out_dir``, is
     24-bit at ``out_rate_hz`` (default ``config.source_rate_hz``, 44.1 kHz), ``bars * 4`` beats
     long at ``config.bpm`` and seamless when looped (``beatgan.loop_export``). A ``.json`` of
-    the same name records structure, bpm, seed, index, variation and the latent vectors.
+    the same name records structure, bpm, seed, index, variation, the latent vectors and
+    ``weights``: which weights made the loop, as ``beats.json`` records it
+    (``export.weights_provenance``; for a weights folder computed here when not given; null
+    for a model built in memory the caller did not describe).
     """
     model, config = _resolve(model_or_weights, config)
+    weights = _provenance(model_or_weights, weights)
     if config is None:
         raise ValueError("make_loop needs the generator's config (pass config= or a weights folder)")
     structure = loop_export.check_structure(structure)
@@ -296,7 +398,7 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
     meta = {"structure": structure, "bars": bars, "bpm": config.bpm, "beats_per_bar":
             loop_export.BEATS_PER_BAR, "sample_rate_hz": rate, "seed": seed, "index": index,
             "variation": variation, "fade_ms": fade_ms,
-            "latents": {k: [float(v) for v in z] for k, z in latents.items()}}
+            "latents": {k: [float(v) for v in z] for k, z in latents.items()}, "weights": weights}
     fileio.write_files_atomically({
         path: fileio.wav_bytes(loop_export.float_to_pcm24(loop), sample_rate_hz=rate),
         path.with_suffix(".json"): (json.dumps(meta, indent=2, sort_keys=True, allow_nan=False)

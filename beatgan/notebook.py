@@ -45,20 +45,100 @@ def check_parameters(path: str | Path, parameters: dict[str, Any]) -> None:
     papermill only logs a warning for one, so a typo would be ignored silently. The cell is read
     with ``ast``: papermill's own parser gives up on lines whose comment holds ``=``.
     """
+    declared = parameter_defaults(path)
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise ValueError(f"unknown notebook parameter(s) {unknown}; the parameters cell sets "
+                         f"{sorted(declared)}")
+
+
+def parameter_defaults(path: str | Path) -> dict[str, Any]:
+    """Name -> value of each assignment in the notebook's cell tagged ``parameters`` (None for a
+    value that is not a Python literal). Raises ValueError when no cell is tagged so."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
     cells = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if not cells:
         raise ValueError(f"{path} has no cell tagged 'parameters'")
-    declared = {target.id for node in ast.walk(ast.parse(cells[0].source))
-                if isinstance(node, (ast.Assign, ast.AnnAssign))
-                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-                if isinstance(target, ast.Name)}
-    unknown = sorted(set(parameters) - declared)
-    if unknown:
-        raise ValueError(f"unknown notebook parameter(s) {unknown}; the parameters cell sets "
-                         f"{sorted(declared)}")
+    defaults: dict[str, Any] = {}
+    for node in ast.walk(ast.parse(cells[0].source)):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            try:
+                value = ast.literal_eval(node.value) if node.value is not None else None
+            except ValueError:
+                value = None
+            defaults.update((t.id, value) for t in targets if isinstance(t, ast.Name))
+    return defaults
+
+
+#: Asked in a child process (see ``gpu_visible``): how many GPUs the Keras backend sees.
+_GPU_PROBE = """
+import keras
+backend = keras.backend.backend()
+if backend == "tensorflow":
+    import tensorflow as tf
+    print(len(tf.config.list_physical_devices("GPU")))
+elif backend == "jax":
+    import jax
+    print(sum(d.platform != "cpu" for d in jax.devices()))
+else:
+    print(0)
+"""
+
+
+def gpu_visible() -> bool | None:
+    """Whether the Keras backend a notebook kernel started from here would see a GPU; None if
+    the probe failed.
+
+    Asked in a child process with this environment: a backend that starts on a GPU takes its
+    memory (JAX preallocates most of it), which the kernel will need.
+    """
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", _GPU_PROBE], capture_output=True, text=True,
+                          env=env)
+    last = done.stdout.strip().splitlines()[-1:] if done.returncode == 0 else []
+    return int(last[0]) > 0 if last and last[0].isdigit() else None
+
+
+def training_size(path: str | Path, parameters: dict[str, Any], *,
+                  gpu: bool | None = None) -> tuple[dict[str, Any], str | None]:
+    """The parameters to run the notebook at ``path`` with, and a line saying what was chosen.
+
+    When the run trains (``iterations`` > 0), gives neither ``model_dim`` nor ``batch_size``,
+    and no GPU is visible, the preset's size (d = 64) would take hours on the CPU: the notebook
+    then trains the size of its CPU fallback (``fallback_model_dim``, ``fallback_batch_size``,
+    as given or as the parameters cell sets them), and the line says so and how to override it.
+    Otherwise ``parameters`` are returned unchanged with None. ``gpu``: None asks
+    ``gpu_visible`` (only when the other conditions hold; an unanswered probe keeps the preset).
+    A notebook that cannot be read is left to ``run_notebook`` to report, after its own checks.
+    """
+    try:
+        defaults = parameter_defaults(path)
+    except (OSError, ValueError):
+        return parameters, None
+    merged = {**defaults, **parameters}
+    iterations = merged.get("iterations")
+    trains = isinstance(iterations, int) and not isinstance(iterations, bool) and iterations > 0
+    cpu_size = ("fallback_model_dim", "fallback_batch_size", "model_dim", "batch_size")
+    if (not trains or "model_dim" in parameters or "batch_size" in parameters
+            or not all(isinstance(merged.get(k), int) for k in cpu_size)):
+        return parameters, None
+    if gpu is None:
+        gpu = gpu_visible()
+    if gpu is None or gpu:
+        return parameters, None
+    size = {"model_dim": merged["fallback_model_dim"], "batch_size": merged["fallback_batch_size"]}
+    note = (f"beatgan: no GPU visible: training the notebook's CPU size, d = {size['model_dim']}, "
+            f"batch {size['batch_size']} (d = {merged['model_dim']} would take hours on the CPU); "
+            f"-p model_dim={merged['model_dim']} -p batch_size={merged['batch_size']} trains "
+            f"the preset's size")
+    return {**parameters, **size}, note
 
 
 def lighten_outputs(notebook: Any) -> Any:

@@ -42,6 +42,18 @@ def test_generate_twice_with_one_seed_gives_the_same_bytes(tiny_weights, tmp_pat
     assert (tmp_path / "a/output001.wav").read_bytes() == (tmp_path / "b/output001.wav").read_bytes()
 
 
+def test_loop_records_the_weights_as_generate_does(tiny_weights, tmp_path, capsys):
+    from beatgan.export import file_sha256
+
+    assert main(["generate", "--weights", str(tiny_weights), "--n", "1", "--out", str(tmp_path)]) == 0
+    assert main(["loop", "--weights", str(tiny_weights), "--out", str(tmp_path / "loops")]) == 0
+    (meta,) = [json.loads(p.read_text()) for p in (tmp_path / "loops").glob("*.json")]
+    beats = json.loads((tmp_path / "beats.json").read_text())
+    assert meta["weights"] == beats["weights"]
+    assert meta["weights"]["sha256"] == file_sha256(tiny_weights / "generator.weights.h5")
+    assert meta["weights"]["path"] == str(tiny_weights / "generator.weights.h5")
+
+
 def test_score_json_counts_a_copied_training_loop_as_similar(demo_folder, tmp_path, capsys):
     """A generated folder holding a training loop's own segment scores 0 against it."""
     from beatgan.data import load_loops

@@ -146,3 +146,114 @@ def test_a_smaller_batch_removes_the_beats_of_a_larger_one(tmp_path):
     (tmp_path / "keep.wav").write_bytes(b"not ours")
     write_beats(audio[:1], tmp_path, config=config)
     assert sorted(p.name for p in tmp_path.glob("*.wav")) == ["keep.wav", "output000.wav"]
+
+
+# --- many beats: generated and written a chunk at a time ---------------------------------------
+def _folder_bytes(folder):
+    """Every file's bytes and every folder (None) below ``folder``, by relative path."""
+    return {p.relative_to(folder).as_posix(): None if p.is_dir() else p.read_bytes()
+            for p in sorted(folder.rglob("*"))}
+
+
+def test_chunked_generation_writes_the_same_bytes_as_one_batch(generator, weights_dir, tmp_path):
+    from beatgan.export import weights_provenance
+    from beatgan.generation import generate_to_folder
+
+    model, config = generator
+    made_by = weights_provenance(weights_dir)
+    audio, latents = generate(model, n=10, seed=3, config=config, batch_size=4)
+    write_beats(audio, tmp_path / "whole", config=config, latents=latents, seed=3, weights=made_by)
+    chunked = tmp_path / "chunked"
+    write_beats(np.zeros((12, config.slice_len, 2), np.float32), chunked, config=config)
+    # From the folder: the provenance is the folder's own; chunks of 4 + 4 + 2 beats.
+    paths = generate_to_folder(weights_dir, chunked, n=10, seed=3, chunk_size=4, batch_size=4)
+    assert [p.name for p in paths] == [f"output{i:03d}.wav" for i in range(10)]
+    whole = _folder_bytes(tmp_path / "whole")
+    assert len(whole) == 12  # 10 beats, beats.json, latents.npy
+    assert _folder_bytes(chunked) == whole  # output010/011 of the larger batch are gone too
+    assert read_sidecar(chunked)[1]["weights"] == made_by
+
+
+def _peak_bytes(model, config, folder, *, n, chunk_size):
+    import tracemalloc
+
+    from beatgan.generation import generate_to_folder
+
+    tracemalloc.start()
+    try:
+        generate_to_folder(model, folder, n=n, seed=0, config=config, chunk_size=chunk_size,
+                           batch_size=8, progress=False)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_peak_memory_of_chunked_generation_does_not_grow_with_n(generator, tmp_path):
+    """numpy reports its buffers to tracemalloc: the peak counts every audio array held."""
+    model, config = generator
+    beat_bytes = config.slice_len * config.channels * 4  # 128 KiB of float32 per beat
+    _peak_bytes(model, config, tmp_path / "warm", n=8, chunk_size=8)  # tracing, imports
+    small = _peak_bytes(model, config, tmp_path / "a", n=8, chunk_size=8)
+    large = _peak_bytes(model, config, tmp_path / "b", n=64, chunk_size=8)
+    whole = _peak_bytes(model, config, tmp_path / "c", n=64, chunk_size=64)
+    assert large - small < 2 * beat_bytes, (small, large)
+    assert whole - small > 32 * beat_bytes, (small, whole)  # the measure sees all 64 held at once
+
+
+def test_a_failed_or_interrupted_chunked_write_leaves_the_previous_batch(generator, tmp_path,
+                                                                         monkeypatch):
+    from beatgan import fileio
+    from beatgan.generation import generate_to_folder
+
+    model, config = generator
+    generate_to_folder(model, tmp_path, n=3, seed=1, config=config)
+    stale = tmp_path / ".tmp-999999999-abc"  # a staging folder of a killed writer (no such pid)
+    stale.mkdir()
+    (stale / "output000.wav").write_bytes(b"partial")
+    before = {k: v for k, v in _folder_bytes(tmp_path).items() if not k.startswith(stale.name)}
+
+    real = fileio._write_file
+
+    def disk_full_at_beat_5(path, payload):
+        if path.name == "output005.wav":
+            raise OSError(28, "No space left on device")
+        real(path, payload)
+
+    monkeypatch.setattr(fileio, "_write_file", disk_full_at_beat_5)
+    with pytest.raises(OSError, match="No space") as caught:
+        generate_to_folder(model, tmp_path, n=9, seed=2, config=config, chunk_size=2, batch_size=2)
+    assert caught.value.filename == str(tmp_path / "output005.wav")
+    assert _folder_bytes(tmp_path) == before  # no staging folder left, the killed one removed
+    monkeypatch.undo()
+
+    class Interrupted:
+        """A generator that is interrupted (Ctrl-C) on its third batch."""
+        calls = 0
+
+        def predict_on_batch(self, z):
+            Interrupted.calls += 1
+            if Interrupted.calls == 3:
+                raise KeyboardInterrupt
+            return model.predict_on_batch(z)
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_to_folder(Interrupted(), tmp_path, n=9, seed=2, config=config, chunk_size=2,
+                           batch_size=2)
+    assert _folder_bytes(tmp_path) == before
+
+
+def test_make_loop_records_which_weights_made_it(generator, weights_dir, tmp_path):
+    from beatgan.export import weights_provenance
+
+    model, config = generator
+
+    def recorded(path):
+        return json.loads(path.with_suffix(".json").read_text())["weights"]
+
+    from_folder = make_loop(weights_dir, out_dir=tmp_path / "a", bars=4)
+    assert recorded(from_folder) == weights_provenance(weights_dir)
+    assert recorded(from_folder)["sha256"] and recorded(from_folder)["cpu_fallback"] is False
+    fallback = weights_provenance(weights_dir, cpu_fallback=True)
+    given = make_loop(model, out_dir=tmp_path / "b", config=config, bars=4, weights=fallback)
+    assert recorded(given)["cpu_fallback"] is True
+    assert recorded(make_loop(model, out_dir=tmp_path / "c", config=config, bars=4)) is None

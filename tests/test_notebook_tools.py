@@ -1,5 +1,7 @@
 """Parameter checks, output lightening and the plot helpers behind the notebook."""
 
+from pathlib import Path
+
 import nbformat
 import numpy as np
 import pytest
@@ -150,3 +152,53 @@ def test_beat_grid_has_one_thumbnail_and_player_per_beat_and_survives_lightening
     notebook = nbformat.v4.new_notebook(cells=[cell])
     lighten_outputs(notebook)
     assert notebook.cells[0].outputs[0]["data"]["text/html"] == html
+
+
+# --- run-notebook without a GPU: the CPU fallback's model size ---------------------------------
+NOTEBOOK = Path(__file__).resolve().parents[1] / "beat_gan.ipynb"
+
+
+def _no_probe():
+    raise AssertionError("the GPU probe was asked although the answer cannot change anything")
+
+
+def test_training_without_a_gpu_or_a_size_takes_the_notebooks_cpu_size(monkeypatch):
+    from beatgan import notebook
+    from beatgan.notebook import parameter_defaults, training_size
+
+    defaults = parameter_defaults(NOTEBOOK)
+    small = {"model_dim": defaults["fallback_model_dim"], "batch_size": defaults["fallback_batch_size"]}
+    assert small == {"model_dim": 8, "batch_size": 16} and defaults["model_dim"] == 64
+    chosen, note = training_size(NOTEBOOK, {"iterations": 200}, gpu=False)
+    assert chosen == {"iterations": 200, **small}
+    assert "no GPU" in note and "d = 8, batch 16" in note and "-p model_dim=64 -p batch_size=64" in note
+    assert "\n" not in note
+    # The fallback size as the user set it; on a GPU the preset.
+    chosen, _ = training_size(NOTEBOOK, {"iterations": 5, "fallback_model_dim": 4}, gpu=False)
+    assert (chosen["model_dim"], chosen["batch_size"]) == (4, 16)
+    assert training_size(NOTEBOOK, {"iterations": 200}, gpu=True) == ({"iterations": 200}, None)
+    # A size given, or no training: unchanged, and no probe.
+    monkeypatch.setattr(notebook, "gpu_visible", _no_probe)
+    for given in ({"iterations": 200, "model_dim": 32}, {"iterations": 200, "batch_size": 8},
+                  {}, {"iterations": 0}):
+        assert training_size(NOTEBOOK, given) == (given, None)
+
+
+def test_the_gpu_probe_answers_no_when_cuda_hides_every_gpu(monkeypatch):
+    from beatgan.notebook import gpu_visible
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert gpu_visible() is False  # not None: the probe ran and answered
+
+
+def test_run_notebook_command_prints_the_choice_and_passes_the_size(monkeypatch, capsys, tmp_path):
+    from beatgan import notebook
+    from beatgan.cli import main
+
+    ran = {}
+    monkeypatch.setattr(notebook, "gpu_visible", lambda: False)
+    monkeypatch.setattr(notebook, "run_notebook", lambda path, **kw: ran.update(kw))
+    assert main(["run-notebook", str(NOTEBOOK), "--output", str(tmp_path / "o.ipynb"),
+                 "-p", "iterations=50"]) == 0
+    assert ran["parameters"] == {"iterations": 50, "model_dim": 8, "batch_size": 16}
+    assert capsys.readouterr().out.startswith("beatgan: no GPU visible: training the notebook's CPU size")
