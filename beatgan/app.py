@@ -77,9 +77,11 @@ class Studio:
 
     def __init__(self, weights_dir: str | Path, *, data_dir: str | Path,
                  out_dir: str | Path | None = None, data_missing_ok: bool = False):
+        from .export import weights_provenance
         from .generation import load_generator
 
         self.model, self.config = load_generator(weights_dir)
+        self.weights = weights_provenance(weights_dir)  # recorded beside every loop
         self.data_dir = Path(data_dir)
         self.data_missing_ok = data_missing_ok
         self.out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="beatgan-app-"))
@@ -126,7 +128,7 @@ class Studio:
         beat_wav = loop_export.write_wav24(bar, self.out_dir / f"beatgan_beat_seed{seed}.wav",
                                      sample_rate_hz=config.sample_rate_hz)
         loop_wav = make_loop(self.model, out_dir=self.out_dir, config=config, structure=structure,
-                             bars=bars, seed=seed)
+                             bars=bars, seed=seed, weights=self.weights)
         from .notebook import read_audio
 
         fig = waveform_and_spectrogram(read_audio(loop_wav), sample_rate_hz=config.source_rate_hz,

@@ -36,7 +36,7 @@ def make_gallery(weights: str | Path, out_dir: str | Path, *,
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         paths = [make_loop(generator, out_dir=staging, config=config, structure=structure,
-                           bars=bars, seed=0, index=index)
+                           bars=bars, seed=0, index=index, weights=provenance)
                  for index, structure in enumerate(structures)]
         rows = [f"| [{p.name}]({p.name}) | {s} | {i} | {p.stat().st_size / 1e6:.1f} MB |"
                 for i, (p, s) in enumerate(zip(paths, structures))]

@@ -173,3 +173,19 @@ def test_a_page_without_weights_says_what_to_run(tmp_path):
     text = " ".join(str(getattr(block, "value", "")) for block in page.blocks.values())
     assert "No trained weights" in text and "beatgan train --out runs/a" in text
     assert not hasattr(page, "studio")
+
+
+def test_a_loop_made_in_the_app_records_the_weights_that_made_it(tiny_weights, tmp_path):
+    import json
+
+    from beatgan import export
+    from beatgan.app import Studio
+    from beatgan.cli import main
+
+    assert main(["demo-data", str(tmp_path / "loops"), "--n", "2", "--seed", "3"]) == 0
+    creation = Studio(tiny_weights, data_dir=tmp_path / "loops", out_dir=tmp_path / "out").make(seed=1)
+    sidecars = list((tmp_path / "out").glob("beatgan_*bars*.json"))
+    assert len(sidecars) == 1, creation
+    weights = json.loads(sidecars[0].read_text())["weights"]
+    assert weights["sha256"] == export.file_sha256(tiny_weights / export.GENERATOR_WEIGHTS)
+    assert weights["cpu_fallback"] is False

@@ -32,6 +32,9 @@ def test_gallery_writes_four_bar_daw_loops_and_names_the_weights(tiny_weights, t
     readme = (out / "README.md").read_text()
     assert export.file_sha256(tiny_weights / export.GENERATOR_WEIGHTS) in readme
     assert all(p.name in readme for p in paths) and "ABAB" in readme
+    import json
+    sidecar = json.loads(paths[0].with_suffix(".json").read_text())
+    assert sidecar["weights"]["sha256"] == export.file_sha256(tiny_weights / export.GENERATOR_WEIGHTS)
 
     # A second gallery replaces the first as a whole: no loop of an older model stays.
     again = gallery.make_gallery(tiny_weights, out, structures=("AABB",))
