@@ -1,6 +1,7 @@
 """Shared fixtures: a seeded generator and quiet, CPU-only frameworks."""
 
 import os
+from pathlib import Path
 
 # Before any test imports Keras: CPU only, quiet logs, TensorFlow unless a test run asks otherwise.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -39,3 +40,18 @@ def demo_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("loops")
     write_demo_pack(folder, n=2, seed=3)
     return folder
+
+
+@pytest.fixture
+def docs_script():
+    """Load a script under docs/ (``docs_script("make_gallery")``) as a module."""
+    import importlib.util
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "docs" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -1,6 +1,5 @@
 """``beatgan app`` for real: started on a free localhost port, driven by gradio_client, shot by Chromium."""
 
-import importlib.util
 import os
 import re
 import socket
@@ -144,15 +143,8 @@ def test_the_served_api_as_gradio_client_shows_it(app_url):
     assert isinstance(seed, int) and 0 <= seed < 2 ** 31 - 1
 
 
-def _screenshot_module():
-    spec = importlib.util.spec_from_file_location("screenshot", ROOT / "docs" / "screenshot.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_page_renders_its_first_result_in_chromium(app_url, tmp_path):
-    shots = _screenshot_module()
+def test_the_page_renders_its_first_result_in_chromium(app_url, tmp_path, docs_script):
+    shots = docs_script("screenshot")
     if shots.find_chromium() is None:
         pytest.skip("no chromium binary on PATH (CI installs the apt package 'chromium')")
     png = shots.screenshot(app_url, tmp_path / "app.png", timeout_s=90)

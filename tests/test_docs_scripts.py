@@ -1,25 +1,16 @@
 """The scripts under docs/ that make the README's gallery from a weights folder."""
 
-import importlib.util
-from pathlib import Path
+import json
 
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def _gallery_module():
-    spec = importlib.util.spec_from_file_location("make_gallery", ROOT / "docs" / "make_gallery.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_gallery_writes_four_bar_daw_loops_and_names_the_weights(tiny_weights, tmp_path):
+def test_gallery_writes_four_bar_daw_loops_and_names_the_weights(tiny_weights, tmp_path,
+                                                                docs_script):
     from beatgan import export
     from beatgan.config import Config
 
-    gallery = _gallery_module()
+    gallery = docs_script("make_gallery")
     out = tmp_path / "gallery"
     paths = gallery.make_gallery(tiny_weights, out, structures=("AAAB", "ABAB"))
     assert [p.name for p in paths] == sorted(p.name for p in out.glob("*.wav"))
@@ -32,7 +23,6 @@ def test_gallery_writes_four_bar_daw_loops_and_names_the_weights(tiny_weights, t
     readme = (out / "README.md").read_text()
     assert export.file_sha256(tiny_weights / export.GENERATOR_WEIGHTS) in readme
     assert all(p.name in readme for p in paths) and "ABAB" in readme
-    import json
     sidecar = json.loads(paths[0].with_suffix(".json").read_text())
     assert sidecar["weights"]["sha256"] == export.file_sha256(tiny_weights / export.GENERATOR_WEIGHTS)
 
