@@ -7,6 +7,7 @@ reference fitted on the augmented training loops.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -36,11 +37,18 @@ def load_training_loops(folder: str | Path, config: Config, *, n_demo: int = PAC
     return load_loops(folder, config, progress=progress)
 
 
+def natural_key(path: Path) -> tuple:
+    """Sort key of a file name with its digit runs compared as numbers (a few lines: not worth
+    a dependency)."""
+    return tuple(int(part) if part.isdigit() else part
+                 for part in re.split(r"(\d+)", path.name))
+
+
 def load_generated(folder: str | Path, *, config: Config,
                    pattern: str = "*.wav") -> tuple[np.ndarray, list[Path]]:
     """Read generated beats for scoring: ``(n, config.score_len, channels)`` float32 and paths.
 
-    Files are taken in name order. Each must be at ``config.sample_rate_hz`` with
+    Files are taken in natural name order (``output999`` before ``output1000``). Each must be at ``config.sample_rate_hz`` with
     ``config.channels`` channels and at least ``config.score_len`` frames; only those frames
     are read. Raises ValueError (saying what was expected) otherwise, or for a folder with no
     WAV file.
@@ -50,7 +58,7 @@ def load_generated(folder: str | Path, *, config: Config,
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"generated beats: {folder} is not a folder")
-    paths = sorted(p for p in folder.glob(pattern) if p.is_file())
+    paths = sorted((p for p in folder.glob(pattern) if p.is_file()), key=natural_key)
     if not paths:
         raise ValueError(f"generated beats: no {pattern} files in {folder}")
     n = config.score_len

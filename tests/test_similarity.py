@@ -186,6 +186,17 @@ def test_load_generated_checks_rate_length_channels_and_emptiness(tmp_path):
             load_generated(bad, config=config)
 
 
+def test_load_generated_takes_beats_in_number_order_past_a_thousand(tmp_path):
+    # generate --n 1001 writes output000 ... output1000: text order would put output1000 second.
+    config = Config()
+    beat = np.zeros((config.score_len, 2), np.float32)
+    for name in ("output1000.wav", "output999.wav", "output002.wav", "output010.wav"):
+        sf.write(tmp_path / name, beat, config.sample_rate_hz, subtype="PCM_16")
+    _, paths = load_generated(tmp_path, config=config)
+    assert [p.name for p in paths] == ["output002.wav", "output010.wav", "output999.wav",
+                                       "output1000.wav"]
+
+
 def test_novelty_report_counts_names_and_serialises():
     matrix = np.array([[0.05, 0.9, np.inf],
                        [0.5, 0.2, np.inf],
