@@ -398,10 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-dtype", choices=("float32", "float16"), default="float32",
                    help="storage of the exported generator (float16: half the size, loads as float32)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
-    p.add_argument("--checkpoint-every", type=_positive, default=500,
-                   help="iterations between checkpoints (default 500)")
-    p.add_argument("--checkpoint-minutes", type=_positive_float, default=10.0,
-                   help="minutes between checkpoints (default 10)")
+    p.add_argument("--checkpoint-every", type=_positive, default=5000,
+                   help="iterations between checkpoints (default 5000; a d = 64 checkpoint is "
+                        "about 0.5 GB, a few seconds to write)")
+    p.add_argument("--checkpoint-minutes", type=_positive_float, default=5.0,
+                   help="minutes between checkpoints, whichever comes first (default 5: a crash "
+                        "loses at most that much training)")
     p.add_argument("--preview-every", type=_positive, default=500,
                    help="iterations between TensorBoard audio previews of 4 fixed latent vectors "
                         "(default 500; lower it for a short run)")
