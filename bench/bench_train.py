@@ -245,7 +245,9 @@ def _matmul_precision(backend: str) -> str:
         import jax
         return str(jax.config.jax_default_matmul_precision or "default (TF32 on recent NVIDIA GPUs)")
     import tensorflow as tf
-    return "tf32" if tf.config.experimental.tensor_float_32_execution_enabled() else "float32"
+    if not tf.config.experimental.tensor_float_32_execution_enabled():
+        return "float32"
+    return "tf32" if tf.config.list_physical_devices("GPU") else "float32 (TF32 only on NVIDIA GPUs)"
 
 
 def _step_name(args, steps) -> str:
