@@ -261,22 +261,12 @@ def _remove_dead_staging(folder: Path) -> None:
 
 def _pid_running(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
     except PermissionError:  # alive, another user's
         return True
     return True
-
-
-def remove_stale_temp_files(folder: str | Path) -> None:
-    """Delete temp files a killed writer (another pid) left in ``folder``."""
-    for stale in Path(folder).glob(f"{_TMP_PREFIX}*"):
-        if not stale.name.startswith(f"{_TMP_PREFIX}{os.getpid()}-"):
-            if stale.is_dir():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
 
 
 def wav_bytes(x: np.ndarray, *, sample_rate_hz: int, subtype: str = "PCM_24") -> bytes:
