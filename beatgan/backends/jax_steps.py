@@ -81,10 +81,15 @@ class JaxSteps:
             return jnp.sum(scores), nt  # the score layer is float32 (or float64)
 
         input_grads, d_nt = jax.grad(score_sum, has_aux=True)(x_hat, d_nt)
-        d_real, d_nt = self._critic(d_tr, d_nt, real)
-        d_fake, d_nt = self._critic(d_tr, d_nt, fake)
+        d_real, d_fake, d_nt = self._real_and_fake_scores(d_tr, d_nt, real, fake)
         out = losses.critic_losses(d_real, d_fake, input_grads, gp_weight=self.gp_weight)
         return out["d_loss"], (out, d_nt)
+
+    def _real_and_fake_scores(self, d_tr, d_nt, real, fake):
+        """D(real), D(fake) (B, 1) and the advanced state: two critic calls, real first."""
+        d_real, d_nt = self._critic(d_tr, d_nt, real)
+        d_fake, d_nt = self._critic(d_tr, d_nt, fake)
+        return d_real, d_fake, d_nt
 
     def _d_step_pure(self, state, data, indices, z, alpha):
         g_tr, g_nt, d_tr, d_nt, g_opt, d_opt = state
@@ -182,21 +187,13 @@ class FusedJaxSteps(JaxSteps):
             self._iteration = jax.jit(self._iteration_pure, donate_argnums=0,
                                       out_shardings=self._replicated)
 
-    def _d_loss(self, d_tr, d_nt, real, fake, x_hat):
+    def _real_and_fake_scores(self, d_tr, d_nt, real, fake):
         if not self.merge_critic_passes:
-            return super()._d_loss(d_tr, d_nt, real, fake, x_hat)
-
-        def score_sum(x, nt):
-            scores, nt = self._critic(d_tr, nt, x)
-            return jnp.sum(scores), nt
-
-        # Draw order as in the reference: x_hat, then real, then fake.
-        input_grads, d_nt = jax.grad(score_sum, has_aux=True)(x_hat, d_nt)
-        with stacked_inputs(2):
+            return super()._real_and_fake_scores(d_tr, d_nt, real, fake)
+        with stacked_inputs(2):  # phase shuffle draws for real, then fake, as two calls would
             scores, d_nt = self._critic(d_tr, d_nt, jnp.concatenate([real, fake], axis=0))
         d_real, d_fake = jnp.split(scores, 2, axis=0)
-        out = losses.critic_losses(d_real, d_fake, input_grads, gp_weight=self.gp_weight)
-        return out["d_loss"], (out, d_nt)
+        return d_real, d_fake, d_nt
 
     def _iteration_pure(self, state, data, indices, z, alpha, z_g):
         with fast_jax_kernels():  # the layers read this while they are traced
