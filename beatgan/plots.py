@@ -135,18 +135,24 @@ def score_histogram(best_scores: np.ndarray, *, threshold: float = 0.1,
     return fig
 
 
-def loss_curves(history: dict[str, Sequence[float]], *, x_key: str = "step"):
+def loss_curves(history: dict[str, Sequence[float]], *, x_key: str = "step",
+                yscale: str = "linear"):
     """Training curves: D loss, G loss, gradient penalty and Wasserstein estimate against ``x_key``.
 
     ``history`` maps column names (``d_loss``, ``g_loss``, ``gp``, ``wasserstein``, as in
-    ``history.csv``) to equal-length sequences.
+    ``history.csv``) to equal-length sequences. ``yscale="symlog"`` (linear within +-1, logarithmic
+    beyond) keeps a healthy run's values readable beside a blow-up thousands of times larger.
     """
+    if yscale not in ("linear", "symlog"):
+        raise ValueError(f"yscale must be 'linear' or 'symlog', got {yscale!r}")
     keys = [k for k in ("d_loss", "g_loss", "gp", "wasserstein") if k in history]
     fig, axes = _figure(8, 2.6, ncols=max(1, len(keys)))
     x = np.asarray(history.get(x_key, np.arange(len(history[keys[0]]) if keys else 0)))
     for i, key in enumerate(keys):
         ax = axes[0, i]
         ax.plot(x, np.asarray(history[key], dtype=float), lw=0.8)
+        if yscale == "symlog":
+            ax.set_yscale("symlog", linthresh=1.0)
         ax.set_title(key, fontsize=9)
         ax.set_xlabel(x_key, fontsize=8)
         ax.tick_params(labelsize=7)

@@ -30,3 +30,20 @@ def test_gallery_writes_four_bar_daw_loops_and_names_the_weights(tiny_weights, t
     again = gallery.make_gallery(tiny_weights, out, structures=("AABB",))
     assert sorted(p.name for p in out.glob("*.wav")) == [again[0].name]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".gallery-")]
+
+
+def test_plot_history_reads_a_csv_and_a_run_folder_alike(tmp_path, docs_script):
+    plot = docs_script("plot_history")
+    rows = [{"step": 10.0 * i, "d_loss": -float(i), "g_loss": 2.0 * i, "gp": 0.5,
+             "wasserstein": 1000.0 * (-1) ** i} for i in range(1, 4)]
+    (tmp_path / "history.json").write_text(json.dumps(rows))
+    csv_path = tmp_path / "history.csv"
+    csv_path.write_text("step,d_loss,g_loss,gp,wasserstein\n"
+                        + "".join(",".join(str(r[k]) for k in rows[0]) + "\n" for r in rows))
+    from_folder, from_csv = plot.read_history(tmp_path), plot.read_history(csv_path)
+    assert from_folder == from_csv
+    assert from_csv["wasserstein"] == [-1000.0, 1000.0, -1000.0]
+
+    out = tmp_path / "curves.png"
+    plot.main(["--history", str(csv_path), "--out", str(out)])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

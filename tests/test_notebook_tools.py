@@ -93,6 +93,17 @@ def test_loss_curves_draw_one_panel_per_loss():
     assert [ax.get_title() for ax in fig.axes] == ["d_loss", "g_loss"]
 
 
+def test_loss_curves_symlog_keeps_small_and_huge_values_apart():
+    history = {"step": [1, 2, 3], "wasserstein": [5.0, -1000.0, 2.0]}
+    assert loss_curves(history).axes[0].get_yscale() == "linear"
+    ax = loss_curves(history, yscale="symlog").axes[0]
+    assert ax.get_yscale() == "symlog"
+    low, high = ax.get_ylim()
+    assert low <= -1000.0 and high >= 5.0
+    with pytest.raises(ValueError, match="yscale"):
+        loss_curves(history, yscale="log")
+
+
 def test_spectrogram_grid_shares_one_level_scale():
     """A clip 40 dB quieter than its neighbour must not be drawn at the same brightness."""
     from beatgan.plots import spectrogram_grid

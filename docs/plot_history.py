@@ -1,0 +1,55 @@
+"""Draw a training run's loss curves to a PNG, on a symlog scale so that a blow-up and the healthy
+stretch before it are both readable.
+
+    python docs/plot_history.py --history runs/x --out runs/x/curves.png
+    python docs/plot_history.py --history docs/training-runs/2026-11-27-h200-bf16/history.csv \
+        --out docs/training-runs/2026-11-27-h200-bf16/curves.png --title "H200, bf16, 7 min"
+
+``--history`` is a run folder (its ``history.json``) or a ``history.csv`` that ``beatgan train``
+wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+
+def read_history(path: str | Path) -> dict[str, list[float]]:
+    """One list per column of a run folder's history or of a ``history.csv``."""
+    from beatgan import notebook, training
+
+    path = Path(path)
+    if path.is_dir():
+        rows = training.load_history(path)
+    else:
+        with path.open(newline="") as f:
+            rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    if not rows:
+        raise SystemExit(f"{path} holds no training history")
+    return notebook.history_columns(rows)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--history", required=True, help="run folder or history.csv")
+    parser.add_argument("--out", required=True, help="PNG to write")
+    parser.add_argument("--title", default="")
+    parser.add_argument("--x", default="step", choices=("step", "d_updates", "wall_s"))
+    args = parser.parse_args(argv)
+
+    from beatgan import plots
+
+    fig = plots.loss_curves(read_history(args.history), x_key=args.x, yscale="symlog")
+    fig.set_size_inches(11, 2.8)
+    if args.title:
+        fig.suptitle(args.title, fontsize=10)
+    fig.tight_layout()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
