@@ -10,6 +10,7 @@ Layout::
 
     RUN_DIR/checkpoints/ckpt-00001000.npz    # step 1000 (generator updates)
     RUN_DIR/checkpoints/ckpt-00001500.npz    # ... the newest K files
+    RUN_DIR/checkpoints/ckpt-00000500.npz.keep  # a pin: ckpt-00000500.npz is never pruned
 
 Writing is atomic: the file is written under a temporary name in the same
 folder, flushed and fsync'ed, then ``os.replace``'d onto its final name and
@@ -37,6 +38,10 @@ _NAME = re.compile(r"^ckpt-(\d{8,})\.npz$")
 _META_KEY = "__meta__"
 #: Suffix given to a checkpoint that cannot be read: kept beside the others, never loaded.
 CORRUPT_SUFFIX = ".corrupt"
+
+
+#: Suffix of the marker that keeps a checkpoint from being pruned: ``ckpt-00003500.npz.keep``.
+PIN_SUFFIX = ".keep"
 
 
 class CheckpointWarning(UserWarning):
@@ -87,9 +92,28 @@ def save_checkpoint(directory: str | Path, *, step: int, arrays: dict[str, np.nd
     return path
 
 
+def pin_checkpoint(path: str | Path, *, reason: str) -> Path:
+    """Keep checkpoint ``path`` when newer ones are pruned; the marker beside it holds ``reason``.
+
+    Pinned checkpoints do not count towards ``keep``. Deleting the marker unpins it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint to pin at {path}")
+    return atomic_write_bytes(path.with_name(path.name + PIN_SUFFIX), (reason + "\n").encode(),
+                              what=f"pinning {path.name}")
+
+
+def is_pinned(path: str | Path) -> bool:
+    """Whether checkpoint ``path`` has a pin marker beside it."""
+    path = Path(path)
+    return path.with_name(path.name + PIN_SUFFIX).exists()
+
+
 def _prune(directory: Path, *, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints and any stale temporary files."""
-    for _, old in list_checkpoints(directory)[:-keep]:
+    """Delete all but the newest ``keep`` unpinned checkpoints and any stale temporary files."""
+    unpinned = [path for _, path in list_checkpoints(directory) if not is_pinned(path)]
+    for old in unpinned[:-keep]:
         old.unlink(missing_ok=True)
     for stale in directory.glob(".tmp-*"):
         if not stale.name.startswith(f".tmp-{os.getpid()}-"):

@@ -196,8 +196,12 @@ def train_summary(result) -> str:
                 f"{result.run_dir}; the same command resumes")
     if result.stop_reason == "time limit":
         start += ", stopped at the time limit"
+    unstable = ""
+    if result.unstable_at is not None:
+        unstable = (f"; the critic became unstable at iteration {result.unstable_at} (the last "
+                    f"checkpoint before it is kept in {result.run_dir / 'checkpoints'})")
     return (f"trained to iteration {result.step}{start} in {_duration(result.seconds)}"
-            f"{'; ' + losses if losses else ''}; weights in {weights}. "
+            f"{'; ' + losses if losses else ''}{unstable}; weights in {weights}. "
             f"Next: beatgan generate --weights {weights}")
 
 

@@ -42,6 +42,11 @@ building and compiling included. Before each iteration the loop checks whether t
 last iteration's duration would carry it past the limit; if so it stops there, and
 writes the history, a checkpoint and the export as at the end of any run.
 
+Instability: each history row goes through ``stability.InstabilityMonitor``. At the first jump of
+the critic's Wasserstein estimate a ``TrainingInstabilityWarning`` is issued and the newest
+checkpoint saved before it is pinned (``checkpoint.pin_checkpoint``), so the last healthy state
+survives pruning; training goes on (runs sometimes recover, and the time is paid for).
+
 Interrupts: while the loop runs, a first Ctrl-C (SIGINT) or SIGTERM lets the current
 iteration finish, then the loop stops and saves as at the time limit (``stop_reason``
 "interrupted"); a second one during that wrap-up raises KeyboardInterrupt at once
@@ -59,6 +64,7 @@ import io
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +82,7 @@ from .ema import GeneratorEMA
 from .export import export_weights  # noqa: F401  (also reachable as training.export_weights)
 from .fileio import atomic_write_bytes
 from .model import build_discriminator, build_generator
+from .stability import InstabilityMonitor, TrainingInstabilityWarning
 from .tensorboard_log import EventWriter
 
 #: Columns of history.csv, in order. ``step`` counts iterations, ``wall_s`` training seconds.
@@ -103,6 +110,9 @@ class TrainResult:
         the generator to sample from.
     stop_reason: "iterations" (the target was reached), "time limit" (``max_seconds``) or
         "interrupted" (SIGINT or SIGTERM; checkpoint and export written as at a time limit).
+    unstable_at: the iteration where the critic's Wasserstein estimate first jumped
+        (``stability.InstabilityMonitor``), over the whole run, resumed calls included; None if
+        it never did. The checkpoint saved before that jump is pinned (never pruned).
     """
 
     step: int
@@ -116,6 +126,7 @@ class TrainResult:
     seconds: float
     ema_generator: keras.Model | None = None
     stop_reason: str = "iterations"
+    unstable_at: int | None = None
 
     def __repr__(self) -> str:  # short: the history and models would flood a log line
         last = self.history[-1] if self.history else {}
@@ -269,6 +280,8 @@ class _TrainingState:
         if found is not None:
             self._restore(*found[1:])
         self.saved_step = self.step if self.last_checkpoint is not None else -1
+        self.stability = InstabilityMonitor()
+        self.stability.observe_all(self.history)
         # After the restore: the JAX steps copy the variables' values when they are made.
         self.steps = make_steps(self.generator, self.discriminator, self.g_opt, self.d_opt, data,
                                 config=config, jit_compile=jit_compile, parallel=parallel,
@@ -341,7 +354,18 @@ class _TrainingState:
                **{k: means[k] for k in ("d_loss", "g_loss", "gp", "wasserstein")},
                "wall_s": self.elapsed}
         self.history.append(row)
+        if self.stability.observe(row):
+            self._keep_last_stable_checkpoint()
         return row
+
+    def _keep_last_stable_checkpoint(self) -> None:
+        """Pin the newest checkpoint saved before the jump and say so, once per run."""
+        note = ""
+        if self.last_checkpoint is not None and self.saved_step < self.stability.unstable_at:
+            ckpt.pin_checkpoint(self.last_checkpoint, reason=self.stability.message())
+            note = f"; {self.last_checkpoint.name}, saved before it, is kept (never pruned)"
+        warnings.warn(f"{self.stability.message()}{note}", TrainingInstabilityWarning,
+                      stacklevel=2)
 
     def preview(self, latents: np.ndarray) -> np.ndarray:
         """Generator output (k, slice_len, channels) for fixed latents, inference mode."""
@@ -472,7 +496,7 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
                        generator=run.generator, discriminator=run.discriminator,
                        seconds=time.perf_counter() - start,
                        ema_generator=None if run.ema is None else run.ema.model,
-                       stop_reason=stop_reason)
+                       stop_reason=stop_reason, unstable_at=run.stability.unstable_at)
 
 
 def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None,
