@@ -248,3 +248,19 @@ def test_the_command_end_to_end(run, loops_folder, tmp_path, capsys):
     assert main(argv + ["--out", str(run_dir / "export")]) == 2
     assert "belong to train" in capsys.readouterr().err
     assert _digests(run_dir / "export") == export_digests
+
+
+def test_a_diverged_checkpoint_gets_a_row_without_metrics_and_is_never_chosen(run, loops, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run[0], copy)
+    path = ckpt.checkpoint_path(copy / "checkpoints", ITERATIONS)
+    arrays, meta = ckpt.load_checkpoint(path)
+    arrays = {k: np.full_like(v, np.nan) if k.startswith("generator_ema/") and v.dtype.kind == "f"
+              else v for k, v in arrays.items()}
+    ckpt.save_checkpoint(copy / "checkpoints", step=ITERATIONS, arrays=arrays, meta=meta, keep=10)
+    result = select_checkpoint(copy, loops, metric="tempo_consistency", n=N_BEATS, progress=False)
+    diverged = result.rows[-1]
+    assert (diverged.step, diverged.metrics) == (ITERATIONS, {})
+    assert "not finite" in diverged.note and result.chosen.step != ITERATIONS
+    assert len(result.rows) == ITERATIONS and "not finite" in result.table()
+    json.dumps(result.to_dict(), allow_nan=False)  # valid JSON all the same
