@@ -206,13 +206,25 @@ def restore_state(arrays: dict[str, np.ndarray], generator, discriminator, g_opt
     """
     for group, variables in _state_groups(generator, discriminator, g_optimizer,
                                           d_optimizer, ema_generator).items():
-        stored = sorted(key for key in arrays if key.startswith(f"{group}/"))
-        if len(stored) != len(variables):
-            raise ValueError(f"checkpoint holds {len(stored)} {group} variables, the model "
-                             f"{len(variables)}: was it written with another config?")
-        for key, variable in zip(stored, variables):
-            value = arrays[key]
-            if tuple(value.shape) != tuple(variable.shape):
-                raise ValueError(f"{key} ({variable.path}) has shape {value.shape} in the "
-                                 f"checkpoint, {tuple(variable.shape)} in the model")
-            variable.assign(value)
+        restore_group(arrays, group, variables)
+
+
+def has_group(arrays: dict[str, np.ndarray], group: str) -> bool:
+    """Whether a checkpoint's arrays hold ``group`` (``EMA_GROUP`` is absent without an EMA)."""
+    return any(key.startswith(f"{group}/") for key in arrays)
+
+
+def restore_group(arrays: dict[str, np.ndarray], group: str, variables) -> None:
+    """Assign one group's arrays (``generator``, ``EMA_GROUP``, ...) to ``variables``, in order;
+    counts and shapes must match (ValueError otherwise)."""
+    variables = list(variables)
+    stored = sorted(key for key in arrays if key.startswith(f"{group}/"))
+    if len(stored) != len(variables):
+        raise ValueError(f"checkpoint holds {len(stored)} {group} variables, the model "
+                         f"{len(variables)}: was it written with another config?")
+    for key, variable in zip(stored, variables):
+        value = arrays[key]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"{key} ({variable.path}) has shape {value.shape} in the "
+                             f"checkpoint, {tuple(variable.shape)} in the model")
+        variable.assign(value)

@@ -5,6 +5,7 @@
     beatgan generate --weights DIR --n 40 --out generated_output [--seed S]
     beatgan loop --weights DIR --out DIR [--structure AAAB] [--bars 4]
     beatgan score --data DIR --generated DIR [--threshold 0.1] [--json]
+    beatgan select --run RUN_DIR [--metric frechet] [--n 64] [--out RUN_DIR/best]
     beatgan app [--weights DIR] [--port 7860]
     beatgan run-notebook beat_gan.ipynb [--output OUT] [-p NAME=VALUE ...]
 
@@ -259,7 +260,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                        checkpoint_minutes=args.checkpoint_minutes, jit_compile=args.jit_compile,
                        devices=args.devices, preview_every=args.preview_every,
                        max_seconds=max_seconds, export_dtype=args.export_dtype,
-                       jax_step=args.jax_step)
+                       jax_step=args.jax_step, keep=args.keep_checkpoints)
     if result.stop_reason == "interrupted":  # Ctrl-C or SIGTERM: stopped cleanly, all saved
         print(f"beatgan train: {train_summary(result)}", file=sys.stderr)
         return 130
@@ -340,6 +341,30 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_select(args: argparse.Namespace) -> int:
+    _set_backend(args.backend)
+    from .fileio import check_writable
+    from .selection import (SELECTION_DIR, check_out_folder, check_request, export_selection,
+                            run_config, select_checkpoint)
+
+    # Before the loops are loaded: a missing run, no checkpoint, too few beats, a bad --out.
+    check_request(args.run, metric=args.metric, n=args.n)
+    out = check_out_folder(args.run, args.out or Path(args.run) / SELECTION_DIR)
+    check_writable(out, what=f"exporting the chosen checkpoint to {out}")
+    config = run_config(args.run)
+    loops = _load_training_data(args.data, config, progress=not args.json)
+    selection = select_checkpoint(args.run, loops, metric=args.metric, n=args.n, seed=args.seed,
+                                  config=config, progress=not args.json)
+    export_selection(selection, out, dtype=args.export_dtype)
+    if args.json:
+        print(json.dumps({**selection.to_dict(), "out": str(out)}, indent=2, allow_nan=False))
+    else:
+        print(selection.table())
+        print(f"exported step {selection.chosen.step} to {out}. "
+              f"Next: beatgan generate --weights {out}")
+    return 0
+
+
 def _cmd_app(args: argparse.Namespace) -> int:
     _require_weights(args.weights)
     _set_backend(args.backend)
@@ -408,6 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-minutes", type=_positive_float, default=5.0,
                    help="minutes between checkpoints, whichever comes first (default 5: a crash "
                         "loses at most that much training)")
+    p.add_argument("--keep-checkpoints", type=_positive, default=3,
+                   help="how many of the newest checkpoints to keep (default 3); keep more to "
+                        "choose among them afterwards with beatgan select")
     p.add_argument("--preview-every", type=_positive, default=500,
                    help="iterations between TensorBoard audio previews of 4 fixed latent vectors "
                         "(default 500; lower it for a short run)")
@@ -467,6 +495,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p, ["decimation", "beats", "bpm", "target_bpm", "tempo_method", "detect_tempo"],
                       preset_help="the config in GENERATED/beats.json, else seed")
 
+    from .selection import CRITERIA
+
+    p = command("select", _cmd_select,
+                "score a run's checkpoints with the beat metrics and export the best one")
+    p.add_argument("--run", required=True, type=Path, help="run folder of beatgan train (--out)")
+    p.add_argument("--data", default=DEFAULT_DATA,
+                   help="training loops the metrics compare with (default ULTIMATE_DRUM_LOOPS / "
+                        "demo pack)")
+    p.add_argument("--metric", default="frechet", choices=list(CRITERIA),
+                   help="what chooses: " + ", ".join(f"{k} ({v})" for k, v in CRITERIA.items())
+                        + "; ties go to the later step (default frechet)")
+    p.add_argument("--n", type=_positive, default=64,
+                   help="beats drawn from each checkpoint, the same latent vectors for all "
+                        "(default 64; fewer than the metric needs is refused, naming its minimum)")
+    p.add_argument("--seed", type=_count, default=0, help="seed of the latent vectors (default 0)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="weights folder for the chosen checkpoint, with selection.json "
+                        "(default RUN/best; never RUN/export)")
+    p.add_argument("--export-dtype", choices=("float32", "float16"), default="float32",
+                   help="storage of the exported generator (float16: half the size, loads as float32)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
+
     p = command("app", _cmd_app, "a web page to make, hear and download loops (needs the [app] extra)")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help=weights_help)
     p.add_argument("--data", default=DEFAULT_DATA,
@@ -493,7 +544,8 @@ _EXTRA_OF = {"gradio": "app", "papermill": "notebook", "nbformat": "notebook",
 
 #: What each command writes, for an OSError that does not say: "while <this>".
 _ACTIVITY = {"demo-data": "writing the demo pack", "train": "training", "generate": "writing beats",
-             "loop": "writing a loop", "score": "scoring", "run-notebook": "running the notebook"}
+             "loop": "writing a loop", "score": "scoring", "select": "selecting a checkpoint",
+             "run-notebook": "running the notebook"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

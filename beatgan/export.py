@@ -93,16 +93,20 @@ def save_weights(model: Any, path: str | Path, *, dtype: str = "float32") -> Pat
 
 def export_weights(generator: Any, discriminator: Any | None, *, config: Any,
                    folder: str | Path, ema_generator: Any | None = None,
-                   step: int | None = None, dtype: str = "float32") -> Path:
+                   step: int | None = None, dtype: str = "float32",
+                   extra_info: dict[str, Any] | None = None,
+                   extra_files: dict[str, bytes] | None = None) -> Path:
     """Write a weights folder (layout above) from Keras models; returns ``folder``.
 
     ``generator.weights.h5`` is ``ema_generator`` when given (then the raw ``generator`` goes
     to ``generator_raw.weights.h5``), else ``generator``; ``discriminator.weights.h5`` only when
     a discriminator is given. ``dtype`` "float16" stores the generator files at half the size
     (they load as float32). ``weights.json`` records ``step``, the EMA flag and decay, the
-    dtype and the generator's sha256. Every file is serialised in memory first and the folder is
-    written as one batch (``fileio.write_files_atomically``): a crash or a full disk leaves the
-    previous export whole, never a new generator beside an old ``weights.json``.
+    dtype and the generator's sha256, plus the JSON-able fields of ``extra_info`` (how the
+    weights were chosen, ``beatgan.selection``); ``extra_files`` (name -> bytes) join the same
+    batch. Every file is serialised in memory first and the folder is written as one batch
+    (``fileio.write_files_atomically``): a crash or a full disk leaves the previous export
+    whole, never a new generator beside an old ``weights.json``.
     """
     import keras
 
@@ -123,8 +127,9 @@ def export_weights(generator: Any, discriminator: Any | None, *, config: Any,
             "ema_decay": config.ema_decay if ema_generator is not None else None,
             "dtype": dtype,
             "generator_sha256": hashlib.sha256(files[folder / GENERATOR_WEIGHTS]).hexdigest(),
-            "backend": keras.backend.backend()}
+            "backend": keras.backend.backend(), **(extra_info or {})}
     files[folder / EXPORT_INFO] = (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
+    files.update({folder / name: payload for name, payload in (extra_files or {}).items()})
     write_files_atomically(files, what=f"exporting weights to {folder}")
     if ema_generator is None:
         (folder / RAW_GENERATOR_WEIGHTS).unlink(missing_ok=True)  # from an earlier export

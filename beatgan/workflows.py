@@ -117,20 +117,22 @@ def score_folder(data_dir: str | Path, generated_dir: str | Path, *, config: Con
 
 
 def metrics_reference(loops: LoopSet, *, config: Config, seed: int,
-                      augmented: np.ndarray | None = None) -> TrainingReference:
+                      augmented: np.ndarray | None = None,
+                      n_held_out: int | None = None) -> TrainingReference:
     """The metrics' reference fitted on the augmented loops' first ``config.score_len`` samples.
 
     ``augmented``: ``loops.augment(...)`` when the caller has it already (the training tensor);
     else drawn here with ``seed``. A loop's noisy copies form one group, so no held-out loop has
-    a copy in the reference.
+    a copy in the reference. ``n_held_out``: loops in each reference set (default
+    ``metrics.DEFAULT_HELD_OUT``); the size of the generated batches they are compared with.
     """
-    from .metrics import TrainingReference
+    from .metrics import DEFAULT_HELD_OUT, TrainingReference
 
     if augmented is None:
         augmented = loops.augment(rng=np.random.default_rng(seed))
     groups = np.repeat(np.arange(len(loops)), config.noise_copies)
     return TrainingReference.fit(augmented[:, :config.score_len], config=config, seed=seed,
-                                 groups=groups)
+                                 groups=groups, n_held_out=n_held_out or DEFAULT_HELD_OUT)
 
 
 def folder_metrics(generated_dir: str | Path, loops: LoopSet, *, config: Config,

@@ -18,7 +18,8 @@ LAYERS = {
              "model", "polyphase", "ema", "export", "fileio", "checkpoint", "backends", "training",
              "tensorboard_log", "generation", "loop_export", "synth", "quiet", "interrupts"},
     "evaluation": {"similarity", "novelty", "metrics", "plots"},
-    "app": {"workflows", "similarity_examples", "notebook", "cli", "app", "__init__", "__main__"},
+    "app": {"workflows", "similarity_examples", "notebook", "cli", "app", "selection", "__init__",
+            "__main__"},
 }
 ORDER = list(LAYERS)
 MODULES = {p.stem for p in PACKAGE.glob("*.py")} | {p.name for p in PACKAGE.iterdir() if p.is_dir()}

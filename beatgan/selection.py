@@ -1,0 +1,351 @@
+"""Which checkpoint to ship: score a run's kept checkpoints with the beat metrics, export the best.
+
+A GAN's last weights are not always its best: a critic that loses its Lipschitz bound late in a
+run can leave a final generator worse than one checkpointed earlier. ``select_checkpoint``
+restores the generator of every checkpoint in ``RUN/checkpoints`` (its moving average when the
+run kept one, else the raw weights), draws ``n`` beats from the same latent vectors
+(``generation.sample_latents(n, seed=seed)``, the beats ``beatgan generate --seed`` draws), scores
+them with ``metrics.evaluate`` against one reference fitted once on the training loops, and picks
+one checkpoint by one metric:
+
+    frechet, ndb_fraction, js    lowest
+    tempo_consistency            highest
+    diversity_ratio              closest to 1
+
+Ties go to the later step. ``export_selection`` writes the chosen checkpoint as a weights folder
+with ``export.export_weights`` (the files ``train`` exports), the choice added to
+``weights.json`` and every row in ``selection.json``, all written as one batch.
+
+Nothing in the run folder is changed: an unreadable checkpoint is reported and skipped (not set
+aside as a resuming ``train`` does), and ``RUN/export`` is never written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from .config import Config
+
+if TYPE_CHECKING:  # metrics loads scikit-learn and librosa; data is only a type here
+    from .data import LoopSet
+    from .metrics import TrainingReference
+
+#: Selection criteria and which way each is better: ``metrics.DIRECTIONS``, written out here so
+#: that the command's help does not load the metrics' libraries (tests/test_selection.py checks
+#: that the two agree).
+CRITERIA = {
+    "frechet": "lower",
+    "ndb_fraction": "lower",
+    "js": "lower",
+    "tempo_consistency": "higher",
+    "diversity_ratio": "closer to 1",
+}
+#: The folder ``beatgan select`` exports to inside the run folder, and the table written there.
+SELECTION_DIR = "best"
+SELECTION_JSON = "selection.json"
+#: The table's columns: metric key -> heading.
+_COLUMNS = {"tempo_consistency": "tempo", "frechet": "Frechet", "ndb_fraction": "NDB/k",
+            "diversity_ratio": "diversity"}
+
+
+class SkippedCheckpointWarning(UserWarning):
+    """A checkpoint could not be read or restored; selection went on without it."""
+
+
+def min_beats(metric: str) -> int:
+    """The fewest generated beats that make ``metric`` meaningful.
+
+    Frechet: one more than the PCA components (16), else the covariance of the beats is
+    singular. NDB/k and JS: about 5 beats per k-means bin (8), else an empty bin is never
+    significant and a collapse goes unseen. Diversity: a pair. Tempo: one beat.
+    """
+    from .metrics import DEFAULT_CLUSTERS, DEFAULT_COMPONENTS
+
+    if metric not in CRITERIA:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(CRITERIA)}")
+    return {"frechet": DEFAULT_COMPONENTS + 1, "ndb_fraction": 5 * DEFAULT_CLUSTERS,
+            "js": 5 * DEFAULT_CLUSTERS, "diversity_ratio": 2, "tempo_consistency": 1}[metric]
+
+
+def badness(metric: str, value: float) -> float:
+    """``value`` of ``metric`` as a number to minimise (its direction in ``CRITERIA``)."""
+    direction = CRITERIA[metric]
+    if direction == "higher":
+        return -value
+    if direction == "closer to 1":
+        return abs(value - 1.0)
+    return value
+
+
+def _json_numbers(values: dict[str, float]) -> dict[str, float | None]:
+    """Metric values as floats, NaN and infinities as None (JSON has no NaN)."""
+    return {k: float(v) if math.isfinite(v) else None for k, v in values.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointScore:
+    """One checkpoint's row: its step, file, which generator was scored, and its metrics.
+
+    ``metrics``: ``metrics.DIRECTIONS`` key -> value; empty when the generator's output was not
+    finite (a diverged run), with the reason in ``note``.
+    """
+
+    step: int
+    path: Path
+    ema: bool
+    metrics: dict[str, float]
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "checkpoint": self.path.name, "ema": self.ema,
+                "metrics": _json_numbers(self.metrics), "note": self.note}
+
+
+def choose(rows: Sequence[CheckpointScore], metric: str) -> CheckpointScore:
+    """The row best by ``metric`` (direction from ``CRITERIA``); ties go to the later step.
+
+    Rows without a finite value of ``metric`` cannot be chosen; ValueError when no row has one.
+    """
+    candidates = [row for row in rows if math.isfinite(row.metrics.get(metric, math.nan))]
+    if not candidates:
+        raise ValueError(f"no checkpoint has a finite {metric}: every generator's output was "
+                         f"unusable ({'; '.join(f'step {r.step}: {r.note}' for r in rows)})")
+    return min(candidates, key=lambda row: (badness(metric, row.metrics[metric]), -row.step))
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """The scores of a run's checkpoints and the one chosen.
+
+    ``rows``: one per checkpoint that could be read, oldest first. ``skipped``: (file name,
+    reason) of the others. ``reference_points``: ``metrics.TrainingReference.points`` (the
+    held-out real loops and the other reference sets, ``n_reference`` clips each).
+    """
+
+    run_dir: Path
+    config: Config
+    metric: str
+    n: int
+    seed: int
+    rows: list[CheckpointScore]
+    skipped: list[tuple[str, str]]
+    reference_points: dict[str, dict[str, float]]
+    n_reference: int
+    chosen: CheckpointScore
+
+    def record(self) -> dict[str, Any]:
+        """What ``weights.json`` adds about the choice (under ``"selection"``)."""
+        return {"metric": self.metric, "direction": CRITERIA[self.metric],
+                "value": self.chosen.metrics[self.metric], "n": self.n, "seed": self.seed,
+                "checkpoint": self.chosen.path.name, "run": str(self.run_dir),
+                "candidates": len(self.rows)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every row, the reference points and the choice; plain JSON types (no NaN)."""
+        return {"run": str(self.run_dir), "metric": self.metric,
+                "direction": CRITERIA[self.metric], "n": self.n, "seed": self.seed,
+                "chosen_step": self.chosen.step,
+                "rows": [row.to_dict() for row in self.rows],
+                "skipped": [{"checkpoint": name, "reason": why} for name, why in self.skipped],
+                "reference_points": {name: _json_numbers(values)
+                                     for name, values in self.reference_points.items()},
+                "n_reference": self.n_reference}
+
+    def table(self) -> str:
+        """Step and metrics of every checkpoint, the held-out loops above; '*' marks the choice."""
+        scored = "EMA generator" if all(r.ema for r in self.rows) else (
+            "raw generator" if not any(r.ema for r in self.rows) else "EMA generator where kept")
+        lines = [f"{len(self.rows)} checkpoints of {self.run_dir}, {self.n} beats each (seed "
+                 f"{self.seed}, {scored}); chosen by {self.metric} ({CRITERIA[self.metric]})"]
+        header = f"  {'step':>10}" + "".join(f"{name:>11}" for name in _COLUMNS.values())
+        lines += [header, "-" * len(header)]
+
+        def cells(values: dict[str, float]) -> str:
+            return "".join(f"{values[key]:>11.3f}" if key in values else f"{'-':>11}"
+                           for key in _COLUMNS)
+
+        held_out = self.reference_points.get("held_out")
+        if held_out is not None:
+            lines.append(f"  {'held-out':>10}{cells(held_out)}   {self.n_reference} real loops "
+                         f"kept out of the fit")
+        for row in self.rows:
+            mark = "*" if row is self.chosen else " "
+            note = f"   {row.note}" if row.note else ""
+            lines.append(f"{mark} {row.step:>10}{cells(row.metrics)}{note}")
+        lines.append(f"* chosen: step {self.chosen.step} ({self.metric} "
+                     f"{self.chosen.metrics[self.metric]:.4g})")
+        lines += [f"skipped {name}: {why}" for name, why in self.skipped]
+        return "\n".join(lines)
+
+
+# --- the run ---------------------------------------------------------------------------------
+def run_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of the run's checkpoints, oldest first; errors say what is missing.
+
+    FileNotFoundError when ``run_dir`` is not a folder; ValueError when it holds no checkpoint.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"no run folder {run_dir} (give the --out folder of a "
+                                f"beatgan train run)")
+    found = ckpt.list_checkpoints(run_dir / ckpt.CHECKPOINT_DIR)
+    if not found:
+        raise ValueError(f"{run_dir / ckpt.CHECKPOINT_DIR} holds no checkpoint (ckpt-*.npz): "
+                         f"nothing to select from; train keeps the newest --keep-checkpoints")
+    return found
+
+
+def check_request(run_dir: str | Path, *, metric: str, n: int) -> list[tuple[int, Path]]:
+    """The run's checkpoints (``run_checkpoints``) after checking that ``n`` beats suffice for
+    ``metric``: what can be refused before the loops are loaded."""
+    if n < min_beats(metric):
+        raise ValueError(f"n = {n} beats are too few for {metric}: it needs at least "
+                         f"{min_beats(metric)}")
+    return run_checkpoints(run_dir)
+
+
+def run_config(run_dir: str | Path) -> Config:
+    """The run's Config: ``RUN/config.json``, else the newest readable checkpoint's record."""
+    run_dir = Path(run_dir)
+    if (run_dir / "config.json").is_file():
+        return Config.load(run_dir)
+    for _, path in reversed(run_checkpoints(run_dir)):
+        try:
+            return Config.from_dict(ckpt.load_checkpoint(path)[1]["config"])
+        except (ValueError, KeyError):
+            continue
+    raise ValueError(f"{run_dir} has no config.json and no readable checkpoint records one")
+
+
+def _generator_group(arrays: dict[str, np.ndarray]) -> tuple[str, bool]:
+    """The checkpoint group to sample from: the moving average when kept, else G itself."""
+    if ckpt.has_group(arrays, ckpt.EMA_GROUP):
+        return ckpt.EMA_GROUP, True
+    return "generator", False
+
+
+def _read(path: Path, config: Config) -> dict[str, np.ndarray]:
+    """A checkpoint's arrays; ValueError when it is unreadable or from another config."""
+    arrays, meta = ckpt.load_checkpoint(path)
+    if "config" in meta and Config.from_dict(meta["config"]) != config:
+        raise ValueError(f"{path.name} was written with another config than the run's")
+    return arrays
+
+
+def score_checkpoint(path: Path, step: int, *, generator: Any, latents: np.ndarray,
+                     reference: TrainingReference, config: Config) -> CheckpointScore:
+    """Restore the checkpoint's generator into ``generator``, draw beats from ``latents`` and
+    score them against ``reference``. ValueError when the checkpoint cannot be read."""
+    from .generation import run_generator
+    from .metrics import evaluate
+
+    arrays = _read(path, config)
+    group, ema = _generator_group(arrays)
+    ckpt.restore_group(arrays, group, generator.variables)
+    del arrays  # a d = 64 checkpoint is 0.5 GB: free it before generating
+    audio = run_generator(generator, latents)
+    if not np.all(np.isfinite(audio)):
+        return CheckpointScore(step=step, path=path, ema=ema, metrics={},
+                               note="output not finite (diverged)")
+    return CheckpointScore(step=step, path=path, ema=ema,
+                           metrics=dict(evaluate(audio, reference).metrics))
+
+
+def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "frechet",
+                      n: int = 64, seed: int = 0, config: Config | None = None,
+                      progress: bool = True) -> Selection:
+    """Score every checkpoint of ``run_dir`` against ``loops`` and choose one by ``metric``.
+
+    Args:
+        run_dir: a training run folder (``RUN/checkpoints/ckpt-*.npz``).
+        loops: the training loops (``workflows.load_training_loops``), loaded with the run's
+            config; the metrics' reference is fitted on them once, with ``n`` held-out loops.
+        metric: a key of ``CRITERIA``.
+        n: beats drawn from each checkpoint, at least ``min_beats(metric)``.
+        seed: seeds the latent vectors, the same for every checkpoint.
+        config: the run's config (default ``run_config(run_dir)``).
+        progress: a tqdm bar over the checkpoints.
+
+    An unreadable checkpoint (or one from another config) is reported
+    (``SkippedCheckpointWarning``) and skipped; ValueError when none is left, or ``n`` is too
+    small for ``metric``.
+    """
+    from tqdm.auto import tqdm
+
+    from .generation import sample_latents
+    from .model import build_generator
+    from .workflows import metrics_reference
+
+    run_dir = Path(run_dir)
+    found = check_request(run_dir, metric=metric, n=n)
+    config = run_config(run_dir) if config is None else config
+    reference = metrics_reference(loops, config=config, seed=config.seed, n_held_out=n)
+    latents = sample_latents(n, latent_dim=config.latent_dim, seed=seed)
+    generator = build_generator(config)
+    rows, skipped = [], []
+    for step, path in tqdm(found, desc="checkpoints", unit="ckpt", disable=not progress,
+                           dynamic_ncols=True):
+        try:
+            rows.append(score_checkpoint(path, step, generator=generator, latents=latents,
+                                         reference=reference, config=config))
+        except ValueError as error:  # torn, foreign, pruned by a running train, other shapes
+            skipped.append((path.name, str(error)))
+            warnings.warn(SkippedCheckpointWarning(f"skipped {path.name}: {error}"), stacklevel=2)
+    if not rows:
+        raise ValueError(f"none of the {len(found)} checkpoints in {run_dir / ckpt.CHECKPOINT_DIR}"
+                         f" is readable: {'; '.join(why for _, why in skipped)}")
+    return Selection(run_dir=run_dir, config=config, metric=metric, n=n, seed=seed, rows=rows,
+                     skipped=skipped, reference_points={k: dict(v) for k, v in
+                                                        reference.points.items()},
+                     n_reference=reference.n_reference, chosen=choose(rows, metric))
+
+
+# --- export ----------------------------------------------------------------------------------
+def check_out_folder(run_dir: str | Path, out_dir: str | Path) -> Path:
+    """``out_dir``, refused when it is the run folder itself or the run's training export."""
+    from .training import EXPORT_DIR
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if out_dir.resolve() in (run_dir.resolve(), (run_dir / EXPORT_DIR).resolve()):
+        raise ValueError(f"--out {out_dir}: the run folder and its {EXPORT_DIR}/ belong to "
+                         f"train; export the selection to a folder of its own "
+                         f"(default {run_dir / SELECTION_DIR})")
+    return out_dir
+
+
+def export_selection(selection: Selection, out_dir: str | Path, *,
+                     dtype: str = "float32") -> Path:
+    """Write the chosen checkpoint as a weights folder in ``out_dir``; returns it.
+
+    The files of ``train``'s export (``export.export_weights``: the generator, its raw weights
+    when an EMA was kept, the discriminator, ``config.json``, ``weights.json``) with
+    ``selection.record()`` under ``"selection"`` in ``weights.json`` and
+    ``selection.to_dict()`` as ``selection.json``, all renamed into place together.
+    """
+    from .export import export_weights
+    from .model import build_discriminator, build_generator
+
+    out_dir = check_out_folder(selection.run_dir, out_dir)
+    config, chosen = selection.config, selection.chosen
+    arrays = _read(chosen.path, config)
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    ckpt.restore_group(arrays, "generator", generator.variables)
+    ckpt.restore_group(arrays, "discriminator", discriminator.variables)
+    ema_generator = None
+    if chosen.ema:
+        ema_generator = build_generator(config)
+        ckpt.restore_group(arrays, ckpt.EMA_GROUP, ema_generator.variables)
+    table = json.dumps(selection.to_dict(), indent=2, allow_nan=False) + "\n"
+    return export_weights(generator, discriminator, config=config, folder=out_dir,
+                          ema_generator=ema_generator, step=chosen.step, dtype=dtype,
+                          extra_info={"selection": selection.record()},
+                          extra_files={SELECTION_JSON: table.encode()})
+

@@ -1,0 +1,266 @@
+"""Choosing a run's checkpoint: rows, the metric's direction, the export, errors, the command.
+
+One tiny run (d = 2, batch 2, 4 checkpoints) trained through the command on six demo loops; every
+choice is checked against the metric recomputed here from each checkpoint's own EMA arrays.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from beatgan import checkpoint as ckpt
+from beatgan import fileio
+from beatgan.cli import main
+from beatgan.selection import (CRITERIA, CheckpointScore, SkippedCheckpointWarning, choose,
+                               export_selection, min_beats, run_config, select_checkpoint)
+
+N_BEATS = 20  # the fewest Frechet accepts is 17
+ITERATIONS = 4
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def loops_folder(tmp_path_factory):
+    """Six demo loops: enough for three held-out loops in the metrics' reference."""
+    from beatgan.synth import write_demo_pack
+
+    folder = tmp_path_factory.mktemp("loops")
+    write_demo_pack(folder, n=6, seed=3)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, loops_folder):
+    """A run trained by ``beatgan train`` with a checkpoint every iteration, keeping 10; and the
+    digests of its export/ right after training."""
+    run_dir = tmp_path_factory.mktemp("run")
+    assert main(["train", "--data", str(loops_folder), "--out", str(run_dir), "--iterations",
+                 str(ITERATIONS), "--checkpoint-every", "1", "--keep-checkpoints", "10",
+                 "--model-dim", "2", "--batch-size", "2", "--seed", "11"]) == 0
+    return run_dir, _digests(run_dir / "export")
+
+
+@pytest.fixture(scope="module")
+def loops(run, loops_folder):
+    from beatgan.workflows import load_training_loops
+
+    return load_training_loops(loops_folder, run_config(run[0]))
+
+
+@pytest.fixture(scope="module")
+def recomputed(run, loops):
+    """step -> metrics of the beats drawn here from that checkpoint's EMA arrays."""
+    from beatgan.generation import generate
+    from beatgan.metrics import TrainingReference, evaluate
+    from beatgan.model import build_generator
+
+    run_dir = run[0]
+    config = run_config(run_dir)
+    augmented = loops.augment(rng=np.random.default_rng(config.seed))
+    reference = TrainingReference.fit(
+        augmented[:, :config.score_len], config=config, seed=config.seed, n_held_out=N_BEATS,
+        groups=np.repeat(np.arange(len(loops)), config.noise_copies))
+    values = {}
+    for step, path in ckpt.list_checkpoints(run_dir / "checkpoints"):
+        arrays, _ = ckpt.load_checkpoint(path)
+        model = build_generator(config)
+        keys = sorted(k for k in arrays if k.startswith("generator_ema/"))
+        assert len(keys) == len(model.variables) > 0
+        for key, variable in zip(keys, model.variables):
+            variable.assign(arrays[key])
+        audio, _ = generate(model, n=N_BEATS, seed=0, config=config)
+        values[step] = evaluate(audio, reference).metrics
+    return values
+
+
+@pytest.fixture(scope="module")
+def selection(run, loops):
+    return select_checkpoint(run[0], loops, metric="frechet", n=N_BEATS, seed=0, progress=False)
+
+
+def _expected_step(values: dict[int, dict[str, float]], metric: str) -> int:
+    """The step the metric's direction picks, ties to the later step, written out plainly."""
+    sign = {"lower": 1.0, "higher": -1.0}
+    if CRITERIA[metric] == "closer to 1":
+        scores = {step: abs(v[metric] - 1.0) for step, v in values.items()}
+    else:
+        scores = {step: sign[CRITERIA[metric]] * v[metric] for step, v in values.items()}
+    best = min(scores.values())
+    return max(step for step, score in scores.items() if score == best)
+
+
+def test_criteria_are_the_metrics_directions():
+    from beatgan.metrics import DIRECTIONS
+
+    assert CRITERIA == DIRECTIONS
+
+
+def test_the_keep_flag_kept_every_checkpoint(run):
+    steps = [step for step, _ in ckpt.list_checkpoints(run[0] / "checkpoints")]
+    assert steps == list(range(1, ITERATIONS + 1))  # the default would have kept 3
+
+
+def test_choose_follows_each_direction_and_gives_ties_to_the_later_step():
+    def row(step, **metrics):
+        return CheckpointScore(step=step, path=Path(f"ckpt-{step:08d}.npz"), ema=True,
+                               metrics=metrics)
+
+    rows = [row(1, frechet=5.0, tempo_consistency=0.3, diversity_ratio=1.3),
+            row(2, frechet=3.0, tempo_consistency=0.6, diversity_ratio=0.8),
+            row(3, frechet=3.0, tempo_consistency=0.5, diversity_ratio=1.1),
+            row(4, note="output not finite (diverged)")]
+    assert choose(rows, "frechet").step == 3  # tie with step 2: the later one
+    assert choose(rows, "tempo_consistency").step == 2
+    assert choose(rows, "diversity_ratio").step == 3  # |1.1 - 1| < |0.8 - 1|
+    with pytest.raises(ValueError, match="no checkpoint has a finite js"):
+        choose(rows, "js")
+
+
+def test_one_row_per_checkpoint_with_the_metrics_recomputed_from_its_ema(selection, recomputed):
+    assert [row.step for row in selection.rows] == sorted(recomputed) == [1, 2, 3, 4]
+    assert all(row.ema for row in selection.rows) and not selection.skipped
+    for row in selection.rows:
+        for key, value in recomputed[row.step].items():
+            assert row.metrics[key] == pytest.approx(value, rel=1e-6, abs=1e-9), (row.step, key)
+    frechet = [recomputed[step]["frechet"] for step in sorted(recomputed)]
+    assert len(set(frechet)) == len(frechet)  # distinct: the choice below means something
+    assert selection.chosen.step == _expected_step(recomputed, "frechet")
+    assert "held_out" in selection.reference_points and selection.n_reference == 3
+
+
+@pytest.mark.parametrize("metric", ["tempo_consistency", "diversity_ratio", "ndb_fraction"])
+def test_each_metric_chooses_its_best_row(selection, recomputed, metric):
+    assert choose(selection.rows, metric).step == _expected_step(recomputed, metric)
+
+
+def test_the_table_marks_the_choice_and_shows_the_held_out_loops(selection):
+    lines = selection.table().splitlines()
+    marked = [line for line in lines if line.startswith("* ") and "chosen" not in line]
+    assert len(marked) == 1 and marked[0].split()[1] == str(selection.chosen.step)
+    held_out = next(line for line in lines if "held-out" in line)
+    assert f"{selection.reference_points['held_out']['frechet']:.3f}" in held_out
+
+
+def test_float16_export_holds_the_chosen_ema_and_records_the_choice(run, selection, tmp_path):
+    from beatgan.generation import load_generator
+
+    out = export_selection(selection, tmp_path / "best", dtype="float16")
+    arrays, _ = ckpt.load_checkpoint(selection.chosen.path)
+    for raw, group in ((False, "generator_ema"), (True, "generator")):
+        model, _ = load_generator(out, raw=raw)
+        keys = sorted(k for k in arrays if k.startswith(f"{group}/"))
+        assert len(keys) == len(model.variables)
+        for key, variable in zip(keys, model.variables):
+            np.testing.assert_allclose(np.asarray(variable), arrays[key], rtol=1e-3, atol=1e-4,
+                                       err_msg=key)
+    info = json.loads((out / "weights.json").read_text())
+    assert (info["step"], info["ema"], info["dtype"]) == (selection.chosen.step, True, "float16")
+    assert info["selection"]["metric"] == "frechet" and info["selection"]["n"] == N_BEATS
+    assert info["selection"]["seed"] == 0
+    assert info["selection"]["value"] == pytest.approx(selection.chosen.metrics["frechet"])
+    table = json.loads((out / "selection.json").read_text())
+    assert [r["step"] for r in table["rows"]] == [1, 2, 3, 4]
+    assert table["chosen_step"] == selection.chosen.step
+    assert _digests(run[0] / "export") == run[1]
+
+
+def test_a_failed_export_leaves_the_previous_folder_whole(selection, monkeypatch, tmp_path):
+    out = export_selection(selection, tmp_path / "best")
+    before = _digests(out)
+    real = fileio._write_file
+
+    def full_disk(path, payload):
+        if "selection.json" in path.name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path, payload)
+
+    monkeypatch.setattr(fileio, "_write_file", full_disk)
+    with pytest.raises(OSError):
+        export_selection(selection, out, dtype="float16")
+    assert _digests(out) == before
+
+
+def test_unreadable_checkpoints_are_reported_and_skipped_not_moved(run, loops, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run[0], copy)
+    torn = copy / "checkpoints" / "ckpt-00000002.npz"
+    torn.write_bytes(torn.read_bytes()[:1000])
+    with pytest.warns(SkippedCheckpointWarning, match="ckpt-00000002"):
+        result = select_checkpoint(copy, loops, n=N_BEATS, progress=False)
+    assert [row.step for row in result.rows] == [1, 3, 4]
+    assert [name for name, _ in result.skipped] == ["ckpt-00000002.npz"]
+    assert torn.is_file() and len(torn.read_bytes()) == 1000  # left where it was, as it was
+    for _, path in ckpt.list_checkpoints(copy / "checkpoints"):
+        path.write_bytes(b"not a checkpoint")
+    with pytest.warns(SkippedCheckpointWarning), pytest.raises(ValueError, match="none of the 4"):
+        select_checkpoint(copy, loops, n=N_BEATS, progress=False)
+
+
+def test_bad_requests_are_refused_with_what_was_expected(run, loops, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no run folder"):
+        select_checkpoint(tmp_path / "missing", loops, n=N_BEATS, progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no checkpoint"):
+        select_checkpoint(tmp_path / "empty", loops, n=N_BEATS, progress=False)
+    assert min_beats("frechet") == 17 and min_beats("ndb_fraction") == 40
+    with pytest.raises(ValueError, match="too few for frechet: it needs at least 17"):
+        select_checkpoint(run[0], loops, n=16, progress=False)
+
+
+def test_the_command_end_to_end(run, loops_folder, tmp_path, capsys):
+    from beatgan.generation import load_generator
+
+    run_dir, export_digests = run
+    argv = ["select", "--run", str(run_dir), "--data", str(loops_folder), "--n", str(N_BEATS)]
+    assert main(argv + ["--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    best = run_dir / "best"
+    assert printed["out"] == str(best) and len(printed["rows"]) == ITERATIONS
+    chosen = printed["chosen_step"]
+    assert json.loads((best / "selection.json").read_text())["chosen_step"] == chosen
+    # float32: the exported generator is the chosen checkpoint's EMA, exactly.
+    arrays, _ = ckpt.load_checkpoint(ckpt.checkpoint_path(run_dir / "checkpoints", chosen))
+    model, _ = load_generator(best)
+    keys = sorted(k for k in arrays if k.startswith("generator_ema/"))
+    for key, variable in zip(keys, model.variables):
+        np.testing.assert_array_equal(np.asarray(variable), arrays[key], err_msg=key)
+    assert _digests(run_dir / "export") == export_digests
+    assert main(["generate", "--weights", str(best), "--n", "2", "--out", str(tmp_path / "beats")]) == 0
+    assert json.loads((tmp_path / "beats" / "beats.json").read_text())["weights"]["step"] == chosen
+    capsys.readouterr()
+    # The table, and the errors as one line with exit code 2.
+    assert main(argv + ["--metric", "tempo_consistency"]) == 0
+    assert "chosen by tempo_consistency (higher)" in capsys.readouterr().out
+    assert main(["select", "--run", str(tmp_path / "nowhere")]) == 2
+    assert "no run folder" in capsys.readouterr().err
+    assert main(argv[:-1] + ["5"]) == 2
+    assert "it needs at least 17" in capsys.readouterr().err
+    assert main(argv + ["--out", str(run_dir / "export")]) == 2
+    assert "belong to train" in capsys.readouterr().err
+    assert _digests(run_dir / "export") == export_digests
+
+
+def test_a_diverged_checkpoint_gets_a_row_without_metrics_and_is_never_chosen(run, loops, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run[0], copy)
+    path = ckpt.checkpoint_path(copy / "checkpoints", ITERATIONS)
+    arrays, meta = ckpt.load_checkpoint(path)
+    arrays = {k: np.full_like(v, np.nan) if k.startswith("generator_ema/") and v.dtype.kind == "f"
+              else v for k, v in arrays.items()}
+    ckpt.save_checkpoint(copy / "checkpoints", step=ITERATIONS, arrays=arrays, meta=meta, keep=10)
+    result = select_checkpoint(copy, loops, metric="tempo_consistency", n=N_BEATS, progress=False)
+    diverged = result.rows[-1]
+    assert (diverged.step, diverged.metrics) == (ITERATIONS, {})
+    assert "not finite" in diverged.note and result.chosen.step != ITERATIONS
+    assert len(result.rows) == ITERATIONS and "not finite" in result.table()
+    json.dumps(result.to_dict(), allow_nan=False)  # valid JSON all the same
