@@ -52,7 +52,7 @@ _EXPORTS = {
 # submodules reachable as attributes (``beatgan.synth``) without importing them all up front
 _SUBMODULES = {"app", "audio", "audio_files", "augmentation", "checkpoint", "cli", "config", "data",
                "ema", "export", "fileio", "generation", "loop_export", "metrics", "model", "notebook", "novelty",
-               "plots", "quiet", "selection", "similarity", "similarity_examples", "synth", "tempo", "tempo_change",
+               "plots", "quiet", "selection", "similarity", "stability", "similarity_examples", "synth", "tempo", "tempo_change",
                "training", "workflows"}
 
 __getattr__, __dir__, _ = lazy_loader.attach(

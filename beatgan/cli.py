@@ -200,7 +200,8 @@ def train_summary(result) -> str:
     unstable = ""
     if result.unstable_at is not None:
         unstable = (f"; the critic became unstable at iteration {result.unstable_at} (the last "
-                    f"checkpoint before it is kept in {result.run_dir / 'checkpoints'})")
+                    f"checkpoint before it is kept: beatgan select --run {result.run_dir} "
+                    f"exports the best checkpoint)")
     return (f"trained to iteration {result.step}{start} in {_duration(result.seconds)}"
             f"{'; ' + losses if losses else ''}{unstable}; weights in {weights}. "
             f"Next: beatgan generate --weights {weights}")

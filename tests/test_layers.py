@@ -16,7 +16,8 @@ PACKAGE = Path(beatgan.__file__).parent
 LAYERS = {
     "core": {"config", "audio", "audio_files", "tempo", "tempo_change", "augmentation", "data",
              "model", "polyphase", "ema", "export", "fileio", "checkpoint", "backends", "training",
-             "tensorboard_log", "generation", "loop_export", "synth", "quiet", "interrupts"},
+             "tensorboard_log", "generation", "loop_export", "synth", "quiet", "interrupts",
+             "stability"},
     "evaluation": {"similarity", "novelty", "metrics", "plots"},
     "app": {"workflows", "similarity_examples", "notebook", "cli", "app", "selection", "__init__",
             "__main__"},
