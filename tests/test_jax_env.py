@@ -1,4 +1,5 @@
-"""bench/gpu-wheels.txt lists everything the JAX training path needs beyond JAX itself.
+"""bench/gpu-wheels.txt lists everything the JAX training path needs beyond JAX itself, and
+bench/eval-wheels.txt what scoring a run's checkpoints needs beyond that.
 
 A JAX GPU machine often has JAX, numpy, scipy and h5py but no TensorFlow; the list lets beatgan
 train and benchmark there without pulling TensorFlow in. The test runs train, generate and the
@@ -16,6 +17,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 WHEELS = REPO / "bench" / "gpu-wheels.txt"
+EVAL_WHEELS = REPO / "bench" / "eval-wheels.txt"
+#: What bench/eval-wheels.txt assumes a scientific Python stack already has.
+SCIENTIFIC = {"numba", "llvmlite", "scikit-learn", "joblib", "cloudpickle",
+              "narwhals", "threadpoolctl", "msgpack"}
 #: What such a machine brings: JAX with its own dependencies, and h5py.
 JAX_MACHINE = {"jax", "jaxlib", "ml_dtypes", "numpy", "opt_einsum", "scipy", "h5py"}
 
@@ -31,6 +36,10 @@ def test_the_list_pins_the_tested_versions():
     for name, version in listed.items():
         assert tested.get(name) == version, f"{name}: gpu-wheels.txt {version}, constraints.txt {tested.get(name)}"
     assert not {"tensorflow", "librosa", "jax", "numpy"} & set(listed)
+    evaluation = _pins(EVAL_WHEELS)
+    assert "librosa" in evaluation and not set(evaluation) & set(listed)
+    for name, version in evaluation.items():
+        assert tested.get(name) == version, f"{name}: eval-wheels.txt {version}, constraints.txt {tested.get(name)}"
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +51,9 @@ def loops(tmp_path_factory):
     return folder
 
 
-def _run_restricted(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    dists = ",".join(sorted(set(_pins(WHEELS)) | JAX_MACHINE))
+def _run_restricted(script: str, *args: str, cwd: Path,
+                    more: set[str] = frozenset()) -> subprocess.CompletedProcess:
+    dists = ",".join(sorted(set(_pins(WHEELS)) | JAX_MACHINE | set(more)))
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, str(REPO / "tests" / "_restricted_imports.py"), dists,
                            script, *args], cwd=cwd, env=env, capture_output=True, text=True,
@@ -75,3 +85,18 @@ def test_the_step_benchmark_needs_nothing_beyond_the_list(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["backend"] == "jax" and result["d_updates_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_selecting_a_checkpoint_needs_nothing_beyond_both_lists(loops, tmp_path):
+    job = tmp_path / "job.py"
+    job.write_text(
+        "from beatgan.cli import main\n"
+        f"assert main(['train', '--data', {str(loops)!r}, '--out', 'run', '--iterations', '2',\n"
+        "             '--model-dim', '2', '--batch-size', '4', '--checkpoint-every', '1',\n"
+        "             '--keep-checkpoints', '5']) == 0\n"
+        f"assert main(['select', '--run', 'run', '--data', {str(loops)!r}, '--n', '20']) == 0\n")
+    done = _run_restricted(str(job), cwd=tmp_path, more=set(_pins(EVAL_WHEELS)) | SCIENTIFIC)
+    assert done.returncode == 0, done.stderr[-3000:]
+    info = json.loads((tmp_path / "run" / "best" / "weights.json").read_text())
+    assert info["selection"]["candidates"] == 2 and info["step"] in (1, 2)
