@@ -296,8 +296,12 @@ def main(argv=None) -> dict:
         profiled_s = time.perf_counter() - start
         trace = load_trace(trace_path)
     events, source = device_events(trace)
-    summary = {"backend": "jax", "device": f"{jax.devices()[0].platform}:"
-                                           f"{jax.devices()[0].device_kind}",
+    device = jax.devices()[0]
+    if source != "device" and device.platform != "cpu":
+        print(f"warning: no device timeline in the trace on {device.platform}; "
+              "the host's op events stand in (is the GPU tracer, CUPTI, installed?)",
+              file=sys.stderr)
+    summary = {"backend": "jax", "device": f"{device.platform}:{device.device_kind}",
                "step": _step_name(args, steps),
                "precision": "mixed_bfloat16" if config.mixed_precision else "float32",
                "model_dim": config.model_dim, "batch": config.batch_size,
