@@ -44,21 +44,17 @@ import time
 import numpy as np
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_step_arguments(parser: argparse.ArgumentParser, *,
+                       backends: tuple[str, ...] = ("tensorflow", "jax")) -> None:
+    """The options that choose the training step (shared with profile_step.py)."""
     parser.add_argument("--model-dim", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow")
+    parser.add_argument("--backend", choices=backends, default=backends[0])
     parser.add_argument("--mixed-precision", action="store_true")
-    parser.add_argument("--jit-compile", action="store_true", help="TensorFlow: compile with XLA")
-    parser.add_argument("--iterations", type=int, default=3,
-                        help="timed iterations (each d_updates_per_g D updates + 1 G update)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations (compilation)")
     parser.add_argument("--slice-len", type=int, default=16384)
-    parser.add_argument("--compare-reference", action="store_true",
-                        help="JAX: also time the plain reference step (fused=False) in this run")
     parser.add_argument("--reference-only", action="store_true",
-                        help="JAX: time only the plain reference step")
+                        help="JAX: only the plain reference step (fused=False)")
     parser.add_argument("--unroll", choices=("auto", "yes", "no"), default="auto",
                         help="JAX fused step: unroll the critic updates (auto: on the CPU only)")
     parser.add_argument("--matmul-precision", default=None,
@@ -67,11 +63,67 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--critic-passes", choices=("separate", "merged"), default="separate",
                         help="JAX fused step: the critic's real and generated batches in two calls "
                              "(separate, as training runs) or one call over both (merged)")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_step_arguments(parser)
+    parser.add_argument("--jit-compile", action="store_true", help="TensorFlow: compile with XLA")
+    parser.add_argument("--iterations", type=int, default=3,
+                        help="timed iterations (each d_updates_per_g D updates + 1 G update)")
+    parser.add_argument("--compare-reference", action="store_true",
+                        help="JAX: also time the plain reference step (fused=False) in this run")
     parser.add_argument("--memory-analysis", action="store_true",
                         help="JAX fused step: compile once more and report XLA's temp memory")
     parser.add_argument("--probe-size", type=int, default=None,
                         help="matrix size of the matmul rate probe (default 8192 on GPU, 1024 on CPU)")
     return parser.parse_args(argv)
+
+
+def start_backend(args: argparse.Namespace) -> None:
+    """Select the Keras backend (before Keras is imported) and JAX's matmul precision."""
+    os.environ["KERAS_BACKEND"] = args.backend
+    import beatgan  # noqa: F401  (quiets TensorFlow's start-up lines before Keras loads it)
+
+    if args.backend == "jax" and args.matmul_precision:
+        import jax
+        jax.config.update("jax_default_matmul_precision", args.matmul_precision)
+
+
+def config_and_data(args: argparse.Namespace):
+    """(the Config the options describe, random training data (2 batches, slice_len, channels))."""
+    from beatgan.config import Config
+
+    config = Config(model_dim=args.model_dim, batch_size=args.batch_size,
+                    mixed_precision=args.mixed_precision, slice_len=args.slice_len)
+    n_examples = 2 * config.batch_size
+    data = np.random.default_rng(0).uniform(
+        -0.5, 0.5, (n_examples, config.slice_len, config.channels)).astype(np.float32)
+    return config, data
+
+
+def build_steps(args: argparse.Namespace, config, data, *, fused: bool):
+    """(steps, generator, discriminator, sampler): fresh models and the step the options choose."""
+    from beatgan.backends import make_steps
+    from beatgan.model import build_discriminator, build_generator
+    from beatgan.training import BatchSampler, build_optimizer
+
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    g_opt, d_opt = build_optimizer(config, name="g"), build_optimizer(config, name="d")
+    g_opt.build(generator.trainable_variables)
+    d_opt.build(discriminator.trainable_variables)
+    if args.backend == "jax" and fused:
+        from beatgan.backends.jax_steps import FusedJaxSteps
+        unroll = {"auto": None, "yes": True, "no": False}[args.unroll]
+        steps = FusedJaxSteps(generator, discriminator, g_opt, d_opt, data,
+                              gp_weight=config.gp_weight, unroll=unroll,
+                              merge_critic_passes=args.critic_passes == "merged")
+    else:
+        steps = make_steps(generator, discriminator, g_opt, d_opt, data, config=config,
+                           jit_compile=getattr(args, "jit_compile", False), fused=fused)
+    sampler = BatchSampler(len(data), batch_size=config.batch_size,
+                           latent_dim=config.latent_dim, seed=0)
+    return steps, generator, discriminator, sampler
 
 
 def forward_flops(model) -> int:
@@ -128,19 +180,29 @@ def matmul_probe(backend: str, *, size: int, dtype: str, repeats: int = 5) -> fl
     return 2 * size ** 3 / best / 1e12
 
 
-def time_steps(steps, sampler, config, *, iterations: int, warmup: int) -> dict:
-    """Seconds of the first ``warmup`` iterations (compilation included) and per timed iteration."""
+def draw_iteration(sampler, config) -> tuple:
+    """One iteration's draws: indices (n_d, B), z (n_d, B, latent), alpha (n_d, B), z_g (B, latent)."""
+    n_d = config.d_updates_per_g
+    draws = [(sampler.indices(), sampler.latents(), sampler.alphas()) for _ in range(n_d)]
+    indices, z, alpha = (np.stack(column) for column in zip(*draws))
+    return indices, z, alpha, sampler.latents()
+
+
+def run_and_block(steps, draws) -> None:
+    """Run one iteration with the given draws and wait for all of its results."""
     from beatgan.backends import run_iteration
 
+    d_out, g_out = run_iteration(steps, *draws)
+    for out in (d_out if isinstance(d_out, list) else [d_out]) + [g_out]:
+        _block(out)
+
+
+def time_steps(steps, sampler, config, *, iterations: int, warmup: int) -> dict:
+    """Seconds of the first ``warmup`` iterations (compilation included) and per timed iteration."""
     def iteration() -> float:
-        n_d = config.d_updates_per_g
-        draws = [(sampler.indices(), sampler.latents(), sampler.alphas()) for _ in range(n_d)]
-        indices, z, alpha = (np.stack(column) for column in zip(*draws))
-        z_g = sampler.latents()
+        draws = draw_iteration(sampler, config)
         start = time.perf_counter()
-        d_out, g_out = run_iteration(steps, indices, z, alpha, z_g)
-        for out in (d_out if isinstance(d_out, list) else [d_out]) + [g_out]:
-            _block(out)
+        run_and_block(steps, draws)
         return time.perf_counter() - start
 
     first = [iteration() for _ in range(warmup)]
@@ -152,44 +214,17 @@ def time_steps(steps, sampler, config, *, iterations: int, warmup: int) -> dict:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    os.environ["KERAS_BACKEND"] = args.backend  # before keras is imported
-    import beatgan  # noqa: F401  (quiets TensorFlow's start-up lines before Keras loads it)
+    start_backend(args)
     import keras
 
-    from beatgan.backends import make_steps
-    from beatgan.config import Config
-    from beatgan.model import build_discriminator, build_generator
-    from beatgan.training import BatchSampler, build_optimizer
-
-    if args.backend == "jax" and args.matmul_precision:
-        import jax
-        jax.config.update("jax_default_matmul_precision", args.matmul_precision)
-    config = Config(model_dim=args.model_dim, batch_size=args.batch_size,
-                    mixed_precision=args.mixed_precision, slice_len=args.slice_len)
-    n_examples = 2 * config.batch_size
-    data = np.random.default_rng(0).uniform(
-        -0.5, 0.5, (n_examples, config.slice_len, config.channels)).astype(np.float32)
+    config, data = config_and_data(args)
     device, on_gpu = _device(args.backend)
     probe_dtype = "bfloat16" if config.mixed_precision else "float32"
     probe_size = args.probe_size or (8192 if on_gpu else 1024)
     probe_tflops = matmul_probe(args.backend, size=probe_size, dtype=probe_dtype)
 
     def build_and_time(fused: bool) -> dict:
-        generator, discriminator = build_generator(config), build_discriminator(config)
-        g_opt, d_opt = build_optimizer(config, name="g"), build_optimizer(config, name="d")
-        g_opt.build(generator.trainable_variables)
-        d_opt.build(discriminator.trainable_variables)
-        if args.backend == "jax" and fused:
-            from beatgan.backends.jax_steps import FusedJaxSteps
-            unroll = {"auto": None, "yes": True, "no": False}[args.unroll]
-            steps = FusedJaxSteps(generator, discriminator, g_opt, d_opt, data,
-                                  gp_weight=config.gp_weight, unroll=unroll,
-                                  merge_critic_passes=args.critic_passes == "merged")
-        else:
-            steps = make_steps(generator, discriminator, g_opt, d_opt, data, config=config,
-                               jit_compile=args.jit_compile, fused=fused)
-        sampler = BatchSampler(n_examples, batch_size=config.batch_size,
-                               latent_dim=config.latent_dim, seed=0)
+        steps, generator, discriminator, sampler = build_steps(args, config, data, fused=fused)
         timing = time_steps(steps, sampler, config, iterations=args.iterations,
                             warmup=args.warmup)
         d_flops, g_flops = flops_per_update(config, generator, discriminator)
