@@ -7,6 +7,12 @@ thousands; the generator follows those swings and what it learned is lost. The r
 (a jump to more than ``factor`` times the median magnitude of the last ``window`` rows, and
 above ``floor``) is a heuristic. Its defaults flag the 2026-11-27 H200 run
 (docs/training-runs/) first at iteration 3930, where its curves turn, and nowhere before.
+
+The first ``min_step`` iterations are not judged: a fresh critic's estimate rises from near zero
+by two orders of magnitude while it learns to tell real from generated (a d = 2 model: 0.02 at
+iteration 20, 49 at 110), and in an established run's blow-up it rises at the same pace (the
+H200 run: 0.9, 1.9, 7.4, 18, 38, 97 over its last six rows). Only the context differs: a long
+plateau before the jump.
 """
 
 from __future__ import annotations
@@ -26,15 +32,18 @@ class InstabilityMonitor:
 
     ``window``: rows of recent history the jump is measured against (50 rows at the default
     ``log_every`` of 10 is 500 iterations); ``min_rows``: rows needed before any judgement;
-    ``factor`` and ``floor``: a row is a jump when ``|wasserstein| > max(floor, factor * median)``.
+    ``factor`` and ``floor``: a row is a jump when ``|wasserstein| > max(floor, factor * median)``;
+    ``min_step``: rows of earlier iterations are not judged (the critic's warm-up).
     ``unstable_at`` is the step of the first jump (None until one is seen).
     """
 
     def __init__(self, *, window: int = 50, min_rows: int = 10, factor: float = 10.0,
-                 floor: float = 20.0):
-        if not (window >= min_rows >= 1 and factor > 1.0 and floor >= 0.0):
-            raise ValueError("need window >= min_rows >= 1, factor > 1 and floor >= 0")
+                 floor: float = 20.0, min_step: int = 1000):
+        if not (window >= min_rows >= 1 and factor > 1.0 and floor >= 0.0 and min_step >= 0):
+            raise ValueError("need window >= min_rows >= 1, factor > 1, floor >= 0 and "
+                             "min_step >= 0")
         self.factor, self.floor, self.min_rows = float(factor), float(floor), int(min_rows)
+        self.min_step = int(min_step)
         self._recent: deque[float] = deque(maxlen=int(window))
         self.unstable_at: int | None = None
         self.jump: tuple[float, float] | None = None  # (recent median |W|, |W| of the jump)
@@ -43,7 +52,8 @@ class InstabilityMonitor:
         """Take one history row; True only for the first row that is a jump."""
         magnitude = abs(float(row["wasserstein"]))
         first = False
-        if self.unstable_at is None and len(self._recent) >= self.min_rows:
+        judged = len(self._recent) >= self.min_rows and row["step"] >= self.min_step
+        if self.unstable_at is None and judged:
             median = float(np.median(self._recent))
             if magnitude > max(self.floor, self.factor * median):
                 self.unstable_at = int(row["step"])

@@ -44,6 +44,18 @@ def test_a_slowly_falling_noisy_estimate_is_not_flagged():
     assert monitor.unstable_at is None and monitor.message() == "no jump seen"
 
 
+def test_a_fresh_critics_warm_up_is_not_flagged():
+    """A d = 2 run's first 300 iterations (log every 10): the estimate rises from 0.02 to 104."""
+    w = [0.0, 0.02, 0.05, 0.12, 0.24, 0.89, 4.08, 13.06, 26.18, 38.3, 48.59, 55.76, 60.92,
+         65.32, 67.32, 68.92, 70.59, 74.42, 76.75, 81.41, 85.09, 88.04, 91.44, 94.69, 95.02,
+         97.6, 98.53, 101.94, 102.83, 103.92]
+    rows = [{"step": 10 * (i + 1), "wasserstein": v} for i, v in enumerate(w)]
+    assert not any(InstabilityMonitor().observe(row) for row in rows)
+    # The same rise judged from the start (no warm-up allowance) would be called a blow-up.
+    early = InstabilityMonitor(min_step=0)
+    assert [row["step"] for row in rows if early.observe(row)] == [110]
+
+
 def test_a_resumed_history_is_taken_silently_and_not_flagged_twice():
     rows = _rows(H200_RUN)
     monitor = InstabilityMonitor()
@@ -53,7 +65,7 @@ def test_a_resumed_history_is_taken_silently_and_not_flagged_twice():
 
 
 @pytest.mark.parametrize("kwargs", [dict(window=5, min_rows=10), dict(factor=1.0),
-                                    dict(floor=-1.0), dict(min_rows=0)])
+                                    dict(floor=-1.0), dict(min_rows=0), dict(min_step=-1)])
 def test_bad_thresholds_are_refused(kwargs):
     with pytest.raises(ValueError):
         InstabilityMonitor(**kwargs)
