@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p, ["model_dim", "batch_size", "mixed_precision", "seed", "decimation",
                           "beats", "phase_shuffle", "learning_rate", "d_updates_per_g",
                           "slice_len", "target_bpm", "tempo_method", "detect_tempo", "ema",
-                          "ema_decay"])
+                          "ema_decay", "drift_weight"])
 
     p = command("generate", _cmd_generate, "write generated beats as WAV files")
     weights_help = "folder with generator.weights.h5 and config.json (default weights/)"

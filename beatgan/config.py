@@ -89,6 +89,8 @@ class Config:
     d_updates_per_g: int = _described(5, "discriminator updates per generator update (count)")
     gp_weight: float = _described(10.0, "weight of the WGAN-GP gradient penalty, the paper's "
                                         "lambda (unitless)")
+    drift_weight: float = _described(0.0, "weight of a drift term on the critic, times mean D(x)^2 "
+                                          "over real loops (0: the seed's loss; ProGAN: 0.001)")
     learning_rate: float = _described(1e-4, "Adam step size of both networks (per update)")
     beta_1: float = _described(0.5, "Adam decay of the gradient average (unitless, 0-1)")
     beta_2: float = _described(0.9, "Adam decay of the squared-gradient average (unitless, 0-1)")
@@ -128,6 +130,7 @@ class Config:
         need(self.batch_size >= 1 and self.d_updates_per_g >= 1,
              "batch_size and d_updates_per_g must be >= 1")
         need(self.gp_weight >= 0 and self.learning_rate > 0, "gp_weight >= 0 and learning_rate > 0")
+        need(self.drift_weight >= 0, f"drift_weight must be >= 0, got {self.drift_weight}")
         need(0.0 < self.ema_decay < 1.0, f"ema_decay must be in (0, 1), got {self.ema_decay}")
         need(self.segment_len(self.bpm) <= self.slice_len,
              f"{self.beats} beats at {self.bpm} bpm is {self.segment_len(self.bpm)} samples "

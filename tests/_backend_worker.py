@@ -4,7 +4,7 @@ Usage: KERAS_BACKEND=jax python tests/_backend_worker.py IN_DIR OUT.npz
 
 IN_DIR holds config.json, generator/discriminator .weights.h5 and inputs.npz
 (real, z_d, alpha, z_g, w_linear). Writes the losses of one D step and one
-G step, the D weights after the D step, and the linear-critic penalty.
+G step, the D weights after the D step, and the linear critic's penalty and loss.
 """
 
 import sys
@@ -39,7 +39,8 @@ def run(in_dir: str, out_path: str) -> None:
     for i, v in enumerate(discriminator.trainable_variables):
         out[f"d_weight_{i}"] = np.asarray(v.numpy() if hasattr(v, "numpy") else v)
     out["fake"] = np.asarray(generator(inputs["z_d"]))
-    out["linear_gp"] = linear_gp(config, inputs["w_linear"], real, out["fake"], inputs["alpha"])
+    linear = linear_losses(config, inputs["w_linear"], real, out["fake"], inputs["alpha"])
+    out["linear_gp"], out["linear_d_loss"] = linear["gp"], linear["d_loss"]
     out["backend"] = np.array(keras.backend.backend())
     np.savez(out_path, **out)
 
@@ -55,8 +56,8 @@ def linear_critic(w: np.ndarray):
     return model
 
 
-def linear_gp(config, w, real, fake, alpha) -> np.ndarray:
-    """The backend's penalty for the linear critic (expected: lambda * (||w|| - 1)^2)."""
+def linear_losses(config, w, real, fake, alpha) -> dict:
+    """The backend's critic losses for the linear critic (penalty: lambda * (||w|| - 1)^2)."""
     from beatgan.backends import make_steps
     from beatgan.model import build_generator
     from beatgan.training import build_optimizer
@@ -68,7 +69,7 @@ def linear_gp(config, w, real, fake, alpha) -> np.ndarray:
     d_opt.build(critic.trainable_variables)
     steps = make_steps(generator, critic, g_opt, d_opt, real, config=config)
     losses, _ = steps.critic_loss_and_grads(real, fake, alpha)
-    return np.asarray(losses["gp"])
+    return {key: np.asarray(value) for key, value in losses.items()}
 
 
 if __name__ == "__main__":

@@ -54,6 +54,37 @@ def test_gradient_penalty_of_linear_critic_is_known(rng):
     np.testing.assert_allclose(float(losses["wasserstein"]), expected_w, rtol=1e-4, atol=1e-6)
 
 
+def _linear_loss64(w, real, fake, *, gp_weight=10.0, drift_weight=0.0):
+    """The linear critic's d_loss in float64: gp - (mean D(x) - mean D(fake)) + eps mean D(x)^2."""
+    w, real, fake = (np.asarray(a, np.float64) for a in (w, real, fake))
+    d_real, d_fake = np.sum(w * real, axis=(1, 2)), np.sum(w * fake, axis=(1, 2))
+    gp = gp_weight * (np.linalg.norm(w) - 1.0) ** 2
+    return gp - (d_real.mean() - d_fake.mean()) + drift_weight * np.mean(d_real ** 2)
+
+
+def test_the_drift_term_adds_eps_times_the_mean_squared_real_score(rng):
+    config = Config(**TINY, drift_weight=0.25)
+    shape = (config.slice_len, config.channels)
+    w = rng.normal(scale=0.05, size=shape).astype("float32")
+    real = rng.uniform(-1, 1, (3,) + shape).astype("float32")
+    fake = rng.uniform(-1, 1, (3,) + shape).astype("float32")
+    alpha = rng.uniform(0, 1, 3).astype("float32")
+    critic = _linear_worker().linear_critic(w)
+    losses, grads = _steps_for(critic, config, real).critic_loss_and_grads(real, fake, alpha)
+    expected = _linear_loss64(w, real, fake, drift_weight=0.25)
+    assert abs(expected - _linear_loss64(w, real, fake)) > 0.01  # the term is not negligible here
+    np.testing.assert_allclose(float(losses["d_loss"]), expected, rtol=1e-5)
+    # Its gradient on the linear weights: 2 eps mean_i D(x_i) x_i on top of the WGAN-GP gradient.
+    plain, plain_grads = _steps_for(_linear_worker().linear_critic(w), Config(**TINY),
+                                    real).critic_loss_and_grads(real, fake, alpha)
+    d_real = np.sum(w.astype(np.float64) * real, axis=(1, 2))
+    extra = 2 * 0.25 * np.mean(d_real[:, None, None] * real, axis=0).reshape(-1, 1)
+    np.testing.assert_allclose(np.asarray(grads[0]) - np.asarray(plain_grads[0]), extra,
+                               rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="drift_weight"):
+        Config(drift_weight=-1.0)
+
+
 def test_zero_input_gradient_gives_finite_penalty_and_gradients(rng):
     config = Config(**TINY)
     shape = (config.slice_len, config.channels)
@@ -114,7 +145,7 @@ def shared_inputs(tmp_path_factory):
     from beatgan.model import build_discriminator, build_generator
 
     folder = tmp_path_factory.mktemp("backend_inputs")
-    config = Config(**TINY)
+    config = Config(**TINY, drift_weight=0.5)  # the drift term in both backends' steps
     config.save(folder / "config.json")
     build_generator(config).save_weights(folder / "generator.weights.h5")
     build_discriminator(config).save_weights(folder / "discriminator.weights.h5")
@@ -149,7 +180,7 @@ def test_tensorflow_and_jax_steps_agree(shared_inputs, tmp_path):
     jax_out = _run_worker("jax", shared_inputs, tmp_path / "jax.npz")
     assert str(tf_out["backend"]) == "tensorflow" and str(jax_out["backend"]) == "jax"
     np.testing.assert_allclose(jax_out["fake"], tf_out["fake"], rtol=1e-4, atol=1e-6)
-    for key in ("d_d_loss", "d_gp", "d_wasserstein", "g_loss", "linear_gp"):
+    for key in ("d_d_loss", "d_gp", "d_wasserstein", "g_loss", "linear_gp", "linear_d_loss"):
         np.testing.assert_allclose(jax_out[key], tf_out[key], rtol=1e-4, err_msg=key)
     # One Adam step from the same state lands on the same critic weights.
     for key in (k for k in tf_out if k.startswith("d_weight_")):
@@ -157,3 +188,7 @@ def test_tensorflow_and_jax_steps_agree(shared_inputs, tmp_path):
     # And the JAX linear-critic penalty has the known value too.
     w = np.load(shared_inputs / "inputs.npz")["w_linear"].astype(np.float64)
     np.testing.assert_allclose(jax_out["linear_gp"], 10 * (np.linalg.norm(w) - 1) ** 2, rtol=1e-5)
+    inputs = np.load(shared_inputs / "inputs.npz")
+    np.testing.assert_allclose(jax_out["linear_d_loss"],
+                               _linear_loss64(w, inputs["real"], jax_out["fake"], drift_weight=0.5),
+                               rtol=1e-5)

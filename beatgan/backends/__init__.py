@@ -53,7 +53,7 @@ def make_steps(generator: keras.Model, discriminator: keras.Model,
     (``FusedJaxSteps``); False gives the reference ``JaxSteps``. TensorFlow ignores it.
     """
     backend = keras.backend.backend()
-    kwargs = dict(gp_weight=config.gp_weight)
+    kwargs = dict(gp_weight=config.gp_weight, drift_weight=config.drift_weight)
     if backend == "tensorflow":
         from .tf_steps import MirroredSteps, TensorFlowSteps
         if parallel is None:

@@ -32,12 +32,13 @@ class JaxSteps:
     """D and G updates as pure functions of a state tuple, compiled with ``jax.jit``."""
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, data, *,
-                 gp_weight: float, distribution=None):
+                 gp_weight: float, drift_weight: float = 0.0, distribution=None):
         self.generator = generator
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.gp_weight = float(gp_weight)
+        self.drift_weight = float(drift_weight)
         if distribution is None:
             self._replicated = self._batch_sharded = None
             self.data = jnp.asarray(data, dtype=jnp.float32)
@@ -82,7 +83,8 @@ class JaxSteps:
 
         input_grads, d_nt = jax.grad(score_sum, has_aux=True)(x_hat, d_nt)
         d_real, d_fake, d_nt = self._real_and_fake_scores(d_tr, d_nt, real, fake)
-        out = losses.critic_losses(d_real, d_fake, input_grads, gp_weight=self.gp_weight)
+        out = losses.critic_losses(d_real, d_fake, input_grads, gp_weight=self.gp_weight,
+                                   drift_weight=self.drift_weight)
         return out["d_loss"], (out, d_nt)
 
     def _real_and_fake_scores(self, d_tr, d_nt, real, fake):
@@ -167,10 +169,11 @@ class FusedJaxSteps(JaxSteps):
     """
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, data, *,
-                 gp_weight: float, distribution=None, unroll: bool | None = None,
-                 merge_critic_passes: bool = False):
+                 gp_weight: float, drift_weight: float = 0.0, distribution=None,
+                 unroll: bool | None = None, merge_critic_passes: bool = False):
         super().__init__(generator, discriminator, g_optimizer, d_optimizer, data,
-                         gp_weight=gp_weight, distribution=distribution)
+                         gp_weight=gp_weight, drift_weight=drift_weight,
+                         distribution=distribution)
         self.merge_critic_passes = bool(merge_critic_passes)
         if unroll is None:
             unroll = jax.default_backend() in UNROLL_PLATFORMS

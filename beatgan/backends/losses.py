@@ -5,7 +5,12 @@ algorithm 1, as used by WaveGAN (Donahue et al., ICLR 2019):
 
     x_hat  = x + alpha * (G(z) - x),              alpha ~ U[0, 1] per example
     L_D    = mean D(G(z)) - mean D(x) + lambda * mean_i (||grad_x_hat D(x_hat_i)|| - 1)^2
+             + epsilon * mean D(x)^2                   (epsilon: drift_weight, 0 by default)
     L_G    = -mean D(G(z))
+
+The drift term (Karras et al., "Progressive Growing of GANs", ICLR 2018) is not in WaveGAN: the
+WGAN losses do not change when every score moves by the same amount, so nothing else holds the
+critic's scores near 0, and a small epsilon (they use 0.001) does.
 
 The gradient norm is taken per example over time and channels (the 2018
 notebook took one norm over the whole batch, which is a different penalty).
@@ -58,19 +63,23 @@ def gradient_penalty(input_grads, *, weight: float, batch_size: int | None = Non
     return weight * batch_mean(ops.square(safe_norm(input_grads) - 1.0), batch_size=batch_size)
 
 
-def critic_losses(d_real, d_fake, input_grads, *, gp_weight: float,
+def critic_losses(d_real, d_fake, input_grads, *, gp_weight: float, drift_weight: float = 0.0,
                   batch_size: int | None = None) -> dict:
     """Critic loss and its parts from scores (B, 1) and input gradients at x_hat (B, T, C).
 
-    Returns scalars: ``d_loss`` (what D minimises), ``gp`` (the weighted
-    penalty) and ``wasserstein`` (mean D(x) - mean D(G(z)), the critic's
-    estimate of the Wasserstein-1 distance, up to the Lipschitz constant).
+    Returns scalars: ``d_loss`` (what D minimises: the drift term included when
+    ``drift_weight`` > 0), ``gp`` (the weighted penalty) and ``wasserstein``
+    (mean D(x) - mean D(G(z)), the critic's estimate of the Wasserstein-1
+    distance, up to the Lipschitz constant).
     """
     d_real, d_fake, input_grads = (_at_least_float32(t) for t in (d_real, d_fake, input_grads))
     wasserstein = (batch_mean(d_real, batch_size=batch_size)
                    - batch_mean(d_fake, batch_size=batch_size))
     gp = gradient_penalty(input_grads, weight=gp_weight, batch_size=batch_size)
-    return {"d_loss": gp - wasserstein, "gp": gp, "wasserstein": wasserstein}
+    d_loss = gp - wasserstein
+    if drift_weight:
+        d_loss = d_loss + drift_weight * batch_mean(ops.square(d_real), batch_size=batch_size)
+    return {"d_loss": d_loss, "gp": gp, "wasserstein": wasserstein}
 
 
 def generator_loss(d_fake, *, batch_size: int | None = None):

@@ -20,12 +20,13 @@ class TensorFlowSteps:
     """D and G updates compiled with ``tf.function`` (XLA when ``jit_compile``)."""
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, data, *,
-                 gp_weight: float, jit_compile: bool = False):
+                 gp_weight: float, drift_weight: float = 0.0, jit_compile: bool = False):
         self.generator = generator
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.gp_weight = float(gp_weight)
+        self.drift_weight = float(drift_weight)
         self.loss_batch_size = None  # the global batch when a replica holds only a shard
         self.data = tf.convert_to_tensor(data, dtype=tf.float32)
         self._d_step = tf.function(self._d_step_eager, jit_compile=jit_compile)
@@ -50,6 +51,7 @@ class TensorFlowSteps:
             d_real = self.discriminator(real, training=True)
             d_fake = self.discriminator(fake, training=True)
             out = losses.critic_losses(d_real, d_fake, input_grads, gp_weight=self.gp_weight,
+                                       drift_weight=self.drift_weight,
                                        batch_size=self.loss_batch_size)
         return out, tape.gradient(out["d_loss"], weights)
 
@@ -92,12 +94,14 @@ class MirroredSteps(TensorFlowSteps):
     """
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, data, *,
-                 gp_weight: float, strategy: tf.distribute.Strategy, batch_size: int):
+                 gp_weight: float, strategy: tf.distribute.Strategy, batch_size: int,
+                 drift_weight: float = 0.0):
         self.generator = generator
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.gp_weight = float(gp_weight)
+        self.drift_weight = float(drift_weight)
         self.strategy = strategy
         self.loss_batch_size = int(batch_size)
         self.replica_batch = self.loss_batch_size // strategy.num_replicas_in_sync
