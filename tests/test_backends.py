@@ -37,14 +37,19 @@ def _linear_worker():
     return _backend_worker
 
 
+def _linear_case(rng, config, *, scale):
+    """A linear critic's weights w (T, C) and three real, fake and alpha draws, float32."""
+    shape = (config.slice_len, config.channels)
+    w = rng.normal(scale=scale, size=shape).astype("float32")
+    real = rng.uniform(-1, 1, (3,) + shape).astype("float32")
+    fake = rng.uniform(-1, 1, (3,) + shape).astype("float32")
+    return w, real, fake, rng.uniform(0, 1, 3).astype("float32")
+
+
 def test_gradient_penalty_of_linear_critic_is_known(rng):
     # D(x) = sum(w * x): grad D = w for every x_hat, so GP = lambda * (||w|| - 1)^2.
     config = Config(**TINY)
-    shape = (config.slice_len, config.channels)
-    w = rng.normal(scale=0.01, size=shape).astype("float32")
-    real = rng.uniform(-1, 1, (3,) + shape).astype("float32")
-    fake = rng.uniform(-1, 1, (3,) + shape).astype("float32")
-    alpha = rng.uniform(0, 1, 3).astype("float32")
+    w, real, fake, alpha = _linear_case(rng, config, scale=0.01)
     critic = _linear_worker().linear_critic(w)
     losses, _ = _steps_for(critic, config, real).critic_loss_and_grads(real, fake, alpha)
     w64 = w.astype(np.float64)
@@ -64,11 +69,7 @@ def _linear_loss64(w, real, fake, *, gp_weight=10.0, drift_weight=0.0):
 
 def test_the_drift_term_adds_eps_times_the_mean_squared_real_score(rng):
     config = Config(**TINY, drift_weight=0.25)
-    shape = (config.slice_len, config.channels)
-    w = rng.normal(scale=0.05, size=shape).astype("float32")
-    real = rng.uniform(-1, 1, (3,) + shape).astype("float32")
-    fake = rng.uniform(-1, 1, (3,) + shape).astype("float32")
-    alpha = rng.uniform(0, 1, 3).astype("float32")
+    w, real, fake, alpha = _linear_case(rng, config, scale=0.05)
     critic = _linear_worker().linear_critic(w)
     losses, grads = _steps_for(critic, config, real).critic_loss_and_grads(real, fake, alpha)
     expected = _linear_loss64(w, real, fake, drift_weight=0.25)
