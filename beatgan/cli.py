@@ -198,10 +198,20 @@ def train_summary(result) -> str:
     if result.stop_reason == "time limit":
         start += ", stopped at the time limit"
     unstable = ""
-    if result.unstable_at is not None:
+    rollbacks = getattr(result, "rollbacks", [])
+    if result.stop_reason == "unstable":
+        start += (f", stopped: still unstable after {len(rollbacks) - 1} rollback(s), so the "
+                  f"weights are the last healthy state")
+    if rollbacks:
+        moves = ", ".join(f"{r['at_step']}->{r['to_step']}" for r in rollbacks)
+        unstable = (f"; rolled back {len(rollbacks)}x on instability (iterations {moves}; "
+                    f"learning rates now {rollbacks[-1]['learning_rate']:.3g}; "
+                    f"{result.run_dir / 'instability.json'})")
+    elif result.unstable_at is not None:
         unstable = (f"; the critic became unstable at iteration {result.unstable_at} (the last "
                     f"checkpoint before it is kept: beatgan select --run {result.run_dir} "
-                    f"exports the best checkpoint)")
+                    f"exports the best checkpoint; --on-instability rollback goes back to it "
+                    f"by itself)")
     return (f"trained to iteration {result.step}{start} in {_duration(result.seconds)}"
             f"{'; ' + losses if losses else ''}{unstable}; weights in {weights}. "
             f"Next: beatgan generate --weights {weights}")
@@ -261,7 +271,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                        checkpoint_minutes=args.checkpoint_minutes, jit_compile=args.jit_compile,
                        devices=args.devices, preview_every=args.preview_every,
                        max_seconds=max_seconds, export_dtype=args.export_dtype,
-                       jax_step=args.jax_step, keep=args.keep_checkpoints)
+                       jax_step=args.jax_step, keep=args.keep_checkpoints,
+                       on_instability=args.on_instability, max_rollbacks=args.max_rollbacks)
     if result.stop_reason == "interrupted":  # Ctrl-C or SIGTERM: stopped cleanly, all saved
         print(f"beatgan train: {train_summary(result)}", file=sys.stderr)
         return 130
@@ -437,6 +448,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-checkpoints", type=_positive, default=3,
                    help="how many of the newest checkpoints to keep (default 3); keep more to "
                         "choose among them afterwards with beatgan select")
+    p.add_argument("--on-instability", choices=("warn", "rollback"), default="warn",
+                   help="when the critic's estimate jumps (a WGAN-GP run losing its footing): "
+                        "warn and keep the checkpoint before it (default), or roll back to that "
+                        "checkpoint with both learning rates halved and go on (NaN losses too); "
+                        "checkpoint often with rollback, e.g. --checkpoint-minutes 1")
+    p.add_argument("--max-rollbacks", type=_count, default=3,
+                   help="with --on-instability rollback: rollbacks allowed before the next one "
+                        "stops the run at its last healthy state (default 3)")
     p.add_argument("--preview-every", type=_positive, default=500,
                    help="iterations between TensorBoard audio previews of 4 fixed latent vectors "
                         "(default 500; lower it for a short run)")

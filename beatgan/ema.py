@@ -76,6 +76,10 @@ class GeneratorEMA:
             average.assign(variable.value)
         self._averages = None
 
+    def reload_from_model(self) -> None:
+        """Take the average from ``model``'s variables again (after they were restored)."""
+        self._averages = None
+
     def sync_to_model(self) -> None:
         """Write the average into ``model``'s variables (before saving, exporting or sampling)."""
         if self._averages is not None:

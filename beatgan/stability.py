@@ -13,6 +13,10 @@ by two orders of magnitude while it learns to tell real from generated (a d = 2 
 iteration 20, 49 at 110), and in an established run's blow-up it rises at the same pace (the
 H200 run: 0.9, 1.9, 7.4, 18, 38, 97 over its last six rows). Only the context differs: a long
 plateau before the jump.
+
+The monitor also remembers the last *calm* row, one within ``calm_factor`` times the median of
+the rows before it: the rise to a jump takes a few rows (above, 18 and 38 came before 97), so a
+run that goes back to a healthy state goes back to a checkpoint saved at or before that row.
 """
 
 from __future__ import annotations
@@ -34,31 +38,37 @@ class InstabilityMonitor:
     ``log_every`` of 10 is 500 iterations); ``min_rows``: rows needed before any judgement;
     ``factor`` and ``floor``: a row is a jump when ``|wasserstein| > max(floor, factor * median)``;
     ``min_step``: rows of earlier iterations are not judged (the critic's warm-up).
-    ``unstable_at`` is the step of the first jump (None until one is seen).
+    ``unstable_at`` is the step of the first jump (None until one is seen); ``calm_step`` the
+    step of the last row before it whose ``|wasserstein|`` was at most ``calm_factor`` times the
+    recent median (every row counts as calm until ``min_rows`` rows are seen; None before any).
     """
 
     def __init__(self, *, window: int = 50, min_rows: int = 10, factor: float = 10.0,
-                 floor: float = 20.0, min_step: int = 1000):
-        if not (window >= min_rows >= 1 and factor > 1.0 and floor >= 0.0 and min_step >= 0):
-            raise ValueError("need window >= min_rows >= 1, factor > 1, floor >= 0 and "
-                             "min_step >= 0")
+                 floor: float = 20.0, min_step: int = 1000, calm_factor: float = 2.0):
+        if not (window >= min_rows >= 1 and factor > 1.0 and floor >= 0.0 and min_step >= 0
+                and factor >= calm_factor >= 1.0):
+            raise ValueError("need window >= min_rows >= 1, factor > 1, floor >= 0, "
+                             "min_step >= 0 and factor >= calm_factor >= 1")
         self.factor, self.floor, self.min_rows = float(factor), float(floor), int(min_rows)
-        self.min_step = int(min_step)
+        self.min_step, self.calm_factor = int(min_step), float(calm_factor)
         self._recent: deque[float] = deque(maxlen=int(window))
         self.unstable_at: int | None = None
+        self.calm_step: int | None = None
         self.jump: tuple[float, float] | None = None  # (recent median |W|, |W| of the jump)
 
     def observe(self, row: Mapping[str, float]) -> bool:
         """Take one history row; True only for the first row that is a jump."""
         magnitude = abs(float(row["wasserstein"]))
         first = False
-        judged = len(self._recent) >= self.min_rows and row["step"] >= self.min_step
-        if self.unstable_at is None and judged:
-            median = float(np.median(self._recent))
+        enough = len(self._recent) >= self.min_rows
+        median = float(np.median(self._recent)) if enough else 0.0
+        if self.unstable_at is None and enough and row["step"] >= self.min_step:
             if magnitude > max(self.floor, self.factor * median):
                 self.unstable_at = int(row["step"])
                 self.jump = (median, magnitude)
                 first = True
+        if self.unstable_at is None and (not enough or magnitude <= self.calm_factor * median):
+            self.calm_step = int(row["step"])
         self._recent.append(magnitude)
         return first
 

@@ -42,10 +42,20 @@ building and compiling included. Before each iteration the loop checks whether t
 last iteration's duration would carry it past the limit; if so it stops there, and
 writes the history, a checkpoint and the export as at the end of any run.
 
-Instability: each history row goes through ``stability.InstabilityMonitor``. At the first jump of
-the critic's Wasserstein estimate a ``TrainingInstabilityWarning`` is issued and the newest
-checkpoint saved before it is pinned (``checkpoint.pin_checkpoint``), so the last healthy state
-survives pruning; training goes on (runs sometimes recover, and the time is paid for).
+Instability: each history row goes through ``stability.InstabilityMonitor``. What happens at a
+jump of the critic's Wasserstein estimate depends on ``on_instability``:
+
+- "warn" (the default): a ``TrainingInstabilityWarning``, and the newest checkpoint saved before
+  the jump is pinned (``checkpoint.pin_checkpoint``), so the last healthy state survives pruning;
+  training goes on (runs sometimes recover, and the time is paid for). A NaN/Inf loss stops the
+  run (``NonFiniteLossError``).
+- "rollback": the run goes back to the newest checkpoint saved at or before the monitor's last
+  calm row, multiplies both learning rates by ``rollback_lr_factor`` and goes on from there; a
+  NaN/Inf loss is treated the same way. The rolled-back state is saved at once (same step, lower
+  learning rates, the event in its meta) and pinned; newer checkpoints, which hold the diverged
+  state, are deleted; ``instability.json`` keeps every event with the history rows it discarded.
+  After ``max_rollbacks`` rollbacks the next one restores the healthy state and stops the run
+  there (``stop_reason`` "unstable"), so the export is never a diverged model.
 
 Interrupts: while the loop runs, a first Ctrl-C (SIGINT) or SIGTERM lets the current
 iteration finish, then the loop stops and saves as at the time limit (``stop_reason``
@@ -88,6 +98,9 @@ from .tensorboard_log import EventWriter
 #: Columns of history.csv, in order. ``step`` counts iterations, ``wall_s`` training seconds.
 HISTORY_FIELDS = ("step", "d_updates", "d_loss", "g_loss", "gp", "wasserstein", "wall_s")
 EXPORT_DIR = "export"
+#: Run-folder file listing each rollback with the history rows it discarded (``on_instability``).
+INSTABILITY_LOG = "instability.json"
+INSTABILITY_ACTIONS = ("warn", "rollback")
 PREVIEW_COUNT = 4
 
 
@@ -108,11 +121,17 @@ class TrainResult:
     seconds: wall-clock seconds of this call: building, restoring, compiling, training, export.
     ema_generator: the moving average of the generator (None when ``config.ema`` is off);
         the generator to sample from.
-    stop_reason: "iterations" (the target was reached), "time limit" (``max_seconds``) or
-        "interrupted" (SIGINT or SIGTERM; checkpoint and export written as at a time limit).
+    stop_reason: "iterations" (the target was reached), "time limit" (``max_seconds``),
+        "interrupted" (SIGINT or SIGTERM; checkpoint and export written as at a time limit) or
+        "unstable" (``on_instability="rollback"`` ran out of rollbacks: stopped at the last
+        healthy state, which is what is exported).
     unstable_at: the iteration where the critic's Wasserstein estimate first jumped
-        (``stability.InstabilityMonitor``), over the whole run, resumed calls included; None if
-        it never did. The checkpoint saved before that jump is pinned (never pruned).
+        (``stability.InstabilityMonitor``) or a loss first became NaN/Inf under "rollback", over
+        the whole run, resumed calls included; None if it never did. The checkpoint saved
+        before that jump is pinned (never pruned).
+    rollbacks: one dict per rollback of the run, resumed calls included: ``at_step`` (where the
+        trouble was seen), ``to_step`` (the checkpoint returned to), ``reason``,
+        ``learning_rate`` (both networks' rate from then on), ``wall_s``.
     """
 
     step: int
@@ -127,6 +146,7 @@ class TrainResult:
     ema_generator: keras.Model | None = None
     stop_reason: str = "iterations"
     unstable_at: int | None = None
+    rollbacks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def __repr__(self) -> str:  # short: the history and models would flood a log line
         last = self.history[-1] if self.history else {}
@@ -254,8 +274,14 @@ class _TrainingState:
     """State of one ``train`` call; methods are the loop's steps, in order of use."""
 
     def __init__(self, data, config: Config, run_dir: Path, *, jit_compile: bool,
-                 parallel: DataParallelPlan | None = None, jax_step: str = "fused"):
+                 parallel: DataParallelPlan | None = None, jax_step: str = "fused",
+                 on_instability: str = "warn", max_rollbacks: int = 3,
+                 rollback_lr_factor: float = 0.5):
         self.config = config
+        self.on_instability = on_instability
+        self.max_rollbacks, self.rollback_lr_factor = max_rollbacks, rollback_lr_factor
+        self.rollbacks: list[dict[str, Any]] = []  # this run's, resumed calls included
+        self.rollback_due: tuple[str, int, Exception | None] | None = None
         self.run_dir = run_dir
         self.ckpt_dir = run_dir / ckpt.CHECKPOINT_DIR
         self.n_devices = 1 if parallel is None else parallel.n_devices
@@ -295,10 +321,13 @@ class _TrainingState:
         if self.ema is not None and not has_ema:
             # A run checkpointed without an average: it starts from the weights resumed here.
             self.ema.copy_from(self.generator)
+        elif self.ema is not None:
+            self.ema.reload_from_model()
         self.sampler.set_state(meta["sampler"], order)
         self.step = int(meta["step"])
         self.elapsed = float(meta["elapsed_s"])
         self.history = list(meta["history"])
+        self.rollbacks = list(meta.get("rollbacks", []))
 
     def sync_to_models(self) -> None:
         """Make the Keras models hold the current weights and average."""
@@ -313,6 +342,7 @@ class _TrainingState:
         sampler_state, order = self.sampler.get_state()
         arrays["sampler/order"] = order
         meta = {"sampler": sampler_state, "elapsed_s": self.elapsed, "history": self.history,
+                "rollbacks": self.rollbacks,
                 "config": self.config.to_dict(), "backend": keras.backend.backend(),
                 "devices": self.n_devices}  # informative: any device count can resume it
         self.saved_step = self.step
@@ -338,25 +368,93 @@ class _TrainingState:
         """Block until the device has finished the iteration that gave ``output``."""
         keras.ops.convert_to_numpy(output["g"]["g_loss"])
 
-    def record(self, pending: list[dict]) -> dict[str, float]:
-        """Average the pending outputs into one history row; raise on a NaN/Inf loss."""
+    def record(self, pending: list[dict]) -> dict[str, float] | None:
+        """Average the pending outputs into one history row and watch it for a jump.
+
+        A NaN/Inf loss raises ``NonFiniteLossError``, or under "rollback" sets
+        ``rollback_due`` and returns None (no row). A jump sets ``rollback_due`` under
+        "rollback", else pins the checkpoint before it and warns.
+        """
         flat = [o for item in pending for o in item["outs"]] + [item["g"] for item in pending]
         means, values = _mean_losses(flat)
         bad = sorted(k for k, vs in values.items() if not all(math.isfinite(v) for v in vs))
         if bad:
             where = self.last_checkpoint or "none yet"
-            raise NonFiniteLossError(
+            error = NonFiniteLossError(
                 f"{', '.join(bad)} became NaN or Inf between iterations "
                 f"{self.step - len(pending) + 1} and {self.step} "
                 f"(interval means: {means}). Training stopped; the last good checkpoint "
                 f"({where}) is untouched. Check the data for NaN/Inf, or lower the learning rate.")
+            if self.on_instability != "rollback":
+                raise error
+            self.rollback_due = (f"{', '.join(bad)} became NaN or Inf between iterations "
+                                 f"{self.step - len(pending) + 1} and {self.step}", self.step, error)
+            return None
         row = {"step": self.step, "d_updates": self.step * self.config.d_updates_per_g,
                **{k: means[k] for k in ("d_loss", "g_loss", "gp", "wasserstein")},
                "wall_s": self.elapsed}
         self.history.append(row)
         if self.stability.observe(row):
-            self._keep_last_stable_checkpoint()
+            if self.on_instability == "rollback":
+                self.rollback_due = (self.stability.message(), self.step, None)
+            else:
+                self._keep_last_stable_checkpoint()
         return row
+
+    @property
+    def unstable_at(self) -> int | None:
+        """The run's first jump (or NaN under "rollback"), rolled-back stretches included."""
+        return self.rollbacks[0]["at_step"] if self.rollbacks else self.stability.unstable_at
+
+    def roll_back(self, *, keep: int) -> bool:
+        """Go back to the last healthy checkpoint (``rollback_due`` says why); False when the
+        run should stop there, having used its ``max_rollbacks``.
+
+        Without a checkpoint to go back to, a NaN/Inf raises its ``NonFiniteLossError`` and a
+        jump is handled as under "warn".
+        """
+        reason, at_step, error = self.rollback_due
+        self.rollback_due = None
+        calm = self.stability.calm_step
+        limit = at_step - 1 if calm is None else min(calm, at_step - 1)
+        before = [(s, p) for s, p in ckpt.list_checkpoints(self.ckpt_dir) if s <= limit]
+        if not before:
+            if error is not None:
+                raise error
+            self._keep_last_stable_checkpoint()
+            return True
+        target_step, target = before[-1]
+        arrays, meta = ckpt.load_checkpoint(target)
+        discarded = [row for row in self.history if row["step"] > target_step]
+        elapsed, rollbacks = self.elapsed, self.rollbacks
+        self._restore(arrays, meta)  # weights, Adam states, average, draws, step, history
+        self.elapsed, self.rollbacks = elapsed, rollbacks  # the discarded time was spent
+        go_on = len(self.rollbacks) < self.max_rollbacks
+        if go_on:
+            for optimizer in (self.g_opt, self.d_opt):
+                optimizer.learning_rate = float(optimizer.learning_rate) * self.rollback_lr_factor
+        self.steps.reload_from_models()
+        for step, path in ckpt.list_checkpoints(self.ckpt_dir):
+            if step > target_step:  # the diverged stretch: a resume must not start there
+                path.unlink()
+                path.with_name(path.name + ckpt.PIN_SUFFIX).unlink(missing_ok=True)
+        event = {"at_step": at_step, "to_step": target_step, "reason": reason,
+                 "learning_rate": float(self.g_opt.learning_rate), "wall_s": self.elapsed,
+                 "stopped": not go_on}
+        self.rollbacks = [*self.rollbacks, event]
+        self.stability = InstabilityMonitor()
+        self.stability.observe_all(self.history)
+        self.save_checkpoint(keep=keep)  # the lower rates and the event, at once
+        ckpt.pin_checkpoint(self.last_checkpoint, reason=f"returned to after: {reason}")
+        log = json.loads((self.run_dir / INSTABILITY_LOG).read_text()) \
+            if (self.run_dir / INSTABILITY_LOG).is_file() else []
+        log.append({**event, "discarded_history": discarded})
+        atomic_write_bytes(self.run_dir / INSTABILITY_LOG, json.dumps(log, indent=1).encode())
+        then = (f"learning rates now {event['learning_rate']:.3g}" if go_on else
+                f"stopping there: {self.max_rollbacks} rollbacks used")
+        warnings.warn(f"{reason}; rolled back to iteration {target_step} ({target.name}), "
+                      f"{then}", TrainingInstabilityWarning, stacklevel=2)
+        return go_on
 
     def _keep_last_stable_checkpoint(self) -> None:
         """Pin the newest checkpoint saved before the jump and say so, once per run."""
@@ -393,7 +491,8 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
           export: bool = True, jit_compile: bool = False,
           progress: bool = True, devices: int | str | None = None,
           max_seconds: float | None = None, export_dtype: str = "float32",
-          jax_step: str = "fused") -> TrainResult:
+          jax_step: str = "fused", on_instability: str = "warn", max_rollbacks: int = 3,
+          rollback_lr_factor: float = 0.5) -> TrainResult:
     """Train G and D on ``data`` until ``iterations`` iterations are done or ``max_seconds``
     have passed, resuming if possible.
 
@@ -428,6 +527,12 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         max_seconds: wall-clock limit of this call in seconds, model building and compiling
             included: the loop stops before an iteration that would end past it, then
             checkpoints and exports as at the end of any run (``stop_reason`` "time limit").
+        on_instability: "warn" or "rollback": what a jump of the critic's estimate (or, for
+            "rollback", a NaN/Inf loss) does (module docstring). "rollback" can only go back to
+            a checkpoint saved before the trouble began, so checkpoint often with it (a GPU run
+            at 20 iterations/s passes the monitor's first judged iteration, 1000, in a minute).
+        max_rollbacks: rollbacks allowed over the whole run before the next one stops it.
+        rollback_lr_factor: each rollback multiplies both learning rates by this, in (0, 1].
 
     A first SIGINT (Ctrl-C, a notebook's interrupt) or SIGTERM during the loop stops it after
     the current iteration with the same checkpoint and export (``stop_reason`` "interrupted");
@@ -436,7 +541,8 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     after the last iteration is passed on to them once all is saved.
 
     Raises:
-        NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint is kept).
+        NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint is kept); under
+            "rollback" only when no checkpoint before it is there to go back to.
         ValueError: bad data shape, a run_dir holding a run with another config, or a
             device count that is not available or does not divide the batch.
         OSError: run_dir cannot be written or lacks room for two checkpoints (before training),
@@ -457,6 +563,12 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         raise ValueError(f"export_dtype must be 'float32' or 'float16', got {export_dtype!r}")
     if jax_step not in ("fused", "plain"):
         raise ValueError(f"jax_step must be 'fused' or 'plain', got {jax_step!r}")
+    if on_instability not in INSTABILITY_ACTIONS:
+        raise ValueError(f"on_instability must be one of {INSTABILITY_ACTIONS}, "
+                         f"got {on_instability!r}")
+    if max_rollbacks < 0 or not 0.0 < rollback_lr_factor <= 1.0:
+        raise ValueError(f"need max_rollbacks >= 0 and 0 < rollback_lr_factor <= 1, got "
+                         f"{max_rollbacks} and {rollback_lr_factor}")
     run_dir = Path(run_dir)
     fileio.check_writable(run_dir, what="preparing the run folder")
     with fileio.folder_lock(run_dir):  # one writer per run folder, until this call ends
@@ -464,7 +576,8 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         parallel = data_parallel(devices, batch_size=config.batch_size)  # None for one device
         _check_run_config(run_dir, config)
         run = _TrainingState(data, config, run_dir, jit_compile=jit_compile, parallel=parallel,
-                             jax_step=jax_step)
+                             jax_step=jax_step, on_instability=on_instability,
+                             max_rollbacks=max_rollbacks, rollback_lr_factor=rollback_lr_factor)
         # Room for two checkpoints (one being written beside the last) before hours of work.
         parts = [run.generator, run.discriminator, run.g_opt, run.d_opt]
         parts += [] if run.ema is None else [run.ema.model]
@@ -496,7 +609,8 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
                        generator=run.generator, discriminator=run.discriminator,
                        seconds=time.perf_counter() - start,
                        ema_generator=None if run.ema is None else run.ema.model,
-                       stop_reason=stop_reason, unstable_at=run.stability.unstable_at)
+                       stop_reason=stop_reason, unstable_at=run.unstable_at,
+                       rollbacks=run.rollbacks)
 
 
 def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None,
@@ -504,8 +618,9 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
           preview_every: int, tensorboard: bool, progress: bool,
           stop: interrupts.StopRequest | None = None) -> str:
     """Iterate until ``iterations``, the ``deadline`` (a ``time.perf_counter`` value) or a
-    ``stop`` request; log, preview and checkpoint on the way. Returns the stop reason,
-    "iterations", "time limit" or "interrupted".
+    ``stop`` request; log, preview and checkpoint on the way (and roll back, under
+    "rollback"). Returns the stop reason: "iterations", "time limit", "interrupted" or
+    "unstable".
 
     The device runs ahead of the host (JAX dispatches asynchronously), so the time an iteration
     takes is measured between two points where the host waited for the device: every logged
@@ -558,9 +673,20 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
                     iteration_s = (now - synced_at) / (run.step - synced_step)
                 time_up = deadline is not None and now + iteration_s >= deadline
             if due_log or due_preview or due_ckpt or time_up:
-                row = run.record(pending)  # raises on NaN/Inf
+                row = run.record(pending)  # raises on NaN/Inf, unless rolling back
                 pending = []
                 run.elapsed += time.perf_counter() - tick
+                if run.rollback_due is not None:
+                    seen_at = run.step
+                    if not run.roll_back(keep=keep):
+                        stop_reason = "unstable"
+                        break
+                    if run.step != seen_at:  # went back: this row was discarded with the rest
+                        bar.n = run.step * n_d
+                        bar.refresh()
+                        synced_at, synced_step = time.perf_counter(), run.step
+                        last_save = time.monotonic()
+                        continue
                 row["wall_s"] = run.elapsed
                 bar.set_postfix(d_loss=f"{row['d_loss']:.3g}", g_loss=f"{row['g_loss']:.3g}",
                                 w=f"{row['wasserstein']:.3g}", refresh=False)

@@ -143,6 +143,27 @@ def test_a_diverged_run_ends_with_one_line_and_exit_code_1(demo_folder, tmp_path
     assert "stopped: d_loss became NaN" in err and "Traceback" not in err
 
 
+def test_instability_flags_reach_train(demo_folder, tmp_path, capsys, monkeypatch):
+    import beatgan.training
+
+    seen = {}
+
+    def capture(*args, **kwargs):
+        seen.update(kwargs)
+        raise beatgan.training.NonFiniteLossError("stop here")
+
+    monkeypatch.setattr(beatgan.training, "train", capture)
+    argv = ["train", "--data", str(demo_folder), "--out", str(tmp_path), "--model-dim", "2",
+            "--batch-size", "2"]
+    assert main(argv) == 1
+    assert (seen["on_instability"], seen["max_rollbacks"]) == ("warn", 3)  # the defaults
+    assert main(argv + ["--on-instability", "rollback", "--max-rollbacks", "0"]) == 1
+    assert (seen["on_instability"], seen["max_rollbacks"]) == ("rollback", 0)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv + ["--max-rollbacks", "-1"])
+    assert "whole number >= 0" in capsys.readouterr().err
+
+
 def test_negative_seeds_are_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["generate", "--seed", "-1"])

@@ -123,3 +123,140 @@ def test_training_warns_once_pins_the_checkpoint_before_the_jump_and_reports_it(
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [2, 6]
     assert ckpt.is_pinned(tmp_path / "checkpoints" / "ckpt-00000002.npz")
     assert "unstable at iteration 3" in train_summary(result)
+
+
+# --- on_instability="rollback" ---------------------------------------------------------------
+import _rollback_worker  # noqa: E402
+
+
+def test_the_last_calm_row_before_the_recorded_jump_is_where_its_rise_began():
+    monitor = InstabilityMonitor()
+    monitor.observe_all(_rows(H200_RUN))
+    # 3900: |W| 7.4 against a median near 6; then 18, 38 and the jump to 97 at 3930.
+    assert monitor.unstable_at == 3930 and monitor.calm_step == 3900
+
+
+def _check_rolled_back_run(result: dict) -> None:
+    """What ``_rollback_worker.compare`` found: the rolled-back run is its reference's twin."""
+    assert result["same_keys"] and result["same_order"]
+    assert result["max_difference"] <= 1e-6, result["worst_key"]
+    assert result["learning_rates"] == [pytest.approx(5e-5)] * 2  # 1e-4 halved, both networks
+    assert result["step"] == 8 and result["unstable_at"] == 5
+    assert result["history_steps"] == list(range(1, 9))  # the discarded rows 3-5 are replaced
+    assert [(r["at_step"], r["to_step"], r["stopped"]) for r in result["rollbacks"]] == [(5, 2, False)]
+    assert result["checkpoints"] == [2, 4, 6, 8]  # the diverged 4 went; 2 is pinned; keep 3
+    assert [row["step"] for row in result["log"][0]["discarded_history"]] == [3, 4, 5]
+
+
+def test_a_rolled_back_run_continues_as_its_checkpoint_would_with_halved_rates(tmp_path):
+    """TensorFlow, in-process: run A rolls back from 5 to 2; run B resumes 2 with halved rates."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _rollback_worker.compare(tmp_path)
+    _check_rolled_back_run(result)
+    said = [str(w.message) for w in caught if issubclass(w.category, TrainingInstabilityWarning)]
+    assert len(said) == 1 and "rolled back to iteration 2 (ckpt-00000002.npz)" in said[0]
+    assert "learning rates now 5e-05" in said[0]
+    assert ckpt.is_pinned(tmp_path / "a" / "checkpoints" / "ckpt-00000002.npz")
+
+
+def test_a_rolled_back_jax_run_reloads_its_state_and_continues_the_same_way(tmp_path):
+    """JAX keeps the weights in a state tuple, which a rollback must read again."""
+    import json
+    import os
+    import subprocess
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, str(HERE / "_rollback_worker.py"), str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(l for l in done.stdout.splitlines() if l.startswith("RESULT "))
+    _check_rolled_back_run(json.loads(line[len("RESULT "):]))
+
+
+def _train_tiny(run_dir, iterations, **kwargs):
+    from beatgan.training import train
+
+    return train(_train_worker.tiny_data(), _train_worker.CONFIG, run_dir=run_dir,
+                 iterations=iterations, log_every=1, checkpoint_every=2, keep=3, progress=False,
+                 tensorboard=False, on_instability="rollback", **kwargs)
+
+
+def test_out_of_rollbacks_the_run_stops_at_its_last_healthy_state_and_exports_it(
+        tmp_path, monkeypatch):
+    from beatgan import training
+    from beatgan.cli import train_summary
+    from beatgan.generation import load_generator
+
+    monkeypatch.setattr(training, "InstabilityMonitor", _rollback_worker.InjectedJump)
+    monkeypatch.setattr(_rollback_worker.InjectedJump, "remaining", 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingInstabilityWarning)
+        result = _train_tiny(tmp_path, 8, max_rollbacks=1)
+    assert result.stop_reason == "unstable" and result.step == 2
+    assert [(r["at_step"], r["to_step"], r["stopped"]) for r in result.rollbacks] == [
+        (5, 2, False), (5, 2, True)]
+    assert result.rollbacks[1]["learning_rate"] == pytest.approx(5e-5)  # halved once, not twice
+    # The export is the healthy state at 2: the checkpoint's average, not the diverged one's.
+    arrays, meta = ckpt.load_checkpoint(tmp_path / "checkpoints" / "ckpt-00000002.npz")
+    assert meta["step"] == 2 and len(meta["rollbacks"]) == 2
+    exported, _ = load_generator(result.export_dir)
+    ema = [arrays[k] for k in sorted(arrays) if k.startswith(f"{ckpt.EMA_GROUP}/")]
+    for stored, weight in zip(ema, exported.get_weights()):
+        np.testing.assert_array_equal(stored, weight)
+    summary = train_summary(result)
+    assert "still unstable after 1 rollback(s)" in summary and "5->2, 5->2" in summary
+
+
+def test_a_nan_rolls_back_like_a_jump_and_a_resumed_run_remembers(tmp_path, monkeypatch):
+    from beatgan import training
+
+    calls = {"n": 0}
+    real_means = training._mean_losses
+
+    def nan_in_the_fifth_row(pending):
+        means, values = real_means(pending)
+        calls["n"] += 1
+        if calls["n"] == 5:
+            values["d_loss"][0] = float("nan")
+        return means, values
+
+    monkeypatch.setattr(training, "_mean_losses", nan_in_the_fifth_row)
+    with pytest.warns(TrainingInstabilityWarning, match="d_loss became NaN or Inf between "
+                      "iterations 5 and 5; rolled back to iteration 4"):
+        result = _train_tiny(tmp_path, 6)
+    assert result.step == 6 and result.stop_reason == "iterations"
+    assert [(r["at_step"], r["to_step"]) for r in result.rollbacks] == [(5, 4)]
+    # A later call resumes the rolled-back run: the record and the halved rates stay.
+    again = _train_tiny(tmp_path, 7)
+    assert again.resumed_from == 6 and [r["to_step"] for r in again.rollbacks] == [4]
+    assert again.unstable_at == 5
+    arrays, _ = ckpt.load_checkpoint(again.checkpoint)
+    assert [float(arrays[k]) for k in _rollback_worker.learning_rate_keys()] == [
+        pytest.approx(5e-5)] * 2
+
+
+def test_without_a_checkpoint_before_it_a_nan_still_stops_the_run(tmp_path, monkeypatch):
+    from beatgan import training
+
+    real_means = training._mean_losses
+
+    def always_inf(pending):
+        means, values = real_means(pending)
+        values["g_loss"][0] = float("inf")
+        return means, values
+
+    monkeypatch.setattr(training, "_mean_losses", always_inf)
+    with pytest.raises(training.NonFiniteLossError, match="g_loss became NaN or Inf"):
+        _train_tiny(tmp_path, 4)
+
+
+@pytest.mark.parametrize("kwargs", [dict(on_instability="restart"), dict(max_rollbacks=-1),
+                                    dict(rollback_lr_factor=0.0), dict(rollback_lr_factor=1.5)])
+def test_bad_instability_settings_are_refused_before_any_work(tmp_path, kwargs):
+    from beatgan.training import train
+
+    with pytest.raises(ValueError):
+        train(_train_worker.tiny_data(), _train_worker.CONFIG, run_dir=tmp_path, iterations=1,
+              progress=False, **kwargs)
+    assert not (tmp_path / "checkpoints").exists()

@@ -21,6 +21,9 @@ Both backends return a steps object with the same interface:
 ``sync_to_models()``
     make the Keras models and optimizers hold the current weights (needed
     before saving or sampling; a no-op on TensorFlow).
+``reload_from_models()``
+    the reverse, after a checkpoint was restored into the Keras variables
+    (a no-op on TensorFlow).
 
 ``generator_weights(steps)`` (a function here, not a method) returns G's
 trainable weights as the steps hold them now, without a host round trip.

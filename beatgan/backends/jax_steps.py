@@ -72,6 +72,11 @@ class JaxSteps:
             for variable, value in zip(group, values):
                 variable.assign(value)
 
+    def reload_from_models(self) -> None:
+        """Read the state tuple from the Keras variables again (after a checkpoint was restored
+        into them)."""
+        self.state = self._read_state()
+
     # --- pure steps ------------------------------------------------------------
     def _critic(self, d_tr, d_nt, x):
         return self.discriminator.stateless_call(d_tr, d_nt, x, training=True)
@@ -232,3 +237,7 @@ class FusedJaxSteps(JaxSteps):
         for group, values in zip(self._groups(), self.state):
             for variable, value in zip(group, values):
                 variable.assign(jnp.copy(value))
+
+    def reload_from_models(self) -> None:
+        """Read copies of the Keras variables as the state: the next iteration donates them."""
+        self.state = jax.tree.map(jnp.copy, self._read_state())

@@ -81,6 +81,9 @@ class TensorFlowSteps:
     def sync_to_models(self) -> None:
         """Nothing to do: the steps update the Keras variables in place."""
 
+    def reload_from_models(self) -> None:
+        """Nothing to do: the Keras variables are the state (a restore has written them)."""
+
 
 class MirroredSteps(TensorFlowSteps):
     """The same D and G updates, each global batch split over a ``MirroredStrategy``'s replicas.
