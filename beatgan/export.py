@@ -6,7 +6,8 @@ A weights folder (``runs/x/export/``, ``weights/``) holds::
     generator_raw.weights.h5   the last raw generator weights (only when an EMA was kept)
     discriminator.weights.h5   D, when asked for (training's own export writes it)
     config.json                the Config that rebuilds the models
-    weights.json               step, EMA flag and decay, storage dtype, sha256 of the generator
+    weights.json               step, EMA flag and decay, storage dtype, sha256 of the generator;
+                               where it trained ("trained_on", from ``train`` and ``select``)
 
 Keras ``.weights.h5`` files store each variable as an HDF5 dataset; ``float16_h5_bytes`` rewrites
 the float32 datasets as float16 (half the size). Keras casts a loaded value to the variable's

@@ -85,7 +85,7 @@ from . import checkpoint as ckpt
 from . import fileio
 from . import interrupts
 from .backends import generator_weights, make_steps, run_iteration
-from .backends.parallel import DataParallelPlan, data_parallel
+from .backends.parallel import DataParallelPlan, data_parallel, device_kind
 from .backends.parallel import scope as parallel_scope
 from .config import Config
 from .ema import GeneratorEMA
@@ -599,7 +599,7 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
                         run.generator, run.discriminator, config=config,
                         folder=run_dir / EXPORT_DIR,
                         ema_generator=None if run.ema is None else run.ema.model, step=run.step,
-                        dtype=export_dtype)
+                        dtype=export_dtype, extra_info={"trained_on": trained_on(run)})
         except OSError as error:  # a full or failing disk: the atomic checkpoints keep the last one
             kept = f"the last checkpoint, {run.last_checkpoint}, is kept" if run.last_checkpoint \
                 else "no checkpoint was written yet"
@@ -611,6 +611,15 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
                        ema_generator=None if run.ema is None else run.ema.model,
                        stop_reason=stop_reason, unstable_at=run.unstable_at,
                        rollbacks=run.rollbacks)
+
+
+def trained_on(run: _TrainingState) -> dict[str, Any]:
+    """What ``weights.json`` records about where the weights were trained (the model card reads
+    it): backend, device model (``device_kind``), device count, precision policy. A run resumed
+    elsewhere records the machine of its last call."""
+    return {"backend": keras.backend.backend(), "device": device_kind(),
+            "devices": run.n_devices,
+            "precision": "mixed_bfloat16" if run.config.mixed_precision else "float32"}
 
 
 def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None,

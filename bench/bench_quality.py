@@ -10,6 +10,7 @@ and one JSON line. It passes or fails nothing.
     python bench/bench_quality.py --weights weights --n 200           # the model card's figures
     python bench/bench_quality.py --weights runs/x/export --n 20      # a quick look on a CPU
     python bench/bench_quality.py --weights weights --markdown        # + the card's table rows
+    python bench/bench_quality.py --weights weights --json weights/quality.json   # for the card
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def summarise(score: dict) -> dict:
         rows[key] = {"generated": value, "held_out": reference, "goal": goal,
                      "meets_goal": None if meets is None or reference is None
                      else bool(meets(value, reference))}
-    return {"n_generated": score["n_generated"], "threshold": score["threshold"],
+    return {"n_generated": score["n_generated"], "n_train": score.get("n_train"),
+            "n_reference": metrics.get("n_reference"), "threshold": score["threshold"],
             "fraction_similar": score["fraction_similar"],
             "fraction_similar_shift_tolerant": score.get("fraction_similar_shift_tolerant"),
             "nearest_score_percentiles": {f"p{p}": float(np.percentile(best, p)) for p in PERCENTILES},
@@ -103,7 +105,7 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="weights", help="weights folder (default weights/)")
     parser.add_argument("--data", default="ULTIMATE_DRUM_LOOPS",
@@ -114,7 +116,10 @@ def main() -> None:
                         help="keep the generated beats here (default: a temporary folder)")
     parser.add_argument("--markdown", action="store_true",
                         help="also print the model card's metric table, filled in")
-    args = parser.parse_args()
+    parser.add_argument("--json", type=Path, default=None, dest="json_path",
+                        help="also write the figures to this JSON file (what "
+                             "docs/make_model_card.py reads: weights/quality.json)")
+    args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch) / "beats"
@@ -128,7 +133,8 @@ def main() -> None:
         score = run_json(["score", "--data", args.data, "--generated", str(out), "--metrics", "--json"])
         weights = json.loads((out / "beats.json").read_text())["weights"]
     summary = summarise(score)
-    summary.update(weights=weights, seed=args.seed, generate_s=round(generated_s, 2),
+    summary.update(weights=weights, seed=args.seed, data=args.data,
+                   generate_s=round(generated_s, 2),
                    score_s=round(time.perf_counter() - start - generated_s, 2))
     print(f"{args.n} beats from {weights['path']} (sha256 {weights['sha256'][:16]}..., "
           f"step {weights['step']}) against {args.data}")
@@ -136,6 +142,9 @@ def main() -> None:
     if args.markdown:
         print("\n" + markdown(summary) + "\n")
     print(json.dumps(summary))
+    if args.json_path is not None:
+        args.json_path.write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"wrote {args.json_path}")
 
 
 if __name__ == "__main__":

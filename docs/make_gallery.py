@@ -33,8 +33,12 @@ def make_gallery(weights: str | Path, out_dir: str | Path, *,
     provenance = export.weights_provenance(weights)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    # Staged in a folder made inside mkdtemp's: that one is private (mode 0700), the gallery
+    # gets the usual mode.
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    staging = scratch / out_dir.name
     try:
+        staging.mkdir()
         paths = [make_loop(generator, out_dir=staging, config=config, structure=structure,
                            bars=bars, seed=0, index=index, weights=provenance)
                  for index, structure in enumerate(structures)]
@@ -62,7 +66,7 @@ def make_gallery(weights: str | Path, out_dir: str | Path, *,
             shutil.rmtree(out_dir)
         staging.rename(out_dir)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     return [out_dir / p.name for p in paths]
 
 

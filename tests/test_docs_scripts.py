@@ -30,6 +30,9 @@ def test_gallery_writes_four_bar_daw_loops_and_names_the_weights(tiny_weights, t
     again = gallery.make_gallery(tiny_weights, out, structures=("AABB",))
     assert sorted(p.name for p in out.glob("*.wav")) == [again[0].name]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".gallery-")]
+    # The mode any new folder gets here, not a temporary folder's private 0700.
+    (tmp_path / "plain").mkdir()
+    assert out.stat().st_mode == (tmp_path / "plain").stat().st_mode
 
 
 def test_plot_history_reads_a_csv_and_a_run_folder_alike(tmp_path, docs_script):

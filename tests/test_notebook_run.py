@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from beatgan import Config
+from beatgan.export import file_sha256
 from beatgan.notebook import run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +51,7 @@ def test_notebook_without_weights_trains_a_small_model_and_scores_40_beats(tmp_p
     text = _texts(nbformat.read(executed, as_version=4))
     assert "NO TRAINED WEIGHTS FOUND" in text
     assert "trained to iteration 2" in text
+    assert "weights: CPU FALLBACK, not trained weights" in text
     assert "6 loops loaded" in text
     _check_beats(tmp_path / "out")
     run = tmp_path / "run" / "cpu-fallback-d2-b2-seed0-16384at14700Hz"
@@ -63,10 +65,14 @@ def test_notebook_with_weights_loads_them(tmp_path):
     from beatgan.training import export_weights
 
     config = Config(model_dim=2, batch_size=2)
-    weights = export_weights(build_generator(config), None, config=config, folder=tmp_path / "weights")
+    weights = export_weights(build_generator(config), None, config=config, folder=tmp_path / "weights",
+                             step=7)
     params = dict(TINY_RUN, weights_dir=str(weights), out_dir=str(tmp_path / "out"), compute_metrics=False)
     executed = run_notebook(NOTEBOOK, output=tmp_path / "executed.ipynb", parameters=params, light=True)
     text = _texts(nbformat.read(executed, as_version=4))
     assert "Train or load: loads the trained weights" in text
     assert "trained to iteration" not in text
+    # The loaded weights are named in the output, as scores.txt names them.
+    sha = file_sha256(weights / "generator.weights.h5")
+    assert f"weights: {weights / 'generator.weights.h5'} (sha256 {sha[:16]}..., step 7)" in text
     _check_beats(tmp_path / "out")

@@ -168,6 +168,8 @@ def test_float16_export_holds_the_chosen_ema_and_records_the_choice(run, selecti
     assert info["selection"]["metric"] == "frechet" and info["selection"]["n"] == N_BEATS
     assert info["selection"]["seed"] == 0
     assert info["selection"]["value"] == pytest.approx(selection.chosen.metrics["frechet"])
+    trained_on = json.loads((run[0] / "export" / "weights.json").read_text())["trained_on"]
+    assert info["trained_on"] == trained_on and trained_on["device"] == "cpu"
     table = json.loads((out / "selection.json").read_text())
     assert [r["step"] for r in table["rows"]] == [1, 2, 3, 4]
     assert table["chosen_step"] == selection.chosen.step

@@ -83,6 +83,9 @@ def test_run_folder_layout_history_and_export(reference_run):
         generator.load_weights(export / name)
         np.testing.assert_allclose(np.asarray(generator(z)), np.asarray(trained(z)), atol=1e-6)
     assert (export / "discriminator.weights.h5").exists()
+    # Where it trained, for the model card (docs/make_model_card.py).
+    assert json.loads((export / "weights.json").read_text())["trained_on"] == {
+        "backend": os.environ["KERAS_BACKEND"], "device": "cpu", "devices": 1, "precision": "float32"}
 
 
 def test_resume_in_process_matches_uninterrupted(reference_run, tmp_path):

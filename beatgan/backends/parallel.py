@@ -69,6 +69,22 @@ def available_devices() -> list[str]:
     raise NotImplementedError(f"data parallelism on the {backend!r} backend")
 
 
+def device_kind() -> str:
+    """What the active backend computes on: the first GPU's (or TPU's) model name, such as
+    "NVIDIA H200", else "cpu"."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+        return str(jax.devices()[0].device_kind)
+    if backend == "tensorflow":
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpus:
+            return "cpu"
+        return str(tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU"))
+    return "unknown"
+
+
 def device_count(devices: int | str | None) -> int:
     """How many devices ``devices`` (None, N, "N" or "all") asks for; checks the request."""
     if devices is None:

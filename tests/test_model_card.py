@@ -1,0 +1,171 @@
+"""docs/make_model_card.py: weights/README.md written from a weights folder's own files.
+
+On a d = 2 stand-in folder with a synthetic quality.json and history: the figures land in their
+table cells, each goal of issue 13 is judged right, the checksum line passes
+``export.verify_model_card``, and a missing or foreign input is an error that writes nothing.
+One test feeds the card what bench/bench_quality.py --json really writes.
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from beatgan import export
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAINED_ON = {"backend": "jax", "device": "NVIDIA H200", "devices": 1, "precision": "float32"}
+SELECTION = {"metric": "frechet", "direction": "lower", "value": 4321.5, "n": 200, "seed": 0,
+             "checkpoint": "ckpt-00009000.npz", "run": "runs/shipped", "candidates": 12}
+OLD_CARD = "# weights/\n\nthe card before\n"
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # the card's dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def card_script():
+    return _load(ROOT / "docs" / "make_model_card.py")
+
+
+def _quality(sha256: str) -> dict:
+    """bench_quality's JSON: tempo and NDB/k meet their goals, Frechet and diversity do not."""
+    def row(generated, held_out):
+        return {"generated": generated, "held_out": held_out, "goal": "", "meets_goal": None}
+
+    return {"n_generated": 200, "n_train": 434, "n_reference": 40, "threshold": 0.1,
+            "fraction_similar": 0.015, "fraction_similar_shift_tolerant": 0.02,
+            "nearest_score_percentiles": {"p0": 0.081, "p10": 0.21, "p25": 0.33, "p50": 0.45,
+                                          "p75": 0.58, "p90": 0.71, "p100": 0.93},
+            "metrics": {"tempo_consistency": row(0.7312, 0.746), "frechet": row(3120.4, 960.6),
+                        "ndb_fraction": row(0.125, 0.0), "js": row(0.1, 0.05),
+                        "diversity_ratio": row(1.31, 1.015)},
+            "weights": {"path": "weights/generator.weights.h5", "sha256": sha256, "step": 9000,
+                        "ema": True, "dtype": "float16", "cpu_fallback": False},
+            "seed": 0, "data": "ULTIMATE_DRUM_LOOPS"}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A d = 2 weights folder as the ship steps leave it, before its card is written."""
+    from beatgan.config import Config
+    from beatgan.model import build_generator
+    from beatgan.training import export_weights, write_history
+
+    config = Config(model_dim=2, drift_weight=0.001, seed=5)
+    generator = build_generator(config)
+    out = tmp_path / "weights"
+    export_weights(generator, None, config=config, folder=out,
+                   ema_generator=build_generator(config), step=9000, dtype="float16",
+                   extra_info={"selection": SELECTION, "trained_on": TRAINED_ON})
+    write_history(out, [{"step": s, "d_updates": 5 * s, "d_loss": -1.0, "g_loss": 0.5, "gp": 0.2,
+                         "wasserstein": 3.0, "wall_s": s * 0.05} for s in range(100, 9601, 100)])
+    sha = export.file_sha256(out / export.GENERATOR_WEIGHTS)
+    (out / "quality.json").write_text(json.dumps(_quality(sha)))
+    (out / "README.md").write_text(OLD_CARD)
+    return out
+
+
+def test_the_card_states_the_figures_the_verdicts_and_the_checksum(card_script, folder, capsys):
+    assert card_script.main(["--weights", str(folder), "--reproduce", "beatgan train --out r",
+                             "--reproduce", "beatgan select --run r",
+                             "--notes", "a short run"]) == 0
+    assert "2 of 4 goals met" in capsys.readouterr().out
+    card = (folder / "README.md").read_text()
+    rows = {line.split(" | ")[0].strip("| "): line for line in card.splitlines()
+            if line.startswith("| ")}
+    assert rows["tempo consistency"] == "| tempo consistency | 0.731 | 0.746 | >= 0.70 | yes |"
+    assert rows["Frechet distance"] == \
+        "| Frechet distance | 3,120 | 961 | <= 3x held-out | **no** |"
+    assert rows["NDB/k"] == "| NDB/k | 0.125 | 0.000 | <= 0.25 | yes |"
+    assert rows["diversity ratio"] == "| diversity ratio | 1.310 | 1.015 | 0.8-1.2 | **no** |"
+    assert "| 0.015 (shift-tolerant 0.020) |" in rows["fraction similar (best score <= 0.1)"]
+    assert ("**Goal not met**: 2 of 4 figures fall short of issue 13's goal: Frechet distance "
+            "3,120 (goal <= 3x held-out); diversity ratio 1.310 (goal 0.8-1.2).") in card
+    assert "0.081, 0.210, 0.330, 0.450, 0.580, 0.710, 0.930." in card
+    # The other sections, from config.json, weights.json and the history.
+    assert "`drift_weight` 0.001 (the `seed` preset: 0.0" in card
+    assert "`model_dim` 2 (the `seed` preset: 64" in card and "`seed` 5" in card
+    assert "Why: a short run" in card
+    assert "9,600 iterations (48,000 D updates, 5 per iteration) in 8.0 minutes" in card
+    assert "100 D updates/s" in card
+    assert ("iteration 9,000, chosen by `beatgan select` from 12 checkpoints by Frechet distance "
+            "(lower is better; 4322 over 200 beats, seed 0; ckpt-00009000.npz)") in card
+    assert "NVIDIA H200, Keras backend jax. Trained in float32; `generator.weights.h5` stores " \
+           "float16." in card
+    assert "On, decay 0.999" in card
+    assert "    beatgan train --out r\n    beatgan select --run r\n" in card
+    assert "| `quality.json` |" in card and "| `history.csv` |" in card
+    assert "synthesized loops only" in card
+    # A card for trained weights: nothing of the empty folder's wording.
+    assert "State now" not in card and "not trained yet" not in card.lower()
+    assert export.verify_model_card(folder) == export.file_sha256(folder / export.GENERATOR_WEIGHTS)
+
+
+def test_all_goals_met_is_said_and_card_flag_wins(card_script, folder):
+    quality = json.loads((folder / "quality.json").read_text())
+    quality["metrics"]["frechet"]["generated"] = 2000.0
+    quality["metrics"]["diversity_ratio"]["generated"] = 0.95
+    (folder / "quality.json").write_text(json.dumps(quality))
+    assert card_script.main(["--weights", str(folder), "--reproduce", "x",
+                             "--card", "NVIDIA H100 80 GB"]) == 0
+    card = (folder / "README.md").read_text()
+    assert "**All 4 goals of issue 13 are met.**" in card and "Goal not met" not in card
+    assert "NVIDIA H100 80 GB, Keras backend jax" in card
+
+
+@pytest.mark.parametrize("break_it, message", [
+    (lambda f: (f / "quality.json").unlink(), "quality.json: missing"),
+    (lambda f: [p.unlink() for p in f.glob("history.*")], "holds neither history.json"),
+    (lambda f: (f / "config.json").unlink(), "config.json: missing"),
+    (lambda f: (f / "quality.json").write_text(json.dumps(_quality("0" * 64))),
+     "measured another generator"),
+    (lambda f: (f / export.EXPORT_INFO).write_text(json.dumps({"generator_sha256": "1" * 64})),
+     "belongs to another generator"),
+    # An older weights.json, without trained_on, needs --card.
+    (lambda f: (f / export.EXPORT_INFO).write_text(json.dumps(
+        {k: v for k, v in export.read_export_info(f).items() if k != "trained_on"})), "--card"),
+])
+def test_a_missing_or_foreign_input_is_an_error_that_writes_nothing(card_script, folder, capsys,
+                                                                     break_it, message):
+    break_it(folder)
+    assert card_script.main(["--weights", str(folder), "--reproduce", "x"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "nothing written" in err
+    assert (folder / "README.md").read_text() == OLD_CARD
+
+
+def test_the_card_reads_what_bench_quality_writes(card_script, tiny_weights, demo_folder,
+                                                  tmp_path, capsys):
+    """bench_quality --json, end to end on a d = 2 model and two loops, then the card."""
+    import shutil
+
+    from beatgan.training import write_history
+
+    folder = tmp_path / "weights"
+    shutil.copytree(tiny_weights, folder)
+    write_history(folder, [{"step": 10, "d_updates": 50, "wall_s": 5.0}])
+    bench = _load(ROOT / "bench" / "bench_quality.py")
+    bench.main(["--weights", str(folder), "--data", str(demo_folder), "--n", "4",
+                "--json", str(folder / "quality.json")])
+    written = json.loads((folder / "quality.json").read_text())
+    assert written["n_generated"] == 4 and written["n_train"] == 2
+    assert written["weights"]["sha256"] == export.file_sha256(folder / export.GENERATOR_WEIGHTS)
+    capsys.readouterr()
+    assert card_script.main(["--weights", str(folder), "--reproduce", "x", "--card", "CPU"]) == 0
+    card = (folder / "README.md").read_text()
+    tempo = written["metrics"]["tempo_consistency"]
+    # Two loops are too few to hold some out: no reference point, so no verdict either.
+    assert tempo["held_out"] is None
+    assert f"| tempo consistency | {tempo['generated']:.3f} |  | >= 0.70 | unknown |" in card
+    assert "Not judged (no held-out reference point): tempo consistency" in card
+    assert "are met" not in card
+    assert "4 generated beats (seed 0) against the training pack (2 loops)" in card
+    export.verify_model_card(folder)
