@@ -8,6 +8,7 @@ A weights folder (``runs/x/export/``, ``weights/``) holds::
     config.json                the Config that rebuilds the models
     weights.json               step, EMA flag and decay, storage dtype, sha256 of the generator;
                                where it trained ("trained_on", from ``train`` and ``select``)
+                               and, if any, the run's rollbacks on instability ("rollbacks")
 
 Keras ``.weights.h5`` files store each variable as an HDF5 dataset; ``float16_h5_bytes`` rewrites
 the float32 datasets as float16 (half the size). Keras casts a loaded value to the variable's

@@ -328,7 +328,7 @@ def export_selection(selection: Selection, out_dir: str | Path, *,
     The files of ``train``'s export (``export.export_weights``: the generator, its raw weights
     when an EMA was kept, the discriminator, ``config.json``, ``weights.json``) with
     ``selection.record()`` under ``"selection"`` in ``weights.json`` (and the run export's
-    ``"trained_on"``, when it has one) and
+    ``"trained_on"`` and ``"rollbacks"``, when it has them) and
     ``selection.to_dict()`` as ``selection.json``, all renamed into place together.
     """
     from .export import export_weights, read_export_info
@@ -337,7 +337,8 @@ def export_selection(selection: Selection, out_dir: str | Path, *,
 
     out_dir = check_out_folder(selection.run_dir, out_dir)
     # Where the run trained, as its own export recorded it (not where the selection runs).
-    trained_on = read_export_info(selection.run_dir / EXPORT_DIR).get("trained_on")
+    run_info = read_export_info(selection.run_dir / EXPORT_DIR)
+    carried = {key: run_info[key] for key in ("trained_on", "rollbacks") if run_info.get(key)}
     config, chosen = selection.config, selection.chosen
     arrays = _read(chosen.path, config)
     generator, discriminator = build_generator(config), build_discriminator(config)
@@ -350,7 +351,6 @@ def export_selection(selection: Selection, out_dir: str | Path, *,
     table = json.dumps(selection.to_dict(), indent=2, allow_nan=False) + "\n"
     return export_weights(generator, discriminator, config=config, folder=out_dir,
                           ema_generator=ema_generator, step=chosen.step, dtype=dtype,
-                          extra_info={"selection": selection.record(),
-                                      **({"trained_on": trained_on} if trained_on else {})},
+                          extra_info={"selection": selection.record(), **carried},
                           extra_files={SELECTION_JSON: table.encode()})
 

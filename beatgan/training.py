@@ -599,7 +599,9 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
                         run.generator, run.discriminator, config=config,
                         folder=run_dir / EXPORT_DIR,
                         ema_generator=None if run.ema is None else run.ema.model, step=run.step,
-                        dtype=export_dtype, extra_info={"trained_on": trained_on(run)})
+                        dtype=export_dtype,
+                        extra_info={"trained_on": trained_on(run),
+                                    **({"rollbacks": run.rollbacks} if run.rollbacks else {})})
         except OSError as error:  # a full or failing disk: the atomic checkpoints keep the last one
             kept = f"the last checkpoint, {run.last_checkpoint}, is kept" if run.last_checkpoint \
                 else "no checkpoint was written yet"

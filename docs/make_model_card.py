@@ -227,12 +227,21 @@ def steps_section(inputs: Inputs) -> str:
     else:
         chosen = (f"the run's export at iteration {step:,} (not chosen by `beatgan select`)"
                   if step is not None else "weights of an unrecorded step")
-    return "\n".join([
+    lines = [
         "### Steps and minutes",
         f"{iterations:,} iterations ({d_updates:,} D updates, {inputs.config.d_updates_per_g} per "
         f"iteration) in {seconds / 60:.1f} minutes of training (the history's `wall_s`: the "
         f"training loop, compiling included), {rate:.0f} D updates/s.",
-        f"Shipped: {chosen}."])
+        f"Shipped: {chosen}."]
+    rollbacks = inputs.info.get("rollbacks") or []
+    if rollbacks:
+        moves = ", ".join(f"{r['at_step']:,} to {r['to_step']:,}" for r in rollbacks)
+        lines.append(
+            f"The run rolled back {len(rollbacks)} time(s) on instability "
+            f"(`--on-instability rollback`; from iteration {moves}), each halving both learning "
+            f"rates (last: {rollbacks[-1]['learning_rate']:.3g}); the iterations above count "
+            f"only the kept ones, the minutes include the discarded stretches.")
+    return "\n".join(lines)
 
 
 def card_section(inputs: Inputs) -> str:

@@ -119,6 +119,19 @@ def test_all_goals_met_is_said_and_card_flag_wins(card_script, folder):
     card = (folder / "README.md").read_text()
     assert "**All 4 goals of issue 13 are met.**" in card and "Goal not met" not in card
     assert "NVIDIA H100 80 GB, Keras backend jax" in card
+    assert "rolled back" not in card
+
+
+def test_the_runs_rollbacks_are_told(card_script, folder):
+    info = export.read_export_info(folder)
+    info["rollbacks"] = [{"at_step": 3930, "to_step": 3000, "learning_rate": 5e-5},
+                         {"at_step": 6010, "to_step": 5000, "learning_rate": 2.5e-5}]
+    (folder / export.EXPORT_INFO).write_text(json.dumps(info))
+    assert card_script.main(["--weights", str(folder), "--reproduce", "x"]) == 0
+    card = (folder / "README.md").read_text()
+    assert ("rolled back 2 time(s) on instability (`--on-instability rollback`; from iteration "
+            "3,930 to 3,000, 6,010 to 5,000), each halving both learning rates (last: 2.5e-05)"
+            ) in card
 
 
 @pytest.mark.parametrize("break_it, message", [

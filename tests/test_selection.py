@@ -176,6 +176,18 @@ def test_float16_export_holds_the_chosen_ema_and_records_the_choice(run, selecti
     assert _digests(run[0] / "export") == run[1]
 
 
+def test_the_runs_rollbacks_travel_with_the_chosen_weights(selection, monkeypatch, tmp_path):
+    from beatgan import export
+
+    rollbacks = [{"at_step": 3, "to_step": 2, "reason": "jump", "learning_rate": 5e-5,
+                  "wall_s": 1.0, "stopped": False}]
+    real_read = export.read_export_info
+    monkeypatch.setattr(export, "read_export_info",  # the run's export, as a rolled-back run's
+                        lambda folder: {**real_read(folder), "rollbacks": rollbacks})
+    out = export_selection(selection, tmp_path / "best")
+    assert json.loads((out / "weights.json").read_text())["rollbacks"] == rollbacks
+
+
 def test_a_failed_export_leaves_the_previous_folder_whole(selection, monkeypatch, tmp_path):
     out = export_selection(selection, tmp_path / "best")
     before = _digests(out)

@@ -206,6 +206,9 @@ def test_out_of_rollbacks_the_run_stops_at_its_last_healthy_state_and_exports_it
         np.testing.assert_array_equal(stored, weight)
     summary = train_summary(result)
     assert "still unstable after 1 rollback(s)" in summary and "5->2, 5->2" in summary
+    import json
+    info = json.loads((result.export_dir / "weights.json").read_text())
+    assert [r["to_step"] for r in info["rollbacks"]] == [2, 2]  # the model card tells them
 
 
 def test_a_nan_rolls_back_like_a_jump_and_a_resumed_run_remembers(tmp_path, monkeypatch):
