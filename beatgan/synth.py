@@ -465,6 +465,15 @@ def default_cache_dir() -> Path:
     return base / ".cache" / "demo_pack"
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working folder when it lies inside it (a log line or a notebook
+    output then reads the same on every machine), else as it is."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 def ensure_demo_pack(folder: str | os.PathLike, *, n: int = PACK_SIZE, seed: int = 0,
                      cache_dir: str | os.PathLike | None = None, missing_ok: bool = False,
                      empty_ok: bool = True) -> Path:
@@ -504,7 +513,7 @@ def ensure_demo_pack(folder: str | os.PathLike, *, n: int = PACK_SIZE, seed: int
     pack = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     pack = pack / f"seed{seed}_n{n}"
     log.warning("%s holds no audio files: using the synthetic demo pack (%d loops, seed %d) in %s",
-                folder, n, seed, pack)
+                folder, n, seed, _shown(pack))
     if not (pack.is_dir() and len(find_audio_files(pack)) == n):
         partial = pack.with_name(pack.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)

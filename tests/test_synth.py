@@ -128,16 +128,18 @@ def test_tempo_away_from_the_prior():
         assert abs(estimate / bpm - 1) <= 0.02, (bpm, estimate)
 
 
-def test_ensure_demo_pack(tmp_path, caplog, pack):
+def test_ensure_demo_pack(tmp_path, caplog, pack, monkeypatch):
     assert synth.ensure_demo_pack(pack[0].parent) == pack[0].parent  # has audio: used as is
     empty = tmp_path / "ULTIMATE_DRUM_LOOPS"
     empty.mkdir()
     (empty / "README.md").write_text("put the loops here")
+    monkeypatch.chdir(tmp_path)  # the pack inside the working folder is shown relative to it
     with caplog.at_level(logging.WARNING, logger="beatgan.synth"):
         folder = synth.ensure_demo_pack(empty, n=2, cache_dir=tmp_path / "cache")
     assert folder == tmp_path / "cache" / "seed0_n2"
     assert len(find_audio_files(folder)) == 2
     assert "holds no audio files" in caplog.text and "demo pack" in caplog.text
+    assert caplog.text.rstrip().endswith(" in cache/seed0_n2"), caplog.text
     stamp = [p.stat().st_mtime_ns for p in find_audio_files(folder)]
     assert synth.ensure_demo_pack(tmp_path / "missing", n=2, cache_dir=tmp_path / "cache",
                                   missing_ok=True) == folder
