@@ -136,12 +136,15 @@ def score_histogram(best_scores: np.ndarray, *, threshold: float = 0.1,
 
 
 def loss_curves(history: dict[str, Sequence[float]], *, x_key: str = "step",
-                yscale: str = "linear"):
+                yscale: str = "linear", rollbacks: Sequence[dict] = ()):
     """Training curves: D loss, G loss, gradient penalty and Wasserstein estimate against ``x_key``.
 
     ``history`` maps column names (``d_loss``, ``g_loss``, ``gp``, ``wasserstein``, as in
     ``history.csv``) to equal-length sequences. ``yscale="symlog"`` (linear within +-1, logarithmic
     beyond) keeps a healthy run's values readable beside a blow-up thousands of times larger.
+    ``rollbacks``: a run's ``instability.json`` events (``on_instability="rollback"``); each one's
+    discarded rows are drawn in red beside the kept curve and, against ``step``, a dotted line
+    marks the iteration it went back to.
     """
     if yscale not in ("linear", "symlog"):
         raise ValueError(f"yscale must be 'linear' or 'symlog', got {yscale!r}")
@@ -151,6 +154,12 @@ def loss_curves(history: dict[str, Sequence[float]], *, x_key: str = "step",
     for i, key in enumerate(keys):
         ax = axes[0, i]
         ax.plot(x, np.asarray(history[key], dtype=float), lw=0.8)
+        for event in rollbacks:
+            rows = event.get("discarded_history") or []
+            ax.plot([row[x_key] for row in rows], [row[key] for row in rows], lw=0.8,
+                    color="tab:red", alpha=0.6, label="discarded by a rollback")
+            if x_key == "step":
+                ax.axvline(event["to_step"], color="tab:red", ls=":", lw=0.8)
         if yscale == "symlog":
             ax.set_yscale("symlog", linthresh=1.0)
         ax.set_title(key, fontsize=9)

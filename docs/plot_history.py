@@ -6,7 +6,8 @@ stretch before it are both readable.
         --out docs/training-runs/2026-11-27-h200-bf16/curves.png --title "H200, bf16, 7 min"
 
 ``--history`` is a run folder (its ``history.json``) or a ``history.csv`` that ``beatgan train``
-wrote.
+wrote. A run folder's ``instability.json`` (``--on-instability rollback``) adds the stretches its
+rollbacks discarded, in red.
 """
 
 from __future__ import annotations
@@ -31,6 +32,16 @@ def read_history(path: str | Path) -> dict[str, list[float]]:
     return notebook.history_columns(rows)
 
 
+def read_rollbacks(path: str | Path) -> list[dict]:
+    """A run folder's rollback events (``instability.json``), or none."""
+    import json
+
+    from beatgan import training
+
+    log = Path(path) / training.INSTABILITY_LOG
+    return json.loads(log.read_text()) if Path(path).is_dir() and log.is_file() else []
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--history", required=True, help="run folder or history.csv")
@@ -41,7 +52,8 @@ def main(argv=None) -> None:
 
     from beatgan import plots
 
-    fig = plots.loss_curves(read_history(args.history), x_key=args.x, yscale="symlog")
+    fig = plots.loss_curves(read_history(args.history), x_key=args.x, yscale="symlog",
+                            rollbacks=read_rollbacks(args.history))
     fig.set_size_inches(11, 2.8)
     if args.title:
         fig.suptitle(args.title, fontsize=10)

@@ -10,6 +10,7 @@ import importlib.machinery
 import importlib.metadata
 import runpy
 import sys
+from pathlib import Path
 
 
 def allowed_modules(distributions: set[str]) -> set[str]:
@@ -37,8 +38,13 @@ class OnlyAllowed:
 
 
 if __name__ == "__main__":
-    OnlyAllowed.ALLOWED = allowed_modules(set(sys.argv[1].split(","))) | {"beatgan"}
+    script = Path(sys.argv[2]).resolve()
+    # The script's own folder comes first on the path and its modules are importable, as when
+    # Python runs it directly (bench/profile_step.py imports its sibling bench_train.py).
+    siblings = {path.stem for path in script.parent.glob("*.py")}
+    OnlyAllowed.ALLOWED = allowed_modules(set(sys.argv[1].split(","))) | {"beatgan"} | siblings
     sys.meta_path = [OnlyAllowed if finder is importlib.machinery.PathFinder else finder
                      for finder in sys.meta_path]
     sys.argv = sys.argv[2:]
-    runpy.run_path(sys.argv[0], run_name="__main__")
+    sys.path[0] = str(script.parent)
+    runpy.run_path(str(script), run_name="__main__")

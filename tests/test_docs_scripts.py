@@ -50,3 +50,9 @@ def test_plot_history_reads_a_csv_and_a_run_folder_alike(tmp_path, docs_script):
     out = tmp_path / "curves.png"
     plot.main(["--history", str(csv_path), "--out", str(out)])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot.read_rollbacks(tmp_path) == [] and plot.read_rollbacks(csv_path) == []
+    events = [{"at_step": 30, "to_step": 10, "discarded_history": rows[1:]}]
+    (tmp_path / "instability.json").write_text(json.dumps(events))
+    assert plot.read_rollbacks(tmp_path) == events
+    plot.main(["--history", str(tmp_path), "--out", str(out)])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

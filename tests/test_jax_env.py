@@ -88,6 +88,17 @@ def test_the_step_benchmark_needs_nothing_beyond_the_list(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_step_profiler_needs_nothing_beyond_the_list(tmp_path):
+    done = _run_restricted(str(REPO / "bench" / "profile_step.py"), "--backend", "jax",
+                           "--model-dim", "2", "--batch-size", "4", "--iterations", "1",
+                           "--warmup", "1", "--top", "3", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["backend"] == "jax" and summary["source"] == "host ops"
+    assert summary["iterations"] == 1 and summary["busy_ms_per_iteration"] > 0
+
+
+@pytest.mark.slow
 def test_selecting_a_checkpoint_needs_nothing_beyond_both_lists(loops, tmp_path):
     job = tmp_path / "job.py"
     job.write_text(

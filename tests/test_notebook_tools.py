@@ -104,6 +104,18 @@ def test_loss_curves_symlog_keeps_small_and_huge_values_apart():
         loss_curves(history, yscale="log")
 
 
+def test_loss_curves_show_what_a_rollback_discarded():
+    history = {"step": [10, 20, 30, 40], "wasserstein": [5.0, 4.0, 4.5, 4.2]}
+    discarded = [{"step": 30, "wasserstein": 40.0}, {"step": 40, "wasserstein": 900.0}]
+    event = {"at_step": 40, "to_step": 20, "discarded_history": discarded}
+    ax = loss_curves(history, rollbacks=[event]).axes[0]
+    kept, dropped = ax.lines[0], ax.lines[1]
+    assert list(kept.get_ydata()) == [5.0, 4.0, 4.5, 4.2]
+    assert list(dropped.get_xdata()) == [30, 40] and list(dropped.get_ydata()) == [40.0, 900.0]
+    assert list(ax.lines[2].get_xdata()) == [20, 20]  # the line at the iteration returned to
+    assert len(loss_curves(history, x_key="step").axes[0].lines) == 1
+
+
 def test_spectrogram_grid_shares_one_level_scale():
     """A clip 40 dB quieter than its neighbour must not be drawn at the same brightness."""
     from beatgan.plots import spectrogram_grid
