@@ -198,7 +198,9 @@ def train_summary(result) -> str:
     if result.stop_reason == "time limit":
         start += ", stopped at the time limit"
     unstable = ""
-    rollbacks = getattr(result, "rollbacks", [])
+    from .stability import INSTABILITY_LOG
+
+    rollbacks = result.rollbacks
     if result.stop_reason == "unstable":
         start += (f", stopped: still unstable after {len(rollbacks) - 1} rollback(s), so the "
                   f"weights are the last healthy state")
@@ -206,7 +208,7 @@ def train_summary(result) -> str:
         moves = ", ".join(f"{r['at_step']}->{r['to_step']}" for r in rollbacks)
         unstable = (f"; rolled back {len(rollbacks)}x on instability (iterations {moves}; "
                     f"learning rates now {rollbacks[-1]['learning_rate']:.3g}; "
-                    f"{result.run_dir / 'instability.json'})")
+                    f"{result.run_dir / INSTABILITY_LOG})")
     elif result.unstable_at is not None:
         unstable = (f"; the critic became unstable at iteration {result.unstable_at} (the last "
                     f"checkpoint before it is kept: beatgan select --run {result.run_dir} "

@@ -157,7 +157,7 @@ def loss_curves(history: dict[str, Sequence[float]], *, x_key: str = "step",
         for event in rollbacks:
             rows = event.get("discarded_history") or []
             ax.plot([row[x_key] for row in rows], [row[key] for row in rows], lw=0.8,
-                    color="tab:red", alpha=0.6, label="discarded by a rollback")
+                    color="tab:red", alpha=0.6)
             if x_key == "step":
                 ax.axvline(event["to_step"], color="tab:red", ls=":", lw=0.8)
         if yscale == "symlog":

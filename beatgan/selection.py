@@ -336,7 +336,8 @@ def export_selection(selection: Selection, out_dir: str | Path, *,
     from .training import EXPORT_DIR
 
     out_dir = check_out_folder(selection.run_dir, out_dir)
-    # Where the run trained, as its own export recorded it (not where the selection runs).
+    # Where the run trained and how often it rolled back, as its own export recorded them
+    # (not where the selection runs).
     run_info = read_export_info(selection.run_dir / EXPORT_DIR)
     carried = {key: run_info[key] for key in ("trained_on", "rollbacks") if run_info.get(key)}
     config, chosen = selection.config, selection.chosen

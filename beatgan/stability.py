@@ -27,6 +27,11 @@ from typing import Iterable, Mapping
 import numpy as np
 
 
+#: Run-folder file listing each rollback with the history rows it discarded
+#: (``beatgan.training``, ``on_instability="rollback"``).
+INSTABILITY_LOG = "instability.json"
+
+
 class TrainingInstabilityWarning(UserWarning):
     """The critic's Wasserstein estimate jumped: the run has likely become unstable."""
 

@@ -92,14 +92,12 @@ from .ema import GeneratorEMA
 from .export import export_weights  # noqa: F401  (also reachable as training.export_weights)
 from .fileio import atomic_write_bytes
 from .model import build_discriminator, build_generator
-from .stability import InstabilityMonitor, TrainingInstabilityWarning
+from .stability import INSTABILITY_LOG, InstabilityMonitor, TrainingInstabilityWarning
 from .tensorboard_log import EventWriter
 
 #: Columns of history.csv, in order. ``step`` counts iterations, ``wall_s`` training seconds.
 HISTORY_FIELDS = ("step", "d_updates", "d_loss", "g_loss", "gp", "wasserstein", "wall_s")
 EXPORT_DIR = "export"
-#: Run-folder file listing each rollback with the history rows it discarded (``on_instability``).
-INSTABILITY_LOG = "instability.json"
 INSTABILITY_ACTIONS = ("warn", "rollback")
 PREVIEW_COUNT = 4
 
@@ -264,9 +262,23 @@ def write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
 
 
 def load_history(run_dir: str | Path) -> list[dict[str, float]]:
-    """The history a run wrote (empty if none yet)."""
-    path = Path(run_dir) / "history.json"
-    return json.loads(path.read_text()) if path.exists() else []
+    """The history a run (or a weights folder beside it) holds: its history.json, else its
+    history.csv; empty if neither."""
+    for name in ("history.json", "history.csv"):
+        if (Path(run_dir) / name).is_file():
+            return read_history_file(Path(run_dir) / name)
+    return []
+
+
+def read_history_file(path: str | Path) -> list[dict[str, float]]:
+    """The rows of one ``history.json`` or ``history.csv`` (numbers as floats, empty cells left
+    out)."""
+    path = Path(path)
+    if path.suffix == ".json":
+        return json.loads(path.read_text())
+    with path.open(newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)}
+                for row in csv.DictReader(f)]
 
 
 # --- the loop ----------------------------------------------------------------------------
@@ -379,16 +391,15 @@ class _TrainingState:
         means, values = _mean_losses(flat)
         bad = sorted(k for k, vs in values.items() if not all(math.isfinite(v) for v in vs))
         if bad:
+            what = (f"{', '.join(bad)} became NaN or Inf between iterations "
+                    f"{self.step - len(pending) + 1} and {self.step}")
             where = self.last_checkpoint or "none yet"
             error = NonFiniteLossError(
-                f"{', '.join(bad)} became NaN or Inf between iterations "
-                f"{self.step - len(pending) + 1} and {self.step} "
-                f"(interval means: {means}). Training stopped; the last good checkpoint "
+                f"{what} (interval means: {means}). Training stopped; the last good checkpoint "
                 f"({where}) is untouched. Check the data for NaN/Inf, or lower the learning rate.")
             if self.on_instability != "rollback":
                 raise error
-            self.rollback_due = (f"{', '.join(bad)} became NaN or Inf between iterations "
-                                 f"{self.step - len(pending) + 1} and {self.step}", self.step, error)
+            self.rollback_due = (what, self.step, error)
             return None
         row = {"step": self.step, "d_updates": self.step * self.config.d_updates_per_g,
                **{k: means[k] for k in ("d_loss", "g_loss", "gp", "wasserstein")},

@@ -20,7 +20,6 @@ one atomic step and its checksum line is verified (``beatgan.export.verify_model
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import importlib.util
 import json
@@ -66,16 +65,12 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 def read_history(folder: Path) -> list[dict[str, float]]:
     """The run's history rows (history.json, else history.csv), numbers as floats."""
-    json_path, csv_path = (folder / name for name in HISTORY_FILES)
-    if json_path.is_file():
-        rows = json.loads(json_path.read_text())
-    elif csv_path.is_file():
-        with open(csv_path, newline="") as handle:
-            rows = [{k: float(v) for k, v in row.items() if v not in ("", None)}
-                    for row in csv.DictReader(handle)]
-    else:
+    from beatgan.training import load_history
+
+    if not any((folder / name).is_file() for name in HISTORY_FILES):
         raise CardError(f"{folder}: holds neither {' nor '.join(HISTORY_FILES)} (copy the run "
                         f"folder's history.* beside the weights)")
+    rows = load_history(folder)
     if not rows or not all(k in rows[-1] for k in ("step", "d_updates", "wall_s")):
         raise CardError(f"{folder}: the history's last row lacks step, d_updates or wall_s")
     return rows

@@ -13,7 +13,6 @@ rollbacks discarded, in red.
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 
@@ -22,11 +21,7 @@ def read_history(path: str | Path) -> dict[str, list[float]]:
     from beatgan import notebook, training
 
     path = Path(path)
-    if path.is_dir():
-        rows = training.load_history(path)
-    else:
-        with path.open(newline="") as f:
-            rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    rows = training.load_history(path) if path.is_dir() else training.read_history_file(path)
     if not rows:
         raise SystemExit(f"{path} holds no training history")
     return notebook.history_columns(rows)

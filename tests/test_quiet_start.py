@@ -85,7 +85,7 @@ def test_train_summary_is_one_line_with_the_next_command(tmp_path):
     from types import SimpleNamespace
 
     result = SimpleNamespace(step=200, resumed_from=100, seconds=75.4, run_dir=tmp_path,
-                             stop_reason="iterations", unstable_at=None,
+                             stop_reason="iterations", unstable_at=None, rollbacks=[],
                              export_dir=tmp_path / "export",
                              history=[{"d_loss": -1.23456, "g_loss": 0.5}])
     line = train_summary(result)
