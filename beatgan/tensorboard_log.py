@@ -12,12 +12,15 @@ from pathlib import Path
 
 import numpy as np
 from tensorboardX import SummaryWriter
+from tensorboardX.proto.event_pb2 import Event, SessionLog
 
 
 class EventWriter:
     """Appends TensorBoard events to a new ``events.out.tfevents.*`` file in ``log_dir``.
 
     A resumed run adds a file beside the old ones; TensorBoard merges them by step.
+    ``start_session`` marks where a resumed or rolled-back run continues from, so that
+    TensorBoard drops what an earlier session logged past that point.
     """
 
     def __init__(self, log_dir: str | Path):
@@ -30,6 +33,17 @@ class EventWriter:
         """One scalar per tag at ``step``."""
         for tag, value in values.items():
             self._writer.add_scalar(tag, float(value), global_step=step)
+
+    def start_session(self, step: int) -> None:
+        """Mark a (re)start whose first logged step is ``step``.
+
+        TensorBoard reads every start after a run's first as a restart and drops the events
+        logged earlier at steps >= ``step`` (its Python reader does so on this marker, its
+        data server on any step that goes back), so the curves show only what the run kept.
+        """
+        # tensorboardX has no public call for a session log event; its file writer takes any event.
+        self._writer._get_file_writer().add_event(
+            Event(session_log=SessionLog(status=SessionLog.START)), step=int(step))
 
     def audio(self, step: int, tag: str, clips: np.ndarray, *, sample_rate_hz: int) -> None:
         """Clips ``(k, time, channels)`` in [-1, 1] as ``tag/0`` ... ``tag/k-1`` at ``step``."""

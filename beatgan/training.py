@@ -655,6 +655,8 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
     preview_z = np.random.default_rng([config.seed, 1]).uniform(
         -1.0, 1.0, (PREVIEW_COUNT, config.latent_dim)).astype(np.float32)
     events = EventWriter(run.run_dir / "tensorboard") if tensorboard else None
+    if events is not None:  # a resumed run: what a crashed session logged past here is dropped
+        events.start_session(run.step + 1)
     n_d = config.d_updates_per_g
     bar = _progress_bar(total=None if iterations is None else iterations * n_d,
                         initial=(run.step if iterations is None else min(run.step, iterations)) * n_d,
@@ -704,6 +706,8 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
                         stop_reason = "unstable"
                         break
                     if run.step != seen_at:  # went back: this row was discarded with the rest
+                        if events is not None:
+                            events.start_session(run.step + 1)
                         bar.n = run.step * n_d
                         bar.refresh()
                         synced_at, synced_step = time.perf_counter(), run.step
@@ -733,10 +737,15 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
         if stop_reason in ("time limit", "interrupted") and run.saved_step != run.step:
             # Stopped early: what ran is saved, its last losses logged.
             if pending:
+                seen_at = run.step
                 row = run.record(pending)
-                if events is not None:
+                # Its last stretch went bad: end at the healthy state, not save the bad one.
+                if run.rollback_due is not None and not run.roll_back(keep=keep):
+                    stop_reason = "unstable"
+                if events is not None and row is not None and run.step == seen_at:
                     _log_scalars(events, row)
-            run.save_checkpoint(keep=keep)
+            if run.saved_step != run.step:
+                run.save_checkpoint(keep=keep)
     finally:
         bar.close()
         if events is not None:

@@ -53,9 +53,9 @@ def learning_rate_keys() -> list[str]:
 def _train(run_dir, iterations, **kwargs):
     from beatgan.training import train
 
+    options = dict(log_every=1, checkpoint_every=2, keep=3, progress=False, tensorboard=False)
     return train(_train_worker.tiny_data(), _train_worker.CONFIG, run_dir=run_dir,
-                 iterations=iterations, log_every=1, checkpoint_every=2, keep=3, progress=False,
-                 tensorboard=False, **kwargs)
+                 iterations=iterations, **{**options, **kwargs})
 
 
 def compare(work_dir) -> dict:

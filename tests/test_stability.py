@@ -263,3 +263,44 @@ def test_bad_instability_settings_are_refused_before_any_work(tmp_path, kwargs):
         train(_train_worker.tiny_data(), _train_worker.CONFIG, run_dir=tmp_path, iterations=1,
               progress=False, **kwargs)
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_nan_in_the_last_unlogged_stretch_of_an_interrupted_run_is_rolled_back_not_saved(
+        tmp_path, monkeypatch):
+    """A run stopped between two logged rows records the rest as one last row: under "rollback"
+    a NaN there ends the run at the checkpoint before it, not with the bad state saved."""
+    import json
+    import signal
+
+    from beatgan import training
+
+    real_iteration, real_means = training._TrainingState.iteration, training._mean_losses
+
+    def ctrl_c_during_the_fifth(self):
+        out = real_iteration(self)
+        if self.step + 1 == 5:
+            signal.raise_signal(signal.SIGINT)  # train's own handler takes it: stop after it
+        return out
+
+    rows = {"n": 0}
+
+    def nan_in_the_last_row(pending):  # rows at 2 (checkpoint), 3 (log), 4, then the last: 5
+        means, values = real_means(pending)
+        rows["n"] += 1
+        if rows["n"] == 4:
+            values["d_loss"][0] = float("nan")
+        return means, values
+
+    monkeypatch.setattr(training._TrainingState, "iteration", ctrl_c_during_the_fifth)
+    monkeypatch.setattr(training, "_mean_losses", nan_in_the_last_row)
+    with pytest.warns(TrainingInstabilityWarning, match="between iterations 5 and 5; rolled back "
+                      "to iteration 4"):
+        result = training.train(_train_worker.tiny_data(), _train_worker.CONFIG,
+                                run_dir=tmp_path, iterations=100, log_every=3,
+                                checkpoint_every=2, keep=3, progress=False, tensorboard=True,
+                                on_instability="rollback")
+    assert result.stop_reason == "interrupted" and result.step == 4
+    assert [(r["at_step"], r["to_step"]) for r in result.rollbacks] == [(5, 4)]
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [2, 4]
+    assert [row["step"] for row in result.history] == [2, 3, 4]
+    assert json.loads((result.export_dir / "weights.json").read_text())["step"] == 4

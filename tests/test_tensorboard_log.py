@@ -1,12 +1,17 @@
 """TensorBoard logging: the event files read back with TensorBoard's own reader."""
 
 import io
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from beatgan import tensorboard_log
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _rollback_worker  # noqa: E402
 
 event_accumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator",
@@ -49,3 +54,42 @@ def test_a_resumed_run_adds_a_file_and_steps_merge(tmp_path):
         writer.close()
     assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 2
     assert [(e.step, e.value) for e in _read(tmp_path).Scalars("d_loss")] == [(1, 1.0), (2, 2.0)]
+
+
+# --- a run that goes back: TensorBoard shows only what the run kept ---------------------------
+def test_after_a_rollback_the_curves_hold_the_kept_rows_once_each(tmp_path, monkeypatch):
+    """Rolled back from 5 to 2 (``_rollback_worker``'s injected jump): TensorBoard's reader drops
+    what was logged at 3-5 before the rollback, and the curves are the run's history."""
+    import warnings
+
+    from beatgan import training
+    from beatgan.stability import TrainingInstabilityWarning
+
+    monkeypatch.setattr(training, "InstabilityMonitor", _rollback_worker.InjectedJump)
+    monkeypatch.setattr(_rollback_worker.InjectedJump, "remaining", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingInstabilityWarning)
+        result = _rollback_worker._train(tmp_path, 8, on_instability="rollback",
+                                         tensorboard=True)
+    assert [(r["at_step"], r["to_step"]) for r in result.rollbacks] == [(5, 2)]
+    curve = [(e.step, e.value) for e in _read(tmp_path / "tensorboard").Scalars("d_loss")]
+    assert curve == [(row["step"], pytest.approx(row["d_loss"], rel=1e-6))
+                     for row in result.history]
+    assert [step for step, _ in curve] == list(range(1, 9))
+
+
+def test_a_run_resumed_after_a_crash_shows_each_step_once(tmp_path):
+    """A crash after iteration 4 that lost checkpoint 4: the resumed run logs 3 and 4 again from
+    checkpoint 2, and TensorBoard keeps those, not both."""
+    from beatgan import checkpoint as ckpt
+
+    first = _rollback_worker._train(tmp_path, 4, tensorboard=True)
+    assert first.checkpoint.name == "ckpt-00000004.npz"
+    first.checkpoint.unlink()
+    again = _rollback_worker._train(tmp_path, 6, tensorboard=True)
+    assert again.resumed_from == 2
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [2, 4, 6]
+    curve = [(e.step, e.value) for e in _read(tmp_path / "tensorboard").Scalars("d_loss")]
+    assert [step for step, _ in curve] == [1, 2, 3, 4, 5, 6]
+    assert curve == [(row["step"], pytest.approx(row["d_loss"], rel=1e-6))
+                     for row in again.history]
