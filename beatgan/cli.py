@@ -444,17 +444,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=_positive, default=5000,
                    help="iterations between checkpoints (default 5000; a d = 64 checkpoint is "
                         "about 0.5 GB, a few seconds to write)")
-    p.add_argument("--checkpoint-minutes", type=_positive_float, default=5.0,
+    p.add_argument("--checkpoint-minutes", type=_positive_float, default=None,
                    help="minutes between checkpoints, whichever comes first (default 5: a crash "
-                        "loses at most that much training)")
+                        "loses at most that much training; 1 with --on-instability rollback)")
     p.add_argument("--keep-checkpoints", type=_positive, default=3,
                    help="how many of the newest checkpoints to keep (default 3); keep more to "
                         "choose among them afterwards with beatgan select")
     p.add_argument("--on-instability", choices=("warn", "rollback"), default="warn",
                    help="when the critic's estimate jumps (a WGAN-GP run losing its footing): "
                         "warn and keep the checkpoint before it (default), or roll back to that "
-                        "checkpoint with both learning rates halved and go on (NaN losses too); "
-                        "checkpoint often with rollback, e.g. --checkpoint-minutes 1")
+                        "checkpoint with both learning rates halved and go on (NaN losses too; "
+                        "checkpoints then come every minute by default)")
     p.add_argument("--max-rollbacks", type=_count, default=3,
                    help="with --on-instability rollback: rollbacks allowed before the next one "
                         "stops the run at its last healthy state (default 3)")

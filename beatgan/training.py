@@ -99,6 +99,9 @@ from .tensorboard_log import EventWriter
 HISTORY_FIELDS = ("step", "d_updates", "d_loss", "g_loss", "gp", "wasserstein", "wall_s")
 EXPORT_DIR = "export"
 INSTABILITY_ACTIONS = ("warn", "rollback")
+#: Default minutes between checkpoints by ``on_instability``: a crash loses at most that much;
+#: a rollback goes back at most that much further than the trouble began.
+CHECKPOINT_MINUTES = {"warn": 5.0, "rollback": 1.0}
 PREVIEW_COUNT = 4
 
 
@@ -497,7 +500,7 @@ def _progress_bar(*, total: int, initial: int, enabled: bool):
 
 
 def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: int | None,
-          checkpoint_every: int = 5000, checkpoint_minutes: float = 5.0, keep: int = 3,
+          checkpoint_every: int = 5000, checkpoint_minutes: float | None = None, keep: int = 3,
           log_every: int = 10, preview_every: int = 500, tensorboard: bool = True,
           export: bool = True, jit_compile: bool = False,
           progress: bool = True, devices: int | str | None = None,
@@ -520,7 +523,9 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         checkpoint_minutes: ... and whenever this many minutes passed since the last one;
             always at the end. Time is the rule that matters on a GPU: at d = 64 a checkpoint
             is about 0.5 GB (weights, Adam moments, the average) and takes seconds to gather
-            and write, which every 500 iterations would cost a fast GPU run 10-20 %.
+            and write, which every 500 iterations would cost a fast GPU run 10-20 %. None:
+            ``CHECKPOINT_MINUTES`` for the ``on_instability`` given (5, or 1 under "rollback",
+            which can only go back as far as the newest checkpoint before the trouble).
         keep: how many checkpoints to keep.
         log_every: iterations per history row, TensorBoard scalar and NaN check.
         preview_every: iterations between TensorBoard audio previews of 4 fixed latents.
@@ -540,8 +545,9 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
             checkpoints and exports as at the end of any run (``stop_reason`` "time limit").
         on_instability: "warn" or "rollback": what a jump of the critic's estimate (or, for
             "rollback", a NaN/Inf loss) does (module docstring). "rollback" can only go back to
-            a checkpoint saved before the trouble began, so checkpoint often with it (a GPU run
-            at 20 iterations/s passes the monitor's first judged iteration, 1000, in a minute).
+            a checkpoint saved before the trouble began, hence its shorter default
+            ``checkpoint_minutes`` (a GPU run at 20 iterations/s passes the monitor's first
+            judged iteration, 1000, in a minute).
         max_rollbacks: rollbacks allowed over the whole run before the next one stops it.
         rollback_lr_factor: each rollback multiplies both learning rates by this, in (0, 1].
 
@@ -580,6 +586,10 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     if max_rollbacks < 0 or not 0.0 < rollback_lr_factor <= 1.0:
         raise ValueError(f"need max_rollbacks >= 0 and 0 < rollback_lr_factor <= 1, got "
                          f"{max_rollbacks} and {rollback_lr_factor}")
+    if checkpoint_minutes is None:
+        checkpoint_minutes = CHECKPOINT_MINUTES[on_instability]
+    if checkpoint_minutes < 0:
+        raise ValueError(f"checkpoint_minutes must be >= 0, got {checkpoint_minutes}")
     run_dir = Path(run_dir)
     fileio.check_writable(run_dir, what="preparing the run folder")
     with fileio.folder_lock(run_dir):  # one writer per run folder, until this call ends

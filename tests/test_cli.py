@@ -157,8 +157,11 @@ def test_instability_flags_reach_train(demo_folder, tmp_path, capsys, monkeypatc
             "--batch-size", "2"]
     assert main(argv) == 1
     assert (seen["on_instability"], seen["max_rollbacks"]) == ("warn", 3)  # the defaults
+    assert seen["checkpoint_minutes"] is None  # train picks it by on_instability
     assert main(argv + ["--on-instability", "rollback", "--max-rollbacks", "0"]) == 1
     assert (seen["on_instability"], seen["max_rollbacks"]) == ("rollback", 0)
+    assert main(argv + ["--checkpoint-minutes", "2.5"]) == 1
+    assert seen["checkpoint_minutes"] == 2.5
     with pytest.raises(SystemExit):
         build_parser().parse_args(argv + ["--max-rollbacks", "-1"])
     assert "whole number >= 0" in capsys.readouterr().err

@@ -304,3 +304,24 @@ def test_a_nan_in_the_last_unlogged_stretch_of_an_interrupted_run_is_rolled_back
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [2, 4]
     assert [row["step"] for row in result.history] == [2, 3, 4]
     assert json.loads((result.export_dir / "weights.json").read_text())["step"] == 4
+
+
+@pytest.mark.parametrize("on_instability, given, expected", [
+    ("warn", None, 5.0), ("rollback", None, 1.0), ("rollback", 3.0, 3.0)])
+def test_rollback_checkpoints_every_minute_unless_told(tmp_path, monkeypatch, on_instability,
+                                                        given, expected):
+    """A rollback goes back at most to the newest checkpoint before the trouble: by default it
+    checkpoints every minute, not every five."""
+    from beatgan import training
+
+    seen = {}
+
+    def loop(run, **kwargs):
+        seen["minutes"] = kwargs["checkpoint_minutes"]
+        return "iterations"
+
+    monkeypatch.setattr(training, "_loop", loop)
+    training.train(_train_worker.tiny_data(), _train_worker.CONFIG, run_dir=tmp_path,
+                   iterations=1, progress=False, tensorboard=False, export=False,
+                   on_instability=on_instability, checkpoint_minutes=given)
+    assert seen["minutes"] == expected
