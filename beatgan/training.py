@@ -55,7 +55,8 @@ jump of the critic's Wasserstein estimate depends on ``on_instability``:
   learning rates, the event in its meta) and pinned; newer checkpoints, which hold the diverged
   state, are deleted; ``instability.json`` keeps every event with the history rows it discarded.
   After ``max_rollbacks`` rollbacks the next one restores the healthy state and stops the run
-  there (``stop_reason`` "unstable"), so the export is never a diverged model.
+  there (``stop_reason`` "unstable"), so the export is never a diverged model. TensorBoard is
+  told of each rollback (``EventWriter.start_session``) and drops the discarded steps' points.
 
 Interrupts: while the loop runs, a first Ctrl-C (SIGINT) or SIGTERM lets the current
 iteration finish, then the loop stops and saves as at the time limit (``stop_reason``
