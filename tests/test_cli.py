@@ -125,9 +125,50 @@ def test_score_names_an_unreadable_generated_file(demo_folder, tmp_path, capsys)
 
 
 def test_a_mistyped_data_folder_is_an_error_not_the_demo_pack(tmp_path, capsys):
-    assert main(["train", "--data", str(tmp_path / "ULTIMATE_DRUM_LOPS"), "--out", str(tmp_path / "run"),
+    assert main(["train", "--data", str(tmp_path / "ULTIMATE_DRUM_LOPS"), "--out", str(tmp_path / "runs/a"),
                  "--model-dim", "2"]) == 2
     assert "no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # the run folder (and its parent) made for it are gone
+
+
+def test_a_failed_command_leaves_no_output_folder_it_made(demo_folder, tiny_weights, tmp_path, capsys):
+    import shutil
+
+    (tmp_path / "beats").mkdir()
+    (tmp_path / "beats/output000.wav").write_text("not audio")
+    other = shutil.copytree(tiny_weights, tmp_path / "other")
+    TINY.replace(model_dim=4).save(other / "config.json")  # weights that do not fit their config
+    for args in (["score", "--data", str(demo_folder), "--generated", str(tmp_path / "beats"),
+                  "--examples", str(tmp_path / "examples")],
+                 ["generate", "--weights", str(other), "--out", str(tmp_path / "new/beats")],
+                 ["loop", "--weights", str(other), "--out", str(tmp_path / "loops")]):
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "not a readable audio file" in err and "does not fit its config.json" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["beats", "other"]
+    # A run folder that held something before is left as it was, lock file and all.
+    run = tmp_path / "run"
+    run.mkdir()
+    assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(run)]) == 2
+    assert sorted(p.name for p in run.iterdir()) == [".lock"]
+
+
+def test_demo_data_refuses_zero_loops_before_making_the_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["demo-data", str(tmp_path / "loops"), "--n", "0"])
+    assert caught.value.code == 2
+    assert "argument --n: expected a whole number >= 1, got '0'" in capsys.readouterr().err
+    assert not (tmp_path / "loops").exists()
+
+
+@pytest.mark.parametrize("sidecar", ['{"n": 1}', '{"config": ', '{"config": {"model_dims": 2}}'])
+def test_score_names_a_beats_json_without_a_config(demo_folder, tmp_path, capsys, sidecar):
+    (tmp_path / "beats.json").write_text(sidecar)
+    assert main(["score", "--data", str(demo_folder), "--generated", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"beatgan score: error: {tmp_path / 'beats.json'}: holds no readable config (")
+    assert err.rstrip().endswith("give --preset (e.g. --preset seed) to score without it")
+    assert "Traceback" not in err
 
 
 def test_a_diverged_run_ends_with_one_line_and_exit_code_1(demo_folder, tmp_path, capsys, monkeypatch):
