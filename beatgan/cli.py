@@ -281,8 +281,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_raw_weights(folder: str | Path) -> None:
+    """``--raw`` on a folder that holds only the moving average is an error, not the average."""
+    from .export import RAW_GENERATOR_WEIGHTS, read_export_info
+
+    if not (Path(folder) / RAW_GENERATOR_WEIGHTS).is_file() and read_export_info(folder).get("ema"):
+        raise FileNotFoundError(
+            f"--raw: {folder} holds only the generator's moving average (no "
+            f"{RAW_GENERATOR_WEIGHTS}); leave --raw out, or point --weights at a run's export/")
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     _require_weights(args.weights)
+    if args.raw:
+        _require_raw_weights(args.weights)
     _set_backend(args.backend)
     from .export import weights_provenance
     from .fileio import output_folder

@@ -276,3 +276,24 @@ def test_warnings_are_one_line_from_the_command(demo_folder, tmp_path):
     lines = [line.split("\r")[-1] for line in done.stderr.splitlines() if "Broken" in line]
     assert len(lines) == 1 and lines[0].startswith("beatgan: warning: "), done.stderr
     assert "LoopWarning" not in done.stderr
+
+
+def test_raw_on_weights_that_hold_only_the_average_is_refused(tiny_weights, tmp_path, capsys):
+    import shutil
+
+    ema_only = shutil.copytree(tiny_weights, tmp_path / "ema_only")
+    info = json.loads((ema_only / "weights.json").read_text())
+    (ema_only / "weights.json").write_text(json.dumps({**info, "ema": True}))
+    out = tmp_path / "beats"
+    assert main(["generate", "--weights", str(ema_only), "--raw", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"beatgan generate: error: --raw: {ema_only} holds only the generator's moving average "
+        f"(no generator_raw.weights.h5); leave --raw out, or point --weights at a run's export/\n")
+    assert not out.exists()
+    # Weights trained without the average: the one generator file is the raw one.
+    assert main(["generate", "--weights", str(tiny_weights), "--raw", "--n", "1", "--out", str(out)]) == 0
+    (ema_only / "weights.json").write_text("{")
+    assert main(["generate", "--weights", str(ema_only), "--out", str(tmp_path / "b2")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"beatgan generate: error: {ema_only / 'weights.json'}: not readable (")
+    assert "Traceback" not in err and not (tmp_path / "b2").exists()
