@@ -66,7 +66,12 @@ def _config_from_args(args: argparse.Namespace, *, base: Config | None = None) -
     changes = {k: v for k, v in vars(args).items() if k in names and v is not None}
     if base is None:
         base = preset(args.preset or "seed")
-    return base.replace(**changes)
+    try:
+        return base.replace(**changes)
+    except ValueError as error:  # Config names its fields; say which flags the user gave
+        given = " ".join(("--" if v else "--no-") + _flag(k)[2:] if isinstance(v, bool)
+                         else f"{_flag(k)} {v}" for k, v in changes.items())
+        raise ValueError(f"{error} (given: {given})" if given else str(error)) from error
 
 
 def _set_backend(name: str | None) -> None:

@@ -297,3 +297,14 @@ def test_raw_on_weights_that_hold_only_the_average_is_refused(tiny_weights, tmp_
     err = capsys.readouterr().err
     assert err.startswith(f"beatgan generate: error: {ema_only / 'weights.json'}: not readable (")
     assert "Traceback" not in err and not (tmp_path / "b2").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--model-dim", "0"], "Config: latent_dim and model_dim must be >= 1 (given: --model-dim 0)"),
+    (["--no-ema", "--ema-decay", "1"],
+     "Config: ema_decay must be in (0, 1), got 1.0 (given: --no-ema --ema-decay 1.0)"),
+])
+def test_a_bad_config_flag_is_named_as_the_user_typed_it(tmp_path, capsys, flags, message):
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")] + flags) == 2
+    assert capsys.readouterr().err == f"beatgan train: error: {message}\n"
+    assert not (tmp_path / "run").exists()
