@@ -308,3 +308,22 @@ def test_a_bad_config_flag_is_named_as_the_user_typed_it(tmp_path, capsys, flags
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")] + flags) == 2
     assert capsys.readouterr().err == f"beatgan train: error: {message}\n"
     assert not (tmp_path / "run").exists()
+
+
+def test_score_says_how_to_make_the_beats_it_cannot_find(demo_folder, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["score", "--data", str(demo_folder), "--generated", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err == (f"beatgan score: error: generated beats: {tmp_path / 'nope'}: "
+                                       f"no such folder; beatgan generate --out "
+                                       f"{tmp_path / 'nope'} writes them\n")
+    assert main(["score", "--data", str(demo_folder), "--generated", str(tmp_path / "empty")]) == 2
+    assert capsys.readouterr().err.endswith(f"no *.wav files in {tmp_path / 'empty'}; beatgan "
+                                            f"generate --out {tmp_path / 'empty'} writes them\n")
+    loop = next(demo_folder.glob("*.wav"))  # a training loop given as a beat: 44.1 kHz
+    (tmp_path / "loops").mkdir()
+    (tmp_path / "loops" / loop.name).write_bytes(loop.read_bytes())
+    assert main(["score", "--data", str(demo_folder), "--generated", str(tmp_path / "loops")]) == 2
+    assert capsys.readouterr().err == (
+        f"beatgan score: error: {tmp_path / 'loops' / loop.name}: sample rate 44100 Hz, expected "
+        f"14700 Hz (the model's rate): --generated takes beats that beatgan generate wrote, not "
+        f"loops\n")
