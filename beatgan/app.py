@@ -208,9 +208,27 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok:
     return page
 
 
+def check_port(host: str, port: int | None) -> None:
+    """Raise OSError, saying what to do, when ``host:port`` cannot be served on: the port is in
+    use, or ``host`` is not an address of this machine (``port`` None: only the host is checked)."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port or 0))
+        except OSError as error:
+            advice = ("pick another --port, or leave --port out for the first free one from 7860"
+                      if error.errno == errno.EADDRINUSE else
+                      "give --host an address of this machine: 127.0.0.1, or 0.0.0.0 for the network")
+            where = f"{host}:{port}" if port else host
+            raise OSError(f"cannot serve on {where} ({error.strerror or error}); {advice}") from None
+
+
 def launch(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok: bool = False,
            host: str = "127.0.0.1", port: int | None = None, share: bool = False) -> None:
     """Serve the page until interrupted (``port`` None: gradio's first free port from 7860)."""
+    check_port(host, port)  # before the loops load; gradio's own message names its Python API
     page = build_app(weights_dir, data_dir=data_dir, data_missing_ok=data_missing_ok)
     studio = getattr(page, "studio", None)
     allowed = None

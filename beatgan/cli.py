@@ -66,7 +66,12 @@ def _config_from_args(args: argparse.Namespace, *, base: Config | None = None) -
     changes = {k: v for k, v in vars(args).items() if k in names and v is not None}
     if base is None:
         base = preset(args.preset or "seed")
-    return base.replace(**changes)
+    try:
+        return base.replace(**changes)
+    except ValueError as error:  # Config names its fields; say which flags the user gave
+        given = " ".join(("--" if v else "--no-") + _flag(k)[2:] if isinstance(v, bool)
+                         else f"{_flag(k)} {v}" for k, v in changes.items())
+        raise ValueError(f"{error} (given: {given})" if given else str(error)) from error
 
 
 def _set_backend(name: str | None) -> None:
@@ -221,11 +226,11 @@ def train_summary(result) -> str:
 
 # --- commands ---------------------------------------------------------------
 def _cmd_demo_data(args: argparse.Namespace) -> int:
-    from .fileio import check_writable
+    from .fileio import output_folder
     from .synth import write_demo_pack
 
-    check_writable(args.out_dir, what=f"writing the demo pack to {args.out_dir}")
-    paths = write_demo_pack(args.out_dir, n=args.n, seed=args.seed, bpm=args.bpm)
+    with output_folder(args.out_dir, what=f"writing the demo pack to {args.out_dir}"):
+        paths = write_demo_pack(args.out_dir, n=args.n, seed=args.seed, bpm=args.bpm)
     print(f"wrote {len(paths)} demo loops to {args.out_dir}")
     return 0
 
@@ -253,12 +258,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = _train_config(args)
     import numpy as np
 
-    from .fileio import check_writable, folder_lock
+    from .fileio import folder_lock, output_folder
     from .training import train
 
     # Before minutes of loading: the run folder must take files, and be this process's alone.
-    check_writable(args.out, what="preparing the run folder")
-    with folder_lock(args.out):
+    with output_folder(args.out, what="preparing the run folder"), folder_lock(args.out):
         loops = _load_training_data(args.data, config)
         # Noise over each loop's real audio only, as the notebook does: padding stays silent.
         data = loops.augment(rng=np.random.default_rng(config.seed))
@@ -282,18 +286,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_raw_weights(folder: str | Path) -> None:
+    """``--raw`` on a folder that holds only the moving average is an error, not the average."""
+    from .export import RAW_GENERATOR_WEIGHTS, read_export_info
+
+    if not (Path(folder) / RAW_GENERATOR_WEIGHTS).is_file() and read_export_info(folder).get("ema"):
+        raise FileNotFoundError(
+            f"--raw: {folder} holds only the generator's moving average (no "
+            f"{RAW_GENERATOR_WEIGHTS}); leave --raw out, or point --weights at a run's export/")
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     _require_weights(args.weights)
+    if args.raw:
+        _require_raw_weights(args.weights)
     _set_backend(args.backend)
     from .export import weights_provenance
-    from .fileio import check_writable
+    from .fileio import output_folder
     from .generation import generate_to_folder, load_generator
 
-    check_writable(args.out, what=f"writing beats to {args.out}")
-    model, config = load_generator(args.weights, raw=args.raw)
-    # A chunk at a time: memory stays bounded for any --n.
-    paths = generate_to_folder(model, args.out, n=args.n, seed=args.seed, config=config,
-                               weights=weights_provenance(args.weights, raw=args.raw))
+    with output_folder(args.out, what=f"writing beats to {args.out}"):
+        model, config = load_generator(args.weights, raw=args.raw)
+        # A chunk at a time: memory stays bounded for any --n.
+        paths = generate_to_folder(model, args.out, n=args.n, seed=args.seed, config=config,
+                                   weights=weights_provenance(args.weights, raw=args.raw))
     print(f"wrote {len(paths)} beats to {args.out}")
     return 0
 
@@ -302,14 +318,14 @@ def _cmd_loop(args: argparse.Namespace) -> int:
     _require_weights(args.weights)
     _set_backend(args.backend)
     from .export import weights_provenance
-    from .fileio import check_writable
+    from .fileio import output_folder
     from .generation import load_generator, make_loop
 
-    check_writable(args.out, what=f"writing a loop to {args.out}")
-    model, config = load_generator(args.weights)
-    path = make_loop(model, config=config, out_dir=args.out, structure=args.structure,
-                     bars=args.bars, seed=args.seed, index=args.index,
-                     weights=weights_provenance(args.weights))
+    with output_folder(args.out, what=f"writing a loop to {args.out}"):
+        model, config = load_generator(args.weights)
+        path = make_loop(model, config=config, out_dir=args.out, structure=args.structure,
+                         bars=args.bars, seed=args.seed, index=args.index,
+                         weights=weights_provenance(args.weights))
     print(f"wrote {path}")
     return 0
 
@@ -319,28 +335,36 @@ def _score_config(args: argparse.Namespace) -> Config:
     given, else the seed preset; config flags on top."""
     sidecar = Path(args.generated) / "beats.json"
     if args.preset is None and sidecar.is_file():
-        return _config_from_args(args, base=Config.from_dict(json.loads(sidecar.read_text())["config"]))
+        try:
+            base = Config.from_dict(json.loads(sidecar.read_text())["config"])
+        except (KeyError, TypeError, ValueError) as error:  # not JSON, no config, a bad field
+            raise ValueError(f"{sidecar}: holds no readable config ({error!r}); give --preset "
+                             f"(e.g. --preset seed) to score without it") from error
+        return _config_from_args(args, base=base)
     return _config_from_args(args)
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
     config = _score_config(args)
+    from contextlib import nullcontext
+
+    from .fileio import output_folder
     from .workflows import folder_metrics, score_folder
 
-    if args.examples is not None:
-        from .fileio import check_writable
-        check_writable(args.examples, what=f"writing similarity examples to {args.examples}")
-
+    examples = (nullcontext() if args.examples is None else
+                output_folder(args.examples, what=f"writing similarity examples to {args.examples}"))
     max_shift_ms = args.max_shift_ms if args.max_shift_ms > 0 else None
-    # Loaded once here when the metrics need them too; score_folder loads them otherwise.
-    loops = _load_training_data(args.data, config, progress=not args.json) if args.metrics else None
-    report = score_folder(args.data, args.generated, config=config, threshold=args.threshold,
-                          max_shift_ms=max_shift_ms, examples_dir=args.examples,
-                          examples=args.example_count, progress=not args.json,
-                          data_missing_ok=args.data == DEFAULT_DATA, loops=loops)
+    with examples:
+        # Loaded once here when the metrics need them too; score_folder loads them otherwise.
+        loops = (_load_training_data(args.data, config, progress=not args.json) if args.metrics
+                 else None)
+        report = score_folder(args.data, args.generated, config=config, threshold=args.threshold,
+                              max_shift_ms=max_shift_ms, examples_dir=args.examples,
+                              examples=args.example_count, progress=not args.json,
+                              data_missing_ok=args.data == DEFAULT_DATA, loops=loops)
+        metrics = (folder_metrics(args.generated, loops, config=config, progress=not args.json)
+                   if args.metrics else None)
     output = report.to_dict()
-    metrics = (folder_metrics(args.generated, loops, config=config, progress=not args.json)
-               if args.metrics else None)
     if args.json:
         if metrics is not None:
             output["metrics"] = metrics.to_dict()
@@ -357,19 +381,19 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 def _cmd_select(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
-    from .fileio import check_writable
+    from .fileio import output_folder
     from .selection import (SELECTION_DIR, check_out_folder, check_request, export_selection,
                             run_config, select_checkpoint)
 
     # Before the loops are loaded: a missing run, no checkpoint, too few beats, a bad --out.
     check_request(args.run, metric=args.metric, n=args.n)
     out = check_out_folder(args.run, args.out or Path(args.run) / SELECTION_DIR)
-    check_writable(out, what=f"exporting the chosen checkpoint to {out}")
-    config = run_config(args.run)
-    loops = _load_training_data(args.data, config, progress=not args.json)
-    selection = select_checkpoint(args.run, loops, metric=args.metric, n=args.n, seed=args.seed,
-                                  config=config, progress=not args.json)
-    export_selection(selection, out, dtype=args.export_dtype)
+    with output_folder(out, what=f"exporting the chosen checkpoint to {out}"):
+        config = run_config(args.run)
+        loops = _load_training_data(args.data, config, progress=not args.json)
+        selection = select_checkpoint(args.run, loops, metric=args.metric, n=args.n,
+                                      seed=args.seed, config=config, progress=not args.json)
+        export_selection(selection, out, dtype=args.export_dtype)
     if args.json:
         print(json.dumps({**selection.to_dict(), "out": str(out)}, indent=2, allow_nan=False))
     else:
@@ -422,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("demo-data", _cmd_demo_data,
                 "write the synthetic stand-in for the Ultimate Drum Loops pack")
     p.add_argument("out_dir", type=Path, help="folder to write the loops into (created if needed)")
-    p.add_argument("--n", type=_count, default=434, help="number of loops (default 434, like the pack)")
+    p.add_argument("--n", type=_positive, default=434, help="number of loops (default 434, like the pack)")
     p.add_argument("--seed", type=_count, default=0, help="seed of the synthesizer (default 0)")
     p.add_argument("--bpm", type=_parse_bpm, default=None,
                    help="a tempo or a range LOW-HIGH (default: the pack's 124/125 bpm)")

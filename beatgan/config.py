@@ -198,7 +198,18 @@ class Config:
             path = path / "config.json"
         if not path.exists():
             raise FileNotFoundError(f"no config at {path}: weights need their config.json beside them")
-        return cls.from_dict(json.loads(path.read_text()))
+        try:
+            values = json.loads(path.read_text())
+        except ValueError as error:  # not JSON, or not UTF-8 text
+            raise ValueError(f"{path}: not a readable config ({error}); expected the config.json "
+                             f"that beatgan train writes") from error
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a JSON object of Config fields, got "
+                             f"{type(values).__name__}")
+        try:
+            return cls.from_dict(values)
+        except (TypeError, ValueError) as error:  # an unknown field, a missing or bad value
+            raise ValueError(f"{path}: {error}") from error
 
 
 def describe(name: str) -> str:

@@ -141,7 +141,16 @@ def export_weights(generator: Any, discriminator: Any | None, *, config: Any,
 def read_export_info(folder: str | Path) -> dict[str, Any]:
     """``weights.json`` of a weights folder as a dict; {} when the folder has none."""
     path = Path(folder) / EXPORT_INFO
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text())
+    except ValueError as error:  # not JSON, or not UTF-8 text
+        raise ValueError(f"{path}: not readable ({error}); expected the {EXPORT_INFO} that "
+                         f"training exports (delete it to go on without its record)") from error
+    if not isinstance(info, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(info).__name__}")
+    return info
 
 
 def weights_provenance(folder: str | Path, *, raw: bool = False,

@@ -10,7 +10,8 @@
 * ``weights_h5_bytes``: a Keras ``.weights.h5`` serialised in memory (h5py can crash the process
   when the disk fills under it), then written with ``atomic_write_bytes``.
 * ``check_writable`` / ``check_free_space``: before long work, so a read-only or full output folder
-  is reported in seconds, not after hours.
+  is reported in seconds, not after hours; ``output_folder`` also removes the folder it made
+  when the command then fails.
 * ``lock_folder``: an exclusive ``fcntl.flock`` on ``FOLDER/.lock``, released by the kernel when
   the process dies (kill -9 never leaves a stale lock).
 * ``annotate`` / ``describe_os_error``: attach to an ``OSError`` the path and what was being
@@ -135,6 +136,30 @@ def check_writable(folder: str | Path, *, what: str, needed_bytes: int = 0) -> P
             probe.unlink(missing_ok=True)
     check_free_space(folder, needed_bytes, what=what)
     return folder
+
+
+@contextlib.contextmanager
+def output_folder(folder: str | Path, *, what: str, needed_bytes: int = 0) -> Iterator[Path]:
+    """``check_writable`` for the block; when the block fails, the folders it created (``folder``
+    and any missing parents) are removed again if they hold nothing but a run-folder lock, so a
+    failed command (bad input, a missing folder of loops) leaves no empty output folder behind."""
+    folder = Path(folder)
+    created = [p for p in (folder.absolute(), *folder.absolute().parents) if not p.exists()]
+    check_writable(folder, what=what, needed_bytes=needed_bytes)
+    try:
+        yield folder
+    except BaseException:
+        for path in created:  # innermost first; stop at the first that holds something
+            try:
+                names = {p.name for p in path.iterdir()}
+                if not names <= {LOCK_FILE}:
+                    break
+                for name in names:
+                    (path / name).unlink()
+                path.rmdir()
+            except OSError:
+                break
+        raise
 
 
 # --- writing -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -59,10 +60,16 @@ def load_generator(weights_dir: str | Path, *, raw: bool = False) -> tuple[Any, 
                                 f"config.json, as training exports them)")
     config = Config.load(weights_dir)
     model = build_generator(config)
-    try:
-        model.load_weights(str(weights))
-    except Exception as error:  # h5py OSError for a torn file, Keras ValueError for shapes
-        raise ValueError(_weights_mismatch(weights, model, config, error)) from error
+    # Keras warns about each layer it cannot match before it raises: held back, so a mismatch
+    # is the one line below, and passed on when the load succeeds.
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(str(weights))
+        except Exception as error:  # h5py OSError for a torn file, Keras ValueError for shapes
+            raise ValueError(_weights_mismatch(weights, model, config, error)) from error
+    for caught in held:
+        warnings.warn_explicit(caught.message, caught.category, caught.filename, caught.lineno)
     return model, config
 
 

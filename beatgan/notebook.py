@@ -40,9 +40,11 @@ def parse_parameter(text: str) -> tuple[str, Any]:
 
 
 def check_parameters(path: str | Path, parameters: dict[str, Any]) -> None:
-    """Raise ValueError when a parameter is not set in the notebook's cell tagged ``parameters``.
+    """Raise ValueError when a parameter is not set in the notebook's cell tagged ``parameters``,
+    or is given a value of another type than the cell's (``-p iterations=abc``), before a kernel
+    starts.
 
-    papermill only logs a warning for one, so a typo would be ignored silently. The cell is read
+    papermill only logs a warning for an unknown one, so a typo would be ignored silently. The cell is read
     with ``ast``: papermill's own parser gives up on lines whose comment holds ``=``.
     """
     declared = parameter_defaults(path)
@@ -50,6 +52,21 @@ def check_parameters(path: str | Path, parameters: dict[str, Any]) -> None:
     if unknown:
         raise ValueError(f"unknown notebook parameter(s) {unknown}; the parameters cell sets "
                          f"{sorted(declared)}")
+    for name, value in parameters.items():
+        default = declared[name]
+        # An int for a float (-p threshold=1) is fine; a bool is not an int here.
+        if default is None or type(value) is type(default) or (type(default), type(value)) == (float, int):
+            continue
+        hint = (f'; quote a text value: -p {name}=\'"{value}"\'' if isinstance(default, str)
+                else "")
+        raise ValueError(f"notebook parameter {name}={value!r} has type {type(value).__name__}; "
+                         f"the parameters cell sets {name} = {default!r} "
+                         f"({type(default).__name__}){hint}")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def parameter_defaults(path: str | Path) -> dict[str, Any]:
@@ -57,7 +74,12 @@ def parameter_defaults(path: str | Path) -> dict[str, Any]:
     value that is not a Python literal). Raises ValueError when no cell is tagged so."""
     import nbformat
 
-    notebook = nbformat.read(path, as_version=4)
+    try:
+        notebook = nbformat.read(path, as_version=4)
+    except (ValueError, TypeError, AttributeError, KeyError, nbformat.ValidationError) as error:
+        # What nbformat raises for a file that is not UTF-8, not JSON, or JSON of another shape.
+        raise ValueError(f"{path}: not a Jupyter notebook ({_first_line(error)}); expected an "
+                         f".ipynb file such as beat_gan.ipynb") from error
     cells = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if not cells:
         raise ValueError(f"{path} has no cell tagged 'parameters'")

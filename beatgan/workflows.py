@@ -56,25 +56,29 @@ def load_generated(folder: str | Path, *, config: Config,
     import soundfile as sf
 
     folder = Path(folder)
+    make = f"beatgan generate --out {folder} writes them"
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"generated beats: {folder}: a file, expected a folder of beats")
     if not folder.is_dir():
-        raise ValueError(f"generated beats: {folder} is not a folder")
+        raise ValueError(f"generated beats: {folder}: no such folder; {make}")
     paths = sorted((p for p in folder.glob(pattern) if p.is_file()), key=natural_key)
     if not paths:
-        raise ValueError(f"generated beats: no {pattern} files in {folder}")
+        raise ValueError(f"generated beats: no {pattern} files in {folder}; {make}")
     n = config.score_len
     audio = np.empty((len(paths), n, config.channels), dtype=np.float32)
     for i, path in enumerate(paths):
         try:
             info = sf.info(str(path))
         except (sf.LibsndfileError, RuntimeError) as error:
-            raise ValueError(f"{path.name}: not a readable audio file ({error})") from None
+            raise ValueError(f"{path}: not a readable audio file ({error})") from None
         if info.samplerate != config.sample_rate_hz:
-            raise ValueError(f"{path.name}: sample rate {info.samplerate} Hz, expected "
-                             f"{config.sample_rate_hz} Hz (the model's rate)")
+            raise ValueError(f"{path}: sample rate {info.samplerate} Hz, expected "
+                             f"{config.sample_rate_hz} Hz (the model's rate): --generated takes "
+                             f"beats that beatgan generate wrote, not loops")
         if info.channels != config.channels:
-            raise ValueError(f"{path.name}: {info.channels} channel(s), expected {config.channels}")
+            raise ValueError(f"{path}: {info.channels} channel(s), expected {config.channels}")
         if info.frames < n:
-            raise ValueError(f"{path.name}: {info.frames} frames, expected at least {n} "
+            raise ValueError(f"{path}: {info.frames} frames, expected at least {n} "
                              f"(one segment at {config.bpm:g} bpm)")
         audio[i] = sf.read(str(path), frames=n, dtype="float32", always_2d=True)[0]
     return audio, paths

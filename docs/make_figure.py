@@ -17,6 +17,12 @@ import beatgan  # noqa: F401  (quiets TensorFlow's start-up lines before Keras l
 import numpy as np
 
 
+def _loop_label(path) -> str:
+    """``tr07_drlp_124_Believe_Full.wav`` -> ``Believe``; a name outside the pack's pattern as it is."""
+    parts = path.stem.split("_")
+    return parts[3] if len(parts) > 3 and parts[1] == "drlp" else path.stem[:16]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default="weights")
@@ -42,10 +48,10 @@ def main(argv=None) -> None:
     print(metrics.evaluate(audio, reference).summary())
 
     n = config.score_len
-    picks = np.random.default_rng(0).choice(len(loops), 8, replace=False)
+    picks = np.random.default_rng(0).choice(len(loops), min(8, len(loops)), replace=False)
     fig = plots.spectrogram_grid(
         [("generated", [a[:n] for a in audio[:8]], [f"beat {i}" for i in range(8)]),
-         ("training", [loops.audio[j, :n] for j in picks], [loops.paths[j].stem.split("_")[3] for j in picks])],
+         ("training", [loops.audio[j, :n] for j in picks], [_loop_label(loops.paths[j]) for j in picks])],
         sample_rate_hz=config.sample_rate_hz, bpm=config.bpm, cell_in=1.5)
     if args.title:
         fig.suptitle(args.title, fontsize=9)

@@ -157,6 +157,25 @@ def test_the_page_renders_its_first_result_in_chromium(app_url, tmp_path, docs_s
     assert len(colours) > 200
 
 
+def test_a_port_in_use_or_a_foreign_host_is_one_line_saying_what_to_change(tiny_weights, capsys):
+    from beatgan.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["app", "--weights", str(tiny_weights), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"beatgan app: error: cannot serve on 127.0.0.1:{port} (Address already in "
+                   f"use); pick another --port, or leave --port out for the first free one from "
+                   f"7860\n")
+    assert main(["app", "--weights", str(tiny_weights), "--host", "192.0.2.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("beatgan app: error: cannot serve on 192.0.2.1 (")
+    assert err.endswith("give --host an address of this machine: 127.0.0.1, or 0.0.0.0 for the "
+                        "network\n")
+
+
 def test_a_page_without_weights_says_what_to_run(tmp_path):
     pytest.importorskip("gradio", reason="the [app] extra installs gradio")
     from beatgan.app import build_app

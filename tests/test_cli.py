@@ -125,9 +125,50 @@ def test_score_names_an_unreadable_generated_file(demo_folder, tmp_path, capsys)
 
 
 def test_a_mistyped_data_folder_is_an_error_not_the_demo_pack(tmp_path, capsys):
-    assert main(["train", "--data", str(tmp_path / "ULTIMATE_DRUM_LOPS"), "--out", str(tmp_path / "run"),
+    assert main(["train", "--data", str(tmp_path / "ULTIMATE_DRUM_LOPS"), "--out", str(tmp_path / "runs/a"),
                  "--model-dim", "2"]) == 2
     assert "no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # the run folder (and its parent) made for it are gone
+
+
+def test_a_failed_command_leaves_no_output_folder_it_made(demo_folder, tiny_weights, tmp_path, capsys):
+    import shutil
+
+    (tmp_path / "beats").mkdir()
+    (tmp_path / "beats/output000.wav").write_text("not audio")
+    other = shutil.copytree(tiny_weights, tmp_path / "other")
+    TINY.replace(model_dim=4).save(other / "config.json")  # weights that do not fit their config
+    for args in (["score", "--data", str(demo_folder), "--generated", str(tmp_path / "beats"),
+                  "--examples", str(tmp_path / "examples")],
+                 ["generate", "--weights", str(other), "--out", str(tmp_path / "new/beats")],
+                 ["loop", "--weights", str(other), "--out", str(tmp_path / "loops")]):
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "not a readable audio file" in err and "does not fit its config.json" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["beats", "other"]
+    # A run folder that held something before is left as it was, lock file and all.
+    run = tmp_path / "run"
+    run.mkdir()
+    assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(run)]) == 2
+    assert sorted(p.name for p in run.iterdir()) == [".lock"]
+
+
+def test_demo_data_refuses_zero_loops_before_making_the_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["demo-data", str(tmp_path / "loops"), "--n", "0"])
+    assert caught.value.code == 2
+    assert "argument --n: expected a whole number >= 1, got '0'" in capsys.readouterr().err
+    assert not (tmp_path / "loops").exists()
+
+
+@pytest.mark.parametrize("sidecar", ['{"n": 1}', '{"config": ', '{"config": {"model_dims": 2}}'])
+def test_score_names_a_beats_json_without_a_config(demo_folder, tmp_path, capsys, sidecar):
+    (tmp_path / "beats.json").write_text(sidecar)
+    assert main(["score", "--data", str(demo_folder), "--generated", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"beatgan score: error: {tmp_path / 'beats.json'}: holds no readable config (")
+    assert err.rstrip().endswith("give --preset (e.g. --preset seed) to score without it")
+    assert "Traceback" not in err
 
 
 def test_a_diverged_run_ends_with_one_line_and_exit_code_1(demo_folder, tmp_path, capsys, monkeypatch):
@@ -238,3 +279,54 @@ def test_warnings_are_one_line_from_the_command(demo_folder, tmp_path):
     lines = [line.split("\r")[-1] for line in done.stderr.splitlines() if "Broken" in line]
     assert len(lines) == 1 and lines[0].startswith("beatgan: warning: "), done.stderr
     assert "LoopWarning" not in done.stderr
+
+
+def test_raw_on_weights_that_hold_only_the_average_is_refused(tiny_weights, tmp_path, capsys):
+    import shutil
+
+    ema_only = shutil.copytree(tiny_weights, tmp_path / "ema_only")
+    info = json.loads((ema_only / "weights.json").read_text())
+    (ema_only / "weights.json").write_text(json.dumps({**info, "ema": True}))
+    out = tmp_path / "beats"
+    assert main(["generate", "--weights", str(ema_only), "--raw", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"beatgan generate: error: --raw: {ema_only} holds only the generator's moving average "
+        f"(no generator_raw.weights.h5); leave --raw out, or point --weights at a run's export/\n")
+    assert not out.exists()
+    # Weights trained without the average: the one generator file is the raw one.
+    assert main(["generate", "--weights", str(tiny_weights), "--raw", "--n", "1", "--out", str(out)]) == 0
+    (ema_only / "weights.json").write_text("{")
+    assert main(["generate", "--weights", str(ema_only), "--out", str(tmp_path / "b2")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"beatgan generate: error: {ema_only / 'weights.json'}: not readable (")
+    assert "Traceback" not in err and not (tmp_path / "b2").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--model-dim", "0"], "Config: latent_dim and model_dim must be >= 1 (given: --model-dim 0)"),
+    (["--no-ema", "--ema-decay", "1"],
+     "Config: ema_decay must be in (0, 1), got 1.0 (given: --no-ema --ema-decay 1.0)"),
+])
+def test_a_bad_config_flag_is_named_as_the_user_typed_it(tmp_path, capsys, flags, message):
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")] + flags) == 2
+    assert capsys.readouterr().err == f"beatgan train: error: {message}\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_score_says_how_to_make_the_beats_it_cannot_find(demo_folder, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["score", "--data", str(demo_folder), "--generated", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err == (f"beatgan score: error: generated beats: {tmp_path / 'nope'}: "
+                                       f"no such folder; beatgan generate --out "
+                                       f"{tmp_path / 'nope'} writes them\n")
+    assert main(["score", "--data", str(demo_folder), "--generated", str(tmp_path / "empty")]) == 2
+    assert capsys.readouterr().err.endswith(f"no *.wav files in {tmp_path / 'empty'}; beatgan "
+                                            f"generate --out {tmp_path / 'empty'} writes them\n")
+    loop = next(demo_folder.glob("*.wav"))  # a training loop given as a beat: 44.1 kHz
+    (tmp_path / "loops").mkdir()
+    (tmp_path / "loops" / loop.name).write_bytes(loop.read_bytes())
+    assert main(["score", "--data", str(demo_folder), "--generated", str(tmp_path / "loops")]) == 2
+    assert capsys.readouterr().err == (
+        f"beatgan score: error: {tmp_path / 'loops' / loop.name}: sample rate 44100 Hz, expected "
+        f"14700 Hz (the model's rate): --generated takes beats that beatgan generate wrote, not "
+        f"loops\n")

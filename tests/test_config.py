@@ -39,6 +39,19 @@ def test_unknown_keys_are_refused():
         Config.from_dict({"model_dims": 64})
 
 
+@pytest.mark.parametrize("text, words", [
+    ('{"model_dim": ', "config.json: not a readable config \\(Expecting value"),
+    ("[1]", "config.json: expected a JSON object of Config fields, got list"),
+    ('{"model_dims": 2}', "config.json: Config: unknown field\\(s\\) \\['model_dims'\\]"),
+    ('{"model_dim": 0}', "config.json: Config: latent_dim and model_dim must be >= 1"),
+])
+def test_a_bad_config_file_is_named_in_the_error(tmp_path, text, words):
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(ValueError, match=words) as caught:
+        Config.load(tmp_path)
+    assert str(caught.value).startswith(str(tmp_path / "config.json"))
+
+
 def test_preset_with_changes():
     assert preset("seed", model_dim=16).model_dim == 16
     with pytest.raises(ValueError, match="unknown preset"):

@@ -56,3 +56,12 @@ def test_plot_history_reads_a_csv_and_a_run_folder_alike(tmp_path, docs_script):
     assert plot.read_rollbacks(tmp_path) == events
     plot.main(["--history", str(tmp_path), "--out", str(out)])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_make_figure_labels_loops_of_any_name(docs_script):
+    from pathlib import Path
+
+    label = docs_script("make_figure")._loop_label
+    assert label(Path("tr07_drlp_124_Believe_Full.wav")) == "Believe"
+    assert label(Path("Groove 126bpm.wav")) == "Groove 126bpm"
+    assert label(Path("a_b_c_d_e_f_g_h_i.wav")) == "a_b_c_d_e_f_g_h_"

@@ -284,7 +284,7 @@ def test_generate_permission_denied_and_read_only(tiny_weights, tmp_path, small_
                  "--n", "2"]) == 2
     err = _one_line(capsys.readouterr().err)
     assert "Permission denied" in err and "output000.wav" in err
-    assert not list((tmp_path / "b").iterdir())
+    assert not (tmp_path / "b").exists()  # nothing written, and the folder made for it is gone
     monkeypatch.undo()
     disk = small_disk(1 << 20)
     _remount_read_only(disk)
@@ -324,6 +324,44 @@ def test_truncated_weights_and_another_model_size_are_one_line(tiny_weights, tmp
     err = _one_line(capsys.readouterr().err)
     assert "does not fit its config.json" in err and "model_dim=4" in err
     assert "(100, 1024)" in err  # the dense kernel a d = 4 generator expects (16 * 16 * 4)
+    assert not (tmp_path / "o").exists()  # the output folder made for the beats is gone again
+
+
+def test_weights_that_do_not_fit_raise_one_error_without_keras_warnings(tiny_weights, tmp_path):
+    import shutil
+
+    from beatgan.generation import load_generator
+
+    other = shutil.copytree(tiny_weights, tmp_path / "other")
+    TINY.replace(model_dim=4).save(other / "config.json")
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(ValueError, match="does not fit"):
+        warnings.simplefilter("always")
+        load_generator(other)
+    assert [str(w.message) for w in caught] == []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_generator(tiny_weights)
+    assert [str(w.message) for w in caught] == []
+
+
+def test_output_folder_removes_only_what_it_made_and_left_empty(tmp_path):
+    with pytest.raises(RuntimeError):
+        with fileio.output_folder(tmp_path / "a/b/c", what="writing") as folder:
+            (folder / fileio.LOCK_FILE).write_text("1")
+            raise RuntimeError("bad input")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError):
+        with fileio.output_folder(tmp_path / "a/b", what="writing") as folder:
+            (folder / "beat.wav").write_text("kept")
+            raise RuntimeError("failed after the first batch")
+    assert (tmp_path / "a/b/beat.wav").read_text() == "kept"
+    with pytest.raises(KeyboardInterrupt):
+        with fileio.output_folder(tmp_path / "a/b/new", what="writing"):
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in (tmp_path / "a/b").iterdir()) == ["beat.wav"]
+    with fileio.output_folder(tmp_path / "ok", what="writing"):
+        pass
+    assert (tmp_path / "ok").is_dir()  # kept, empty, when the block succeeds
 
 
 # --- the data folder: never the demo pack in place of the user's files --------------------------

@@ -45,6 +45,34 @@ def test_parameters_of_the_parameters_cell_pass_and_a_typo_is_an_error(tmp_path)
         check_parameters(path, {"iteratons": 3})
 
 
+def test_a_parameter_of_another_type_is_refused_before_a_kernel_starts(tmp_path):
+    nb = _notebook()
+    nb.cells[1].source += 'data_dir = "loops"\nthreshold = 0.1\nfast = True\n'
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    check_parameters(path, {"iterations": 5, "data_dir": "mine", "threshold": 1, "fast": False})
+    with pytest.raises(ValueError) as caught:
+        check_parameters(path, {"iterations": "abc"})
+    assert str(caught.value) == ("notebook parameter iterations='abc' has type str; the "
+                                 "parameters cell sets iterations = 0 (int)")
+    with pytest.raises(ValueError, match="iterations=True has type bool"):
+        check_parameters(path, {"iterations": True})
+    with pytest.raises(ValueError, match="""quote a text value: -p data_dir='"123"'"""):
+        check_parameters(path, {"data_dir": 123})
+
+
+@pytest.mark.parametrize("content", [b"RIFF\xa1\x00 not text", b"hi\n", b"{}", b"[1, 2]"])
+def test_a_file_that_is_not_a_notebook_is_named_with_what_to_give(tmp_path, content):
+    path = tmp_path / "beats.wav"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as caught:
+        check_parameters(path, {})
+    message = str(caught.value)
+    assert message.startswith(f"{path}: not a Jupyter notebook (")
+    assert message.endswith("expected an .ipynb file such as beat_gan.ipynb")
+    assert "\n" not in message
+
+
 def test_papermill_timing_metadata_is_dropped_from_light_notebooks():
     nb = _notebook()
     nb.metadata["papermill"] = {"duration": 1.0}
