@@ -258,9 +258,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = _train_config(args)
     import numpy as np
 
+    from .backends.parallel import check_devices
     from .fileio import folder_lock, output_folder
     from .training import train
 
+    check_devices(args.devices, batch_size=config.batch_size)  # before minutes of loading
     # Before minutes of loading: the run folder must take files, and be this process's alone.
     with output_folder(args.out, what="preparing the run folder"), folder_lock(args.out):
         loops = _load_training_data(args.data, config)

@@ -180,7 +180,9 @@ def test_tensorflow_and_jax_steps_agree(shared_inputs, tmp_path):
         tf_out = {key: archive[key] for key in archive.files}
     jax_out = _run_worker("jax", shared_inputs, tmp_path / "jax.npz")
     assert str(tf_out["backend"]) == "tensorflow" and str(jax_out["backend"]) == "jax"
-    np.testing.assert_allclose(jax_out["fake"], tf_out["fake"], rtol=1e-4, atol=1e-6)
+    # The backends' convolutions sum in different orders: on a loaded CPU up to 2.4e-6 apart near
+    # 0. The untrained fakes are about 1e-3 (largest 0.014), so 1e-5 is still under 1 % of them.
+    np.testing.assert_allclose(jax_out["fake"], tf_out["fake"], rtol=1e-4, atol=1e-5)
     for key in ("d_d_loss", "d_gp", "d_wasserstein", "g_loss", "linear_gp", "linear_d_loss"):
         np.testing.assert_allclose(jax_out[key], tf_out[key], rtol=1e-4, err_msg=key)
     # One Adam step from the same state lands on the same critic weights.

@@ -131,3 +131,23 @@ def test_cli_train_takes_devices():
     assert parser.parse_args(["train", "--out", "run", "--devices", "all"]).devices == "all"
     assert parser.parse_args(["train", "--out", "run", "--devices", "2"]).devices == "2"
     assert parser.parse_args(["train", "--out", "run"]).devices is None
+
+
+@pytest.mark.parametrize("devices, said", [("two", "positive integer or 'all'"),
+                                           ("0", "positive integer or 'all'"),
+                                           ("3", "does not split evenly over 3 devices"),
+                                           ("2", "the tensorflow backend sees 1")])
+def test_cli_train_checks_devices_before_loading_any_loops(tmp_path, capsys, monkeypatch, devices,
+                                                          said):
+    from beatgan import cli
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("loaded the loops before checking --devices")
+
+    monkeypatch.setattr(cli, "_load_training_data", no_loading)
+    out = tmp_path / "run"
+    assert cli.main(["train", "--out", str(out), "--model-dim", "2", "--batch-size", "4",
+                     "--devices", devices]) == 2  # bad input
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err
+    assert not out.exists()

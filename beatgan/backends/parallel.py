@@ -100,15 +100,16 @@ def device_count(devices: int | str | None) -> int:
     return devices
 
 
-def data_parallel(devices: int | str | None, *, batch_size: int) -> DataParallelPlan | None:
-    """A plan splitting each batch of ``batch_size`` over ``devices``; None for one device.
+def check_devices(devices: int | str | None, *, batch_size: int) -> int:
+    """The device count ``devices`` asks for, checked against the backend's devices and the
+    batch (cheap: builds nothing, so a command can check before it loads data).
 
     Raises ValueError when more devices are asked for than the backend sees, or
     when ``batch_size`` does not divide evenly over them.
     """
     n = device_count(devices)
     if n == 1:
-        return None
+        return 1
     if batch_size % n:
         raise ValueError(f"batch_size={batch_size} does not split evenly over {n} devices; "
                          f"use a device count that divides it (or change --batch-size)")
@@ -116,7 +117,19 @@ def data_parallel(devices: int | str | None, *, batch_size: int) -> DataParallel
     if n > len(found):
         raise ValueError(f"asked for {n} devices, the {keras.backend.backend()} backend sees "
                          f"{len(found)}: {found}")
-    chosen = tuple(found[:n])
+    return n
+
+
+def data_parallel(devices: int | str | None, *, batch_size: int) -> DataParallelPlan | None:
+    """A plan splitting each batch of ``batch_size`` over ``devices``; None for one device.
+
+    Raises ValueError when more devices are asked for than the backend sees, or
+    when ``batch_size`` does not divide evenly over them.
+    """
+    n = check_devices(devices, batch_size=batch_size)
+    if n == 1:
+        return None
+    chosen = tuple(available_devices()[:n])
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
         strategy = tf.distribute.MirroredStrategy(list(chosen))
