@@ -21,6 +21,8 @@ def read_history(path: str | Path) -> dict[str, list[float]]:
     from beatgan import notebook, training
 
     path = Path(path)
+    if not path.exists():
+        raise SystemExit(f"{path}: no such run folder or history file")
     rows = training.load_history(path) if path.is_dir() else training.read_history_file(path)
     if not rows:
         raise SystemExit(f"{path} holds no training history")

@@ -58,6 +58,17 @@ def test_plot_history_reads_a_csv_and_a_run_folder_alike(tmp_path, docs_script):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_history_of_a_missing_run_is_one_line(tmp_path, docs_script):
+    import pytest
+
+    plot = docs_script("plot_history")
+    with pytest.raises(SystemExit, match="no such run folder or history file"):
+        plot.main(["--history", str(tmp_path / "nope"), "--out", str(tmp_path / "c.png")])
+    with pytest.raises(SystemExit, match="holds no training history"):
+        plot.main(["--history", str(tmp_path), "--out", str(tmp_path / "c.png")])
+    assert not (tmp_path / "c.png").exists()
+
+
 def test_make_figure_labels_loops_of_any_name(docs_script):
     from pathlib import Path
 
