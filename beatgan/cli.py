@@ -231,7 +231,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
     with output_folder(args.out_dir, what=f"writing the demo pack to {args.out_dir}"):
         paths = write_demo_pack(args.out_dir, n=args.n, seed=args.seed, bpm=args.bpm)
-    print(f"wrote {len(paths)} demo loops to {args.out_dir}")
+    print(f"wrote {len(paths)} demo loop{'' if len(paths) == 1 else 's'} to {args.out_dir}")
     return 0
 
 
@@ -312,7 +312,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         # A chunk at a time: memory stays bounded for any --n.
         paths = generate_to_folder(model, args.out, n=args.n, seed=args.seed, config=config,
                                    weights=weights_provenance(args.weights, raw=args.raw))
-    print(f"wrote {len(paths)} beats to {args.out}")
+    print(f"wrote {len(paths)} beat{'' if len(paths) == 1 else 's'} to {args.out}")
     return 0
 
 

@@ -163,7 +163,8 @@ class Selection:
         """Step and metrics of every checkpoint, the held-out loops above; '*' marks the choice."""
         scored = "EMA generator" if all(r.ema for r in self.rows) else (
             "raw generator" if not any(r.ema for r in self.rows) else "EMA generator where kept")
-        lines = [f"{len(self.rows)} checkpoints of {self.run_dir}, {self.n} beats each (seed "
+        plural = "" if len(self.rows) == 1 else "s"
+        lines = [f"{len(self.rows)} checkpoint{plural} of {self.run_dir}, {self.n} beats each (seed "
                  f"{self.seed}, {scored}); chosen by {self.metric} ({CRITERIA[self.metric]})"]
         header = f"  {'step':>10}" + "".join(f"{name:>11}" for name in _COLUMNS.values())
         lines += [header, "-" * len(header)]

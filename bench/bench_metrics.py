@@ -36,7 +36,7 @@ def demo_segments(n: int, *, seed: int, config: Config) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loops", type=int, default=434)
     parser.add_argument("--copies", type=int, default=5)
     parser.add_argument("--generated", type=int, default=40)

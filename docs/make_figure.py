@@ -25,10 +25,12 @@ def _loop_label(path) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", default="weights")
-    parser.add_argument("--data", default="ULTIMATE_DRUM_LOOPS")
-    parser.add_argument("--out", default="docs/spectrograms.png")
-    parser.add_argument("--title", default="")
+    parser.add_argument("--weights", default="weights",
+                        help="weights folder whose generator draws the top rows (default weights)")
+    parser.add_argument("--data", default="ULTIMATE_DRUM_LOOPS",
+                        help="folder of training loops for the bottom rows (default ULTIMATE_DRUM_LOOPS)")
+    parser.add_argument("--out", default="docs/spectrograms.png", help="PNG to write")
+    parser.add_argument("--title", default="", help="figure title (default: none)")
     args = parser.parse_args(argv)
 
     import beatgan

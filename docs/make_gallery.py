@@ -72,8 +72,10 @@ def make_gallery(weights: str | Path, out_dir: str | Path, *,
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", default="weights")
-    parser.add_argument("--out", default="docs/gallery")
+    parser.add_argument("--weights", default="weights",
+                        help="weights folder that makes the loops (default weights)")
+    parser.add_argument("--out", default="docs/gallery",
+                        help="folder to replace with the loops and their README (default docs/gallery)")
     args = parser.parse_args(argv)
     for path in make_gallery(args.weights, args.out):
         print(f"wrote {path}")

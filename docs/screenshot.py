@@ -115,9 +115,9 @@ def screenshot(url: str, path: str | Path, *, ready_js: str = APP_READY_JS, widt
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("url")
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=1400)
+    parser.add_argument("url", help="page to load, e.g. http://127.0.0.1:7860")
+    parser.add_argument("out", type=Path, help="PNG to write")
+    parser.add_argument("--width", type=int, default=1280, help="viewport width in pixels")
+    parser.add_argument("--height", type=int, default=1400, help="viewport height in pixels")
     args = parser.parse_args()
     print(screenshot(args.url, args.out, width=args.width, height=args.height))

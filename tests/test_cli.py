@@ -46,6 +46,7 @@ def test_loop_records_the_weights_as_generate_does(tiny_weights, tmp_path, capsy
     from beatgan.export import file_sha256
 
     assert main(["generate", "--weights", str(tiny_weights), "--n", "1", "--out", str(tmp_path)]) == 0
+    assert f"wrote 1 beat to {tmp_path}" in capsys.readouterr().out
     assert main(["loop", "--weights", str(tiny_weights), "--out", str(tmp_path / "loops")]) == 0
     (meta,) = [json.loads(p.read_text()) for p in (tmp_path / "loops").glob("*.json")]
     beats = json.loads((tmp_path / "beats.json").read_text())
