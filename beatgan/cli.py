@@ -262,8 +262,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .fileio import folder_lock, output_folder
     from .training import train
 
-    check_devices(args.devices, batch_size=config.batch_size)  # before minutes of loading
-    # Before minutes of loading: the run folder must take files, and be this process's alone.
+    # Before minutes of loading: the devices must exist, and the run folder must take files
+    # and be this process's alone.
+    check_devices(args.devices, batch_size=config.batch_size)
     with output_folder(args.out, what="preparing the run folder"), folder_lock(args.out):
         loops = _load_training_data(args.data, config)
         # Noise over each loop's real audio only, as the notebook does: padding stays silent.
