@@ -258,6 +258,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = _train_config(args)
     import numpy as np
 
+    from .backends.compile_cache import use_run_compile_cache
     from .backends.parallel import check_devices
     from .fileio import folder_lock, output_folder
     from .training import train
@@ -266,6 +267,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # and be this process's alone.
     check_devices(args.devices, batch_size=config.batch_size)
     with output_folder(args.out, what="preparing the run folder"), folder_lock(args.out):
+        use_run_compile_cache(args.out)  # JAX: a resumed run reuses the compiled step
         loops = _load_training_data(args.data, config)
         # Noise over each loop's real audio only, as the notebook does: padding stays silent.
         data = loops.augment(rng=np.random.default_rng(config.seed))
