@@ -28,7 +28,9 @@ checkpoints (plain numpy arrays) resume on any number of devices.
 Run folder layout (``run_dir``)::
 
     config.json                       the Config (a resumed run must match it)
-    checkpoints/ckpt-00001000.npz     atomic checkpoints, the newest ``keep`` kept
+    checkpoints/ckpt-00001000.npz     atomic checkpoints, the newest ``keep`` kept; written on
+                                      a worker thread while training goes on
+                                      (``checkpoint.BackgroundWriter``), the last one waited for
     history.csv, history.json         one row per log interval (plot these)
     tensorboard/events.out.tfevents.* scalars and audio previews
     export/generator.weights.h5       final weights in Keras format (the generator's
@@ -36,6 +38,7 @@ Run folder layout (``run_dir``)::
     export/discriminator.weights.h5   ``config.ema``), with config.json and
     export/config.json                weights.json beside them: what
     export/weights.json               ``beatgan generate`` loads (``beatgan.export``)
+    compile_cache/                    JAX's compiled programs, when ``beatgan train`` runs it
 
 Time limit (``max_seconds``): counted from the start of the ``train`` call, model
 building and compiling included. Before each iteration the loop checks whether the
@@ -318,10 +321,10 @@ class _TrainingState:
         self.history: list[dict[str, float]] = []
         # The newest readable checkpoint; unreadable newer ones are reported and set aside.
         found = ckpt.latest_good_checkpoint(self.ckpt_dir)
-        self.last_checkpoint = None if found is None else found[0]
+        self.writer = ckpt.BackgroundWriter(None if found is None else found[0])
         if found is not None:
             self._restore(*found[1:])
-        self.saved_step = self.step if self.last_checkpoint is not None else -1
+        self.saved_step = self.step if found is not None else -1
         self.stability = InstabilityMonitor()
         self.stability.observe_all(self.history)
         # After the restore: the JAX steps copy the variables' values when they are made.
@@ -351,21 +354,30 @@ class _TrainingState:
         if self.ema is not None:
             self.ema.sync_to_model()
 
-    def save_checkpoint(self, *, keep: int) -> Path:
+    @property
+    def last_checkpoint(self) -> Path | None:
+        """The newest checkpoint complete on disk (a write in progress is not counted)."""
+        return self.writer.last_written
+
+    def save_checkpoint(self, *, keep: int, wait: bool = True) -> None:
+        """Checkpoint the current state, then write the history beside it. ``wait=False``:
+        return once the state is copied to the host and write it on ``self.writer``'s thread
+        (``self.writer.wait()`` before reading or pinning checkpoints)."""
         self.sync_to_models()
         arrays = ckpt.collect_state(self.generator, self.discriminator, self.g_opt, self.d_opt,
                                     ema_generator=None if self.ema is None else self.ema.model)
         sampler_state, order = self.sampler.get_state()
         arrays["sampler/order"] = order
-        meta = {"sampler": sampler_state, "elapsed_s": self.elapsed, "history": self.history,
-                "rollbacks": self.rollbacks,
+        history = [dict(row) for row in self.history]  # the loop goes on adding to its own
+        meta = {"sampler": sampler_state, "elapsed_s": self.elapsed, "history": history,
+                "rollbacks": list(self.rollbacks),
                 "config": self.config.to_dict(), "backend": keras.backend.backend(),
                 "devices": self.n_devices}  # informative: any device count can resume it
         self.saved_step = self.step
-        self.last_checkpoint = ckpt.save_checkpoint(self.ckpt_dir, step=self.step, arrays=arrays,
-                                                    meta=meta, keep=keep)
-        write_history(self.run_dir, self.history)
-        return self.last_checkpoint
+        self.writer.submit(self.ckpt_dir, step=self.step, arrays=arrays, meta=meta, keep=keep,
+                           then=lambda: write_history(self.run_dir, history))
+        if wait:
+            self.writer.wait()
 
     def iteration(self) -> dict:
         """d_updates_per_g critic updates then one generator update; outputs stay on device."""
@@ -430,6 +442,7 @@ class _TrainingState:
         """
         reason, at_step, error = self.rollback_due
         self.rollback_due = None
+        self.writer.wait()  # every checkpoint on disk before choosing one
         calm = self.stability.calm_step
         limit = at_step - 1 if calm is None else min(calm, at_step - 1)
         before = [(s, p) for s, p in ckpt.list_checkpoints(self.ckpt_dir) if s <= limit]
@@ -474,6 +487,7 @@ class _TrainingState:
     def _keep_last_stable_checkpoint(self) -> None:
         """Pin the newest checkpoint saved before the jump and say so, once per run."""
         note = ""
+        self.writer.wait()
         if self.last_checkpoint is not None and self.saved_step < self.stability.unstable_at:
             ckpt.pin_checkpoint(self.last_checkpoint, reason=self.stability.message())
             note = f"; {self.last_checkpoint.name}, saved before it, is kept (never pruned)"
@@ -735,7 +749,8 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
                 if events is not None:
                     events.flush()
                 if due_ckpt or time_up:
-                    run.save_checkpoint(keep=keep)
+                    # Written while the next iterations run, unless it is the last one.
+                    run.save_checkpoint(keep=keep, wait=time_up or run.step == iterations)
                     last_save = time.monotonic()
             else:
                 run.elapsed += time.perf_counter() - tick
@@ -757,7 +772,9 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
                     _log_scalars(events, row)
             if run.saved_step != run.step:
                 run.save_checkpoint(keep=keep)
+        run.writer.wait()  # a stop after a checkpoint still being written
     finally:
+        run.writer.join()  # an error on the way out: the write in progress still ends
         bar.close()
         if events is not None:
             events.close()

@@ -66,3 +66,39 @@ def test_model_state_roundtrip_includes_optimizer_and_seed_state(tmp_path):
         config = Config(model_dim=2, slice_len=32768)
         other = (build_generator(config), build_discriminator(config)) + target[2:]
         ckpt.restore_state(arrays, *other)
+
+
+# --- BackgroundWriter ---------------------------------------------------------------------------
+def test_the_background_writer_returns_before_the_write_ends_and_finishes_it(tmp_path):
+    import threading
+
+    writer = ckpt.BackgroundWriter()
+    release, done = threading.Event(), []
+    path = writer.submit(tmp_path, step=7, arrays={"x": np.arange(4.0)}, meta={"a": 1},
+                         then=lambda: (release.wait(30), done.append(True)))
+    assert path == tmp_path / "ckpt-00000007.npz"
+    assert done == []  # submit did not wait for the write and its follow-up
+    release.set()
+    writer.wait()
+    assert done == [True] and writer.last_written == path
+    arrays, meta = ckpt.load_checkpoint(path)
+    assert meta == {"a": 1, "step": 7}
+    np.testing.assert_array_equal(arrays["x"], np.arange(4.0))
+
+
+def test_a_failed_background_write_is_raised_by_the_next_call_and_keeps_the_last(tmp_path):
+    writer = ckpt.BackgroundWriter()
+    good = writer.submit(tmp_path, step=1, arrays={"x": np.zeros(2)}, meta={})
+    writer.wait()
+    in_the_way = tmp_path / "file"
+    in_the_way.write_text("not a folder")
+    writer.submit(in_the_way, step=2, arrays={"x": np.zeros(2)}, meta={})
+    writer.join()  # finished, error kept
+    assert writer.last_written == good
+    with pytest.raises(OSError):
+        writer.submit(tmp_path, step=3, arrays={"x": np.zeros(2)}, meta={})
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path)] == [1]  # step 3 was not started
+    writer.wait()  # the error was raised once
+    writer.submit(tmp_path, step=3, arrays={"x": np.zeros(2)}, meta={})
+    writer.wait()
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path)] == [1, 3]

@@ -204,6 +204,20 @@ def test_disk_full_while_checkpointing_stops_with_rc1_and_keeps_the_last_checkpo
     assert run.resolve() not in fileio._HELD  # a failed run releases its folder
 
 
+def test_disk_full_while_a_checkpoint_is_written_in_the_background_stops_at_the_next_one(
+        tmp_path, demo_folder, monkeypatch, capsys):
+    """Checkpoint 4 is written while iterations 5-6 run; its error stops the run at checkpoint
+    6, which is not started, and checkpoint 2 stays the last."""
+    run = tmp_path / "run"
+    _fail_writes(monkeypatch, errno.ENOSPC, when=lambda p: "ckpt-00000004" in p.name)
+    assert main(["train", "--data", str(demo_folder), "--out", str(run), "--model-dim", "2",
+                 "--batch-size", "2", "--checkpoint-every", "2", "--iterations", "6"]) == 1
+    err = _one_line(capsys.readouterr().err)
+    assert "ckpt-00000004.npz: No space left on device" in err
+    assert f"the last checkpoint, {run / 'checkpoints' / 'ckpt-00000002.npz'}, is kept" in err
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["ckpt-00000002.npz"]
+
+
 def test_a_corrupt_newest_checkpoint_is_set_aside_and_the_older_one_used(tmp_path):
     _train(tmp_path, 4, keep=3, export=False)
     newest = tmp_path / "checkpoints" / "ckpt-00000004.npz"

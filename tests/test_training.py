@@ -206,3 +206,40 @@ def test_a_failed_start_leaves_the_run_folder_free_for_a_corrected_config(tmp_pa
                    progress=False, tensorboard=False, export=False)
     assert result.step == 1
     assert Config.load(tmp_path).batch_size == 2
+
+
+def test_periodic_checkpoints_are_written_while_training_goes_on(tmp_path, monkeypatch):
+    """A checkpoint before the last is written on a worker thread; the next iteration starts
+    while it is written. The last one is on disk when train returns."""
+    import threading
+
+    from beatgan import training
+
+    events = []  # (what, step, thread is main, seconds)
+    real_save, real_iteration = ckpt.save_checkpoint, training._TrainingState.iteration
+
+    def slow_save(directory, *, step, **kwargs):
+        events.append(("write starts", step, threading.current_thread() is threading.main_thread(),
+                       time.perf_counter()))
+        time.sleep(0.5)
+        path = real_save(directory, step=step, **kwargs)
+        events.append(("write ends", step, None, time.perf_counter()))
+        return path
+
+    def iteration(self):
+        events.append(("iteration", self.step + 1, None, time.perf_counter()))
+        return real_iteration(self)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", slow_save)
+    monkeypatch.setattr(training._TrainingState, "iteration", iteration)
+    result = _train(tmp_path, 4, checkpoint_every=2, keep=5)
+    writes = [e for e in events if e[0] == "write starts"]
+    assert [(step, main) for _, step, main, _ in writes] == [(2, False), (4, False)]
+    start_2 = writes[0][3]
+    end_2 = next(t for what, step, _, t in events if what == "write ends" and step == 2)
+    third = next(t for what, step, _, t in events if what == "iteration" and step == 3)
+    assert start_2 < third < end_2  # iteration 3 ran during checkpoint 2's write
+    assert result.checkpoint == tmp_path / "checkpoints" / "ckpt-00000004.npz"
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [2, 4]
+    assert ckpt.load_checkpoint(result.checkpoint)[1]["step"] == 4
+    assert [row["step"] for row in training.load_history(tmp_path)] == [1, 2, 3, 4]
