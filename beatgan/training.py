@@ -749,8 +749,8 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
                 if events is not None:
                     events.flush()
                 if due_ckpt or time_up:
-                    # Written while the next iterations run, unless it is the last one.
-                    run.save_checkpoint(keep=keep, wait=time_up or run.step == iterations)
+                    # Written while the next iterations run; the end of the loop waits for it.
+                    run.save_checkpoint(keep=keep, wait=False)
                     last_save = time.monotonic()
             else:
                 run.elapsed += time.perf_counter() - tick
