@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import __version__
-from .config import DECIMATION_METHODS, PRESETS, TEMPO_METHODS, Config, describe, preset
+from .config import (DECIMATION_METHODS, PRESETS, TEMPO_METHODS, UPSAMPLE_METHODS, Config, describe,
+                     preset)
 from .fileio import describe_os_error
 
 DEFAULT_WEIGHTS = "weights"
@@ -47,7 +48,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, names: Sequence[str], *,
     group = parser.add_argument_group("configuration (overrides the preset)")
     group.add_argument("--preset", default=None, choices=sorted(PRESETS),
                        help=f"named configuration to start from (default: {preset_help})")
-    choices = {"decimation": DECIMATION_METHODS, "tempo_method": TEMPO_METHODS}
+    choices = {"decimation": DECIMATION_METHODS, "tempo_method": TEMPO_METHODS,
+               "upsample": UPSAMPLE_METHODS}
     for name in names:
         default = fields[name].default
         help_text = f"{describe(name)} (default {'unset' if default is None else default})"
@@ -500,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p, ["model_dim", "batch_size", "mixed_precision", "seed", "decimation",
                           "beats", "phase_shuffle", "learning_rate", "d_updates_per_g",
                           "slice_len", "target_bpm", "tempo_method", "detect_tempo", "ema",
-                          "ema_decay", "drift_weight"])
+                          "ema_decay", "drift_weight", "upsample"])
 
     p = command("generate", _cmd_generate, "write generated beats as WAV files")
     weights_help = "folder with generator.weights.h5 and config.json (default weights/)"

@@ -22,6 +22,10 @@ from .fileio import atomic_write_bytes
 SLICE_LENGTHS = (16384, 32768, 65536)
 DECIMATION_METHODS = ("polyphase", "naive")
 TEMPO_METHODS = ("resample", "stretch", "slice")
+#: The generator's upsampling (``beatgan.upsampling``, which imports Keras; kept here so config stays light).
+UPSAMPLE_METHODS = ("transposed", "nearest", "linear")
+#: Fewest kernel taps each method needs at stride 4: the interpolation filter's length.
+_UPSAMPLE_MIN_TAPS = {"transposed": 1, "nearest": 4, "linear": 7}
 #: The four-bar structures of BeatGAN (2018): the demo pack's loops and the DAW loop export.
 STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
 #: 24-bit full scale: samples are integers in [-2^23, 2^23 - 1], floats are those / 2^23.
@@ -82,6 +86,9 @@ class Config:
     model_dim: int = _described(64, "the WaveGAN paper's d: layer widths are multiples of it "
                                     "(channels)")
     kernel_len: int = _described(25, "convolution kernel length (taps)")
+    upsample: str = _described("transposed", "generator upsampling: transposed (the seed's) or "
+                                             "nearest/linear (interpolate first: no checkerboard "
+                                             "buzz)")
     phase_shuffle: int = _described(2, "the paper's n: the discriminator shifts activations by a "
                                        "random amount in [-n, n] (samples; 0 disables it)")
     # training
@@ -126,6 +133,11 @@ class Config:
         need(0 <= self.noise_amplitude < FULL_SCALE_24, "noise_amplitude must be in [0, 2**23)")
         need(self.latent_dim >= 1 and self.model_dim >= 1, "latent_dim and model_dim must be >= 1")
         need(self.kernel_len >= 1, "kernel_len must be >= 1")
+        need(self.upsample in UPSAMPLE_METHODS,
+             f"upsample must be one of {UPSAMPLE_METHODS}, got {self.upsample!r}")
+        need(self.kernel_len >= _UPSAMPLE_MIN_TAPS.get(self.upsample, 1),
+             f"{self.upsample} upsampling needs kernel_len >= "
+             f"{_UPSAMPLE_MIN_TAPS.get(self.upsample)}, got {self.kernel_len}")
         need(self.phase_shuffle >= 0, "phase_shuffle must be >= 0")
         need(self.batch_size >= 1 and self.d_updates_per_g >= 1,
              "batch_size and d_updates_per_g must be >= 1")

@@ -31,7 +31,7 @@ import contextvars
 import keras
 from keras import layers, ops
 
-from . import polyphase
+from . import polyphase, upsampling
 from .config import Config
 
 #: Time steps after the generator's dense layer (and before the discriminator's).
@@ -208,13 +208,39 @@ class Conv1D(layers.Conv1D):
 
 class Conv1DTranspose(layers.Conv1DTranspose):
     """``keras.layers.Conv1DTranspose``; inside ``fast_jax_kernels`` a "same" transposed
-    convolution runs as a polyphase stride-1 one (same weights, same output)."""
+    convolution runs as a polyphase stride-1 one (same weights, same output).
+
+    ``upsample`` "nearest" or "linear" interpolates before the learned kernel: the layer
+    convolves with ``upsampling.fold_filter(kernel, h)``, ``len(h) - 1`` taps longer than the
+    learned kernel (``beatgan.upsampling``). "transposed" (default) is the plain layer.
+    """
+
+    def __init__(self, *args, upsample: str = "transposed", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.upsample = upsample
+        self._filter = upsampling.interpolation_filter(upsample, self.strides[0])
+
+    def get_config(self):
+        return {**super().get_config(), "upsample": self.upsample}
+
+    def folded_kernel(self):
+        """The kernel the layer convolves with ``(taps, C_out, C_in)``: the learned one, with
+        the interpolation filter folded in unless ``upsample`` is "transposed"."""
+        return self.kernel if self._filter is None else upsampling.fold_filter(self.kernel, self._filter)
 
     def call(self, inputs):
-        if not (_fast_kernels_on() and self.padding == "same" and self.output_padding is None
-                and self.dilation_rate == (1,) and self.data_format == "channels_last"):
+        fast = (_fast_kernels_on() and self.padding == "same" and self.output_padding is None
+                and self.dilation_rate == (1,) and self.data_format == "channels_last")
+        if self._filter is None and not fast:
             return super().call(inputs)
-        outputs = polyphase.transposed_conv1d_same(inputs, self.kernel, stride=self.strides[0])
+        if fast:
+            outputs = polyphase.transposed_conv1d_same(inputs, self.folded_kernel(),
+                                                       stride=self.strides[0])
+        else:  # Keras' own op, as super().call, on the folded kernel
+            outputs = ops.conv_transpose(inputs, self.folded_kernel(), strides=list(self.strides),
+                                         padding=self.padding, output_padding=self.output_padding,
+                                         data_format=self.data_format,
+                                         dilation_rate=self.dilation_rate)
         if self.use_bias:
             outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, self.filters)))
         return outputs if self.activation is None else self.activation(outputs)
@@ -225,7 +251,8 @@ def build_generator(config: Config) -> keras.Model:
 
     Dense to (16, 16d), ReLU, then transposed convolutions (kernel
     ``kernel_len``, stride 4) halving the width each time, ReLU between, tanh
-    last. For d = 64, c = 2, slice 16384::
+    last; with ``config.upsample`` "nearest" or "linear" each one interpolates
+    first (``beatgan.upsampling``). For d = 64, c = 2, slice 16384::
 
         (100,) -> (16, 1024) -> (64, 512) -> (256, 256) -> (1024, 128)
                -> (4096, 64) -> (16384, 2)
@@ -243,9 +270,10 @@ def build_generator(config: Config) -> keras.Model:
     out_widths = widths[1:] + (config.channels,)
     for i, (stride, width) in enumerate(zip(strides, out_widths)):
         last = i == len(strides) - 1
-        x = Conv1DTranspose(width, config.kernel_len, strides=stride, padding="same",
-                                   kernel_initializer=_glorot(config, 1 + i),
-                                   dtype=policy, name=f"g_upconv{i}")(x)
+        taps = upsampling.learned_taps(config.upsample, stride, config.kernel_len)
+        x = Conv1DTranspose(width, taps, strides=stride, padding="same", upsample=config.upsample,
+                            kernel_initializer=_glorot(config, 1 + i),
+                            dtype=policy, name=f"g_upconv{i}")(x)
         if not last:
             x = layers.ReLU(dtype=policy, name=f"g_relu{i}")(x)
     # tanh in float32 so that the audio leaves the model as float32 even in mixed precision.

@@ -53,6 +53,8 @@ def add_step_arguments(parser: argparse.ArgumentParser, *,
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations (compilation)")
     parser.add_argument("--slice-len", type=int, default=16384)
+    parser.add_argument("--upsample", choices=("transposed", "nearest", "linear"),
+                        default="transposed", help="the generator's upsampling (Config.upsample)")
     parser.add_argument("--reference-only", action="store_true",
                         help="JAX: only the plain reference step (fused=False)")
     parser.add_argument("--unroll", choices=("auto", "yes", "no"), default="auto",
@@ -95,7 +97,8 @@ def config_and_data(args: argparse.Namespace):
     from beatgan.config import Config
 
     config = Config(model_dim=args.model_dim, batch_size=args.batch_size,
-                    mixed_precision=args.mixed_precision, slice_len=args.slice_len)
+                    mixed_precision=args.mixed_precision, slice_len=args.slice_len,
+                    upsample=args.upsample)
     n_examples = 2 * config.batch_size
     data = np.random.default_rng(0).uniform(
         -0.5, 0.5, (n_examples, config.slice_len, config.channels)).astype(np.float32)
@@ -134,7 +137,10 @@ def forward_flops(model) -> int:
     for layer in model.layers:
         if isinstance(layer, layers.Conv1DTranspose):  # before Conv1D: a subclass in some versions
             _, in_len, c_in = layer.input.shape
-            flops += 2 * in_len * layer.kernel_size[0] * c_in * layer.filters
+            # Interpolating layers convolve with the folded kernel, longer than the learned one.
+            taps = (layer.folded_kernel().shape[0] if hasattr(layer, "folded_kernel")
+                    else layer.kernel_size[0])
+            flops += 2 * in_len * taps * c_in * layer.filters
         elif isinstance(layer, layers.Conv1D):
             _, out_len, c_out = layer.output.shape
             flops += 2 * out_len * layer.kernel_size[0] * layer.input.shape[-1] * c_out
@@ -245,7 +251,7 @@ def main(argv=None) -> dict:
               "precision": "mixed_bfloat16" if config.mixed_precision else "float32",
               "matmul_precision": _matmul_precision(args.backend),
               "model_dim": config.model_dim, "batch": config.batch_size,
-              "probe_tflops": round(probe_tflops, 3), "probe_dtype": probe_dtype,
+              "upsample": config.upsample, "probe_tflops": round(probe_tflops, 3), "probe_dtype": probe_dtype,
               "probe_size": probe_size}
     if args.backend == "jax" and args.reference_only:
         result.update(build_and_time(fused=False))
