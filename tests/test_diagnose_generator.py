@@ -1,0 +1,71 @@
+"""bench/diagnose_generator.py: its level table, checkerboard spreads and Frechet split."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from beatgan import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def diagnose():
+    path = ROOT / "bench" / "diagnose_generator.py"
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_level_table_puts_a_hit_in_its_slot_and_band(diagnose, rng):
+    config = Config()
+    slot = config.sample_rate_hz * 60.0 / config.bpm / 4  # 1764 samples
+    audio = np.zeros((3, config.slice_len, 2), np.float32)
+    t = np.arange(int(slot)) / config.sample_rate_hz
+    start = int(4 * slot)  # a 100 Hz burst over slot 4, full scale / 2
+    audio[:, start:start + len(t), :] = 0.5 * np.sin(2 * np.pi * 100 * t)[None, :, None]
+    audio += 1e-4 * rng.standard_normal(audio.shape).astype(np.float32)
+    table = diagnose.slot_levels(audio, config=config)
+    assert table.shape == (4, 8)
+    assert np.argmax(table[0]) == 4
+    assert table[0, 4] > -20 and table[0, 4] - np.delete(table[0], [3, 4, 5]).max() > 40
+    quiet = table[3]  # above 3 kHz: only the faint noise, the same in every slot
+    assert quiet.max() - quiet.min() < 3 and quiet.max() < -40
+
+
+def test_checkerboard_spreads_tell_plain_from_interpolating_layers(diagnose):
+    from beatgan.model import build_generator
+
+    plain = diagnose.checkerboard_spreads(build_generator(Config(model_dim=2)))
+    linear = diagnose.checkerboard_spreads(build_generator(Config(model_dim=2, upsample="linear")))
+    assert list(plain) == [f"g_upconv{i}" for i in range(5)] == list(linear)
+    assert min(plain.values()) > 0.5 and max(linear.values()) < 1e-6
+
+
+def test_frechet_split_adds_up_and_a_shared_offset_lands_in_the_means(diagnose, rng):
+    from beatgan.metrics import TrainingReference
+
+    config = Config()
+    train = rng.uniform(-0.3, 0.3, (24, config.slice_len, 2)).astype(np.float32)
+    train *= np.linspace(0.05, 1.0, 24)[:, None, None]  # a spread of loudness to fit
+    reference = TrainingReference.fit(train, config=config, seed=0, n_held_out=4,
+                                      groups=np.arange(24), n_clusters=4, n_components=8)
+    same = diagnose.frechet_parts(train, reference)
+    quieter = diagnose.frechet_parts(train * 0.1, reference)  # 20 dB down: every band moves
+    for parts in (same, quieter):
+        assert parts["mean_term"] + parts["covariance_term"] == pytest.approx(parts["frechet"])
+    assert quieter["mean_term"] > 10 * max(same["mean_term"], 1.0)
+    assert quieter["mean_term"] > quieter["covariance_term"]
+
+
+def test_the_script_prints_its_tables_and_a_json_line(diagnose, tiny_weights, demo_folder, capsys):
+    result = diagnose.main(["--weights", str(tiny_weights), "--data", str(demo_folder), "--n", "4"])
+    out = capsys.readouterr().out
+    assert "checkerboard spread per layer" in out and "Frechet distance" in out
+    assert json.loads(out.strip().splitlines()[-1]) == json.loads(json.dumps(result))
+    assert result["upsample"] == "transposed" and len(result["checkerboard_spread"]) == 5
+    assert np.array(result["levels_db"]["training"]).shape == (4, 8)
