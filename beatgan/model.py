@@ -271,9 +271,11 @@ def build_generator(config: Config) -> keras.Model:
     for i, (stride, width) in enumerate(zip(strides, out_widths)):
         last = i == len(strides) - 1
         taps = upsampling.learned_taps(config.upsample, stride, config.kernel_len)
-        x = Conv1DTranspose(width, taps, strides=stride, padding="same", upsample=config.upsample,
+        # The seed's layer is built with the stock layer's arguments only (tests swap it in).
+        interpolate = {} if config.upsample == "transposed" else {"upsample": config.upsample}
+        x = Conv1DTranspose(width, taps, strides=stride, padding="same",
                             kernel_initializer=_glorot(config, 1 + i),
-                            dtype=policy, name=f"g_upconv{i}")(x)
+                            dtype=policy, name=f"g_upconv{i}", **interpolate)(x)
         if not last:
             x = layers.ReLU(dtype=policy, name=f"g_relu{i}")(x)
     # tanh in float32 so that the audio leaves the model as float32 even in mixed precision.

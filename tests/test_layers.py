@@ -15,7 +15,7 @@ PACKAGE = Path(beatgan.__file__).parent
 #: metrics of beats; app: what composes them for a user (workflows, CLI, notebook, web app).
 LAYERS = {
     "core": {"config", "audio", "audio_files", "tempo", "tempo_change", "augmentation", "data",
-             "model", "polyphase", "ema", "export", "fileio", "checkpoint", "backends", "training",
+             "model", "polyphase", "upsampling", "ema", "export", "fileio", "checkpoint", "backends", "training",
              "tensorboard_log", "generation", "loop_export", "synth", "quiet", "interrupts",
              "stability"},
     "evaluation": {"similarity", "novelty", "metrics", "plots"},

@@ -82,17 +82,21 @@ def test_generator_layers_fold_to_kernel_len_taps_and_are_checkerboard_free(meth
 @pytest.mark.parametrize("method", ["nearest", "linear"])
 def test_a_constant_input_comes_out_constant_only_when_interpolating(method, rng):
     # The checkerboard itself: a transposed convolution of a constant input, away from the edges.
+    import keras
+
     from beatgan.model import Conv1DTranspose
 
     x = np.ones((1, 32, 3), "float32")
     outputs = {}
     for name in ("transposed", method):
+        # Over 40 seeds: 0.86-1.77 for the plain layer, at most 1.5e-6 when interpolating.
         layer = Conv1DTranspose(4, learned_taps(name, 4, 25), strides=4, padding="same",
-                                upsample=name, kernel_initializer="glorot_uniform")
+                                upsample=name, kernel_initializer=keras.initializers.GlorotUniform(seed=7))
         y = np.asarray(layer(x))[0, 32:-32]  # (64, 4): clear of the zero padding at both ends
-        outputs[name] = y.std(axis=0) / np.abs(y.mean(axis=0))
-    assert np.all(outputs["transposed"] > 0.05)
-    assert np.all(outputs[method] < 1e-5)
+        # Each channel's ripple over time, against the output's overall level.
+        outputs[name] = y.std(axis=0).max() / np.sqrt(np.mean(y ** 2))
+    assert outputs["transposed"] > 0.1
+    assert outputs[method] < 1e-5  # float32 rounding only
 
 
 def test_interpolating_generator_round_trips_through_its_weights_folder(tmp_path, rng):
