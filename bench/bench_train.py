@@ -43,6 +43,8 @@ import time
 
 import numpy as np
 
+from beatgan.config import UPSAMPLE_METHODS  # light: no Keras, so the backend can still be chosen
+
 
 def add_step_arguments(parser: argparse.ArgumentParser, *,
                        backends: tuple[str, ...] = ("tensorflow", "jax")) -> None:
@@ -53,7 +55,7 @@ def add_step_arguments(parser: argparse.ArgumentParser, *,
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations (compilation)")
     parser.add_argument("--slice-len", type=int, default=16384)
-    parser.add_argument("--upsample", choices=("transposed", "nearest", "linear"),
+    parser.add_argument("--upsample", choices=UPSAMPLE_METHODS,
                         default="transposed", help="the generator's upsampling (Config.upsample)")
     parser.add_argument("--reference-only", action="store_true",
                         help="JAX: only the plain reference step (fused=False)")
