@@ -404,6 +404,19 @@ def _kmeans(z: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 5) ->
     return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(z).cluster_centers_
 
 
+def held_out_split(groups: np.ndarray, n_held_out: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``TrainingReference.fit``'s split: ``(held, fit_rows)`` for clips with source ids ``groups``.
+
+    ``held``: one clip index from each of ``n_held_out`` random groups (at most half of them);
+    ``fit_rows``: boolean mask of the clips whose group is not held out. Draws from ``rng``.
+    """
+    unique = rng.permutation(np.unique(groups))
+    held_groups = unique[:min(n_held_out, len(unique) // 2)]
+    held = np.array([rng.choice(np.flatnonzero(groups == g)) for g in held_groups], dtype=int)
+    return held, ~np.isin(groups, held_groups)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class TrainingReference:
     """Training-side statistics, computed once by ``fit`` and reused for every generated batch.
@@ -453,11 +466,7 @@ class TrainingReference:
         if groups.shape != (len(raw),):
             raise ValueError(f"groups must hold one id per clip ({len(raw)}), got shape {groups.shape}")
         # 1. Split by group: the held-out loops and all their copies leave the fit.
-        unique = rng.permutation(np.unique(groups))
-        n_held_out = min(n_held_out, len(unique) // 2)
-        held_groups = unique[:n_held_out]
-        held = np.array([rng.choice(np.flatnonzero(groups == g)) for g in held_groups], dtype=int)
-        fit_rows = ~np.isin(groups, held_groups)
+        held, fit_rows = held_out_split(groups, n_held_out, rng)
         # 2. Training statistics in the PCA space of the fit set.
         centre, components, kept = pca_basis(raw[fit_rows], n_components=n_components)
         z = (raw[fit_rows] - centre) @ components.T

@@ -216,3 +216,32 @@ def test_ndb_js_in_the_reference_bins(reference):
     assert ndb <= 1 and js < 0.1
     ndb, js = metrics.ndb_js(np.repeat(held[:1], 40, axis=0), reference=reference)
     assert ndb >= 2 and js > 0.15  # all in one of 4 bins that holds about 40 % of training
+
+
+def test_held_out_split_keeps_whole_groups_out_and_is_what_fit_holds_out(rng):
+    groups = np.repeat(np.arange(10), 3)  # 10 loops, 3 noisy copies each
+    held, fit_rows = metrics.held_out_split(groups, 4, np.random.default_rng(7))
+    assert len(held) == 4 and len(set(groups[held])) == 4
+    assert not np.isin(groups[fit_rows], groups[held]).any() and fit_rows.sum() == 18
+    too_many, _ = metrics.held_out_split(groups, 50, np.random.default_rng(7))
+    assert len(too_many) == 5  # at most half of the groups
+    # fit() draws the split first from its seed: the held-out point is these clips' distance.
+    train = drum_loops(rng, 30)
+    reference = metrics.TrainingReference.fit(train, config=CONFIG, seed=7, n_held_out=4,
+                                              groups=groups, n_clusters=2)
+    z = reference.project(train[held])
+    distance = metrics.frechet_distance_gaussians(*metrics.gaussian_stats(z), reference.mean,
+                                                  reference.cov)
+    assert distance == pytest.approx(reference.points["held_out"]["frechet"], rel=1e-9)
+    assert reference.n_train == 18
+
+
+def test_a_smaller_sample_of_the_same_gaussian_is_further_away(rng):
+    # Why a held-out reference from 40 clips is not like for like with 200 generated beats.
+    population = rng.standard_normal((20000, 8))
+    mean, cov = metrics.gaussian_stats(population)
+    def average(size):
+        return np.mean([metrics.frechet_distance_gaussians(
+            *metrics.gaussian_stats(rng.standard_normal((size, 8))), mean, cov) for _ in range(20)])
+    small, large = average(40), average(400)
+    assert small > 4 * large > 0

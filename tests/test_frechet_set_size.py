@@ -1,0 +1,39 @@
+"""bench/frechet_set_size.py: it scores fit()'s own held-out clips, in disjoint subsets."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    path = ROOT / "bench" / "frechet_set_size.py"
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_subsets_of_a_d2_model_against_16_loops(bench, tiny_weights, tmp_path, capsys):
+    from beatgan.synth import write_demo_pack
+
+    write_demo_pack(tmp_path / "loops", n=16, seed=3)
+    result = bench.main(["--weights", str(tiny_weights), "--data", str(tmp_path / "loops"),
+                         "--held-out", "8", "--sizes", "4", "8"])
+    # main() checks that the whole held-out set scores fit()'s held-out point, else it exits.
+    assert result["held_out"] == 8
+    small, whole = result["rows"]
+    assert (small["size"], small["subsets"], whole["size"], whole["subsets"]) == (4, 2, 8, 1)
+    assert small["held_out_min"] <= small["held_out_mean"] <= small["held_out_max"]
+    assert whole["held_out_min"] == whole["held_out_max"] > 0
+    assert whole["ratio"] == pytest.approx(whole["generated_mean"] / whole["held_out_mean"])
+    assert "fit on the other 8" in capsys.readouterr().out
+
+
+def test_sizes_outside_the_held_out_set_are_refused(bench, tiny_weights, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--weights", str(tiny_weights), "--held-out", "8", "--sizes", "40"])
+    assert "each of --sizes must lie in 2..8" in capsys.readouterr().err
