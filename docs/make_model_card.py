@@ -305,6 +305,12 @@ def metrics_section(inputs: Inputs) -> str:
     if unknown:
         said.append("Not judged (no held-out reference point): " + "; ".join(unknown) + ".")
     verdict = " ".join(said) or f"**All {len(met)} goals of issue 13 are met.**"
+    n_reference = q.get("n_reference")
+    if n_reference and n_reference != q["n_generated"]:
+        verdict += (f" The held-out points come from {n_reference} loops, the generated figures from "
+                    f"{q['n_generated']} beats. The Frechet distance, NDB/k and JS depend on the set "
+                    "size; the Frechet distance of a smaller set is biased upwards, so the held-out "
+                    "distance is larger than it would be at the generated set's size.")
     percentiles = q["nearest_score_percentiles"]
     n_train = f" ({q['n_train']} loops)" if q.get("n_train") else ""
     return "\n".join([

@@ -90,6 +90,7 @@ def test_the_card_states_the_figures_the_verdicts_and_the_checksum(card_script, 
     assert ("**Goal not met**: 2 of 4 figures fall short of issue 13's goal: Frechet distance "
             "3,120 (goal <= 3x held-out); diversity ratio 1.310 (goal 0.8-1.2).") in card
     assert "0.081, 0.210, 0.330, 0.450, 0.580, 0.710, 0.930." in card
+    assert "The held-out points come from 40 loops, the generated figures from 200 beats." in card
     # The other sections, from config.json, weights.json and the history.
     assert "`drift_weight` 0.001 (the `seed` preset: 0.0" in card
     assert "`model_dim` 2 (the `seed` preset: 64" in card and "`seed` 5" in card
@@ -113,11 +114,13 @@ def test_all_goals_met_is_said_and_card_flag_wins(card_script, folder):
     quality = json.loads((folder / "quality.json").read_text())
     quality["metrics"]["frechet"]["generated"] = 2000.0
     quality["metrics"]["diversity_ratio"]["generated"] = 0.95
+    quality["n_reference"] = 200  # as many held-out loops as beats: no caution about set sizes
     (folder / "quality.json").write_text(json.dumps(quality))
     assert card_script.main(["--weights", str(folder), "--reproduce", "x",
                              "--card", "NVIDIA H100 80 GB"]) == 0
     card = (folder / "README.md").read_text()
     assert "**All 4 goals of issue 13 are met.**" in card and "Goal not met" not in card
+    assert "held-out points come from" not in card
     assert "NVIDIA H100 80 GB, Keras backend jax" in card
     assert "rolled back" not in card
 
