@@ -42,16 +42,27 @@ def demo_folder(tmp_path_factory):
     return folder
 
 
-@pytest.fixture
-def docs_script():
-    """Load a script under docs/ (``docs_script("make_gallery")``) as a module."""
+def _script_loader(folder: str):
+    """A function that loads ``<repo>/<folder>/<name>.py`` as a module."""
     import importlib.util
 
     def load(name: str):
-        path = Path(__file__).resolve().parents[1] / "docs" / f"{name}.py"
+        path = Path(__file__).resolve().parents[1] / folder / f"{name}.py"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
 
     return load
+
+
+@pytest.fixture(scope="session")
+def docs_script():
+    """Load a script under docs/ (``docs_script("make_gallery")``) as a module."""
+    return _script_loader("docs")
+
+
+@pytest.fixture(scope="session")
+def bench_script():
+    """Load a script under bench/ (``bench_script("diagnose_generator")``) as a module."""
+    return _script_loader("bench")

@@ -1,24 +1,15 @@
 """bench/diagnose_generator.py: its level table, checkerboard spreads and Frechet split."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from beatgan import Config
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 @pytest.fixture(scope="module")
-def diagnose():
-    path = ROOT / "bench" / "diagnose_generator.py"
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def diagnose(bench_script):
+    return bench_script("diagnose_generator")
 
 
 def test_level_table_puts_a_hit_in_its_slot_and_band(diagnose, rng):

@@ -1,20 +1,11 @@
 """bench/frechet_set_size.py: it scores fit()'s own held-out clips, in disjoint subsets."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def bench():
-    path = ROOT / "bench" / "frechet_set_size.py"
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(bench_script):
+    return bench_script("frechet_set_size")
 
 
 def test_subsets_of_a_d2_model_against_16_loops(bench, tiny_weights, tmp_path, capsys):
