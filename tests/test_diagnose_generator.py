@@ -7,6 +7,7 @@ import pytest
 
 from beatgan import Config
 
+
 @pytest.fixture(scope="module")
 def diagnose(bench_script):
     return bench_script("diagnose_generator")

@@ -240,6 +240,7 @@ def test_a_smaller_sample_of_the_same_gaussian_is_further_away(rng):
     # Why a held-out reference from 40 clips is not like for like with 200 generated beats.
     population = rng.standard_normal((20000, 8))
     mean, cov = metrics.gaussian_stats(population)
+
     def average(size):
         return np.mean([metrics.frechet_distance_gaussians(
             *metrics.gaussian_stats(rng.standard_normal((size, 8))), mean, cov) for _ in range(20)])
