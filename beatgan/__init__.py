@@ -53,7 +53,7 @@ _EXPORTS = {
 _SUBMODULES = {"app", "audio", "audio_files", "augmentation", "checkpoint", "cli", "config", "data",
                "ema", "export", "fileio", "generation", "loop_export", "metrics", "model", "notebook", "novelty",
                "plots", "quiet", "selection", "similarity", "stability", "similarity_examples", "synth", "tempo", "tempo_change",
-               "training", "workflows"}
+               "training", "warm_start", "workflows"}
 
 __getattr__, __dir__, _ = lazy_loader.attach(
     __name__, submodules=_SUBMODULES,

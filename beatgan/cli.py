@@ -202,6 +202,10 @@ def train_summary(result) -> str:
     if result.stop_reason == "interrupted":
         return (f"interrupted at iteration {result.step}{start}; checkpoint and weights saved in "
                 f"{result.run_dir}; the same command resumes")
+    if result.started_from:
+        before = result.started_from
+        start += (f" (from {before['folder']}, {before['iterations']:,} iterations before this "
+                  f"run)")
     if result.stop_reason == "time limit":
         start += ", stopped at the time limit"
     unstable = ""
@@ -246,12 +250,15 @@ def _load_training_data(folder: str, config: Config, *, progress: bool = True):
 
 
 def _train_config(args: argparse.Namespace) -> Config:
-    """The run's own config (``OUT/config.json``) when resuming without ``--preset``, else the
-    preset (default seed); config flags on top. A resumed run must keep its config, so a flag
-    that changes it is then refused by ``train``."""
+    """Without ``--preset``: the run's own config (``OUT/config.json``) when resuming, else the
+    ``--init-from`` folder's; otherwise the preset (default seed); config flags on top. A resumed
+    run must keep its config, so a flag that changes it is then refused by ``train``."""
     saved = Path(args.out) / "config.json"
     if args.preset is None and saved.is_file():
         return _config_from_args(args, base=Config.load(saved))
+    if args.preset is None and args.init_from is not None and \
+            (args.init_from / "config.json").is_file():
+        return _config_from_args(args, base=Config.load(args.init_from))
     return _config_from_args(args)
 
 
@@ -265,9 +272,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .fileio import folder_lock, output_folder
     from .training import train
 
-    # Before minutes of loading: the devices must exist, and the run folder must take files
-    # and be this process's alone.
+    # Before minutes of loading: the devices must exist, the weights to start from must fit,
+    # and the run folder must take files and be this process's alone.
     check_devices(args.devices, batch_size=config.batch_size)
+    if args.critic_warmup is not None and args.init_from is None:
+        raise ValueError("--critic-warmup only applies with --init-from (a run from scratch "
+                         "trains both networks from the start)")
+    if args.init_from is not None:
+        from .checkpoint import CHECKPOINT_DIR, latest_checkpoint
+        from .warm_start import describe_warm_start, read_warm_start
+
+        start = read_warm_start(args.init_from, config, critic_warmup=args.critic_warmup)
+        if latest_checkpoint(Path(args.out) / CHECKPOINT_DIR) is None:
+            print(f"beatgan train: {describe_warm_start(start.record)}")
     with output_folder(args.out, what="preparing the run folder"), folder_lock(args.out):
         use_run_compile_cache(args.out)  # JAX: a resumed run reuses the compiled step
         loops = _load_training_data(args.data, config)
@@ -285,7 +302,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                        devices=args.devices, preview_every=args.preview_every,
                        max_seconds=max_seconds, export_dtype=args.export_dtype,
                        jax_step=args.jax_step, keep=args.keep_checkpoints,
-                       on_instability=args.on_instability, max_rollbacks=args.max_rollbacks)
+                       on_instability=args.on_instability, max_rollbacks=args.max_rollbacks,
+                       init_from=args.init_from, critic_warmup=args.critic_warmup)
     if result.stop_reason == "interrupted":  # Ctrl-C or SIGTERM: stopped cleanly, all saved
         print(f"beatgan train: {train_summary(result)}", file=sys.stderr)
         return 130
@@ -499,6 +517,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--devices", default=None, metavar="N|all",
                    help="split each batch over N devices (or all GPUs) with the framework's data "
                         "parallelism; the batch size must divide by N (default: one device)")
+    p.add_argument("--init-from", type=Path, default=None, metavar="WEIGHTS",
+                   help="start a new run from a weights folder (weights/, a run's export/): its "
+                        "generator, moving average and critic when it has one; the config flags "
+                        "default to its config.json (default: train from scratch)")
+    p.add_argument("--critic-warmup", type=_count, default=None, metavar="ITERATIONS",
+                   help="with --init-from: iterations that train only the critic before the "
+                        "generator learns (default 500 when the folder has no critic, else 0)")
     _add_config_flags(p, ["model_dim", "batch_size", "mixed_precision", "seed", "decimation",
                           "beats", "phase_shuffle", "learning_rate", "d_updates_per_g",
                           "slice_len", "target_bpm", "tempo_method", "detect_tempo", "ema",

@@ -60,6 +60,14 @@ def load_generator(weights_dir: str | Path, *, raw: bool = False) -> tuple[Any, 
                                 f"config.json, as training exports them)")
     config = Config.load(weights_dir)
     model = build_generator(config)
+    load_weights_checked(model, weights, config)
+    return model, config
+
+
+def load_weights_checked(model: Any, weights: str | Path, config: Config) -> None:
+    """``model.load_weights(weights)``, with a ValueError of one line naming the file, what
+    ``config``'s model expects and what the file holds when they do not fit."""
+    weights = Path(weights)
     # Keras warns about each layer it cannot match before it raises: held back, so a mismatch
     # is the one line below, and passed on when the load succeeds.
     with warnings.catch_warnings(record=True) as held:
@@ -70,7 +78,6 @@ def load_generator(weights_dir: str | Path, *, raw: bool = False) -> tuple[Any, 
             raise ValueError(_weights_mismatch(weights, model, config, error)) from error
     for caught in held:
         warnings.warn_explicit(caught.message, caught.category, caught.filename, caught.lineno)
-    return model, config
 
 
 def _h5_shapes(path: Path) -> list[tuple[int, ...]] | None:
@@ -92,8 +99,8 @@ def _weights_mismatch(weights: Path, model: Any, config: Config, error: Exceptio
     expected = [tuple(w.shape) for w in model.weights]
     found = _h5_shapes(weights)
     shown = ", ".join(str(s) for s in expected[:2])
-    wanted = (f"the generator config.json describes (model_dim={config.model_dim}, "
-              f"slice_len={config.slice_len}, channels={config.channels}, "
+    wanted = (f"the {getattr(model, 'name', 'model')} config.json describes "
+              f"(model_dim={config.model_dim}, slice_len={config.slice_len}, channels={config.channels}, "
               f"upsample={config.upsample}, kernel_len={config.kernel_len}) expects "
               f"{len(expected)} arrays, first {shown}")
     if found is None:

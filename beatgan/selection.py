@@ -233,12 +233,12 @@ def _generator_group(arrays: dict[str, np.ndarray]) -> tuple[str, bool]:
     return "generator", False
 
 
-def _read(path: Path, config: Config) -> dict[str, np.ndarray]:
-    """A checkpoint's arrays; ValueError when it is unreadable or from another config."""
+def _read(path: Path, config: Config) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A checkpoint's (arrays, meta); ValueError when it is unreadable or from another config."""
     arrays, meta = ckpt.load_checkpoint(path)
     if "config" in meta and Config.from_dict(meta["config"]) != config:
         raise ValueError(f"{path.name} was written with another config than the run's")
-    return arrays
+    return arrays, meta
 
 
 def score_checkpoint(path: Path, step: int, *, generator: Any, latents: np.ndarray,
@@ -248,7 +248,7 @@ def score_checkpoint(path: Path, step: int, *, generator: Any, latents: np.ndarr
     from .generation import run_generator
     from .metrics import evaluate
 
-    arrays = _read(path, config)
+    arrays, _ = _read(path, config)
     group, ema = _generator_group(arrays)
     ckpt.restore_group(arrays, group, generator.variables)
     del arrays  # a d = 64 checkpoint is 0.5 GB: free it before generating
@@ -329,7 +329,8 @@ def export_selection(selection: Selection, out_dir: str | Path, *,
     The files of ``train``'s export (``export.export_weights``: the generator, its raw weights
     when an EMA was kept, the discriminator, ``config.json``, ``weights.json``) with
     ``selection.record()`` under ``"selection"`` in ``weights.json`` (and the run export's
-    ``"trained_on"`` and ``"rollbacks"``, when it has them) and
+    ``"trained_on"`` and ``"rollbacks"``, when it has them, and the checkpoint's warm start,
+    ``"started_from"``) and
     ``selection.to_dict()`` as ``selection.json``, all renamed into place together.
     """
     from .export import export_weights, read_export_info
@@ -342,7 +343,10 @@ def export_selection(selection: Selection, out_dir: str | Path, *,
     run_info = read_export_info(selection.run_dir / EXPORT_DIR)
     carried = {key: run_info[key] for key in ("trained_on", "rollbacks") if run_info.get(key)}
     config, chosen = selection.config, selection.chosen
-    arrays = _read(chosen.path, config)
+    arrays, meta = _read(chosen.path, config)
+    started_from = meta.get("started_from")
+    if started_from:  # a warm-started run: what its weights went on from
+        carried["started_from"] = started_from
     generator, discriminator = build_generator(config), build_discriminator(config)
     ckpt.restore_group(arrays, "generator", generator.variables)
     ckpt.restore_group(arrays, "discriminator", discriminator.variables)

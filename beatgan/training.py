@@ -61,6 +61,12 @@ jump of the critic's Wasserstein estimate depends on ``on_instability``:
   there (``stop_reason`` "unstable"), so the export is never a diverged model. TensorBoard is
   told of each rollback (``EventWriter.start_session``) and drops the discarded steps' points.
 
+Warm start (``init_from``): a new run can start from a weights folder instead of from its
+initialisation (``beatgan.warm_start``): the generator, its average and the critic when the
+folder has one, then ``critic_warmup`` iterations that train a new critic alone. The folder's
+record is saved with every checkpoint and export as ``"started_from"``; ``step`` and the history
+count this run's iterations only.
+
 Interrupts: while the loop runs, a first Ctrl-C (SIGINT) or SIGTERM lets the current
 iteration finish, then the loop stops and saves as at the time limit (``stop_reason``
 "interrupted"); a second one during that wrap-up raises KeyboardInterrupt at once
@@ -98,6 +104,7 @@ from .fileio import atomic_write_bytes
 from .model import build_discriminator, build_generator
 from .stability import INSTABILITY_LOG, InstabilityMonitor, TrainingInstabilityWarning
 from .tensorboard_log import EventWriter
+from .warm_start import WarmStart, apply_warm_start, read_warm_start
 
 #: Columns of history.csv, in order. ``step`` counts iterations, ``wall_s`` training seconds.
 HISTORY_FIELDS = ("step", "d_updates", "d_loss", "g_loss", "gp", "wasserstein", "wall_s")
@@ -137,6 +144,7 @@ class TrainResult:
     rollbacks: one dict per rollback of the run, resumed calls included: ``at_step`` (where the
         trouble was seen), ``to_step`` (the checkpoint returned to), ``reason``,
         ``learning_rate`` (both networks' rate from then on), ``wall_s``.
+    started_from: a warm start's record (``beatgan.warm_start``), None for a run from scratch.
     """
 
     step: int
@@ -152,6 +160,7 @@ class TrainResult:
     stop_reason: str = "iterations"
     unstable_at: int | None = None
     rollbacks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    started_from: dict[str, Any] | None = None
 
     def __repr__(self) -> str:  # short: the history and models would flood a log line
         last = self.history[-1] if self.history else {}
@@ -295,7 +304,7 @@ class _TrainingState:
     def __init__(self, data, config: Config, run_dir: Path, *, jit_compile: bool,
                  parallel: DataParallelPlan | None = None, jax_step: str = "fused",
                  on_instability: str = "warn", max_rollbacks: int = 3,
-                 rollback_lr_factor: float = 0.5):
+                 rollback_lr_factor: float = 0.5, warm_start: WarmStart | None = None):
         self.config = config
         self.on_instability = on_instability
         self.max_rollbacks, self.rollback_lr_factor = max_rollbacks, rollback_lr_factor
@@ -322,9 +331,24 @@ class _TrainingState:
         # The newest readable checkpoint; unreadable newer ones are reported and set aside.
         found = ckpt.latest_good_checkpoint(self.ckpt_dir)
         self.writer = ckpt.BackgroundWriter(None if found is None else found[0])
+        self.started_from: dict[str, Any] | None = None  # the warm start's record, if any
         if found is not None:
             self._restore(*found[1:])
+            _check_same_start(run_dir, self.started_from, warm_start)
+        elif warm_start is not None:
+            apply_warm_start(warm_start, self.generator, self.discriminator,
+                             None if self.ema is None else self.ema.model, config)
+            if self.ema is not None:
+                self.ema.reload_from_model()
+            self.started_from = {**warm_start.record, "ema_step": warm_start.ema_step}
         self.saved_step = self.step if found is not None else -1
+        start = self.started_from or {}
+        self.critic_warmup = int(start.get("critic_warmup", 0))
+        self.ema_step_offset = int(start.get("ema_step", 0))
+        # A new critic learns alone first: at rate 0 Adam moves nothing (checkpoints keep the rate).
+        self.generator_frozen = self.generator_held
+        if self.generator_frozen:
+            self.g_opt.learning_rate = 0.0
         self.stability = InstabilityMonitor()
         self.stability.observe_all(self.history)
         # After the restore: the JAX steps copy the variables' values when they are made.
@@ -347,6 +371,20 @@ class _TrainingState:
         self.elapsed = float(meta["elapsed_s"])
         self.history = list(meta["history"])
         self.rollbacks = list(meta.get("rollbacks", []))
+        self.started_from = meta.get("started_from")
+
+    @property
+    def generator_held(self) -> bool:
+        """True while a warm start's critic warm-up lasts (``step`` < ``critic_warmup``)."""
+        return self.step < self.critic_warmup
+
+    def release_generator(self) -> None:
+        """End the critic warm-up: the generator learns at the critic's rate from here (both
+        rates are the config's, or lower after rollbacks)."""
+        self.sync_to_models()
+        self.g_opt.learning_rate = float(self.d_opt.learning_rate)
+        self.steps.reload_from_models()
+        self.generator_frozen = False
 
     def sync_to_models(self) -> None:
         """Make the Keras models hold the current weights and average."""
@@ -371,6 +409,7 @@ class _TrainingState:
         history = [dict(row) for row in self.history]  # the loop goes on adding to its own
         meta = {"sampler": sampler_state, "elapsed_s": self.elapsed, "history": history,
                 "rollbacks": list(self.rollbacks),
+                **({"started_from": self.started_from} if self.started_from else {}),
                 "config": self.config.to_dict(), "backend": keras.backend.backend(),
                 "devices": self.n_devices}  # informative: any device count can resume it
         self.saved_step = self.step
@@ -385,9 +424,11 @@ class _TrainingState:
         draws = [(self.sampler.indices(), self.sampler.latents(), self.sampler.alphas())
                  for _ in range(self.config.d_updates_per_g)]
         indices, z, alpha = (np.stack(column) for column in zip(*draws))
+        held = self.generator_held
         outs, g_out = run_iteration(self.steps, indices, z, alpha, self.sampler.latents())
-        if self.ema is not None:  # after G update number step + 1
-            self.ema.update(generator_weights(self.steps), step=self.step + 1)
+        if self.ema is not None and not held:  # after G update number step + 1 (warm: counted on)
+            self.ema.update(generator_weights(self.steps),
+                            step=self.ema_step_offset + self.step + 1 - self.critic_warmup)
         # Critic losses: the mean over this iteration's critic updates (a fused step stacks them).
         return {"outs": outs if isinstance(outs, list) else [outs], "g": g_out}
 
@@ -457,6 +498,7 @@ class _TrainingState:
         elapsed, rollbacks = self.elapsed, self.rollbacks
         self._restore(arrays, meta)  # weights, Adam states, average, draws, step, history
         self.elapsed, self.rollbacks = elapsed, rollbacks  # the discarded time was spent
+        self.generator_frozen = self.generator_held  # back into a warm-up: its rate 0 came back too
         go_on = len(self.rollbacks) < self.max_rollbacks
         if go_on:
             for optimizer in (self.g_opt, self.d_opt):
@@ -521,7 +563,8 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
           progress: bool = True, devices: int | str | None = None,
           max_seconds: float | None = None, export_dtype: str = "float32",
           jax_step: str = "fused", on_instability: str = "warn", max_rollbacks: int = 3,
-          rollback_lr_factor: float = 0.5) -> TrainResult:
+          rollback_lr_factor: float = 0.5, init_from: str | Path | None = None,
+          critic_warmup: int | None = None) -> TrainResult:
     """Train G and D on ``data`` until ``iterations`` iterations are done or ``max_seconds``
     have passed, resuming if possible.
 
@@ -565,6 +608,11 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
             judged iteration, 1000, in a minute).
         max_rollbacks: rollbacks allowed over the whole run before the next one stops it.
         rollback_lr_factor: each rollback multiplies both learning rates by this, in (0, 1].
+        init_from: a weights folder to start a new run from (``beatgan.warm_start``); a run
+            folder that holds checkpoints resumes them instead, and must have started from
+            the same weights.
+        critic_warmup: with ``init_from``: iterations that train only the critic first (None:
+            ``warm_start.DEFAULT_CRITIC_WARMUP`` when the folder has no critic, else 0).
 
     A first SIGINT (Ctrl-C, a notebook's interrupt) or SIGTERM during the loop stops it after
     the current iteration with the same checkpoint and export (``stop_reason`` "interrupted");
@@ -575,8 +623,9 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     Raises:
         NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint is kept); under
             "rollback" only when no checkpoint before it is there to go back to.
-        ValueError: bad data shape, a run_dir holding a run with another config, or a
-            device count that is not available or does not divide the batch.
+        ValueError: bad data shape, a run_dir holding a run with another config (or started
+            from other weights), an ``init_from`` model of another shape, or a device count
+            that is not available or does not divide the batch.
         OSError: run_dir cannot be written or lacks room for two checkpoints (before training),
             or a write failed during training (``beatgan_failed_run`` set; the last
             checkpoint is kept). ``fileio.FolderLocked`` when another process trains in run_dir.
@@ -610,10 +659,13 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     with fileio.folder_lock(run_dir):  # one writer per run folder, until this call ends
         data = _check_data(data, config)
         parallel = data_parallel(devices, batch_size=config.batch_size)  # None for one device
+        warm_start = None if init_from is None else read_warm_start(
+            init_from, config, critic_warmup=critic_warmup)
         _check_run_config(run_dir, config)
         run = _TrainingState(data, config, run_dir, jit_compile=jit_compile, parallel=parallel,
                              jax_step=jax_step, on_instability=on_instability,
-                             max_rollbacks=max_rollbacks, rollback_lr_factor=rollback_lr_factor)
+                             max_rollbacks=max_rollbacks, rollback_lr_factor=rollback_lr_factor,
+                             warm_start=warm_start)
         # Room for two checkpoints (one being written beside the last) before hours of work.
         parts = [run.generator, run.discriminator, run.g_opt, run.d_opt]
         parts += [] if run.ema is None else [run.ema.model]
@@ -637,7 +689,9 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
                         ema_generator=None if run.ema is None else run.ema.model, step=run.step,
                         dtype=export_dtype,
                         extra_info={"trained_on": trained_on(run),
-                                    **({"rollbacks": run.rollbacks} if run.rollbacks else {})})
+                                    **({"rollbacks": run.rollbacks} if run.rollbacks else {}),
+                                    **({"started_from": run.started_from}
+                                       if run.started_from else {})})
         except OSError as error:  # a full or failing disk: the atomic checkpoints keep the last one
             kept = f"the last checkpoint, {run.last_checkpoint}, is kept" if run.last_checkpoint \
                 else "no checkpoint was written yet"
@@ -648,7 +702,22 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
                        seconds=time.perf_counter() - start,
                        ema_generator=None if run.ema is None else run.ema.model,
                        stop_reason=stop_reason, unstable_at=run.unstable_at,
-                       rollbacks=run.rollbacks)
+                       rollbacks=run.rollbacks, started_from=run.started_from)
+
+
+def _check_same_start(run_dir: Path, recorded: dict[str, Any] | None,
+                      asked: WarmStart | None) -> None:
+    """A resumed run goes on from its checkpoints; an ``init_from`` given again must be the
+    weights it started from (ValueError otherwise). No ``init_from``: nothing to check."""
+    if asked is None:
+        return
+    wanted = asked.record["generator_sha256"]
+    if recorded is None or recorded.get("generator_sha256") != wanted:
+        began = ("from scratch" if recorded is None else
+                 f"from {recorded.get('folder')} (sha256 {recorded.get('generator_sha256', '')[:16]}...)")
+        raise ValueError(f"{run_dir} holds a run that started {began}, not from {asked.folder} "
+                         f"(sha256 {wanted[:16]}...): resume it without init_from, or use a new "
+                         f"run folder")
 
 
 def trained_on(run: _TrainingState) -> dict[str, Any]:
@@ -702,6 +771,8 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
                 stop_reason = "interrupted"
                 break
             first = run.step == resumed_from  # compiles the steps: not a duration to plan by
+            if run.generator_frozen and not run.generator_held:
+                run.release_generator()  # the warm start's critic warm-up is over
             out = run.iteration()
             pending.append(out)
             run.step += 1

@@ -228,6 +228,19 @@ def steps_section(inputs: Inputs) -> str:
         f"iteration) in {seconds / 60:.1f} minutes of training (the history's `wall_s`: the "
         f"training loop, compiling included), {rate:.0f} D updates/s.",
         f"Shipped: {chosen}."]
+    before = inputs.info.get("started_from")
+    if before:
+        runs = before.get("runs", 1)
+        critic = ("its critic" if before.get("critic") == "loaded" else
+                  f"a new critic that trained alone for the first "
+                  f"{before.get('critic_warmup', 0):,} iterations")
+        lines.append(
+            f"This run started from earlier weights (`--init-from`, sha256 "
+            f"{before['generator_sha256'][:16]}...: {before['iterations']:,} iterations, "
+            f"{before['d_updates']:,} D updates, over {runs} earlier run{'s' if runs != 1 else ''}) "
+            f"with {critic}; the figures above are this run's alone. In all, "
+            f"{before['iterations'] + iterations:,} iterations and "
+            f"{before['d_updates'] + d_updates:,} D updates are behind these weights.")
     rollbacks = inputs.info.get("rollbacks") or []
     if rollbacks:
         moves = ", ".join(f"{r['at_step']:,} to {r['to_step']:,}" for r in rollbacks)

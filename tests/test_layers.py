@@ -17,7 +17,7 @@ LAYERS = {
     "core": {"config", "audio", "audio_files", "tempo", "tempo_change", "augmentation", "data",
              "model", "polyphase", "upsampling", "ema", "export", "fileio", "checkpoint", "backends", "training",
              "tensorboard_log", "generation", "loop_export", "synth", "quiet", "interrupts",
-             "stability"},
+             "stability", "warm_start"},
     "evaluation": {"similarity", "novelty", "metrics", "plots"},
     "app": {"workflows", "similarity_examples", "notebook", "cli", "app", "selection", "__init__",
             "__main__"},

@@ -125,13 +125,31 @@ def test_all_goals_met_is_said_and_card_flag_wins(card_script, folder):
     assert "rolled back" not in card
 
 
+def _card(card_script, folder) -> str:
+    assert card_script.main(["--weights", str(folder), "--reproduce", "x"]) == 0
+    return (folder / "README.md").read_text()
+
+
+def test_a_warm_started_run_adds_up_the_updates_behind_it(card_script, folder):
+    info = export.read_export_info(folder)
+    assert "started from" not in _card(card_script, folder)  # a run from scratch says nothing
+    info["started_from"] = {"folder": "weights", "generator_sha256": "7d3d50c621dcb6d2" + 48 * "0",
+                            "step": 11210, "iterations": 11210, "d_updates": 56050, "runs": 1,
+                            "critic": "new", "critic_warmup": 500}
+    (folder / "weights.json").write_text(json.dumps(info))
+    card = _card(card_script, folder)
+    assert ("This run started from earlier weights (`--init-from`, sha256 7d3d50c621dcb6d2...: "
+            "11,210 iterations, 56,050 D updates, over 1 earlier run) with a new critic that "
+            "trained alone for the first 500 iterations; the figures above are this run's alone. "
+            "In all, 20,810 iterations and 104,050 D updates are behind these weights.") in card
+
+
 def test_the_runs_rollbacks_are_told(card_script, folder):
     info = export.read_export_info(folder)
     info["rollbacks"] = [{"at_step": 3930, "to_step": 3000, "learning_rate": 5e-5},
                          {"at_step": 6010, "to_step": 5000, "learning_rate": 2.5e-5}]
     (folder / export.EXPORT_INFO).write_text(json.dumps(info))
-    assert card_script.main(["--weights", str(folder), "--reproduce", "x"]) == 0
-    card = (folder / "README.md").read_text()
+    card = _card(card_script, folder)
     assert ("rolled back 2 time(s) on instability (`--on-instability rollback`; from iteration "
             "3,930 to 3,000, 6,010 to 5,000), each halving both learning rates (last: 2.5e-05)"
             ) in card

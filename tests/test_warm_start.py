@@ -1,0 +1,214 @@
+"""Warm start: a new run from a weights folder (beatgan.warm_start, train(init_from=...))."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from beatgan import checkpoint as ckpt
+from beatgan.config import Config
+from beatgan.warm_start import DEFAULT_CRITIC_WARMUP, read_warm_start
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import _train_worker  # noqa: E402  (the tiny config and data of the training tests)
+
+CONFIG = _train_worker.CONFIG
+LR = 1, "learning_rate"  # g_optimizer/0001 in a checkpoint: Adam's learning rate variable
+
+
+def _train(run_dir, iterations, **kwargs):
+    from beatgan.training import train
+
+    options = dict(checkpoint_every=1, keep=20, log_every=1, preview_every=10_000,
+                   progress=False, tensorboard=False)
+    options.update(kwargs)
+    config = options.pop("config", CONFIG)
+    return train(_train_worker.tiny_data(), config, run_dir=run_dir, iterations=iterations,
+                 **options)
+
+
+def _group(path, group):
+    arrays, _ = ckpt.load_checkpoint(path)
+    return [arrays[k] for k in sorted(arrays) if k.startswith(f"{group}/")]
+
+
+def _model_arrays(model):
+    return [np.asarray(v) for v in model.weights]
+
+
+def _loaded(config, path, build):
+    model = build(config)
+    model.load_weights(str(path))
+    return _model_arrays(model)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """A 3-iteration run from scratch; its export (raw G, average, critic) is the warm start."""
+    run_dir = tmp_path_factory.mktemp("source")
+    result = _train(run_dir, 3)
+    return result.export_dir
+
+
+@pytest.fixture
+def generator_only(source, tmp_path):
+    """The source export as ``weights/`` ships it: the average alone, no raw G, no critic."""
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    for name in ("generator.weights.h5", "config.json", "weights.json"):
+        shutil.copy(source / name, folder / name)
+    return folder
+
+
+def test_a_full_export_loads_every_part_and_the_critic_warmup_defaults_to_none(source, tmp_path):
+    from beatgan.model import build_discriminator, build_generator
+
+    start = read_warm_start(source, CONFIG)
+    assert (start.generator.name, start.average.name, start.discriminator.name) == (
+        "generator_raw.weights.h5", "generator.weights.h5", "discriminator.weights.h5")
+    assert start.critic_warmup == 0 and start.ema_step == 3
+    assert start.record["iterations"] == 3 and start.record["d_updates"] == 3 * 5
+    assert start.record["critic"] == "loaded" and start.record["runs"] == 1
+
+    result = _train(tmp_path / "run", 1, init_from=source, critic_warmup=1, export=False)
+    # Held for its one iteration: the generator and its average are the folder's, bit for bit;
+    # the critic started from the folder's critic and has learned since.
+    first = ckpt.latest_checkpoint(tmp_path / "run" / "checkpoints")
+    for got, want in zip(_group(first, "generator"),
+                         _loaded(CONFIG, source / "generator_raw.weights.h5", build_generator)):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(_group(first, ckpt.EMA_GROUP),
+                         _loaded(CONFIG, source / "generator.weights.h5", build_generator)):
+        np.testing.assert_array_equal(got, want)
+    critic_before = _loaded(CONFIG, source / "discriminator.weights.h5", build_discriminator)
+    critic_after = _model_arrays(result.discriminator)
+    kernels = [i for i, a in enumerate(critic_before) if a.ndim == 3]
+    assert all(not np.array_equal(critic_before[i], critic_after[i]) for i in kernels)
+    assert max(np.abs(critic_before[i] - critic_after[i]).max() for i in kernels) < 1e-2
+    assert result.started_from["folder"] == str(source)
+
+
+def test_a_new_critic_learns_alone_then_the_generator_follows(generator_only, tmp_path):
+    from beatgan.model import build_generator
+
+    start = read_warm_start(generator_only, CONFIG)
+    assert start.discriminator is None and start.average is None
+    assert start.critic_warmup == DEFAULT_CRITIC_WARMUP and start.record["critic"] == "new"
+
+    run = tmp_path / "run"
+    result = _train(run, 4, init_from=generator_only, critic_warmup=2)
+    assert result.step == 4 and result.resumed_from == 0
+    shipped = _loaded(CONFIG, generator_only / "generator.weights.h5", build_generator)
+    by_step = dict(ckpt.list_checkpoints(run / "checkpoints"))
+    for step in (1, 2):  # the warm-up: the generator and its average stand still at rate 0
+        for got, want in zip(_group(by_step[step], "generator"), shipped):
+            np.testing.assert_array_equal(got, want)
+        for got, want in zip(_group(by_step[step], ckpt.EMA_GROUP), shipped):
+            np.testing.assert_array_equal(got, want)
+        assert _group(by_step[step], "g_optimizer")[LR[0]] == 0.0
+    # Released at iteration 3: the generator moves at the critic's rate, the average follows.
+    assert _group(by_step[4], "g_optimizer")[LR[0]] == pytest.approx(CONFIG.learning_rate)
+    moved = [np.abs(a - b).max() for a, b in zip(_group(by_step[4], "generator"), shipped)]
+    assert max(moved) > 0
+    # The average goes on from the folder's step: decay 0.999 capped by (1 + s) / (10 + s)
+    # at s = 3 + 1, 3 + 2 (the folder's 3 G updates, then this run's 2), not at s = 1, 2.
+    from beatgan.ema import decay_at
+
+    averaged = _group(by_step[4], ckpt.EMA_GROUP)
+    raw_3 = _group(by_step[3], "generator")
+    raw_4 = _group(by_step[4], "generator")
+    d4, d5 = decay_at(4, decay=CONFIG.ema_decay), decay_at(5, decay=CONFIG.ema_decay)
+    kernel = next(i for i, a in enumerate(shipped) if a.ndim == 3)
+    expected = d5 * (d4 * shipped[kernel] + (1 - d4) * raw_3[kernel]) + (1 - d5) * raw_4[kernel]
+    np.testing.assert_allclose(averaged[kernel], expected, rtol=1e-5, atol=1e-7)
+    info = json.loads((run / "export" / "weights.json").read_text())
+    assert info["started_from"]["generator_sha256"] == start.record["generator_sha256"]
+    assert info["started_from"]["critic"] == "new" and info["started_from"]["critic_warmup"] == 2
+    assert info["step"] == 4  # this run's own iterations; the lineage is in started_from
+
+
+def test_a_resume_keeps_its_start_and_other_weights_are_refused(generator_only, tmp_path):
+    run = tmp_path / "run"
+    _train(run, 1, init_from=generator_only, critic_warmup=2)
+    again = _train(run, 3, init_from=generator_only)  # the same command, run again: resumes
+    assert again.resumed_from == 1 and again.step == 3
+    assert again.started_from["critic_warmup"] == 2  # the run's own, not the default
+    plain = _train(run, 4)  # resumed without init_from: goes on as it began
+    assert plain.resumed_from == 3 and plain.started_from["folder"] == str(generator_only)
+    scratch = tmp_path / "scratch"
+    other = _train(scratch, 1).export_dir  # other weights (source's export has the same G file)
+    with pytest.raises(ValueError, match="started from .*shipped.*not from .*scratch/export"):
+        _train(run, 5, init_from=other)
+    with pytest.raises(ValueError, match="started from scratch, not from"):
+        _train(scratch, 2, init_from=generator_only)
+
+
+def test_chained_warm_starts_add_up_the_updates_behind_them(source, tmp_path):
+    first = _train(tmp_path / "first", 2, init_from=source)
+    start = read_warm_start(first.export_dir, CONFIG)
+    assert start.record["iterations"] == 3 + 2 and start.record["d_updates"] == 5 * 5
+    assert start.record["runs"] == 2 and start.ema_step == 5
+
+
+def test_another_model_shape_is_refused_before_training(source, tmp_path):
+    import dataclasses
+
+    wider = dataclasses.replace(CONFIG, model_dim=4)
+    with pytest.raises(ValueError, match="model_dim 2 there, 4 here"):
+        _train(tmp_path / "run", 1, init_from=source, config=wider)
+    assert not list((tmp_path / "run").glob("checkpoints/*.npz"))
+    with pytest.raises(FileNotFoundError, match="needs a weights folder"):
+        read_warm_start(tmp_path, CONFIG)
+    with pytest.raises(ValueError, match="critic_warmup must be >= 0"):
+        read_warm_start(source, CONFIG, critic_warmup=-1)
+    # Settings that do not shape the weights may change: precision, rate, drift, batch.
+    looser = dataclasses.replace(CONFIG, mixed_precision=True, learning_rate=5e-5,
+                                 drift_weight=0.001, batch_size=4)
+    assert read_warm_start(source, looser).record["step"] == 3
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_the_command_starts_from_weights_with_their_config(generator_only, demo_folder, tmp_path,
+                                                           backend):
+    """``beatgan train --init-from``: the folder's config unless flags say otherwise, on both
+    backends (JAX: the fused step, which holds the rate in its own copy of the state)."""
+    if backend == "jax":
+        pytest.importorskip("jax")
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "JAX_PLATFORMS": "cpu"}
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "beatgan", "train", "--backend", backend,
+               "--data", str(demo_folder), "--out", str(run), "--init-from", str(generator_only),
+               "--critic-warmup", "1", "--iterations", "2", "--batch-size", "2",
+               "--checkpoint-every", "1", "--keep-checkpoints", "5"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (f"starting from {generator_only} (3 iterations, 15 D updates behind it) with a new "
+            f"critic, trained alone for 1 iteration first") in done.stdout
+    assert f"(from {generator_only}, 3 iterations before this run)" in done.stdout
+    saved = Config.load(run)
+    assert saved.model_dim == 2 and saved.seed == CONFIG.seed  # from the folder, not the preset
+    by_step = dict(ckpt.list_checkpoints(run / "checkpoints"))
+    from beatgan.model import build_generator
+
+    shipped = _loaded(saved, generator_only / "generator.weights.h5", build_generator)
+    assert _group(by_step[1], "g_optimizer")[LR[0]] == 0.0
+    assert _group(by_step[2], "g_optimizer")[LR[0]] == pytest.approx(CONFIG.learning_rate)
+    for got, want in zip(_group(by_step[1], "generator"), shipped):
+        np.testing.assert_array_equal(got, want)
+    assert any(not np.array_equal(got, want)
+               for got, want in zip(_group(by_step[2], "generator"), shipped))
+
+
+def test_critic_warmup_without_init_from_is_refused(tmp_path, capsys):
+    from beatgan.cli import main
+
+    assert main(["train", "--out", str(tmp_path / "run"), "--critic-warmup", "5"]) == 2
+    assert "--critic-warmup only applies with --init-from" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoints").exists()
