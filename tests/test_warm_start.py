@@ -212,3 +212,32 @@ def test_critic_warmup_without_init_from_is_refused(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "run"), "--critic-warmup", "5"]) == 2
     assert "--critic-warmup only applies with --init-from" in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_rollback_into_the_warmup_holds_the_generator_again(generator_only, tmp_path,
+                                                              monkeypatch):
+    """Under --on-instability rollback: a jump at iteration 5 goes back to the checkpoint at 2,
+    inside a 4-iteration warm-up; iterations 3-4 hold the generator again, 5 on train it at the
+    halved rate."""
+    import warnings
+
+    import _rollback_worker
+    from beatgan import training
+    from beatgan.model import build_generator
+
+    _rollback_worker.InjectedJump.remaining = 1  # a jump at 5, calm until 3
+    monkeypatch.setattr(training, "InstabilityMonitor", _rollback_worker.InjectedJump)
+    run = tmp_path / "run"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = _train(run, 8, init_from=generator_only, critic_warmup=4,
+                        on_instability="rollback", checkpoint_every=2)
+    assert [(r["at_step"], r["to_step"]) for r in result.rollbacks] == [(5, 2)]
+    shipped = _loaded(CONFIG, generator_only / "generator.weights.h5", build_generator)
+    by_step = dict(ckpt.list_checkpoints(run / "checkpoints"))
+    for got, want in zip(_group(by_step[4], "generator"), shipped):  # after the rollback
+        np.testing.assert_array_equal(got, want)
+    g_rate, d_rate = (_group(by_step[8], name)[LR[0]] for name in ("g_optimizer", "d_optimizer"))
+    assert g_rate == d_rate == pytest.approx(CONFIG.learning_rate / 2)
+    assert any(not np.array_equal(got, want)
+               for got, want in zip(_group(by_step[8], "generator"), shipped))
