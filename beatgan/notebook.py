@@ -268,33 +268,46 @@ def has_weights(folder: str | Path) -> bool:
 
 def choose_mode(*, weights_dir: str | Path, iterations: int, preset_name: str = "seed",
                 model_dim: int = 64, batch_size: int = 64, seed: int = 0,
-                fallback_model_dim: int = 8, fallback_batch_size: int = 16):
+                fallback_model_dim: int = 8, fallback_batch_size: int = 16,
+                continue_training: bool = False):
     """Decide what the "Train or load" section does and with which config: ``(mode, config)``.
 
     mode "load": ``iterations == 0`` and ``weights_dir`` holds weights (config read from there).
+    mode "continue": ``iterations > 0`` and ``continue_training``: a new run that goes on from
+    the weights in ``weights_dir`` (``beatgan.warm_start``), with their config and ``batch_size``.
     mode "train": ``iterations > 0``: the preset with ``model_dim``, ``batch_size`` and ``seed``.
     mode "fallback": ``iterations == 0`` but no weights: a small model (``fallback_model_dim``,
     ``fallback_batch_size``) trained briefly, so the notebook still ends with beats.
     """
+    import dataclasses
+
     from .config import Config, preset
 
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
     if iterations == 0 and has_weights(weights_dir):
         return "load", Config.load(weights_dir)
+    if iterations > 0 and continue_training:
+        if not has_weights(weights_dir):
+            raise FileNotFoundError(f"continue_training: {weights_dir} holds no trained weights "
+                                    f"(generator.weights.h5 and config.json) to go on from")
+        return "continue", dataclasses.replace(Config.load(weights_dir), batch_size=batch_size)
     if iterations > 0:
         return "train", preset(preset_name, model_dim=model_dim, batch_size=batch_size, seed=seed)
     return "fallback", preset(preset_name, model_dim=fallback_model_dim,
                               batch_size=fallback_batch_size, seed=seed)
 
 
-def run_folder(run_dir: str | Path, config: Any, *, fallback: bool = False) -> Path:
+def run_folder(run_dir: str | Path, config: Any, *, fallback: bool = False,
+               warm: bool = False) -> Path:
     """Where the "Train or load" section trains: one folder per model shape and seed under ``run_dir``.
 
     A run folder resumes only a run of the same config, so changing ``model_dim``, the batch,
-    the seed or the preset starts a folder of its own instead of an error.
+    the seed or the preset starts a folder of its own instead of an error; so does going on
+    from trained weights (``warm``), which a run from scratch cannot resume.
     """
-    name = (f"{'cpu-fallback-' if fallback else ''}d{config.model_dim}-b{config.batch_size}"
+    prefix = "cpu-fallback-" if fallback else "from-weights-" if warm else ""
+    name = (f"{prefix}d{config.model_dim}-b{config.batch_size}"
             f"-seed{config.seed}-{config.slice_len}at{config.sample_rate_hz}Hz")
     return Path(run_dir) / name
 
@@ -310,6 +323,8 @@ def describe_setup(mode: str, config: Any) -> str:
     plan = {
         "load": "Train or load: loads the trained weights",
         "train": "Train or load: trains (resuming from the run folder if it holds checkpoints)",
+        "continue": ("Train or load: goes on training from the trained weights (a new critic "
+                     "learns alone first; resuming from the run folder if it holds checkpoints)"),
         "fallback": (f"NO TRAINED WEIGHTS FOUND: Train or load trains a small model (d = {config.model_dim}) "
                      "briefly on this machine instead; its beats will sound like noise, not loops"),
     }[mode]

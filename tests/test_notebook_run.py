@@ -76,3 +76,27 @@ def test_notebook_with_weights_loads_them(tmp_path):
     sha = file_sha256(weights / "generator.weights.h5")
     assert f"weights: {weights / 'generator.weights.h5'} (sha256 {sha[:16]}..., step 7)" in text
     _check_beats(tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_notebook_continues_training_from_weights(tmp_path):
+    """``continue_training``: a new run in its own folder goes on from ``weights_dir``, and the beats
+    are made by its export, which records where it started."""
+    from beatgan.model import build_discriminator, build_generator
+    from beatgan.training import export_weights
+
+    config = Config(model_dim=2, batch_size=2)
+    weights = export_weights(build_generator(config), build_discriminator(config), config=config,
+                             folder=tmp_path / "weights", step=7)
+    params = dict(TINY_RUN, weights_dir=str(weights), run_dir=str(tmp_path / "run"), iterations=2,
+                  continue_training=True, batch_size=2, out_dir=str(tmp_path / "out"),
+                  compute_metrics=False)
+    executed = run_notebook(NOTEBOOK, output=tmp_path / "executed.ipynb", parameters=params, light=True)
+    text = _texts(nbformat.read(executed, as_version=4))
+    assert "Train or load: goes on training from the trained weights" in text
+    assert "trained to iteration 2 (resumed from 0" in text
+    export = tmp_path / "run" / "from-weights-d2-b2-seed0-16384at14700Hz" / "export"
+    info = json.loads((export / "weights.json").read_text())
+    assert info["started_from"]["step"] == 7 and info["started_from"]["critic"] == "loaded"
+    assert f"weights: {export / 'generator.weights.h5'}" in text
+    _check_beats(tmp_path / "out")

@@ -253,3 +253,23 @@ def test_run_notebook_command_prints_the_choice_and_passes_the_size(monkeypatch,
                  "-p", "iterations=50"]) == 0
     assert ran["parameters"] == {"iterations": 50, "model_dim": 8, "batch_size": 16}
     assert capsys.readouterr().out.startswith("beatgan: no GPU visible: training the notebook's CPU size")
+
+
+# --- "Train or load": which way it goes -------------------------------------------------------
+def test_choose_mode_loads_trains_continues_or_falls_back(tiny_weights, tmp_path):
+    from beatgan.notebook import choose_mode, run_folder
+
+    assert choose_mode(weights_dir=tiny_weights, iterations=0)[0] == "load"
+    mode, config = choose_mode(weights_dir=tiny_weights, iterations=5, model_dim=16)
+    assert (mode, config.model_dim) == ("train", 16)
+    mode, config = choose_mode(weights_dir=tiny_weights, iterations=5, model_dim=16, batch_size=4,
+                               continue_training=True)
+    assert (mode, config.model_dim, config.batch_size) == ("continue", 2, 4)  # the weights' shape
+    mode, config = choose_mode(weights_dir=tmp_path, iterations=0, fallback_model_dim=4)
+    assert (mode, config.model_dim) == ("fallback", 4)
+    with pytest.raises(FileNotFoundError, match="holds no trained weights .* to go on from"):
+        choose_mode(weights_dir=tmp_path, iterations=5, continue_training=True)
+    names = {run_folder("runs", config, fallback=mode == "fallback", warm=mode == "continue").name
+             for mode in ("train", "continue", "fallback")}
+    assert names == {"d4-b16-seed0-16384at14700Hz", "from-weights-d4-b16-seed0-16384at14700Hz",
+                     "cpu-fallback-d4-b16-seed0-16384at14700Hz"}
