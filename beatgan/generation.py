@@ -100,8 +100,9 @@ def _weights_mismatch(weights: Path, model: Any, config: Config, error: Exceptio
     found = _h5_shapes(weights)
     shown = ", ".join(str(s) for s in expected[:2])
     wanted = (f"the {getattr(model, 'name', 'model')} config.json describes "
-              f"(model_dim={config.model_dim}, slice_len={config.slice_len}, channels={config.channels}, "
-              f"upsample={config.upsample}, kernel_len={config.kernel_len}) expects "
+              f"(model_dim={config.model_dim}, slice_len={config.slice_len}, "
+              f"channels={config.channels}, upsample={config.upsample}, "
+              f"kernel_len={config.kernel_len}) expects "
               f"{len(expected)} arrays, first {shown}")
     if found is None:
         size = weights.stat().st_size

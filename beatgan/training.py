@@ -713,8 +713,9 @@ def _check_same_start(run_dir: Path, recorded: dict[str, Any] | None,
         return
     wanted = asked.record["generator_sha256"]
     if recorded is None or recorded.get("generator_sha256") != wanted:
+        sha = "" if recorded is None else str(recorded.get("generator_sha256", ""))[:16]
         began = ("from scratch" if recorded is None else
-                 f"from {recorded.get('folder')} (sha256 {recorded.get('generator_sha256', '')[:16]}...)")
+                 f"from {recorded.get('folder')} (sha256 {sha}...)")
         raise ValueError(f"{run_dir} holds a run that started {began}, not from {asked.folder} "
                          f"(sha256 {wanted[:16]}...): resume it without init_from, or use a new "
                          f"run folder")

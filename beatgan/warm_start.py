@@ -67,8 +67,12 @@ def read_warm_start(folder: str | Path, config: Config, *,
     """
     folder = Path(folder)
     if not (folder / GENERATOR_WEIGHTS).is_file() or not (folder / "config.json").is_file():
+        inside = [name for name in ("best", "export")
+                  if (folder / name / GENERATOR_WEIGHTS).is_file()]
+        hint = f"; a run folder's weights are in {folder / inside[0]}" if inside else ""
         raise FileNotFoundError(f"{folder}: a warm start needs a weights folder with "
-                                f"{GENERATOR_WEIGHTS} and config.json (as training exports them)")
+                                f"{GENERATOR_WEIGHTS} and config.json (as training exports "
+                                f"them){hint}")
     saved = Config.load(folder)
     differ = {name: (getattr(saved, name), getattr(config, name)) for name in MODEL_FIELDS
               if getattr(saved, name) != getattr(config, name)}

@@ -237,7 +237,8 @@ def steps_section(inputs: Inputs) -> str:
         lines.append(
             f"This run started from earlier weights (`--init-from`, sha256 "
             f"{before['generator_sha256'][:16]}...: {before['iterations']:,} iterations, "
-            f"{before['d_updates']:,} D updates, over {runs} earlier run{'s' if runs != 1 else ''}) "
+            f"{before['d_updates']:,} D updates, over {runs} earlier "
+            f"run{'s' if runs != 1 else ''}) "
             f"with {critic}; the figures above are this run's alone. In all, "
             f"{before['iterations'] + iterations:,} iterations and "
             f"{before['d_updates'] + d_updates:,} D updates are behind these weights.")

@@ -163,8 +163,11 @@ def test_another_model_shape_is_refused_before_training(source, tmp_path):
     with pytest.raises(ValueError, match="model_dim 2 there, 4 here"):
         _train(tmp_path / "run", 1, init_from=source, config=wider)
     assert not list((tmp_path / "run").glob("checkpoints/*.npz"))
-    with pytest.raises(FileNotFoundError, match="needs a weights folder"):
+    with pytest.raises(FileNotFoundError, match="needs a weights folder") as raised:
         read_warm_start(tmp_path, CONFIG)
+    assert "a run folder's weights" not in str(raised.value)
+    with pytest.raises(FileNotFoundError, match="a run folder's weights are in .*source.*export"):
+        read_warm_start(source.parent, CONFIG)  # the run folder, not its export
     with pytest.raises(ValueError, match="critic_warmup must be >= 0"):
         read_warm_start(source, CONFIG, critic_warmup=-1)
     # Settings that do not shape the weights may change: precision, rate, drift, batch.
