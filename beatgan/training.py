@@ -424,9 +424,9 @@ class _TrainingState:
         draws = [(self.sampler.indices(), self.sampler.latents(), self.sampler.alphas())
                  for _ in range(self.config.d_updates_per_g)]
         indices, z, alpha = (np.stack(column) for column in zip(*draws))
-        held = self.generator_held
         outs, g_out = run_iteration(self.steps, indices, z, alpha, self.sampler.latents())
-        if self.ema is not None and not held:  # after G update number step + 1 (warm: counted on)
+        if self.ema is not None and not self.generator_held:  # after G update number step + 1
+            # (a warm start: counted on from the folder's updates, after the critic's warm-up)
             self.ema.update(generator_weights(self.steps),
                             step=self.ema_step_offset + self.step + 1 - self.critic_warmup)
         # Critic losses: the mean over this iteration's critic updates (a fused step stacks them).
