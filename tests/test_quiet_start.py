@@ -86,10 +86,14 @@ def test_train_summary_is_one_line_with_the_next_command(tmp_path):
 
     result = SimpleNamespace(step=200, resumed_from=100, seconds=75.4, run_dir=tmp_path,
                              stop_reason="iterations", unstable_at=None, rollbacks=[],
-                             export_dir=tmp_path / "export",
+                             export_dir=tmp_path / "export", started_from=None,
                              history=[{"d_loss": -1.23456, "g_loss": 0.5}])
     line = train_summary(result)
     assert "\n" not in line
     assert line == (f"trained to iteration 200 (resumed at 100) in 1 min 15 s; d_loss -1.23, "
                     f"g_loss 0.5; weights in {tmp_path / 'export'}. "
                     f"Next: beatgan generate --weights {tmp_path / 'export'}")
+    result.started_from = {"folder": "weights", "iterations": 11210}  # a warm start
+    assert train_summary(result).startswith(
+        "trained to iteration 200 (resumed at 100) (from weights, 11,210 iterations before this "
+        "run) in 1 min 15 s;")
