@@ -340,7 +340,7 @@ class _TrainingState:
                              None if self.ema is None else self.ema.model, config)
             if self.ema is not None:
                 self.ema.reload_from_model()
-            self.started_from = {**warm_start.record, "ema_step": warm_start.ema_step}
+            self.started_from = dict(warm_start.record)
         self.saved_step = self.step if found is not None else -1
         start = self.started_from or {}
         self.critic_warmup = int(start.get("critic_warmup", 0))

@@ -44,16 +44,16 @@ class WarmStart:
 
     ``generator``: the file the trained generator starts from; ``average``: the file the moving
     average starts from (None: from ``generator``); ``discriminator``: None when the critic
-    starts new. ``critic_warmup``: iterations during which only the critic learns.
-    ``record``: the JSON-able lineage saved as ``"started_from"``.
+    starts new. ``record``: the JSON-able lineage saved as ``"started_from"``, which the run
+    reads too: ``critic_warmup`` (iterations during which only the critic learns) and
+    ``ema_step`` (generator updates behind the folder's moving average, 0 without one, where its
+    decay schedule goes on).
     """
 
     folder: Path
     generator: Path
     average: Path | None
     discriminator: Path | None
-    critic_warmup: int
-    ema_step: int
     record: dict[str, Any]
 
 
@@ -95,12 +95,11 @@ def read_warm_start(folder: str | Path, config: Config, *,
     record = {"folder": str(folder), "generator_sha256": file_sha256(folder / GENERATOR_WEIGHTS),
               "step": step, "iterations": iterations, "d_updates": d_updates,
               "runs": int(before.get("runs", 0)) + 1,
-              "critic": "loaded" if has_critic else "new", "critic_warmup": critic_warmup}
+              "critic": "loaded" if has_critic else "new", "critic_warmup": critic_warmup,
+              "ema_step": iterations if info.get("ema") else 0}
     return WarmStart(folder=folder, generator=raw if raw.is_file() else folder / GENERATOR_WEIGHTS,
                      average=folder / GENERATOR_WEIGHTS if raw.is_file() else None,
-                     discriminator=critic if has_critic else None,
-                     critic_warmup=critic_warmup, ema_step=iterations if info.get("ema") else 0,
-                     record=record)
+                     discriminator=critic if has_critic else None, record=record)
 
 
 def apply_warm_start(start: WarmStart, generator: Any, discriminator: Any,

@@ -72,7 +72,7 @@ def test_a_full_export_loads_every_part_and_the_critic_warmup_defaults_to_none(s
     start = read_warm_start(source, CONFIG)
     assert (start.generator.name, start.average.name, start.discriminator.name) == (
         "generator_raw.weights.h5", "generator.weights.h5", "discriminator.weights.h5")
-    assert start.critic_warmup == 0 and start.ema_step == 3
+    assert start.record["critic_warmup"] == 0 and start.record["ema_step"] == 3
     assert start.record["iterations"] == 3 and start.record["d_updates"] == 3 * 5
     assert start.record["critic"] == "loaded" and start.record["runs"] == 1
 
@@ -99,7 +99,8 @@ def test_a_new_critic_learns_alone_then_the_generator_follows(generator_only, tm
 
     start = read_warm_start(generator_only, CONFIG)
     assert start.discriminator is None and start.average is None
-    assert start.critic_warmup == DEFAULT_CRITIC_WARMUP and start.record["critic"] == "new"
+    assert start.record["critic_warmup"] == DEFAULT_CRITIC_WARMUP
+    assert start.record["critic"] == "new"
 
     run = tmp_path / "run"
     result = _train(run, 4, init_from=generator_only, critic_warmup=2)
@@ -153,7 +154,7 @@ def test_chained_warm_starts_add_up_the_updates_behind_them(source, tmp_path):
     first = _train(tmp_path / "first", 2, init_from=source)
     start = read_warm_start(first.export_dir, CONFIG)
     assert start.record["iterations"] == 3 + 2 and start.record["d_updates"] == 5 * 5
-    assert start.record["runs"] == 2 and start.ema_step == 5
+    assert start.record["runs"] == 2 and start.record["ema_step"] == 5
 
 
 def test_another_model_shape_is_refused_before_training(source, tmp_path):
