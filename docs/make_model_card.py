@@ -207,6 +207,10 @@ def hyperparameters_section(inputs: Inputs) -> str:
     return "\n".join(lines)
 
 
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
 def steps_section(inputs: Inputs) -> str:
     last = inputs.history[-1]
     iterations, d_updates, seconds = int(last["step"]), int(last["d_updates"]), last["wall_s"]
@@ -246,7 +250,7 @@ def steps_section(inputs: Inputs) -> str:
     if rollbacks:
         moves = ", ".join(f"{r['at_step']:,} to {r['to_step']:,}" for r in rollbacks)
         lines.append(
-            f"The run rolled back {len(rollbacks)} time(s) on instability "
+            f"The run rolled back {_times(len(rollbacks))} on instability "
             f"(`--on-instability rollback`; from iteration {moves}), each halving both learning "
             f"rates (last: {rollbacks[-1]['learning_rate']:.3g}); the iterations above count "
             f"only the kept ones, the minutes include the discarded stretches.")
@@ -314,7 +318,8 @@ def metrics_section(inputs: Inputs) -> str:
     short, unknown = figures(False), figures(None)
     said = []
     if short:
-        said.append(f"**Goal not met**: {len(short)} of {len(met)} figures fall short of issue "
+        said.append(f"**Goal not met**: {len(short)} of {len(met)} figures "
+                    f"{'falls' if len(short) == 1 else 'fall'} short of issue "
                     f"13's goal: " + "; ".join(short) + ".")
     if unknown:
         said.append("Not judged (no held-out reference point): " + "; ".join(unknown) + ".")

@@ -150,9 +150,12 @@ def test_the_runs_rollbacks_are_told(card_script, folder):
                          {"at_step": 6010, "to_step": 5000, "learning_rate": 2.5e-5}]
     (folder / export.EXPORT_INFO).write_text(json.dumps(info))
     card = _card(card_script, folder)
-    assert ("rolled back 2 time(s) on instability (`--on-instability rollback`; from iteration "
+    assert ("rolled back 2 times on instability (`--on-instability rollback`; from iteration "
             "3,930 to 3,000, 6,010 to 5,000), each halving both learning rates (last: 2.5e-05)"
             ) in card
+    info["rollbacks"] = info["rollbacks"][:1]
+    (folder / export.EXPORT_INFO).write_text(json.dumps(info))
+    assert "The run rolled back once on instability (" in _card(card_script, folder)
 
 
 @pytest.mark.parametrize("break_it, message", [
@@ -203,3 +206,11 @@ def test_the_card_reads_what_bench_quality_writes(card_script, tiny_weights, dem
     assert "are met" not in card
     assert "4 generated beats (seed 0) against the training pack (2 loops)" in card
     export.verify_model_card(folder)
+
+
+def test_one_figure_short_is_told_in_the_singular(card_script, folder):
+    quality = json.loads((folder / "quality.json").read_text())
+    quality["metrics"]["diversity_ratio"]["generated"] = 0.95  # now only the Frechet distance
+    (folder / "quality.json").write_text(json.dumps(quality))
+    assert ("**Goal not met**: 1 of 4 figures falls short of issue 13's goal: Frechet distance "
+            "3,120 (goal <= 3x held-out).") in _card(card_script, folder)
