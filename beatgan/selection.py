@@ -281,7 +281,7 @@ def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "fre
     """
     from tqdm.auto import tqdm
 
-    from .generation import sample_latents
+    from .generation import inference_config, sample_latents
     from .model import build_generator
     from .workflows import metrics_reference
 
@@ -290,7 +290,7 @@ def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "fre
     config = run_config(run_dir) if config is None else config
     reference = metrics_reference(loops, config=config, seed=config.seed, n_held_out=n)
     latents = sample_latents(n, latent_dim=config.latent_dim, seed=seed)
-    generator = build_generator(config)
+    generator = build_generator(inference_config(config))  # as `generate` will draw them
     rows, skipped = [], []
     for step, path in tqdm(found, desc="checkpoints", unit="ckpt", disable=not progress,
                            dynamic_ncols=True):

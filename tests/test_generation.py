@@ -45,6 +45,26 @@ def test_load_generator_rebuilds_the_saved_model(weights_dir, generator):
     np.testing.assert_array_equal(model.predict_on_batch(z), fresh.predict_on_batch(z))
 
 
+def test_weights_trained_in_bfloat16_generate_in_float32(tmp_path):
+    """A mixed-precision run's folder: the config comes back as trained, the beats are drawn in
+    float32 (bit for bit what a float32 build of the same weights draws, not the bf16 build's)."""
+    import dataclasses
+
+    mixed = dataclasses.replace(TINY, mixed_precision=True)
+    trained = build_generator(mixed)
+    trained.save_weights(str(tmp_path / "generator.weights.h5"))
+    mixed.save(tmp_path)
+    model, config = load_generator(tmp_path)
+    assert config == mixed
+    assert {layer.compute_dtype for layer in model.layers} == {"float32"}
+    z = sample_latents(4, latent_dim=8, seed=5)
+    as_float32 = build_generator(TINY)
+    as_float32.load_weights(str(tmp_path / "generator.weights.h5"))
+    beats = np.asarray(model.predict_on_batch(z))
+    np.testing.assert_array_equal(beats, as_float32.predict_on_batch(z))
+    assert not np.array_equal(beats, np.asarray(trained.predict_on_batch(z), dtype=np.float32))
+
+
 def test_load_generator_says_what_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="generator.weights.h5"):
         load_generator(tmp_path)
