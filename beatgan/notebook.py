@@ -274,7 +274,9 @@ def choose_mode(*, weights_dir: str | Path, iterations: int, preset_name: str = 
 
     mode "load": ``iterations == 0`` and ``weights_dir`` holds weights (config read from there).
     mode "continue": ``iterations > 0`` and ``continue_training``: a new run that goes on from
-    the weights in ``weights_dir`` (``beatgan.warm_start``), with their config and ``batch_size``.
+    the weights in ``weights_dir`` (``beatgan.warm_start``), with their config and ``batch_size``,
+    in float32 as mode "train" is, whatever precision they trained in (bfloat16 is slow on a
+    CPU; ``beatgan train --init-from`` keeps theirs).
     mode "train": ``iterations > 0``: the preset with ``model_dim``, ``batch_size`` and ``seed``.
     mode "fallback": ``iterations == 0`` but no weights: a small model (``fallback_model_dim``,
     ``fallback_batch_size``) trained briefly, so the notebook still ends with beats.
@@ -291,7 +293,8 @@ def choose_mode(*, weights_dir: str | Path, iterations: int, preset_name: str = 
         if not has_weights(weights_dir):
             raise FileNotFoundError(f"continue_training: {weights_dir} holds no trained weights "
                                     f"(generator.weights.h5 and config.json) to go on from")
-        return "continue", dataclasses.replace(Config.load(weights_dir), batch_size=batch_size)
+        return "continue", dataclasses.replace(Config.load(weights_dir), batch_size=batch_size,
+                                               mixed_precision=False)
     if iterations > 0:
         return "train", preset(preset_name, model_dim=model_dim, batch_size=batch_size, seed=seed)
     return "fallback", preset(preset_name, model_dim=fallback_model_dim,

@@ -1,11 +1,14 @@
 """Parameter checks, output lightening and the plot helpers behind the notebook."""
 
+import dataclasses
+import shutil
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 
+from beatgan.config import Config
 from beatgan.notebook import check_parameters, lighten_outputs, parse_parameter, play
 from beatgan.plots import log_spectrogram_db, loss_curves, score_histogram
 
@@ -265,6 +268,11 @@ def test_choose_mode_loads_trains_continues_or_falls_back(tiny_weights, tmp_path
     mode, config = choose_mode(weights_dir=tiny_weights, iterations=5, model_dim=16, batch_size=4,
                                continue_training=True)
     assert (mode, config.model_dim, config.batch_size) == ("continue", 2, 4)  # the weights' shape
+    trained_in_bf16 = tmp_path / "bf16"
+    shutil.copytree(tiny_weights, trained_in_bf16)
+    dataclasses.replace(Config.load(tiny_weights), mixed_precision=True).save(trained_in_bf16)
+    mode, config = choose_mode(weights_dir=trained_in_bf16, iterations=5, continue_training=True)
+    assert (mode, config.model_dim, config.mixed_precision) == ("continue", 2, False)
     mode, config = choose_mode(weights_dir=tmp_path, iterations=0, fallback_model_dim=4)
     assert (mode, config.model_dim) == ("fallback", 4)
     with pytest.raises(FileNotFoundError, match="holds no trained weights .* to go on from"):
