@@ -86,7 +86,7 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import keras
 import numpy as np
@@ -178,10 +178,12 @@ class BatchSampler:
 
     Batches are taken in order from a fresh permutation each epoch (the
     seed's per-epoch reshuffle); when fewer than ``batch_size`` examples are
-    left the permutation is redrawn.
+    left the permutation is redrawn. ``seed``: an int, or a sequence of ints
+    (``np.random.default_rng``) for a stream of its own.
     """
 
-    def __init__(self, n_examples: int, *, batch_size: int, latent_dim: int, seed: int):
+    def __init__(self, n_examples: int, *, batch_size: int, latent_dim: int,
+                 seed: int | Sequence[int]):
         if n_examples < batch_size:
             raise ValueError(f"need at least batch_size={batch_size} examples, got {n_examples}")
         self.n_examples = n_examples
@@ -202,6 +204,13 @@ class BatchSampler:
         self.position += self.batch_size
         return batch.astype(np.int32)
 
+    def draw_anew(self, seed: Sequence[int]) -> None:
+        """Switch to the stream of ``seed`` and start a new permutation at the next batch (the
+        epoch count goes on): after a rollback, so the run does not replay the draws that led
+        into the trouble."""
+        self.rng = np.random.default_rng(seed)
+        self.position = len(self.order)
+
     def latents(self) -> np.ndarray:
         """z uniform in [-1, 1], float32 (B, latent_dim)."""
         return self.rng.uniform(-1.0, 1.0, (self.batch_size, self.latent_dim)).astype(np.float32)
@@ -220,6 +229,13 @@ class BatchSampler:
         self.position = int(state["position"])
         self.epoch = int(state["epoch"])
         self.order = np.asarray(order, dtype=np.int64)
+
+
+def draw_stream(config: Config, started_from: dict[str, Any] | None) -> list[int]:
+    """The ``BatchSampler`` seed of a run: ``[seed]`` from scratch (``default_rng(seed)``'s
+    stream), ``[seed, runs]`` for a run that goes on from ``runs`` earlier ones (a warm start's
+    record), so that no run of a chain replays the draws another saw at the same iterations."""
+    return [config.seed] if not started_from else [config.seed, int(started_from["runs"])]
 
 
 # --- models, optimizers, export -------------------------------------------------------
@@ -323,8 +339,9 @@ class _TrainingState:
             self.g_opt.build(self.generator.trainable_variables)
             self.d_opt.build(self.discriminator.trainable_variables)
             self.ema = GeneratorEMA(self.generator, config) if config.ema else None
-        self.sampler = BatchSampler(len(data), batch_size=config.batch_size,
-                                    latent_dim=config.latent_dim, seed=config.seed)
+        self.sampler = BatchSampler(
+            len(data), batch_size=config.batch_size, latent_dim=config.latent_dim,
+            seed=draw_stream(config, None if warm_start is None else warm_start.record))
         self.step = 0
         self.elapsed = 0.0  # training seconds over all calls, for history["wall_s"]
         self.history: list[dict[str, float]] = []
@@ -503,6 +520,10 @@ class _TrainingState:
         if go_on:
             for optimizer in (self.g_opt, self.d_opt):
                 optimizer.learning_rate = float(optimizer.learning_rate) * self.rollback_lr_factor
+            # New draws from here: replayed, the same batches, z and alphas met the same trouble
+            # again (docs/training-runs/, 2026-11-28). Rollback k draws the stream (seed, ..., k).
+            self.sampler.draw_anew([*draw_stream(self.config, self.started_from),
+                                    len(self.rollbacks) + 1])
         self.steps.reload_from_models()
         for step, path in ckpt.list_checkpoints(self.ckpt_dir):
             if step > target_step:  # the diverged stretch: a resume must not start there

@@ -4,8 +4,9 @@ Usage: KERAS_BACKEND=jax python tests/_rollback_worker.py WORK_DIR
 
 Run A trains the tiny run of ``_train_worker`` to 8 iterations under ``on_instability="rollback"``
 with a jump injected at iteration 5 (calm until 3), so it goes back to its checkpoint at 2,
-halves both learning rates and trains on to 8. Run B, the reference, trains to 2, has the
-learning rates in its checkpoint halved by hand, and resumes to 8. Prints one line
+halves both learning rates, switches to new draws and trains on to 8. Run B, the reference,
+trains to 2, has the learning rates in its checkpoint halved and its sampler switched to the
+stream (seed, 1) by hand, and resumes to 8. Prints one line
 ``RESULT {...}``: the largest difference between the two runs' final checkpoints and what A
 recorded. Also imported by the tests, which call ``compare`` in-process (TensorFlow).
 """
@@ -75,6 +76,11 @@ def compare(work_dir) -> dict:
     arrays, meta = ckpt.load_checkpoint(ckpt.checkpoint_path(b_dir / "checkpoints", 2))
     for key in learning_rate_keys():
         arrays[key] = arrays[key] * np.float32(0.5)
+    sampler = training.BatchSampler(len(_train_worker.tiny_data()), batch_size=1, latent_dim=1,
+                                    seed=0)
+    sampler.set_state(meta["sampler"], arrays["sampler/order"])
+    sampler.draw_anew([_train_worker.CONFIG.seed, 1])  # rollback 1 of a run from scratch
+    meta["sampler"], arrays["sampler/order"] = sampler.get_state()
     ckpt.save_checkpoint(b_dir / "checkpoints", step=2, arrays=arrays, meta=meta)
     _train(b_dir, TARGET)
     final_a, _ = ckpt.load_checkpoint(a.checkpoint)

@@ -157,6 +157,29 @@ def test_chained_warm_starts_add_up_the_updates_behind_them(source, tmp_path):
     assert start.record["runs"] == 2 and start.record["ema_step"] == 5
 
 
+def _draws_after(seed, iterations):
+    """The sampler's (state, order) after ``iterations`` of the tiny run, drawn from ``seed``."""
+    from beatgan.training import BatchSampler
+
+    sampler = BatchSampler(len(_train_worker.tiny_data()), batch_size=CONFIG.batch_size,
+                           latent_dim=CONFIG.latent_dim, seed=seed)
+    for _ in range(iterations):
+        for _ in range(CONFIG.d_updates_per_g):
+            sampler.indices(), sampler.latents(), sampler.alphas()
+        sampler.latents()
+    return sampler.get_state()
+
+
+def test_each_run_of_a_chain_draws_a_stream_of_its_own(source, tmp_path):
+    """Run k + 1 of a chain draws from (seed, k), not the seed's stream again: a warm start
+    does not replay the batches, z and alphas its weights saw at the same iterations."""
+    _train(tmp_path / "first", 1, init_from=source)
+    _, meta = ckpt.load_checkpoint(ckpt.checkpoint_path(tmp_path / "first" / "checkpoints", 1))
+    state, _ = _draws_after([CONFIG.seed, 1], 1)
+    assert meta["sampler"]["bit_generator"] == state["bit_generator"]
+    assert state["bit_generator"] != _draws_after(CONFIG.seed, 1)[0]["bit_generator"]
+
+
 def test_another_model_shape_is_refused_before_training(source, tmp_path):
     import dataclasses
 
