@@ -68,6 +68,28 @@ def summarise(score: dict) -> dict:
             "metrics": rows}
 
 
+def measure(weights: str | Path, *, data: str | Path, n: int, seed: int,
+            out: Path | None = None) -> dict:
+    """Generate ``n`` beats (latents of ``seed``) from ``weights`` into ``out`` (default: a
+    temporary folder) and score them against ``data``: the figures that ``--json`` writes."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = out or Path(scratch) / "beats"
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = beatgan(["generate", "--weights", str(weights), "--n", str(n),
+                            "--out", str(out), "--seed", str(seed)])
+        if code != 0:
+            raise SystemExit(f"beatgan generate failed with exit code {code}")
+        generated_s = time.perf_counter() - start
+        score = run_json(["score", "--data", str(data), "--generated", str(out), "--metrics",
+                          "--json"])
+        made_by = json.loads((out / "beats.json").read_text())["weights"]
+    summary = summarise(score)
+    summary.update(weights=made_by, seed=seed, data=str(data), generate_s=round(generated_s, 2),
+                   score_s=round(time.perf_counter() - start - generated_s, 2))
+    return summary
+
+
 def table(summary: dict) -> str:
     lines = [f"{'metric':<20}{'generated':>12}{'held-out':>12}  {'goal':<16}meets",
              "-" * 68]
@@ -121,21 +143,8 @@ def main(argv: list[str] | None = None) -> None:
                              "docs/make_model_card.py reads: weights/quality.json)")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory() as scratch:
-        out = args.out or Path(scratch) / "beats"
-        start = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):
-            code = beatgan(["generate", "--weights", args.weights, "--n", str(args.n),
-                            "--out", str(out), "--seed", str(args.seed)])
-        if code != 0:
-            raise SystemExit(f"beatgan generate failed with exit code {code}")
-        generated_s = time.perf_counter() - start
-        score = run_json(["score", "--data", args.data, "--generated", str(out), "--metrics", "--json"])
-        weights = json.loads((out / "beats.json").read_text())["weights"]
-    summary = summarise(score)
-    summary.update(weights=weights, seed=args.seed, data=args.data,
-                   generate_s=round(generated_s, 2),
-                   score_s=round(time.perf_counter() - start - generated_s, 2))
+    summary = measure(args.weights, data=args.data, n=args.n, seed=args.seed, out=args.out)
+    weights = summary["weights"]
     print(f"{args.n} beats from {weights['path']} (sha256 {weights['sha256'][:16]}..., "
           f"step {weights['step']}) against {args.data}")
     print(table(summary))

@@ -1,0 +1,119 @@
+"""Is one weights folder better than another, beyond the luck of the beats drawn?
+
+The model card's figures come from 200 beats of one seed, and at that size they move with the
+seed: the shipped weights' tempo consistency reads 0.693 to 0.705 over seeds 0-5, on both sides
+of its goal. This draws the same latents (seeds ``--seed`` .. ``--seed + --seeds - 1``) from both
+folders, scores each set as ``bench_quality.py`` does, and prints per metric each folder's mean
+and spread, the mean paired difference (B - A) and that difference in units of its standard
+error (about 2 or more: a change the seeds do not explain), and at how many seeds each folder
+meets issue 13's goal. It passes or fails nothing.
+
+    python bench/compare_weights.py weights runs/more/best                 # 6 seeds x 200 beats
+    python bench/compare_weights.py weights runs/more/best --seeds 3 --n 100 --json cmp.json
+
+About 16 s per folder and seed for 200 beats at d = 64 on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_quality  # noqa: E402  (the card's figures, computed one way)
+
+#: The compared figures: the card's four metrics, then the fraction of similar beats.
+FIGURES = ("tempo_consistency", "frechet", "ndb_fraction", "diversity_ratio", "fraction_similar")
+
+
+def figure(summary: dict, key: str) -> float:
+    return summary[key] if key == "fraction_similar" else summary["metrics"][key]["generated"]
+
+
+def meets(summary: dict, key: str) -> bool | None:
+    return None if key == "fraction_similar" else summary["metrics"][key]["meets_goal"]
+
+
+def compare(a: list[dict], b: list[dict]) -> dict:
+    """Per figure: both folders' values by seed, means, sample sd, the paired difference's mean
+    and standard error, and the goal counts. ``a`` and ``b``: ``bench_quality.measure`` results
+    of the same seeds, in the same order."""
+    if [s["seed"] for s in a] != [s["seed"] for s in b]:
+        raise ValueError("the two folders must be measured at the same seeds")
+    rows = {}
+    for key in FIGURES:
+        va = np.array([figure(s, key) for s in a], dtype=np.float64)
+        vb = np.array([figure(s, key) for s in b], dtype=np.float64)
+        diff = vb - va
+        k = len(diff)
+        se = float(np.std(diff, ddof=1) / np.sqrt(k)) if k > 1 else float("nan")
+        mean_diff = float(diff.mean())
+        rows[key] = {
+            "a": va.tolist(), "b": vb.tolist(),
+            "a_mean": float(va.mean()), "b_mean": float(vb.mean()),
+            "a_sd": float(np.std(va, ddof=1)) if k > 1 else float("nan"),
+            "b_sd": float(np.std(vb, ddof=1)) if k > 1 else float("nan"),
+            "difference": mean_diff, "standard_error": se,
+            "in_standard_errors": (mean_diff / se if se > 0 else
+                                   0.0 if mean_diff == 0 else float("inf") * np.sign(mean_diff)),
+            "a_meets": None if meets(a[0], key) is None else sum(bool(meets(s, key)) for s in a),
+            "b_meets": None if meets(b[0], key) is None else sum(bool(meets(s, key)) for s in b),
+        }
+    return {"seeds": [s["seed"] for s in a], "n": a[0]["n_generated"], "figures": rows}
+
+
+def table(result: dict, name_a: str, name_b: str) -> str:
+    k = len(result["seeds"])
+    lines = [f"A = {name_a}, B = {name_b}; {result['n']} beats at each of seeds "
+             f"{result['seeds'][0]}-{result['seeds'][-1]}, the same latents for both",
+             f"{'figure':<18}{'A mean':>10}{'A sd':>8}{'B mean':>10}{'B sd':>8}"
+             f"{'B - A':>10}{'/ s.e.':>8}  goal met (A, B)",
+             "-" * 88]
+    for key, row in result["figures"].items():
+        goal = ("" if row["a_meets"] is None else
+                f"{row['a_meets']}/{k}, {row['b_meets']}/{k}")
+        lines.append(f"{key:<18}{row['a_mean']:10.3f}{row['a_sd']:8.3f}{row['b_mean']:10.3f}"
+                     f"{row['b_sd']:8.3f}{row['difference']:+10.3f}"
+                     f"{row['in_standard_errors']:+8.1f}  {goal}")
+    lines.append("/ s.e.: the mean paired difference over its standard error; lower is better "
+                 "for frechet and ndb_fraction, higher for tempo, nearer 1 for diversity.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("a", help="a weights folder (e.g. weights/, the shipped one)")
+    parser.add_argument("b", help="the weights folder to compare with it (e.g. runs/x/best)")
+    parser.add_argument("--data", default="ULTIMATE_DRUM_LOOPS",
+                        help="training loops (the demo pack when the default folder holds no audio)")
+    parser.add_argument("--n", type=int, default=200, help="beats per seed (default 200)")
+    parser.add_argument("--seeds", type=int, default=6, help="how many seeds (default 6)")
+    parser.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
+    parser.add_argument("--json", type=Path, default=None, dest="json_path",
+                        help="also write every figure to this JSON file")
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or args.n < 1:
+        parser.error("--seeds and --n must be at least 1")
+    for folder in (args.a, args.b):
+        if not (Path(folder) / "generator.weights.h5").is_file():
+            parser.error(f"{folder} holds no generator.weights.h5")
+
+    measured: tuple[list[dict], list[dict]] = ([], [])
+    for seed in range(args.seed, args.seed + args.seeds):
+        for folder, summaries in zip((args.a, args.b), measured):
+            summaries.append(bench_quality.measure(folder, data=args.data, n=args.n, seed=seed))
+            print(f"seed {seed}: {folder} measured", file=sys.stderr, flush=True)
+    result = compare(*measured)
+    print(table(result, args.a, args.b))
+    if args.json_path is not None:
+        result.update(a=args.a, b=args.b, data=args.data)
+        args.json_path.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""bench/compare_weights.py: two weights folders at the same seeds, paired differences."""
+
+import dataclasses
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+
+def _summary(seed, tempo, frechet, *, similar=0.5):
+    """The parts of a bench_quality summary that compare() reads."""
+    def row(value, meets):
+        return {"generated": value, "meets_goal": meets}
+
+    return {"seed": seed, "n_generated": 200, "fraction_similar": similar,
+            "metrics": {"tempo_consistency": row(tempo, tempo >= 0.70),
+                        "frechet": row(frechet, frechet <= 2882),
+                        "ndb_fraction": row(0.125, True),
+                        "diversity_ratio": row(0.8, True)}}
+
+
+def test_the_paired_difference_and_its_standard_error_by_hand(bench_script):
+    compare = bench_script("compare_weights").compare
+    a = [_summary(0, 0.69, 3000.0), _summary(1, 0.70, 2900.0), _summary(2, 0.71, 3100.0)]
+    b = [_summary(0, 0.70, 2000.0), _summary(1, 0.72, 1900.0), _summary(2, 0.71, 2100.0)]
+    result = compare(a, b)
+    tempo = result["figures"]["tempo_consistency"]
+    # differences 0.01, 0.02, 0.00: mean 0.01, sample sd 0.01, standard error 0.01 / sqrt(3)
+    assert tempo["difference"] == pytest.approx(0.01)
+    assert tempo["standard_error"] == pytest.approx(0.01 / math.sqrt(3))
+    assert tempo["in_standard_errors"] == pytest.approx(math.sqrt(3))
+    assert tempo["a_mean"] == pytest.approx(0.70) and tempo["b_sd"] == pytest.approx(
+        np.std([0.70, 0.72, 0.71], ddof=1))
+    assert (tempo["a_meets"], tempo["b_meets"]) == (2, 3)  # 0.69 misses the goal
+    frechet = result["figures"]["frechet"]
+    # every seed 1,000 lower: no spread in the difference, so it is infinitely many errors off
+    assert frechet["difference"] == -1000.0 and frechet["in_standard_errors"] == -math.inf
+    assert (frechet["a_meets"], frechet["b_meets"]) == (0, 3)
+    assert result["figures"]["fraction_similar"]["a_meets"] is None  # no goal, only reported
+    assert result["seeds"] == [0, 1, 2]
+    with pytest.raises(ValueError, match="same seeds"):
+        compare(a, b[::-1])
+
+
+def test_a_folder_against_itself_differs_by_nothing_and_another_does(
+        bench_script, tiny_weights, demo_folder, tmp_path, capsys):
+    """End to end on a d = 2 model and two loops: the same latents give the same beats."""
+    from beatgan.config import Config
+    from beatgan.model import build_generator
+
+    script = bench_script("compare_weights")
+    script.main([str(tiny_weights), str(tiny_weights), "--data", str(demo_folder), "--n", "4",
+                 "--seeds", "2", "--json", str(tmp_path / "same.json")])
+    same = json.loads((tmp_path / "same.json").read_text())
+    assert same["seeds"] == [0, 1] and same["n"] == 4
+    for key, row in same["figures"].items():
+        assert row["a"] == row["b"] and row["difference"] == 0.0, key
+        assert row["in_standard_errors"] == 0.0
+    other = tmp_path / "other"
+    shutil.copytree(tiny_weights, other)
+    # Other weights: a config's seed fixes the initial ones, so another seed draws others.
+    reseeded = dataclasses.replace(Config.load(other), seed=7)
+    build_generator(reseeded).save_weights(str(other / "generator.weights.h5"))
+    script.main([str(tiny_weights), str(other), "--data", str(demo_folder), "--n", "4",
+                 "--seeds", "2", "--json", str(tmp_path / "other.json")])
+    changed = json.loads((tmp_path / "other.json").read_text())
+    assert changed["figures"]["frechet"]["difference"] != 0.0
+    out = capsys.readouterr().out
+    assert "B - A" in out and f"B = {other}" in out
+
+
+def test_a_folder_without_weights_is_refused_before_any_work(bench_script, tiny_weights,
+                                                              tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        bench_script("compare_weights").main([str(tiny_weights), str(tmp_path)])
+    assert f"{tmp_path} holds no generator.weights.h5" in capsys.readouterr().err
