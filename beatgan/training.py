@@ -53,7 +53,8 @@ jump of the critic's Wasserstein estimate depends on ``on_instability``:
   training goes on (runs sometimes recover, and the time is paid for). A NaN/Inf loss stops the
   run (``NonFiniteLossError``).
 - "rollback": the run goes back to the newest checkpoint saved at or before the monitor's last
-  calm row, multiplies both learning rates by ``rollback_lr_factor`` and goes on from there; a
+  calm row, multiplies both learning rates by ``rollback_lr_factor`` and goes on from there with
+  new draws (``BatchSampler.draw_anew``: not the batches that led into the trouble); a
   NaN/Inf loss is treated the same way. The rolled-back state is saved at once (same step, lower
   learning rates, the event in its meta) and pinned; newer checkpoints, which hold the diverged
   state, are deleted; ``instability.json`` keeps every event with the history rows it discarded.
