@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -34,34 +35,37 @@ def figure(summary: dict, key: str) -> float:
     return summary[key] if key == "fraction_similar" else summary["metrics"][key]["generated"]
 
 
-def meets(summary: dict, key: str) -> bool | None:
-    return None if key == "fraction_similar" else summary["metrics"][key]["meets_goal"]
+def goal_count(summaries: list[dict], key: str) -> int | None:
+    """At how many seeds the figure meets its goal; None for a figure without one."""
+    if key == "fraction_similar":
+        return None
+    return sum(bool(s["metrics"][key]["meets_goal"]) for s in summaries)
 
 
 def compare(a: list[dict], b: list[dict]) -> dict:
     """Per figure: both folders' values by seed, means, sample sd, the paired difference's mean
     and standard error, and the goal counts. ``a`` and ``b``: ``bench_quality.measure`` results
-    of the same seeds, in the same order."""
+    of the same seeds (two or more, for a spread), in the same order."""
     if [s["seed"] for s in a] != [s["seed"] for s in b]:
         raise ValueError("the two folders must be measured at the same seeds")
+    if len(a) < 2:
+        raise ValueError("a spread needs at least 2 seeds")
     rows = {}
     for key in FIGURES:
         va = np.array([figure(s, key) for s in a], dtype=np.float64)
         vb = np.array([figure(s, key) for s in b], dtype=np.float64)
         diff = vb - va
-        k = len(diff)
-        se = float(np.std(diff, ddof=1) / np.sqrt(k)) if k > 1 else float("nan")
+        se = float(np.std(diff, ddof=1) / np.sqrt(len(diff)))
         mean_diff = float(diff.mean())
         rows[key] = {
             "a": va.tolist(), "b": vb.tolist(),
             "a_mean": float(va.mean()), "b_mean": float(vb.mean()),
-            "a_sd": float(np.std(va, ddof=1)) if k > 1 else float("nan"),
-            "b_sd": float(np.std(vb, ddof=1)) if k > 1 else float("nan"),
+            "a_sd": float(np.std(va, ddof=1)), "b_sd": float(np.std(vb, ddof=1)),
             "difference": mean_diff, "standard_error": se,
+            # no spread in the difference: 0 when there is none, else infinitely many errors
             "in_standard_errors": (mean_diff / se if se > 0 else
-                                   0.0 if mean_diff == 0 else float("inf") * np.sign(mean_diff)),
-            "a_meets": None if meets(a[0], key) is None else sum(bool(meets(s, key)) for s in a),
-            "b_meets": None if meets(b[0], key) is None else sum(bool(meets(s, key)) for s in b),
+                                   math.copysign(math.inf, mean_diff) if mean_diff else 0.0),
+            "a_meets": goal_count(a, key), "b_meets": goal_count(b, key),
         }
     return {"seeds": [s["seed"] for s in a], "n": a[0]["n_generated"], "figures": rows}
 
@@ -96,8 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, dest="json_path",
                         help="also write every figure to this JSON file")
     args = parser.parse_args(argv)
-    if args.seeds < 1 or args.n < 1:
-        parser.error("--seeds and --n must be at least 1")
+    if args.seeds < 2 or args.n < 1:
+        parser.error("--seeds must be at least 2 (for a spread) and --n at least 1")
     for folder in (args.a, args.b):
         if not (Path(folder) / "generator.weights.h5").is_file():
             parser.error(f"{folder} holds no generator.weights.h5")

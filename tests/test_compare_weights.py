@@ -42,6 +42,8 @@ def test_the_paired_difference_and_its_standard_error_by_hand(bench_script):
     assert result["seeds"] == [0, 1, 2]
     with pytest.raises(ValueError, match="same seeds"):
         compare(a, b[::-1])
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        compare(a[:1], b[:1])
 
 
 def test_a_folder_against_itself_differs_by_nothing_and_another_does(
