@@ -65,7 +65,7 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import librosa
 import numpy as np
@@ -152,17 +152,24 @@ def _chunks(n: int, size: int = 256):
 
 
 # === tempo consistency ==========================================================================
-def onset_envelopes(mono: np.ndarray, *, config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SuperFlux onset strength of ``(n, n_samples)`` mono clips.
+def onset_bands(mono: np.ndarray, *, config: Config,
+                split_hz: Sequence[float] = (LOW_BAND_HZ,)) -> tuple[np.ndarray, np.ndarray]:
+    """SuperFlux onset strength of ``(n, n_samples)`` mono clips, per frequency band.
 
-    Returns ``(times_s, full, low)``: frame times ``(T,)`` in seconds from the first sample, and
-    the flux ``(n, T)`` summed over all bins and over the bins up to ``LOW_BAND_HZ`` (DC left out).
+    The bands run from the first bin above DC to the top, split at ``split_hz`` (ascending, Hz;
+    each edge rounds down to an STFT bin). Returns ``(times_s, flux)``: frame times ``(T,)`` in
+    seconds from the first sample and the flux ``(n, len(split_hz) + 1, T)`` summed over each
+    band's bins.
     """
     n_fft, hop = _samples(ONSET_WINDOW_S, config), _samples(ONSET_HOP_S, config)
-    n_low = max(1, int(LOW_BAND_HZ * n_fft / config.sample_rate_hz))
+    edges = [max(1, int(hz * n_fft / config.sample_rate_hz)) + 1 for hz in split_hz]
+    n_bins = n_fft // 2 + 1
+    if edges != sorted(set(edges)) or edges[-1] >= n_bins:
+        raise ValueError(f"split_hz must rise by at least one STFT bin below "
+                         f"{config.sample_rate_hz / 2:g} Hz, got {tuple(split_hz)}")
     # Silence before the clip, so that the hit on sample 0 (the downbeat) shows as an onset.
     padded = np.pad(mono, ((0, 0), (n_fft, n_fft // 2)))
-    full, low = [], []
+    flux = []
     for part in _chunks(len(mono), 64):
         log_mag = np.log1p(np.abs(librosa.stft(padded[part], n_fft=n_fft, hop_length=hop,
                                                center=False)))  # (n, bins, T)
@@ -171,18 +178,27 @@ def onset_envelopes(mono: np.ndarray, *, config: Config) -> tuple[np.ndarray, np
         ref = scipy.ndimage.maximum_filter1d(log_mag, ONSET_MAX_FRAMES, axis=2,
                                              origin=(ONSET_MAX_FRAMES - 1) // 2)
         ref = scipy.ndimage.maximum_filter1d(ref, 3, axis=1)
-        # Bins [1, n_low] and the rest; librosa pads the first frame (no predecessor): dropped.
-        bands = librosa.onset.onset_strength_multi(S=log_mag, ref=ref, lag=1, center=False,
-                                                   channels=[1, n_low + 1, log_mag.shape[1]],
-                                                   aggregate=np.sum)[..., 1:]  # (n, 2, T - 1)
-        full.append(bands.sum(axis=1))
-        low.append(bands[:, 0])
+        # Bins [1, edge), ..., [edge, top); librosa pads the first frame (no predecessor): dropped.
+        flux.append(librosa.onset.onset_strength_multi(S=log_mag, ref=ref, lag=1, center=False,
+                                                       channels=[1, *edges, n_bins],
+                                                       aggregate=np.sum)[..., 1:])
+    flux = np.concatenate(flux)  # (n, bands, T - 1)
     # Frame t covers clip samples [t*hop - n_fft, t*hop); flux j compares frames j+1 and j, so
     # the samples that just entered the window tail are [j*hop, (j+1)*hop). A click's flux peaks
     # about one hop after it enters (the Hann tail is near zero): the one-hop lead puts the flux
     # peak of a click within 1 ms of the click (measured).
-    times_s = (np.arange(full[0].shape[1]) - 0.5) * hop / config.sample_rate_hz
-    return times_s, np.concatenate(full), np.concatenate(low)
+    times_s = (np.arange(flux.shape[-1]) - 0.5) * hop / config.sample_rate_hz
+    return times_s, flux
+
+
+def onset_envelopes(mono: np.ndarray, *, config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SuperFlux onset strength of ``(n, n_samples)`` mono clips.
+
+    Returns ``(times_s, full, low)``: frame times ``(T,)`` in seconds from the first sample, and
+    the flux ``(n, T)`` summed over all bins and over the bins up to ``LOW_BAND_HZ`` (DC left out).
+    """
+    times_s, flux = onset_bands(mono, config=config)
+    return times_s, flux.sum(axis=1), flux[:, 0]
 
 
 def grid_mask(times_s: np.ndarray, *, period_s: float, tolerance_ms: float) -> np.ndarray:

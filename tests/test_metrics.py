@@ -81,6 +81,28 @@ def test_click_on_sample_zero_is_seen_and_placed_within_a_few_ms():
     assert abs(first) < 0.002 and abs(second - 5000 / SR) < 0.002
 
 
+def test_onset_bands_split_the_flux_by_frequency_and_add_up_to_the_envelopes(rng):
+    t = np.arange(int(STEP)) / SR
+    x = np.zeros((2, N), np.float32)
+    x[0, :t.size] = np.sin(2 * np.pi * 100 * t) * np.exp(-t / 0.05)  # a low thump at 0
+    x[1, int(BEAT):int(BEAT) + t.size] = np.sin(2 * np.pi * 5000 * t) * np.exp(-t / 0.02)  # a high tick
+    x += 1e-4 * rng.standard_normal(x.shape).astype(np.float32)
+    times_s, bands = metrics.onset_bands(x, config=CONFIG, split_hz=(200, 800, 3000))
+    _, full, low = metrics.onset_envelopes(x, config=CONFIG)
+    assert bands.shape == (2, 4, times_s.size)
+    np.testing.assert_allclose(bands.sum(axis=1), full, rtol=1e-5, atol=1e-6)  # float32 sums
+    np.testing.assert_array_equal(bands[:, 0], low)  # the envelopes' low band is the first one
+    share = bands.sum(axis=2) / bands.sum(axis=(1, 2))[:, None]
+    assert np.argmax(share[0]) == 0 and share[0, 0] > 0.4
+    assert np.argmax(share[1]) == 3 and share[1, 3] > 0.4
+
+
+@pytest.mark.parametrize("split_hz", [(800, 200), (200, 201), (9000,)])
+def test_onset_bands_refuse_splits_that_do_not_rise_by_a_bin_below_nyquist(split_hz):
+    with pytest.raises(ValueError, match="split_hz must rise"):
+        metrics.onset_bands(np.zeros((1, N), np.float32), config=CONFIG, split_hz=split_hz)
+
+
 def test_noise_and_silence_score_low(rng):
     noise = rng.uniform(-0.5, 0.5, (4, N, 2)).astype(np.float32)
     assert metrics.tempo_consistency(noise, config=CONFIG).max() < 0.35
