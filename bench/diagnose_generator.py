@@ -8,7 +8,11 @@ Prints three tables for ``--weights`` against the training loops (``--data``):
 2. Median level (dB of power, full scale 0) of generated beats and training loops per frequency
    band and 16th-note slot of the scored segment: which sounds are missing (a slot too quiet)
    and what fills the gaps between hits (a slot too loud).
-3. The Frechet distance of ``beatgan score --metrics`` (the same reference) split into the squared distance of the
+3. Tempo consistency split into its parts: the onset flux per band on and off the 16th-note
+   grid (what the grid share counts), for generated beats and training loops, and what the
+   generated grid share would be with the loops' on-grid or off-grid flux in its place: whether
+   the hits are too weak or the gaps too busy.
+4. The Frechet distance of ``beatgan score --metrics`` (the same reference) split into the squared distance of the
    means (what every beat gets wrong the same way) and the covariance part (spread and shape).
 
 It passes or fails nothing; a JSON line with every figure comes last.
@@ -62,6 +66,37 @@ def slot_levels(audio: np.ndarray, *, config) -> np.ndarray:
     return table
 
 
+def tempo_parts(audio: np.ndarray, *, config) -> dict:
+    """Tempo consistency of ``(n, samples, channels)`` audio and its parts (``beatgan.metrics``).
+
+    ``on``, ``off``: mean onset flux per clip in each of ``BANDS_HZ`` within and outside the
+    tolerance of the 16th-note grid; ``grid_share``, ``beat_share``, ``tempo``: the metric's
+    means over the clips.
+    """
+    from beatgan import metrics
+
+    times_s, flux = metrics.onset_bands(metrics.to_mono_segments(audio, config=config),
+                                        config=config, split_hz=[low for low, _ in BANDS_HZ[1:]])
+    on_grid = metrics.grid_mask(times_s, period_s=60.0 / config.bpm / 4,
+                                tolerance_ms=metrics.TEMPO_TOLERANCE_MS)
+    grid_share, beat_share = metrics.tempo_components(audio, config=config)
+    return {"on": flux[..., on_grid].sum(axis=-1).mean(axis=0).tolist(),
+            "off": flux[..., ~on_grid].sum(axis=-1).mean(axis=0).tolist(),
+            "grid_share": float(grid_share.mean()), "beat_share": float(beat_share.mean()),
+            "tempo": float(np.sqrt(grid_share * beat_share).mean())}
+
+
+def swapped_grid_share(generated: dict, training: dict) -> dict[str, float]:
+    """The generated beats' grid share (from their mean flux) as it is, and with the training
+    loops' on-grid or off-grid flux in place of their own."""
+    def share(on: list[float], off: list[float]) -> float:
+        return sum(on) / (sum(on) + sum(off))
+
+    return {"as_is": share(generated["on"], generated["off"]),
+            "loops_on_grid": share(training["on"], generated["off"]),
+            "loops_off_grid": share(generated["on"], training["off"])}
+
+
 def frechet_parts(generated: np.ndarray, reference) -> dict[str, float]:
     """The Frechet distance against a ``TrainingReference`` and its mean and covariance terms."""
     from beatgan.metrics import frechet_distance_gaussians, gaussian_stats
@@ -86,6 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     from beatgan.generation import generate, load_generator
+    from beatgan.metrics import TEMPO_TOLERANCE_MS
     from beatgan.workflows import load_training_loops, metrics_reference
 
     generator, config = load_generator(args.weights)
@@ -106,6 +142,21 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {name + ' Hz':<12} generated " + " ".join(f"{v:6.1f}" for v in generated_levels[b]))
         print(f"  {'':<12} training  " + " ".join(f"{v:6.1f}" for v in train_levels[b]))
 
+    tempo = {"generated": tempo_parts(audio, config=config),
+             "training": tempo_parts(loops.audio, config=config)}
+    generated, training = tempo["generated"], tempo["training"]
+    print(f"\ntempo consistency {generated['tempo']:.3f} (training loops {training['tempo']:.3f}); "
+          f"grid share {generated['grid_share']:.3f} ({training['grid_share']:.3f}), "
+          f"beat share {generated['beat_share']:.3f} ({training['beat_share']:.3f})")
+    print(f"onset flux per clip on / off the 16th-note grid (+-{TEMPO_TOLERANCE_MS:g} ms):")
+    for b, band in enumerate(BANDS_HZ):
+        name = _band_name(*band)
+        print(f"  {name + ' Hz':<12} generated {generated['on'][b]:6.1f} / {generated['off'][b]:5.1f}"
+              f"   training {training['on'][b]:6.1f} / {training['off'][b]:5.1f}")
+    tempo["swapped_grid_share"] = swapped = swapped_grid_share(generated, training)
+    print(f"grid share of the mean flux {swapped['as_is']:.3f}; with the loops' on-grid flux "
+          f"{swapped['loops_on_grid']:.3f}, with their off-grid flux {swapped['loops_off_grid']:.3f}")
+
     reference = metrics_reference(loops, config=config, seed=config.seed)
     parts = frechet_parts(audio, reference)
     print(f"\nFrechet distance {parts['frechet']:,.0f} = means {parts['mean_term']:,.0f} "
@@ -115,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
               "bands_hz": [list(band) for band in BANDS_HZ],
               "levels_db": {"generated": np.round(generated_levels, 2).tolist(),
                             "training": np.round(train_levels, 2).tolist()},
-              **parts}
+              "tempo": tempo, **parts}
     print(json.dumps(result))
     return result
 

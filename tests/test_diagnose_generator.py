@@ -38,6 +38,31 @@ def test_checkerboard_spreads_tell_plain_from_interpolating_layers(diagnose):
     assert min(plain.values()) > 0.5 and max(linear.values()) < 1e-6
 
 
+def test_tempo_parts_count_flux_off_the_grid_where_the_hits_are_late(diagnose, rng):
+    config = Config()
+    step = config.sample_rate_hz * 60.0 / config.bpm / 4  # a 16th note, 1764 samples
+    t = np.arange(400) / config.sample_rate_hz
+    tick = (np.sin(2 * np.pi * 5000 * t) * np.exp(-t / 0.005))[:, None]  # above 3 kHz
+    on, late = (np.zeros((2, config.slice_len, 2), np.float32) for _ in range(2))
+    for k in range(8):
+        start = int(round(k * step))
+        on[:, start:start + t.size] += tick
+        late[:, start + 440:start + 440 + t.size] += tick  # 30 ms late: off the grid
+    for audio in (on, late):
+        audio += 1e-4 * rng.standard_normal(audio.shape).astype(np.float32)
+    on_grid, off_grid = diagnose.tempo_parts(on, config=config), diagnose.tempo_parts(late, config=config)
+    assert on_grid["on"][3] > 10 * on_grid["off"][3] and on_grid["grid_share"] > 0.9
+    assert off_grid["off"][3] > 10 * off_grid["on"][3] and off_grid["grid_share"] < 0.1
+    assert on_grid["tempo"] == pytest.approx(np.sqrt(on_grid["grid_share"] * on_grid["beat_share"]), rel=0.05)
+
+
+def test_swapped_grid_share_puts_the_loops_flux_in_place(diagnose):
+    generated = {"on": [1.0, 2.0], "off": [3.0, 2.0]}
+    training = {"on": [4.0, 4.0], "off": [1.0, 1.0]}
+    swapped = diagnose.swapped_grid_share(generated, training)
+    assert swapped == pytest.approx({"as_is": 3 / 8, "loops_on_grid": 8 / 13, "loops_off_grid": 3 / 5})
+
+
 def test_frechet_split_adds_up_and_a_shared_offset_lands_in_the_means(diagnose, rng):
     from beatgan.metrics import TrainingReference
 
@@ -61,3 +86,6 @@ def test_the_script_prints_its_tables_and_a_json_line(diagnose, tiny_weights, de
     assert json.loads(out.strip().splitlines()[-1]) == json.loads(json.dumps(result))
     assert result["upsample"] == "transposed" and len(result["checkerboard_spread"]) == 5
     assert np.array(result["levels_db"]["training"]).shape == (4, 8)
+    assert "on / off the 16th-note grid" in out
+    assert len(result["tempo"]["generated"]["on"]) == 4 == len(result["tempo"]["training"]["off"])
+    assert 0 <= result["tempo"]["training"]["tempo"] <= 1
