@@ -1,0 +1,52 @@
+"""bench/project_checkerboard.py: the smallest change that equalises a kernel's phase sums."""
+
+import numpy as np
+import pytest
+
+from beatgan.upsampling import phase_sum_spread
+
+
+@pytest.fixture(scope="module")
+def projector(bench_script):
+    return bench_script("project_checkerboard")
+
+
+@pytest.mark.parametrize("taps, stride", [(25, 4), (7, 4), (9, 2)])
+def test_equalised_kernel_is_the_nearest_with_equal_phase_sums(projector, rng, taps, stride):
+    kernel = rng.standard_normal((taps, 3, 2))
+    projected = projector.equalize_phase_sums(kernel, stride)
+    assert phase_sum_spread(kernel, stride) > 0.1 and phase_sum_spread(projected, stride) < 1e-12
+    # Reference: the orthogonal projection onto {w : phase sum p - phase sum 0 = 0 for all p}.
+    phase = np.arange(taps) % stride
+    constraints = np.stack([(phase == p).astype(float) - (phase == 0) for p in range(1, stride)])
+    to_null = np.eye(taps) - np.linalg.pinv(constraints) @ constraints
+    np.testing.assert_allclose(projected, np.einsum("ij,jab->iab", to_null, kernel), atol=1e-12)
+
+
+def test_a_kernel_without_a_checkerboard_is_left_as_it_is(projector, rng):
+    kernel = rng.standard_normal((6, 2, 2))
+    kernel[3] = kernel[0] + kernel[2] + kernel[4] - kernel[1] - kernel[5]  # both phases sum alike
+    np.testing.assert_allclose(projector.equalize_phase_sums(kernel, 2), kernel, atol=1e-12)
+
+
+def test_the_script_projects_only_the_chosen_layers_into_a_loadable_copy(projector, tiny_weights,
+                                                                          tmp_path, capsys):
+    from beatgan.generation import load_generator
+
+    rows = projector.main(["--weights", str(tiny_weights), "--layers", "1,4", "--out", str(tmp_path / "p")])
+    assert [row["layer"] for row in rows] == ["g_upconv1", "g_upconv4"]
+    assert all(row["spread_before"] > 0.1 and row["spread_after"] < 1e-6 for row in rows)
+    assert all(0 < row["energy_removed"] < 1 for row in rows)
+    assert "g_upconv4: checkerboard spread" in capsys.readouterr().out
+    before, _ = load_generator(tiny_weights)
+    after, config = load_generator(tmp_path / "p")
+    assert config == load_generator(tiny_weights)[1]
+    for old, new in zip(before.layers, after.layers):
+        for a, b in zip(old.get_weights(), new.get_weights()):
+            changed = not np.array_equal(a, b)
+            assert changed == (old.name in ("g_upconv1", "g_upconv4") and a.ndim == 3), old.name
+
+
+def test_the_script_refuses_a_layer_the_generator_lacks(projector, tiny_weights, tmp_path):
+    with pytest.raises(SystemExit, match="no layer g_upconv9"):
+        projector.main(["--weights", str(tiny_weights), "--layers", "9", "--out", str(tmp_path / "p")])
