@@ -1,0 +1,51 @@
+"""bench/loop_grid.py: kick offsets that tell a 124 bpm loop from a 125 bpm one."""
+
+import json
+
+import numpy as np
+import pytest
+
+from beatgan import Config
+
+
+@pytest.fixture(scope="module")
+def loop_grid(bench_script):
+    return bench_script("loop_grid")
+
+
+def kicks(bpm: float, config: Config, rng) -> np.ndarray:
+    """One clip ``(1, slice_len, 2)``: a 60 Hz thump on every beat at ``bpm``, faint noise."""
+    t = np.arange(int(0.1 * config.sample_rate_hz)) / config.sample_rate_hz
+    thump = np.sin(2 * np.pi * 60 * t) * np.exp(-t / 0.03)
+    x = 1e-4 * rng.standard_normal((1, config.slice_len, 2))
+    for k in range(int(config.beats)):
+        start = int(round(k * 60.0 / bpm * config.sample_rate_hz))
+        x[0, start:start + t.size] += thump[: config.slice_len - start, None]
+    return x.astype(np.float32)
+
+
+def test_a_slower_loops_kick_lands_later_by_the_tempo_difference(loop_grid, rng):
+    config = Config()
+    on_grid = loop_grid.kick_offsets_ms(kicks(125, config, rng), config=config)[0]
+    slower = loop_grid.kick_offsets_ms(kicks(124, config, rng), config=config)[0]
+    expected = 1000 * (60 / 124 - 60 / 125)  # beat 2 of 2: 3.87 ms later
+    assert abs(on_grid) < 4 and slower - on_grid == pytest.approx(expected, abs=0.8)
+    figures = loop_grid.grid_figures(np.concatenate([kicks(125, config, rng)] * 2), config=config)
+    assert figures["n"] == 2 and figures["beat_share"] > 0.9
+    assert figures["kick_offset_ms"] == pytest.approx(on_grid, abs=0.5)
+
+
+def test_silence_has_no_kick_offset(loop_grid):
+    config = Config()
+    assert np.isnan(loop_grid.kick_offsets_ms(np.zeros((1, config.slice_len, 2), np.float32),
+                                              config=config)[0])
+
+
+def test_the_script_prints_rows_per_tempo_and_for_the_beats(loop_grid, tiny_weights, demo_folder, capsys):
+    result = loop_grid.main(["--weights", str(tiny_weights), "--data", str(demo_folder), "--n", "4"])
+    out = capsys.readouterr().out
+    assert json.loads(out.strip().splitlines()[-1]) == json.loads(json.dumps(result))
+    assert list(result["loops"]) == ["as loaded", "at 125 bpm"] and result["target_bpm"] == 125
+    for groups in result["loops"].values():
+        assert groups["all"]["n"] == 2 and 0 <= groups["all"]["tempo"] <= 1
+    assert result["generated"]["n"] == 4 and "generated" in out
