@@ -11,6 +11,7 @@ and one JSON line. It passes or fails nothing.
     python bench/bench_quality.py --weights runs/x/export --n 20      # a quick look on a CPU
     python bench/bench_quality.py --weights weights --markdown        # + the card's table rows
     python bench/bench_quality.py --weights weights --json weights/quality.json   # for the card
+    python bench/bench_quality.py --weights weights --target-bpm 125  # against loops retimed to 125
 """
 
 from __future__ import annotations
@@ -69,9 +70,13 @@ def summarise(score: dict) -> dict:
 
 
 def measure(weights: str | Path, *, data: str | Path, n: int, seed: int,
-            out: Path | None = None) -> dict:
+            out: Path | None = None, target_bpm: float | None = None) -> dict:
     """Generate ``n`` beats (latents of ``seed``) from ``weights`` into ``out`` (default: a
-    temporary folder) and score them against ``data``: the figures that ``--json`` writes."""
+    temporary folder) and score them against ``data``: the figures that ``--json`` writes.
+
+    The loops are loaded as the weights' config says, or brought to ``target_bpm``; the summary's
+    ``target_bpm`` says which (None: each loop at its own tempo).
+    """
     with tempfile.TemporaryDirectory() as scratch:
         out = out or Path(scratch) / "beats"
         start = time.perf_counter()
@@ -81,11 +86,16 @@ def measure(weights: str | Path, *, data: str | Path, n: int, seed: int,
         if code != 0:
             raise SystemExit(f"beatgan generate failed with exit code {code}")
         generated_s = time.perf_counter() - start
+        retime = [] if target_bpm is None else ["--target-bpm", str(target_bpm)]
         score = run_json(["score", "--data", str(data), "--generated", str(out), "--metrics",
-                          "--json"])
-        made_by = json.loads((out / "beats.json").read_text())["weights"]
+                          "--json", *retime])
+        sidecar = json.loads((out / "beats.json").read_text())
+        made_by = sidecar["weights"]
+        if target_bpm is None:
+            target_bpm = sidecar["config"].get("target_bpm")
     summary = summarise(score)
-    summary.update(weights=made_by, seed=seed, data=str(data), generate_s=round(generated_s, 2),
+    summary.update(weights=made_by, seed=seed, data=str(data), target_bpm=target_bpm,
+                   generate_s=round(generated_s, 2),
                    score_s=round(time.perf_counter() - start - generated_s, 2))
     return summary
 
@@ -136,6 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None,
                         help="keep the generated beats here (default: a temporary folder)")
+    parser.add_argument("--target-bpm", type=float, default=None,
+                        help="bring the loops to this tempo before scoring (default: as the "
+                             "weights' config says)")
     parser.add_argument("--markdown", action="store_true",
                         help="also print the model card's metric table, filled in")
     parser.add_argument("--json", type=Path, default=None, dest="json_path",
@@ -143,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
                              "docs/make_model_card.py reads: weights/quality.json)")
     args = parser.parse_args(argv)
 
-    summary = measure(args.weights, data=args.data, n=args.n, seed=args.seed, out=args.out)
+    summary = measure(args.weights, data=args.data, n=args.n, seed=args.seed, out=args.out,
+                      target_bpm=args.target_bpm)
     weights = summary["weights"]
     print(f"{args.n} beats from {weights['path']} (sha256 {weights['sha256'][:16]}..., "
           f"step {weights['step']}) against {args.data}")

@@ -10,6 +10,7 @@ meets issue 13's goal. It passes or fails nothing.
 
     python bench/compare_weights.py weights runs/more/best                 # 6 seeds x 200 beats
     python bench/compare_weights.py weights runs/more/best --seeds 3 --n 100 --json cmp.json
+    python bench/compare_weights.py weights runs/retimed/best --target-bpm 125   # configs differ
 
 About 16 s per folder and seed for 200 beats at d = 64 on a 2-core CPU.
 """
@@ -26,6 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_quality  # noqa: E402  (the card's figures, computed one way)
+
+from beatgan.config import Config  # noqa: E402
 
 #: The compared figures: the card's four metrics, then the fraction of similar beats.
 FIGURES = ("tempo_consistency", "frechet", "ndb_fraction", "diversity_ratio", "fraction_similar")
@@ -97,6 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=200, help="beats per seed (default 200)")
     parser.add_argument("--seeds", type=int, default=6, help="how many seeds (default 6)")
     parser.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
+    parser.add_argument("--target-bpm", type=float, default=None,
+                        help="score both against the loops brought to this tempo (default: each "
+                             "folder's config; give it when the two configs differ)")
     parser.add_argument("--json", type=Path, default=None, dest="json_path",
                         help="also write every figure to this JSON file")
     args = parser.parse_args(argv)
@@ -105,16 +111,22 @@ def main(argv: list[str] | None = None) -> None:
     for folder in (args.a, args.b):
         if not (Path(folder) / "generator.weights.h5").is_file():
             parser.error(f"{folder} holds no generator.weights.h5")
+    loaded = [Config.load(folder).target_bpm for folder in (args.a, args.b)]
+    if args.target_bpm is None and loaded[0] != loaded[1]:
+        parser.error(f"{args.a} and {args.b} load the loops differently (target_bpm {loaded[0]} "
+                     f"against {loaded[1]}): give --target-bpm so that both are scored against "
+                     f"the same loops")
 
     measured: tuple[list[dict], list[dict]] = ([], [])
     for seed in range(args.seed, args.seed + args.seeds):
         for folder, summaries in zip((args.a, args.b), measured):
-            summaries.append(bench_quality.measure(folder, data=args.data, n=args.n, seed=seed))
+            summaries.append(bench_quality.measure(folder, data=args.data, n=args.n, seed=seed,
+                                                   target_bpm=args.target_bpm))
             print(f"seed {seed}: {folder} measured", file=sys.stderr, flush=True)
     result = compare(*measured)
     print(table(result, args.a, args.b))
     if args.json_path is not None:
-        result.update(a=args.a, b=args.b, data=args.data)
+        result.update(a=args.a, b=args.b, data=args.data, target_bpm=args.target_bpm)
         args.json_path.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json_path}")
 

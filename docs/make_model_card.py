@@ -334,6 +334,8 @@ def metrics_section(inputs: Inputs) -> str:
                     "distance is larger than it would be at the generated set's size.")
     percentiles = q["nearest_score_percentiles"]
     n_train = f" ({q['n_train']} loops)" if q.get("n_train") else ""
+    if q.get("target_bpm"):
+        n_train += f", each brought to {q['target_bpm']:g} bpm"
     return "\n".join([
         "### Metrics",
         f"{q['n_generated']} generated beats (seed {q.get('seed', 0)}) against the training "

@@ -78,3 +78,28 @@ def test_a_folder_without_weights_is_refused_before_any_work(bench_script, tiny_
     with pytest.raises(SystemExit):
         bench_script("compare_weights").main([str(tiny_weights), str(tmp_path)])
     assert f"{tmp_path} holds no generator.weights.h5" in capsys.readouterr().err
+
+
+def test_folders_that_load_the_loops_differently_need_one_target_tempo(
+        bench_script, tiny_weights, tmp_path, capsys):
+    """Scored each against its own loops, two folders would not be compared on the same reference."""
+    from beatgan.config import Config
+    from beatgan.synth import write_demo_pack
+
+    loops = tmp_path / "loops"
+    bpms = sorted(float(path.name.split("_")[2]) for path in write_demo_pack(loops, n=4, seed=0))
+    assert bpms == [124, 124, 125, 125]  # retiming changes half of them
+
+    script = bench_script("compare_weights")
+    retimed = tmp_path / "retimed"
+    shutil.copytree(tiny_weights, retimed)
+    dataclasses.replace(Config.load(retimed), target_bpm=125.0).save(retimed)
+    with pytest.raises(SystemExit):
+        script.main([str(tiny_weights), str(retimed), "--data", str(loops)])
+    assert "target_bpm None against 125.0" in capsys.readouterr().err
+    script.main([str(tiny_weights), str(retimed), "--data", str(loops), "--n", "4",
+                 "--seeds", "2", "--target-bpm", "125", "--json", str(tmp_path / "cmp.json")])
+    result = json.loads((tmp_path / "cmp.json").read_text())
+    assert result["target_bpm"] == 125.0
+    for key, row in result["figures"].items():  # the same generator against the same loops
+        assert row["a"] == row["b"], key

@@ -194,6 +194,7 @@ def test_the_card_reads_what_bench_quality_writes(card_script, tiny_weights, dem
                 "--json", str(folder / "quality.json")])
     written = json.loads((folder / "quality.json").read_text())
     assert written["n_generated"] == 4 and written["n_train"] == 2
+    assert written["target_bpm"] is None  # the seed preset's: each loop at its own tempo
     assert written["weights"]["sha256"] == export.file_sha256(folder / export.GENERATOR_WEIGHTS)
     capsys.readouterr()
     assert card_script.main(["--weights", str(folder), "--reproduce", "x", "--card", "CPU"]) == 0
@@ -206,6 +207,15 @@ def test_the_card_reads_what_bench_quality_writes(card_script, tiny_weights, dem
     assert "are met" not in card
     assert "4 generated beats (seed 0) against the training pack (2 loops)" in card
     export.verify_model_card(folder)
+
+
+def test_the_card_says_when_the_loops_were_retimed(card_script, folder):
+    quality = json.loads((folder / "quality.json").read_text())
+    assert "brought to" not in card_script.model_card(card_script.read_inputs(folder, reproduce=["x"]))
+    quality["target_bpm"] = 125.0
+    (folder / "quality.json").write_text(json.dumps(quality))
+    card = card_script.model_card(card_script.read_inputs(folder, reproduce=["x"]))
+    assert "against the training pack (434 loops), each brought to 125 bpm, recomputed" in card
 
 
 def test_one_figure_short_is_told_in_the_singular(card_script, folder):
