@@ -1,6 +1,6 @@
 """Where a generator falls short of the training loops: buzz, gaps, and the Frechet distance's parts.
 
-Prints three tables for ``--weights`` against the training loops (``--data``):
+Prints four tables for ``--weights`` against the training loops (``--data``):
 
 1. Checkerboard spread of each upsampling layer (``beatgan.upsampling.phase_sum_spread``):
    0 when a constant input gives a constant output; about 1.7 for a freshly initialised plain
