@@ -12,6 +12,7 @@ and one JSON line. It passes or fails nothing.
     python bench/bench_quality.py --weights weights --markdown        # + the card's table rows
     python bench/bench_quality.py --weights weights --json weights/quality.json   # for the card
     python bench/bench_quality.py --weights weights --target-bpm 125  # against loops retimed to 125
+    python bench/bench_quality.py --weights runs/x/export --raw       # the raw weights, not the EMA
 """
 
 from __future__ import annotations
@@ -70,19 +71,20 @@ def summarise(score: dict) -> dict:
 
 
 def measure(weights: str | Path, *, data: str | Path, n: int, seed: int,
-            out: Path | None = None, target_bpm: float | None = None) -> dict:
+            out: Path | None = None, target_bpm: float | None = None, raw: bool = False) -> dict:
     """Generate ``n`` beats (latents of ``seed``) from ``weights`` into ``out`` (default: a
     temporary folder) and score them against ``data``: the figures that ``--json`` writes.
 
     The loops are loaded as the weights' config says, or brought to ``target_bpm``; the summary's
-    ``target_bpm`` says which (None: each loop at its own tempo).
+    ``target_bpm`` says which (None: each loop at its own tempo). ``raw``: draw from the folder's
+    last raw weights instead of their moving average (``beatgan generate --raw``).
     """
     with tempfile.TemporaryDirectory() as scratch:
         out = out or Path(scratch) / "beats"
         start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
             code = beatgan(["generate", "--weights", str(weights), "--n", str(n),
-                            "--out", str(out), "--seed", str(seed)])
+                            "--out", str(out), "--seed", str(seed), *(["--raw"] if raw else [])])
         if code != 0:
             raise SystemExit(f"beatgan generate failed with exit code {code}")
         generated_s = time.perf_counter() - start
@@ -149,6 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--target-bpm", type=float, default=None,
                         help="bring the loops to this tempo before scoring (default: as the "
                              "weights' config says)")
+    parser.add_argument("--raw", action="store_true",
+                        help="draw from the last raw weights instead of their moving average "
+                             "(a run's export/ has both)")
     parser.add_argument("--markdown", action="store_true",
                         help="also print the model card's metric table, filled in")
     parser.add_argument("--json", type=Path, default=None, dest="json_path",
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     summary = measure(args.weights, data=args.data, n=args.n, seed=args.seed, out=args.out,
-                      target_bpm=args.target_bpm)
+                      target_bpm=args.target_bpm, raw=args.raw)
     weights = summary["weights"]
     print(f"{args.n} beats from {weights['path']} (sha256 {weights['sha256'][:16]}..., "
           f"step {weights['step']}) against {args.data}")
