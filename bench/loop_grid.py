@@ -50,19 +50,21 @@ def kick_offsets_ms(audio: np.ndarray, *, config) -> np.ndarray:
 
 
 def grid_figures(audio: np.ndarray, *, config) -> dict[str, float]:
-    """Mean tempo consistency, grid and beat shares, and the median kick offset (ms)."""
+    """Mean tempo consistency, grid and beat shares, and the kick offset's median and 10th and
+    90th percentiles (ms): a pack, or a generator, with two grids shows a wide spread."""
     from beatgan.metrics import tempo_components
 
     grid_share, beat_share = tempo_components(audio, config=config)
     return {"n": len(audio), "tempo": float(np.mean(np.sqrt(grid_share * beat_share))),
             "grid_share": float(grid_share.mean()), "beat_share": float(beat_share.mean()),
-            "kick_offset_ms": _median(kick_offsets_ms(audio, config=config))}
+            **_percentiles(kick_offsets_ms(audio, config=config))}
 
 
-def _median(values: np.ndarray) -> float:
-    """Median of the finite values, NaN when there are none."""
-    finite = values[np.isfinite(values)]
-    return float(np.median(finite)) if finite.size else float("nan")
+def _percentiles(offsets: np.ndarray) -> dict[str, float]:
+    """Median, 10th and 90th percentiles of the finite offsets (ms), NaN when there are none."""
+    finite = offsets[np.isfinite(offsets)]
+    values = np.percentile(finite, [50, 10, 90]) if finite.size else [float("nan")] * 3
+    return dict(zip(("kick_offset_ms", "kick_offset_p10_ms", "kick_offset_p90_ms"), map(float, values)))
 
 
 def by_source_tempo(loops, *, config) -> dict[str, dict[str, float]]:
@@ -111,14 +113,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     print(f"scored at {config.bpm:g} bpm (the generator's grid); loops as loaded "
           f"(target_bpm {config.target_bpm}) and brought to {target:g} bpm")
-    print(f"{'loops':<22}{'n':>5}{'tempo':>8}{'grid':>7}{'beat':>7}{'kick offset (ms)':>18}")
+    print(f"{'loops':<22}{'n':>5}{'tempo':>8}{'grid':>7}{'beat':>7}  kick offset (ms): median [p10, p90]")
     rows = [(f"{tempo} bpm, {label}" if tempo != "all" else f"all, {label}", figures)
             for label, groups in result["loops"].items() for tempo, figures in groups.items()]
     if "generated" in result:
         rows.append(("generated", result["generated"]))
     for name, f in rows:
         print(f"{name:<22}{f['n']:>5}{f['tempo']:>8.3f}{f['grid_share']:>7.3f}{f['beat_share']:>7.3f}"
-              f"{f['kick_offset_ms']:>+18.1f}")
+              f"  {f['kick_offset_ms']:+5.1f} [{f['kick_offset_p10_ms']:+.1f}, {f['kick_offset_p90_ms']:+.1f}]")
     print(json.dumps(result))
     return result
 

@@ -33,6 +33,10 @@ def test_a_slower_loops_kick_lands_later_by_the_tempo_difference(loop_grid, rng)
     figures = loop_grid.grid_figures(np.concatenate([kicks(125, config, rng)] * 2), config=config)
     assert figures["n"] == 2 and figures["beat_share"] > 0.9
     assert figures["kick_offset_ms"] == pytest.approx(on_grid, abs=0.5)
+    mixed = loop_grid.grid_figures(np.concatenate([kicks(125, config, rng)] * 5 + [kicks(124, config, rng)] * 5),
+                                   config=config)
+    spread = mixed["kick_offset_p90_ms"] - mixed["kick_offset_p10_ms"]
+    assert spread == pytest.approx(expected, abs=0.8)  # two grids: the spread is their distance
 
 
 def test_silence_has_no_kick_offset(loop_grid):
