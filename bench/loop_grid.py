@@ -5,8 +5,9 @@ loops teaches the generator two grids that part by up to 7.7 ms over a segment, 
 are written and scored at ``Config.bpm`` (125). This prints, per source tempo, the loops' tempo
 consistency (``beatgan.metrics``, at ``Config.bpm``) and where their kicks fall: the median
 offset of the low-band onset flux from each beat after the downbeat (ms; a kick on the beat
-reads a few ms late, where its flux peaks: +3.5 for the demo pack's; a slower loop's, later). Two rows each: the loops as loaded (the config's ``target_bpm``) and
-brought to ``--target-bpm``; with ``--weights``, a row for the beats that generator draws.
+reads a few ms late, where its flux peaks: +3.5 for the demo pack's; a slower loop's, later).
+Two rows each: the loops as loaded (the config's ``target_bpm``) and brought to
+``--target-bpm``; with ``--weights``, a row for the beats that generator draws.
 
     python bench/loop_grid.py --weights weights                # demo pack, retimed to 125
     python bench/loop_grid.py --data ULTIMATE_DRUM_LOOPS --target-bpm 125
