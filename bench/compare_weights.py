@@ -30,6 +30,9 @@ import bench_quality  # noqa: E402  (the card's figures, computed one way)
 
 from beatgan.config import Config  # noqa: E402
 
+#: Config fields that decide which loops a folder's beats are scored against (its reference).
+LOADING_FIELDS = ("sample_rate_hz", "slice_len", "channels", "decimation", "beats", "bpm",
+                  "target_bpm", "tempo_method", "detect_tempo")
 #: The compared figures: the card's four metrics, then the fraction of similar beats.
 FIGURES = ("tempo_consistency", "frechet", "ndb_fraction", "diversity_ratio", "fraction_similar")
 
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
     parser.add_argument("--target-bpm", type=float, default=None,
                         help="score both against the loops brought to this tempo (default: each "
-                             "folder's config; give it when the two configs differ)")
+                             "folder's config; needed when their target_bpm differs)")
     parser.add_argument("--json", type=Path, default=None, dest="json_path",
                         help="also write every figure to this JSON file")
     args = parser.parse_args(argv)
@@ -111,11 +114,15 @@ def main(argv: list[str] | None = None) -> None:
     for folder in (args.a, args.b):
         if not (Path(folder) / "generator.weights.h5").is_file():
             parser.error(f"{folder} holds no generator.weights.h5")
-    loaded = [Config.load(folder).target_bpm for folder in (args.a, args.b)]
-    if args.target_bpm is None and loaded[0] != loaded[1]:
-        parser.error(f"{args.a} and {args.b} load the loops differently (target_bpm {loaded[0]} "
-                     f"against {loaded[1]}): give --target-bpm so that both are scored against "
-                     f"the same loops")
+    configs = [Config.load(folder) for folder in (args.a, args.b)]
+    differ = [f"{name} {getattr(configs[0], name)} against {getattr(configs[1], name)}"
+              for name in LOADING_FIELDS if getattr(configs[0], name) != getattr(configs[1], name)
+              and not (name == "target_bpm" and args.target_bpm is not None)]
+    if differ:
+        remedy = ("give --target-bpm so that both are scored against the same loops"
+                  if differ[0].startswith("target_bpm") and len(differ) == 1 else
+                  "measure each with bench_quality.py instead")
+        parser.error(f"{args.a} and {args.b} load the loops differently ({'; '.join(differ)}): {remedy}")
 
     measured: tuple[list[dict], list[dict]] = ([], [])
     for seed in range(args.seed, args.seed + args.seeds):

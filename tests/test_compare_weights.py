@@ -97,6 +97,13 @@ def test_folders_that_load_the_loops_differently_need_one_target_tempo(
     with pytest.raises(SystemExit):
         script.main([str(tiny_weights), str(retimed), "--data", str(loops)])
     assert "target_bpm None against 125.0" in capsys.readouterr().err
+    slower = tmp_path / "slower"
+    shutil.copytree(tiny_weights, slower)
+    dataclasses.replace(Config.load(slower), bpm=120.0).save(slower)
+    with pytest.raises(SystemExit):  # segments cut at another tempo: no flag brings them together
+        script.main([str(tiny_weights), str(slower), "--data", str(loops), "--target-bpm", "125"])
+    err = capsys.readouterr().err
+    assert "bpm 125.0 against 120.0" in err and "measure each with bench_quality.py" in err
     script.main([str(tiny_weights), str(retimed), "--data", str(loops), "--n", "4",
                  "--seeds", "2", "--target-bpm", "125", "--json", str(tmp_path / "cmp.json")])
     result = json.loads((tmp_path / "cmp.json").read_text())
