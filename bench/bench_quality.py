@@ -28,15 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from beatgan.cli import main as beatgan
+from beatgan.goals import GOALS as SHIPPING_GOALS
+from beatgan.goals import goals_met
 
-#: Goals for the shipped model (issue 13): metric -> (text, test against the held-out point).
-GOALS = {
-    "tempo_consistency": (">= 0.70", lambda value, held_out: value >= 0.70),
-    "frechet": ("<= 3x held-out", lambda value, held_out: value <= 3 * held_out),
-    "ndb_fraction": ("<= 0.25", lambda value, held_out: value <= 0.25),
-    "js": ("", None),
-    "diversity_ratio": ("0.8-1.2", lambda value, held_out: 0.8 <= value <= 1.2),
-}
+#: The shipping goals (``beatgan.goals``, issue 13) as (text, test(value, held-out point)), and
+#: the JS divergence reported without one.
+GOALS = {key: (SHIPPING_GOALS[key].text, SHIPPING_GOALS[key].meets) if key in SHIPPING_GOALS
+         else ("", None)
+         for key in ("tempo_consistency", "frechet", "ndb_fraction", "js", "diversity_ratio")}
 PERCENTILES = (0, 10, 25, 50, 75, 90, 100)
 
 
@@ -56,12 +55,10 @@ def summarise(score: dict) -> dict:
     held_out = metrics["reference_points"].get("held_out", {})
     best = np.array([f["nearest"][0]["score"] if f["nearest"][0]["score"] is not None else np.inf
                      for f in score["files"]])
-    rows = {}
-    for key, (goal, meets) in GOALS.items():
-        value, reference = metrics["metrics"][key], held_out.get(key)
-        rows[key] = {"generated": value, "held_out": reference, "goal": goal,
-                     "meets_goal": None if meets is None or reference is None
-                     else bool(meets(value, reference))}
+    met = goals_met(metrics["metrics"], held_out)
+    rows = {key: {"generated": metrics["metrics"][key], "held_out": held_out.get(key),
+                  "goal": goal, "meets_goal": met.get(key)}
+            for key, (goal, _) in GOALS.items()}
     return {"n_generated": score["n_generated"], "n_train": score.get("n_train"),
             "n_reference": metrics.get("n_reference"), "threshold": score["threshold"],
             "fraction_similar": score["fraction_similar"],

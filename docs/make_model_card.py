@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from beatgan.goals import GOALS, goals_met
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY_FILES = ("history.json", "history.csv")
@@ -43,15 +44,6 @@ METRIC_ROWS = {"tempo_consistency": ("tempo consistency", "{:.3f}"),
 
 class CardError(ValueError):
     """An input of the card is missing or does not belong to the shipped generator."""
-
-
-def _bench_quality():
-    """bench/bench_quality.py as a module: its GOALS are the one statement of the goals."""
-    spec = importlib.util.spec_from_file_location("bench_quality",
-                                                  ROOT / "bench" / "bench_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -219,7 +211,13 @@ def steps_section(inputs: Inputs) -> str:
     rate = d_updates / seconds if seconds > 0 else float("nan")
     step = inputs.info.get("step")
     selection = inputs.info.get("selection")
-    if selection:
+    if selection and selection["metric"] == "goals":
+        chosen = (f"the generator at iteration {step:,}, chosen by `beatgan select --metric "
+                  f"goals` from {selection['candidates']} checkpoints: it met "
+                  f"{selection['value']:.0f} of {len(selection['goals_met'])} goals over "
+                  f"{selection['n']} beats (seed {selection['seed']}), the most any met, with "
+                  f"the lowest Frechet distance of those ({selection['checkpoint']})")
+    elif selection:
         metric = METRIC_ROWS.get(selection["metric"], (selection["metric"],))[0]
         chosen = (f"the generator at iteration {step:,}, chosen by `beatgan select` from "
                   f"{selection['candidates']} checkpoints by {metric} ({selection['direction']} "
@@ -286,27 +284,22 @@ def ema_section(inputs: Inputs) -> str:
 
 
 def verdicts(quality: dict[str, Any]) -> dict[str, bool | None]:
-    """Metric -> goal met (None: no held-out point to judge by), by bench_quality's GOALS."""
-    goals = _bench_quality().GOALS
-    out = {}
-    for key in METRIC_ROWS:
-        row = quality["metrics"][key]
-        meets = goals[key][1]
-        out[key] = None if row.get("held_out") is None else bool(meets(row["generated"],
-                                                                     row["held_out"]))
-    return out
+    """Metric -> goal met (None: no held-out point to judge by), by ``beatgan.goals``."""
+    metrics = quality["metrics"]
+    met = goals_met({key: metrics[key]["generated"] for key in METRIC_ROWS},
+                    {key: metrics[key]["held_out"] for key in METRIC_ROWS})
+    return {key: met[key] for key in METRIC_ROWS}
 
 
 def metrics_section(inputs: Inputs) -> str:
     q = inputs.quality
-    goals = _bench_quality().GOALS
     met = verdicts(q)
     rows = []
     for key, (name, fmt) in METRIC_ROWS.items():
         row = q["metrics"][key]
         held = "" if row.get("held_out") is None else fmt.format(row["held_out"])
         verdict = {True: "yes", False: "**no**", None: "unknown"}[met[key]]
-        rows.append(f"| {name} | {fmt.format(row['generated'])} | {held} | {goals[key][0]} "
+        rows.append(f"| {name} | {fmt.format(row['generated'])} | {held} | {GOALS[key].text} "
                     f"| {verdict} |")
     shift = q.get("fraction_similar_shift_tolerant")
     similar = f"{q['fraction_similar']:.3f}" + ("" if shift is None else
@@ -315,7 +308,7 @@ def metrics_section(inputs: Inputs) -> str:
                 f"reported | |")
     def figures(judged: bool | None) -> list[str]:
         return [f"{METRIC_ROWS[k][0]} {METRIC_ROWS[k][1].format(q['metrics'][k]['generated'])} "
-                f"(goal {goals[k][0]})" for k, ok in met.items() if ok is judged]
+                f"(goal {GOALS[k].text})" for k, ok in met.items() if ok is judged]
 
     short, unknown = figures(False), figures(None)
     said = []

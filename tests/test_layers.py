@@ -18,7 +18,7 @@ LAYERS = {
              "model", "polyphase", "upsampling", "ema", "export", "fileio", "checkpoint", "backends", "training",
              "tensorboard_log", "generation", "loop_export", "synth", "quiet", "interrupts",
              "stability", "warm_start"},
-    "evaluation": {"similarity", "novelty", "metrics", "plots"},
+    "evaluation": {"similarity", "novelty", "metrics", "goals", "plots"},
     "app": {"workflows", "similarity_examples", "notebook", "cli", "app", "selection", "__init__",
             "__main__"},
 }

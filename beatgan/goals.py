@@ -1,0 +1,58 @@
+"""The bar a generator must clear to ship: four beat metrics, judged beside held-out real loops.
+
+``metrics.evaluate`` gives the figures; ``metrics.TrainingReference.points["held_out"]`` gives the
+same figures for real loops kept out of the reference's fit, which is what "3x held-out" means.
+One statement, used by ``beatgan select --metric goals``, ``bench/bench_quality.py`` and the
+model card (``docs/make_model_card.py``):
+
+    tempo consistency   >= 0.70             (held-out loops: about 0.75)
+    Frechet distance    <= 3x held-out
+    NDB/k               <= 0.25
+    diversity ratio     0.8-1.2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, Mapping
+
+
+@dataclasses.dataclass(frozen=True)
+class Goal:
+    """``text``: the goal as people read it; ``meets(value, held_out)``: whether ``value`` clears
+    it, ``held_out`` being the same metric of the held-out real loops."""
+
+    text: str
+    meets: Callable[[float, float], bool]
+
+
+#: Metric key (``metrics.DIRECTIONS``) -> its goal.
+GOALS: dict[str, Goal] = {
+    "tempo_consistency": Goal(">= 0.70", lambda value, held_out: value >= 0.70),
+    "frechet": Goal("<= 3x held-out", lambda value, held_out: value <= 3 * held_out),
+    "ndb_fraction": Goal("<= 0.25", lambda value, held_out: value <= 0.25),
+    "diversity_ratio": Goal("0.8-1.2", lambda value, held_out: 0.8 <= value <= 1.2),
+}
+
+
+def goals_met(values: Mapping[str, float],
+              held_out: Mapping[str, float] | None) -> dict[str, bool | None]:
+    """Metric -> whether ``values`` meets its goal. None where there is nothing to judge by (no
+    finite held-out point for that metric); a missing or non-finite value (a diverged
+    generator's) does not meet its goal."""
+    held_out = held_out or {}
+    out: dict[str, bool | None] = {}
+    for key, goal in GOALS.items():
+        value, reference = values.get(key), held_out.get(key)
+        if reference is None or not math.isfinite(reference):
+            out[key] = None
+        else:
+            out[key] = value is not None and math.isfinite(value) and \
+                bool(goal.meets(value, reference))
+    return out
+
+
+def count_met(values: Mapping[str, float], held_out: Mapping[str, float] | None) -> int:
+    """How many of the goals ``values`` meets (an unjudged one counts as not met)."""
+    return sum(ok is True for ok in goals_met(values, held_out).values())
