@@ -144,6 +144,19 @@ def test_a_warm_started_run_adds_up_the_updates_behind_it(card_script, folder):
             "In all, 20,810 iterations and 104,050 D updates are behind these weights.") in card
 
 
+def test_a_choice_by_the_goals_is_told_as_one(card_script, folder):
+    info = export.read_export_info(folder)
+    info["selection"] = {**SELECTION, "metric": "goals", "direction": "most met, then lower "
+                         "frechet", "value": 3.0, "goals_met": {
+                             "tempo_consistency": False, "frechet": True, "ndb_fraction": True,
+                             "diversity_ratio": True}}
+    (folder / export.EXPORT_INFO).write_text(json.dumps(info))
+    assert ("the generator at iteration 9,000, chosen by `beatgan select --metric goals` from 12 "
+            "checkpoints: it met 3 of 4 goals over 200 beats (seed 0), the most any met, with "
+            "the lowest Frechet distance of those (ckpt-00009000.npz)") in _card(card_script,
+                                                                                  folder)
+
+
 def test_the_runs_rollbacks_are_told(card_script, folder):
     info = export.read_export_info(folder)
     info["rollbacks"] = [{"at_step": 3930, "to_step": 3000, "learning_rate": 5e-5},

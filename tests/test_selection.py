@@ -278,3 +278,79 @@ def test_a_diverged_checkpoint_gets_a_row_without_metrics_and_is_never_chosen(ru
     assert "not finite" in diverged.note and result.chosen.step != ITERATIONS
     assert len(result.rows) == ITERATIONS and "not finite" in result.table()
     json.dumps(result.to_dict(), allow_nan=False)  # valid JSON all the same
+
+
+def test_choosing_by_the_goals_counts_them_then_takes_the_lowest_frechet():
+    def row(step, tempo, frechet, ndb, diversity):
+        return CheckpointScore(step=step, path=Path(f"ckpt-{step:08d}.npz"), ema=True, metrics={
+            "tempo_consistency": tempo, "frechet": frechet, "ndb_fraction": ndb,
+            "diversity_ratio": diversity})
+
+    held_out = {"tempo_consistency": 0.74, "frechet": 1000.0, "ndb_fraction": 0.1,
+                "diversity_ratio": 0.97}
+    rows = [row(1, 0.71, 2900.0, 0.0, 0.85),   # all four goals
+            row(2, 0.69, 1500.0, 0.0, 0.85),   # three: the lowest Frechet, short on tempo
+            row(3, 0.70, 2000.0, 0.25, 0.80),  # all four (bounds included), lower Frechet than 1
+            row(4, 0.72, 2000.0, 0.0, 1.25),   # three
+            CheckpointScore(step=5, path=Path("ckpt-00000005.npz"), ema=True, metrics={},
+                            note="output not finite (diverged)")]
+    assert choose(rows, "goals", held_out=held_out).step == 3
+    assert choose(rows, "frechet").step == 2  # what Frechet alone would have shipped
+    tie = rows[:3] + [row(6, 0.75, 2000.0, 0.0, 1.0)]  # as good as step 3: the later one
+    assert choose(tie, "goals", held_out=held_out).step == 6
+    short = [rows[1], rows[3]]  # none meets all four: the most met, then the lowest Frechet
+    assert choose(short, "goals", held_out=held_out).step == 2
+    with pytest.raises(ValueError, match="held-out"):
+        choose(rows, "goals")
+    with pytest.raises(ValueError, match="no checkpoint has metrics to judge"):
+        choose(rows[4:], "goals", held_out=held_out)
+
+
+def test_a_selection_by_the_goals_records_and_tables_them(selection, tmp_path):
+    import dataclasses
+
+    from beatgan.goals import goals_met
+
+    held_out = selection.reference_points["held_out"]
+    by_goals = dataclasses.replace(selection, metric="goals",
+                                   chosen=choose(selection.rows, "goals", held_out=held_out))
+    met = goals_met(by_goals.chosen.metrics, held_out)
+    record = by_goals.record()
+    assert record["metric"] == "goals" and record["goals_met"] == met
+    assert record["value"] == sum(ok is True for ok in met.values())
+    lines = by_goals.table().splitlines()
+    assert lines[0].endswith("chosen by goals (most met, then lower frechet)")
+    assert lines[1].split()[-1] == "goals"
+    assert "goals" not in selection.table().splitlines()[1]  # by Frechet: no such column
+    for row in selection.rows:  # every row says how many of the four it meets
+        line = next(line for line in lines if line[2:].split()[:1] == [str(row.step)])
+        count = sum(ok is True for ok in goals_met(row.metrics, held_out).values())
+        assert line.split()[-1] == f"{count}/4"
+    assert lines[-1].startswith(
+        f"* chosen: step {by_goals.chosen.step} (meets {record['value']:.0f} of 4")
+    out = export_selection(by_goals, tmp_path / "best")
+    assert json.loads((out / "weights.json").read_text())["selection"]["goals_met"] == met
+    assert min_beats("goals") == 40  # NDB/k's minimum: the goals judge it
+    with pytest.raises(ValueError, match="too few for goals: it needs at least 40"):
+        select_checkpoint(selection.run_dir, None, metric="goals", n=N_BEATS, progress=False)
+
+
+def test_by_the_goals_the_reference_holds_out_what_the_model_card_holds_out(run, loops,
+                                                                             monkeypatch):
+    from beatgan import workflows
+
+    asked = []
+    real = workflows.metrics_reference
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs.get("n_held_out"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(workflows, "metrics_reference", recording)
+    by_goals = select_checkpoint(run[0], loops, metric="goals", n=40, progress=False)
+    by_frechet = select_checkpoint(run[0], loops, metric="frechet", n=40, progress=False)
+    assert asked == [None, 40]  # None: metrics.DEFAULT_HELD_OUT, as `beatgan score --metrics`
+    held_out = by_goals.reference_points["held_out"]
+    assert by_goals.chosen is choose(by_goals.rows, "goals", held_out=held_out)
+    assert [row.metrics["tempo_consistency"] for row in by_goals.rows] == \
+        [row.metrics["tempo_consistency"] for row in by_frechet.rows]  # the same beats
