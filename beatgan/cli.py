@@ -280,11 +280,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
                          "trains both networks from the start)")
     if args.init_from is not None:
         from .checkpoint import CHECKPOINT_DIR, latest_checkpoint
-        from .warm_start import describe_warm_start, read_warm_start
+        from .warm_start import describe_warm_start, learning_rate_note, read_warm_start
 
         start = read_warm_start(args.init_from, config, critic_warmup=args.critic_warmup)
         if latest_checkpoint(Path(args.out) / CHECKPOINT_DIR) is None:
             print(f"beatgan train: {describe_warm_start(start.record)}")
+            note = learning_rate_note(args.init_from, config)
+            if note:
+                print(f"beatgan train: note: {note}")
     with output_folder(args.out, what="preparing the run folder"), folder_lock(args.out):
         use_run_compile_cache(args.out)  # JAX: a resumed run reuses the compiled step
         loops = _load_training_data(args.data, config)

@@ -122,3 +122,24 @@ def describe_warm_start(record: dict[str, Any]) -> str:
               f"a new critic, trained alone for {n:,} iteration{'' if n == 1 else 's'} first")
     return (f"starting from {record['folder']} ({record['iterations']:,} iterations, "
             f"{record['d_updates']:,} D updates behind it) with {critic}")
+
+
+def learning_rate_note(folder: str | Path, config: Config) -> str | None:
+    """A caution when the folder's run rolled back to a lower learning rate than ``config``'s.
+
+    A rollback halves both rates (``--on-instability rollback``), and the halved rate is the
+    run's state, not its config: ``config.json`` keeps the rate the run started with, so a warm
+    start from it is back at the rate the run had to leave. None when nothing rolled back or the
+    run starts at the rate the folder's ended at, or lower.
+    """
+    rollbacks = read_export_info(folder).get("rollbacks") or []
+    if not rollbacks:
+        return None
+    ended = float(rollbacks[-1]["learning_rate"])
+    if config.learning_rate <= ended * (1 + 1e-6):  # float32 halvings: 4.9999999e-05
+        return None
+    times = "once" if len(rollbacks) == 1 else f"{len(rollbacks)} times"
+    return (f"the run that made {folder} rolled back {times} on instability and ended at "
+            f"learning rate {ended:.3g}; this run starts at {config.learning_rate:.3g} "
+            f"(--learning-rate {ended:.3g} to go on at the rate it ended at)")
+

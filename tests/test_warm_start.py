@@ -268,3 +268,32 @@ def test_a_rollback_into_the_warmup_holds_the_generator_again(generator_only, tm
     assert g_rate == d_rate == pytest.approx(CONFIG.learning_rate / 2)
     assert any(not np.array_equal(got, want)
                for got, want in zip(_group(by_step[8], "generator"), shipped))
+
+
+def test_a_folder_that_rolled_back_is_noted_with_the_rate_it_ended_at(generator_only, demo_folder,
+                                                                      tmp_path, capsys):
+    import dataclasses
+
+    from beatgan.cli import main
+    from beatgan.warm_start import learning_rate_note
+
+    assert learning_rate_note(generator_only, CONFIG) is None  # nothing rolled back
+    info = json.loads((generator_only / "weights.json").read_text())
+    halved = float(np.float32(CONFIG.learning_rate / 2))  # as the optimizer's float32 holds it
+    info["rollbacks"] = [{"at_step": 3, "to_step": 2, "learning_rate": halved, "reason": "jump",
+                          "wall_s": 1.0, "stopped": False}]
+    (generator_only / "weights.json").write_text(json.dumps(info))
+    note = learning_rate_note(generator_only, CONFIG)
+    assert note == (f"the run that made {generator_only} rolled back once on instability and "
+                    f"ended at learning rate {CONFIG.learning_rate / 2:.3g}; this run starts at "
+                    f"{CONFIG.learning_rate:.3g} (--learning-rate {CONFIG.learning_rate / 2:.3g} "
+                    f"to go on at the rate it ended at)")
+    at_the_end = dataclasses.replace(CONFIG, learning_rate=CONFIG.learning_rate / 2)
+    assert learning_rate_note(generator_only, at_the_end) is None
+    argv = ["train", "--data", str(demo_folder), "--init-from", str(generator_only),
+            "--critic-warmup", "0", "--iterations", "1", "--batch-size", "2"]
+    assert main(argv + ["--out", str(tmp_path / "a")]) == 0
+    assert f"beatgan train: note: {note}" in capsys.readouterr().out
+    assert main(argv + ["--out", str(tmp_path / "b"), "--learning-rate",
+                        str(CONFIG.learning_rate / 2)]) == 0
+    assert "note:" not in capsys.readouterr().out
