@@ -8,8 +8,9 @@
 Reads, from ``--weights``: ``config.json`` (preset values and what departs from the ``seed``
 preset), ``weights.json`` (trained step, EMA, storage dtype, how ``beatgan select`` chose it,
 where it trained), ``history.json`` or ``history.csv`` (iterations, D updates, minutes) and
-``quality.json`` (``python bench/bench_quality.py --weights weights --n 200 --json
-weights/quality.json``: the metrics, their held-out reference points, the nearest-loop scores).
+``quality.json`` (``python bench/bench_quality.py --weights weights --n 200 --seeds 6 --json
+weights/quality.json``: the metrics, their held-out reference points, the nearest-loop scores,
+and how the metrics spread over seeds 0-5).
 What the files cannot know comes as flags (``--reproduce``, ``--card`` when ``weights.json`` does
 not record the device, ``--notes``). Every goal of issue 13 is judged from the figures, and one
 not met is said so. Every input is read and checked (the checksums of ``weights.json`` and
@@ -162,7 +163,7 @@ def folder_section(inputs: Inputs) -> str:
         "# better than these, beyond the seeds' spread?",
         "    cp runs/shipped/best/{generator.weights.h5,config.json,weights.json} "
         "runs/shipped/history.* weights/",
-        "    python bench/bench_quality.py --weights weights --n 200 --json weights/quality.json",
+        "    python bench/bench_quality.py --weights weights --n 200 --seeds 6 --json weights/quality.json",
         "    python docs/make_model_card.py --weights weights --reproduce \"...\" --notes \"...\"",
         "",
         "then the README's picture and gallery from them: `python docs/make_figure.py --weights "
@@ -326,6 +327,8 @@ def metrics_section(inputs: Inputs) -> str:
                     "size; the Frechet distance of a smaller set is biased upwards, so the held-out "
                     "distance is larger than it would be at the generated set's size.")
     percentiles = q["nearest_score_percentiles"]
+    spread = q.get("across_seeds")
+    seeds_flag = f" --seeds {len(spread['seeds'])}" if spread else ""
     n_train = f" ({q['n_train']} loops)" if q.get("n_train") else ""
     if q.get("target_bpm"):
         n_train += f", each brought to {q['target_bpm']:g} bpm"
@@ -333,14 +336,38 @@ def metrics_section(inputs: Inputs) -> str:
         "### Metrics",
         f"{q['n_generated']} generated beats (seed {q.get('seed', 0)}) against the training "
         f"pack{n_train}, recomputed by `python bench/bench_quality.py --weights weights --n "
-        f"{q['n_generated']} --json weights/quality.json`, beside the held-out reference point "
-        f"that `beatgan score --metrics` prints:", "",
+        f"{q['n_generated']}{seeds_flag} --json weights/quality.json`, beside the held-out "
+        f"reference point that `beatgan score --metrics` prints:", "",
         "| metric | generated | held-out loops | goal | met |",
         "| --- | --- | --- | --- | --- |", *rows, "",
-        verdict, "",
+        verdict, "", *(spread_lines(spread) if spread else []),
         "Nearest-loop score distribution (each beat's best score; percentiles "
         f"{', '.join(k[1:] for k in percentiles)}): "
         + ", ".join(f"{v:.3f}" for v in percentiles.values()) + "."])
+
+
+def spread_lines(spread: dict[str, Any]) -> list[str]:
+    """The Metrics section's paragraph on other draws: ``quality.json``'s ``across_seeds``
+    (``bench_quality.py --seeds K``), a table and which goals lie within the spread."""
+    seeds, k = spread["seeds"], len(spread["seeds"])
+    rows, mixed = [], []
+    for key, (name, fmt) in METRIC_ROWS.items():
+        row = spread["metrics"].get(key)
+        if row is None:
+            continue
+        rows.append(f"| {name} | {fmt.format(row['mean'])} | {fmt.format(row['sd'])} | "
+                    f"{fmt.format(row['min'])} - {fmt.format(row['max'])} | "
+                    f"{row['met_at']} of {k} |")
+        if 0 < row["met_at"] < k:
+            mixed.append(f"{name} at {row['met_at']} of {k}")
+    said = (f"Some goals are met at some seeds only ({'; '.join(mixed)}): they lie within the "
+            f"spread between draws, so one draw can fall either side." if mixed else
+            "Each goal is met at every seed or at none.")
+    return [f"The table above is one draw of {spread['n']} beats. The same command at seeds "
+            f"{seeds[0]}-{seeds[-1]}, {k} draws of {spread['n']} beats against the same "
+            f"reference:", "",
+            "| metric | mean | sd | lowest - highest | goal met at (seeds) |",
+            "| --- | --- | --- | --- | --- |", *rows, "", said, ""]
 
 
 def model_card(inputs: Inputs) -> str:

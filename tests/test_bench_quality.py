@@ -1,6 +1,7 @@
 """bench/bench_quality.py: the figures of the moving average or of the raw weights it averages."""
 
 import numpy as np
+import pytest
 
 
 def test_raw_draws_from_the_raw_weights_and_says_so(bench_script, demo_folder, tmp_path):
@@ -21,3 +22,37 @@ def test_raw_draws_from_the_raw_weights_and_says_so(bench_script, demo_folder, t
     assert not np.isclose(ema_figures["metrics"]["frechet"]["generated"],
                           raw_figures["metrics"]["frechet"]["generated"])
     assert raw_figures["target_bpm"] is None  # the config's: each loop at its own tempo
+
+
+def _summary(seed, tempo, frechet, ndb, diversity, held_out_frechet=1000.0):
+    """bench_quality.measure's result, the figures and goal verdicts filled in."""
+    from beatgan.goals import goals_met
+
+    values = {"tempo_consistency": tempo, "frechet": frechet, "ndb_fraction": ndb, "js": 0.01,
+              "diversity_ratio": diversity}
+    held_out = {"tempo_consistency": 0.75, "frechet": held_out_frechet, "ndb_fraction": 0.0,
+                "js": 0.05, "diversity_ratio": 1.0}
+    met = goals_met(values, held_out)
+    return {"seed": seed, "n_generated": 200,
+            "metrics": {key: {"generated": value, "held_out": held_out[key],
+                              "meets_goal": met.get(key)} for key, value in values.items()}}
+
+
+def test_across_seeds_spreads_each_goal_metric_and_counts_the_seeds_that_meet_it(bench_script):
+    across_seeds = bench_script("bench_quality").across_seeds
+    summaries = [_summary(0, 0.694, 1734.0, 0.125, 0.808), _summary(1, 0.704, 1696.0, 0.0, 0.803),
+                 _summary(2, 0.702, 1522.0, 0.375, 0.789)]
+    spread = across_seeds(summaries)
+    assert spread["seeds"] == [0, 1, 2] and spread["n"] == 200
+    assert list(spread["metrics"]) == ["tempo_consistency", "frechet", "ndb_fraction",
+                                       "diversity_ratio"]  # JS has no goal
+    tempo = spread["metrics"]["tempo_consistency"]
+    assert tempo["values"] == [0.694, 0.704, 0.702] and tempo["met_at"] == 2
+    assert tempo["mean"] == np.mean([0.694, 0.704, 0.702])
+    assert tempo["sd"] == np.std([0.694, 0.704, 0.702], ddof=1)
+    assert (tempo["min"], tempo["max"]) == (0.694, 0.704)
+    assert spread["metrics"]["frechet"]["met_at"] == 3
+    assert spread["metrics"]["ndb_fraction"]["met_at"] == 2
+    assert spread["metrics"]["diversity_ratio"]["met_at"] == 2
+    with pytest.raises(ValueError, match="each seed once"):
+        across_seeds(summaries[:1] * 2)

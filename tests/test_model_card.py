@@ -237,3 +237,27 @@ def test_one_figure_short_is_told_in_the_singular(card_script, folder):
     (folder / "quality.json").write_text(json.dumps(quality))
     assert ("**Goal not met**: 1 of 4 figures falls short of issue 13's goal: Frechet distance "
             "3,120 (goal <= 3x held-out).") in _card(card_script, folder)
+
+
+def test_the_spread_over_seeds_is_tabled_and_mixed_verdicts_are_said(card_script, folder):
+    quality = json.loads((folder / "quality.json").read_text())
+    quality["across_seeds"] = {"seeds": [0, 1, 2], "n": 200, "metrics": {
+        "tempo_consistency": {"mean": 0.7, "sd": 0.005, "min": 0.694, "max": 0.705, "met_at": 2},
+        "frechet": {"mean": 3100.0, "sd": 110.0, "min": 3000.0, "max": 3200.0, "met_at": 0},
+        "ndb_fraction": {"mean": 0.1, "sd": 0.1, "min": 0.0, "max": 0.2, "met_at": 3},
+        "diversity_ratio": {"mean": 1.3, "sd": 0.01, "min": 1.29, "max": 1.31, "met_at": 0}}}
+    (folder / "quality.json").write_text(json.dumps(quality))
+    card = _card(card_script, folder)
+    assert "--n 200 --seeds 3 --json weights/quality.json" in card
+    assert "The same command at seeds 0-2, 3 draws of 200 beats against the same reference" in card
+    assert "| tempo consistency | 0.700 | 0.005 | 0.694 - 0.705 | 2 of 3 |" in card
+    assert "| Frechet distance | 3,100 | 110 | 3,000 - 3,200 | 0 of 3 |" in card
+    assert ("Some goals are met at some seeds only (tempo consistency at 2 of 3): they lie within "
+            "the spread between draws") in card
+    quality["across_seeds"]["metrics"]["tempo_consistency"]["met_at"] = 3
+    (folder / "quality.json").write_text(json.dumps(quality))
+    assert "Each goal is met at every seed or at none." in _card(card_script, folder)
+    del quality["across_seeds"]
+    (folder / "quality.json").write_text(json.dumps(quality))
+    card = _card(card_script, folder)
+    assert "--n 200 --json weights/quality.json`, beside" in card and "draws of" not in card
