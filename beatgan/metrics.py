@@ -609,6 +609,7 @@ class MetricsReport:
             "reference_points": {name: {k: float(v) for k, v in values.items()}
                                  for name, values in self.reference_points.items()},
             "n_reference": self.n_reference,
+            "goals_met": self.goals_met(),
             "n_train": self.n_train,
             "n_loops": self.n_loops,
             "n_bins": self.n_bins,
@@ -616,8 +617,16 @@ class MetricsReport:
             "kept_variance": float(self.kept_variance),
         }
 
+    def goals_met(self) -> dict[str, bool | None]:
+        """The shipping goals (``beatgan.goals``) judged beside the held-out point: metric ->
+        met, None for each when there is no held-out point."""
+        from .goals import goals_met
+
+        return goals_met(self.metrics, self.reference_points.get("held_out"))
+
     def summary(self) -> str:
-        """A readable table: generated beats beside each reference point, with directions."""
+        """A readable table: generated beats beside each reference point, with directions; then
+        the shipping goals judged beside the held-out loops."""
         names = [n for n in REFERENCE_NAMES if n in self.reference_points]
         header = f"{'metric':<26}{'better':<14}{'generated':>10}" + "".join(f"{n:>11}" for n in names)
         lines = [f"Beat metrics: {self.n_generated} generated beats against {self.n_train} training "
@@ -634,6 +643,14 @@ class MetricsReport:
         if names:
             lines.append(f"Reference points: {self.n_reference} clips each; held_out = real loops kept "
                          f"out of the fit (what a perfect generator scores).")
+        met = self.goals_met()
+        if any(ok is not None for ok in met.values()):
+            from .goals import GOALS
+
+            said = [f"{_LABELS[key].split(' (')[0]} {GOALS[key].text}: "
+                    f"{'yes' if ok else 'NO'}" for key, ok in met.items() if ok is not None]
+            lines.append(f"Shipping goals (beatgan.goals), {sum(ok is True for ok in met.values())} "
+                         f"of {len(said)} met: " + "; ".join(said))
             if self.n_reference != self.n_generated:
                 lines.append(f"Note: {self.n_generated} generated vs {self.n_reference} reference clips: "
                              "Frechet, NDB and JS depend on the set size, compare with care.")

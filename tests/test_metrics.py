@@ -210,6 +210,15 @@ def test_evaluate_report_is_json_and_readable(reference, rng):
     text = report.summary()
     for words in ("tempo consistency", "Frechet", "NDB/k", "JS", "diversity", "held_out", "shifted"):
         assert words in text
+    # The shipping goals, judged beside the held-out point, in the JSON and the last line.
+    from beatgan.goals import goals_met
+
+    expected = goals_met(report.metrics, held)
+    assert data["goals_met"] == expected and None not in expected.values()
+    goals_line = text.splitlines()[-1]
+    assert goals_line.startswith(f"Shipping goals (beatgan.goals), "
+                                 f"{sum(expected.values())} of 4 met: tempo consistency >= 0.70: "
+                                 f"{'yes' if expected['tempo_consistency'] else 'NO'}; ")
 
 
 def test_reference_points_shortcut_and_groups_argument(rng):
