@@ -215,7 +215,9 @@ def test_evaluate_report_is_json_and_readable(reference, rng):
 
     expected = goals_met(report.metrics, held)
     assert data["goals_met"] == expected and None not in expected.values()
-    goals_line = text.splitlines()[-1]
+    goals_line, caution = text.splitlines()[-2:]
+    assert caution == ("(The goals are set for 200 beats beside 40 held-out loops; a verdict on "
+                       f"40 beats beside {report.n_reference} is a rougher one.)")
     assert goals_line.startswith(f"Shipping goals (beatgan.goals), "
                                  f"{sum(expected.values())} of 4 met: tempo consistency >= 0.70: "
                                  f"{'yes' if expected['tempo_consistency'] else 'NO'}; ")
