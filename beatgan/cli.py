@@ -576,7 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p, ["decimation", "beats", "bpm", "target_bpm", "tempo_method", "detect_tempo"],
                       preset_help="the config in GENERATED/beats.json, else seed")
 
+    from .goals import GOALS
     from .selection import CHOICES, GOALS_CRITERION
+    from .selection import COLUMN_NAMES as GOAL_NAMES
 
     p = command("select", _cmd_select,
                 "score a run's checkpoints with the beat metrics and export the best one")
@@ -587,9 +589,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default="frechet", choices=list(CHOICES),
                    help="what chooses: " + ", ".join(f"{k} ({v})" for k, v in CHOICES.items()
                                                      if k != GOALS_CRITERION)
-                        + f"; or {GOALS_CRITERION}: the most of the shipping goals met (tempo "
-                          f">= 0.70, Frechet <= 3x held-out, NDB/k <= 0.25, diversity 0.8-1.2), "
-                          f"then the lowest Frechet; ties go to the later step (default frechet)")
+                        + f"; or {GOALS_CRITERION}: the most of the shipping goals met ("
+                        + ", ".join(f"{GOAL_NAMES[k]} {goal.text}" for k, goal in GOALS.items())
+                        + "), then the lowest Frechet; ties go to the later step (default "
+                          "frechet)")
     p.add_argument("--n", type=_positive, default=64,
                    help="beats drawn from each checkpoint, the same latent vectors for all "
                         "(default 64; fewer than the metric needs is refused, naming its minimum)")

@@ -62,8 +62,8 @@ CHOICES = {**CRITERIA, GOALS_CRITERION: "most met, then lower frechet"}
 #: The folder ``beatgan select`` exports to inside the run folder, and the table written there.
 SELECTION_DIR = "best"
 SELECTION_JSON = "selection.json"
-#: The table's columns: metric key -> heading.
-_COLUMNS = {"tempo_consistency": "tempo", "frechet": "Frechet", "ndb_fraction": "NDB/k",
+#: The table's columns: metric key -> heading (also the metrics' short names in the help).
+COLUMN_NAMES = {"tempo_consistency": "tempo", "frechet": "Frechet", "ndb_fraction": "NDB/k",
             "diversity_ratio": "diversity"}
 
 
@@ -214,7 +214,7 @@ class Selection:
         held_out = self.reference_points.get("held_out")
         # Goals met, by the goals only: their Frechet goal is set at the card's held-out size.
         by_goals = self.metric == GOALS_CRITERION
-        header = f"  {'step':>10}" + "".join(f"{name:>11}" for name in _COLUMNS.values())
+        header = f"  {'step':>10}" + "".join(f"{name:>11}" for name in COLUMN_NAMES.values())
         if by_goals:
             header += f"{'goals':>7}"
         lines += [header, "-" * len(header)]
@@ -228,7 +228,7 @@ class Selection:
 
         def cells(values: dict[str, float]) -> str:
             return "".join(f"{values[key]:>11.3f}" if key in values else f"{'-':>11}"
-                           for key in _COLUMNS)
+                           for key in COLUMN_NAMES)
 
         if held_out is not None:
             pad = " " * 7 if by_goals else ""
@@ -240,7 +240,7 @@ class Selection:
             lines.append(f"{mark} {row.step:>10}{cells(row.metrics)}{goals(row)}{note}")
         if by_goals:
             met = self.goals_met(self.chosen)
-            short = [_COLUMNS[key] for key, ok in met.items() if ok is not True]
+            short = [COLUMN_NAMES[key] for key, ok in met.items() if ok is not True]
             lines.append(f"* chosen: step {self.chosen.step} (meets {len(met) - len(short)} of "
                          f"{len(met)} goals" + (f"; short: {', '.join(short)}" if short else "")
                          + f"; Frechet {self.chosen.metrics['frechet']:,.0f})")
