@@ -643,23 +643,21 @@ class MetricsReport:
         if names:
             lines.append(f"Reference points: {self.n_reference} clips each; held_out = real loops kept "
                          f"out of the fit (what a perfect generator scores).")
+            if self.n_reference != self.n_generated:
+                lines.append(f"Note: {self.n_generated} generated vs {self.n_reference} reference clips: "
+                             "Frechet, NDB and JS depend on the set size, compare with care.")
         met = self.goals_met()
         if any(ok is not None for ok in met.values()):
-            from .goals import GOALS
+            from .goals import GOALS, N_GENERATED
 
             said = [f"{_LABELS[key].split(' (')[0]} {GOALS[key].text}: "
                     f"{'yes' if ok else 'NO'}" for key, ok in met.items() if ok is not None]
-            from .goals import N_GENERATED
-
             lines.append(f"Shipping goals (beatgan.goals), {sum(ok is True for ok in met.values())} "
                          f"of {len(said)} met: " + "; ".join(said))
             if (self.n_generated, self.n_reference) != (N_GENERATED, DEFAULT_HELD_OUT):
                 lines.append(f"(The goals are set for {N_GENERATED} beats beside {DEFAULT_HELD_OUT} "
                              f"held-out loops; a verdict on {self.n_generated} beats beside "
                              f"{self.n_reference} is a rougher one.)")
-            if self.n_reference != self.n_generated:
-                lines.append(f"Note: {self.n_generated} generated vs {self.n_reference} reference clips: "
-                             "Frechet, NDB and JS depend on the set size, compare with care.")
         return "\n".join(lines)
 
 

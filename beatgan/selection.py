@@ -64,7 +64,7 @@ SELECTION_DIR = "best"
 SELECTION_JSON = "selection.json"
 #: The table's columns: metric key -> heading (also the metrics' short names in the help).
 COLUMN_NAMES = {"tempo_consistency": "tempo", "frechet": "Frechet", "ndb_fraction": "NDB/k",
-            "diversity_ratio": "diversity"}
+                "diversity_ratio": "diversity"}
 
 
 class SkippedCheckpointWarning(UserWarning):
@@ -130,7 +130,8 @@ def choose(rows: Sequence[CheckpointScore], metric: str,
 
     Rows without a finite value of ``metric`` cannot be chosen; ValueError when no row has one.
     ``metric="goals"``: the row meeting the most goals beside ``held_out`` (the held-out loops'
-    metrics, required), of those the lowest Frechet distance; rows without one are not chosen.
+    metrics, required), of those the lowest Frechet distance; rows without a finite Frechet
+    distance (a diverged generator's) are not chosen.
     """
     if metric == GOALS_CRITERION:
         from .goals import count_met
