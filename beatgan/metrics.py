@@ -80,6 +80,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 from .config import FULL_SCALE_24, Config
+from .goals import GOALS, N_GENERATED, goals_met
 
 # --- tempo (onset) analysis -------------------------------------------------------------------
 #: Onsets within this many ms of a grid position count as on the grid.
@@ -620,8 +621,6 @@ class MetricsReport:
     def goals_met(self) -> dict[str, bool | None]:
         """The shipping goals (``beatgan.goals``) judged beside the held-out point: metric ->
         met, None for each when there is no held-out point."""
-        from .goals import goals_met
-
         return goals_met(self.metrics, self.reference_points.get("held_out"))
 
     def summary(self) -> str:
@@ -648,8 +647,6 @@ class MetricsReport:
                              "Frechet, NDB and JS depend on the set size, compare with care.")
         met = self.goals_met()
         if any(ok is not None for ok in met.values()):
-            from .goals import GOALS, N_GENERATED
-
             said = [f"{_LABELS[key].split(' (')[0]} {GOALS[key].text}: "
                     f"{'yes' if ok else 'NO'}" for key, ok in met.items() if ok is not None]
             lines.append(f"Shipping goals (beatgan.goals), {sum(ok is True for ok in met.values())} "

@@ -40,6 +40,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .config import Config
+from .goals import GOALS, count_met, goals_met
 
 if TYPE_CHECKING:  # metrics loads scikit-learn and librosa; data is only a type here
     from .data import LoopSet
@@ -79,7 +80,6 @@ def min_beats(metric: str) -> int:
     significant and a collapse goes unseen. Diversity: a pair. Tempo: one beat. The goals: what
     the four metrics they judge need.
     """
-    from .goals import GOALS
     from .metrics import DEFAULT_CLUSTERS, DEFAULT_COMPONENTS
 
     if metric == GOALS_CRITERION:
@@ -134,8 +134,6 @@ def choose(rows: Sequence[CheckpointScore], metric: str,
     distance (a diverged generator's) are not chosen.
     """
     if metric == GOALS_CRITERION:
-        from .goals import count_met
-
         if not held_out:
             raise ValueError("choosing by the goals needs the held-out loops' metrics")
         candidates = [row for row in rows if math.isfinite(row.metrics.get("frechet", math.nan))]
@@ -174,14 +172,12 @@ class Selection:
 
     def goals_met(self, row: CheckpointScore) -> dict[str, bool | None]:
         """``beatgan.goals.goals_met`` of ``row`` beside the held-out loops."""
-        from .goals import goals_met
-
         return goals_met(row.metrics, self.reference_points.get("held_out"))
 
     def chosen_value(self) -> float:
         """The chosen row's figure that chose it: its metric, or the number of goals it met."""
         if self.metric == GOALS_CRITERION:
-            return float(sum(ok is True for ok in self.goals_met(self.chosen).values()))
+                return float(count_met(self.chosen.metrics, self.reference_points.get("held_out")))
         return self.chosen.metrics[self.metric]
 
     def record(self) -> dict[str, Any]:
@@ -224,8 +220,7 @@ class Selection:
             """Goals met of the four, e.g. '    3/4'; nothing unless choosing by them."""
             if not by_goals:
                 return ""
-            met = self.goals_met(row)
-            return f"{sum(ok is True for ok in met.values())}/{len(met)}".rjust(7)
+            return f"{count_met(row.metrics, held_out)}/{len(GOALS)}".rjust(7)
 
         def cells(values: dict[str, float]) -> str:
             return "".join(f"{values[key]:>11.3f}" if key in values else f"{'-':>11}"
