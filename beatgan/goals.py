@@ -2,8 +2,8 @@
 
 ``metrics.evaluate`` gives the figures; ``metrics.TrainingReference.points["held_out"]`` gives the
 same figures for real loops kept out of the reference's fit, which is what "3x held-out" means.
-One statement, used by ``beatgan select --metric goals``, ``bench/bench_quality.py`` and the
-model card (``docs/make_model_card.py``):
+One statement, used by ``beatgan select --metric goals``, ``beatgan score --metrics``,
+``bench/bench_quality.py`` and the model card (``docs/make_model_card.py``):
 
     tempo consistency   >= 0.70             (held-out loops: about 0.75)
     Frechet distance    <= 3x held-out

@@ -142,4 +142,3 @@ def learning_rate_note(folder: str | Path, config: Config) -> str | None:
     return (f"the run that made {folder} rolled back {times} on instability and ended at "
             f"learning rate {ended:.3g}; this run starts at {config.learning_rate:.3g} "
             f"(--learning-rate {ended:.3g} to go on at the rate it ended at)")
-
