@@ -5,7 +5,7 @@
     beatgan generate --weights DIR --n 40 --out generated_output [--seed S]
     beatgan loop --weights DIR --out DIR [--structure AAAB] [--bars 4]
     beatgan score --data DIR --generated DIR [--threshold 0.1] [--json]
-    beatgan select --run RUN_DIR [--metric frechet] [--n 64] [--out RUN_DIR/best]
+    beatgan select --run RUN_DIR [--metric frechet] [--n 64] [--seeds 1] [--out RUN_DIR/best]
     beatgan app [--weights DIR] [--port 7860]
     beatgan run-notebook beat_gan.ipynb [--output OUT] [-p NAME=VALUE ...]
 
@@ -420,7 +420,8 @@ def _cmd_select(args: argparse.Namespace) -> int:
         config = run_config(args.run)
         loops = _load_training_data(args.data, config, progress=not args.json)
         selection = select_checkpoint(args.run, loops, metric=args.metric, n=args.n,
-                                      seed=args.seed, config=config, progress=not args.json)
+                                      seed=args.seed, seeds=args.seeds, config=config,
+                                      progress=not args.json)
         export_selection(selection, out, dtype=args.export_dtype)
     if args.json:
         print(json.dumps({**selection.to_dict(), "out": str(out)}, indent=2, allow_nan=False))
@@ -597,6 +598,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="beats drawn from each checkpoint, the same latent vectors for all "
                         "(default 64; fewer than the metric needs is refused, naming its minimum)")
     p.add_argument("--seed", type=_count, default=0, help="seed of the latent vectors (default 0)")
+    p.add_argument("--seeds", type=_positive, default=1,
+                   help="draws of --n beats per checkpoint, at seeds --seed, --seed + 1, ...; "
+                        "each checkpoint is judged by their means (default 1; 3 steadies a "
+                        "choice between close checkpoints at 3x the scoring time)")
     p.add_argument("--out", type=Path, default=None,
                    help="weights folder for the chosen checkpoint, with selection.json "
                         "(default RUN/best; never RUN/export)")

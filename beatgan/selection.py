@@ -19,7 +19,9 @@ holds out ``metrics.DEFAULT_HELD_OUT`` (40), as ``beatgan score --metrics`` and 
 do: the Frechet distance of a held-out set falls as the set grows (318 at 200 loops, 961 at 40,
 on the demo pack), so "3x held-out" means what the card means only at the card's set size.
 
-Ties go to the later step. ``export_selection`` writes the chosen checkpoint as a weights folder
+With ``seeds=K`` each checkpoint draws K sets of ``n`` beats and its row holds their means:
+neighbouring checkpoints of a long run differ by about as much as two draws of 200 beats do, so
+one draw can pick a checkpoint by luck. Ties go to the later step. ``export_selection`` writes the chosen checkpoint as a weights folder
 with ``export.export_weights`` (the files ``train`` exports), the choice added to
 ``weights.json`` and every row in ``selection.json``, all written as one batch.
 
@@ -109,8 +111,10 @@ def _json_numbers(values: dict[str, float]) -> dict[str, float | None]:
 class CheckpointScore:
     """One checkpoint's row: its step, file, which generator was scored, and its metrics.
 
-    ``metrics``: ``metrics.DIRECTIONS`` key -> value; empty when the generator's output was not
-    finite (a diverged run), with the reason in ``note``.
+    ``metrics``: ``metrics.DIRECTIONS`` key -> value, the mean over the draws when there were
+    several (``select_checkpoint(seeds=K)``); empty when the generator's output was not finite
+    (a diverged run), with the reason in ``note``. ``sd``: the sample standard deviation of each
+    metric over the draws; empty for one draw.
     """
 
     step: int
@@ -118,10 +122,14 @@ class CheckpointScore:
     ema: bool
     metrics: dict[str, float]
     note: str = ""
+    sd: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "checkpoint": self.path.name, "ema": self.ema,
-                "metrics": _json_numbers(self.metrics), "note": self.note}
+        row = {"step": self.step, "checkpoint": self.path.name, "ema": self.ema,
+               "metrics": _json_numbers(self.metrics), "note": self.note}
+        if self.sd:
+            row["sd"] = _json_numbers(self.sd)
+        return row
 
 
 def choose(rows: Sequence[CheckpointScore], metric: str,
@@ -156,7 +164,9 @@ class Selection:
 
     ``rows``: one per checkpoint that could be read, oldest first. ``skipped``: (file name,
     reason) of the others. ``reference_points``: ``metrics.TrainingReference.points`` (the
-    held-out real loops and the other reference sets, ``n_reference`` clips each).
+    held-out real loops and the other reference sets, ``n_reference`` clips each). ``seeds``:
+    draws of ``n`` beats per checkpoint, at seeds ``seed`` to ``seed + seeds - 1``; the rows'
+    metrics are their means.
     """
 
     run_dir: Path
@@ -169,6 +179,13 @@ class Selection:
     reference_points: dict[str, dict[str, float]]
     n_reference: int
     chosen: CheckpointScore
+    seeds: int = 1
+
+    def drawn(self) -> str:
+        """Which latent vectors were drawn: 'seed 0', or 'mean of 3 draws, seeds 0-2'."""
+        if self.seeds == 1:
+            return f"seed {self.seed}"
+        return f"mean of {self.seeds} draws, seeds {self.seed}-{self.seed + self.seeds - 1}"
 
     def goals_met(self, row: CheckpointScore) -> dict[str, bool | None]:
         """``beatgan.goals.goals_met`` of ``row`` beside the held-out loops."""
@@ -177,14 +194,14 @@ class Selection:
     def chosen_value(self) -> float:
         """The chosen row's figure that chose it: its metric, or the number of goals it met."""
         if self.metric == GOALS_CRITERION:
-                return float(count_met(self.chosen.metrics, self.reference_points.get("held_out")))
+            return float(count_met(self.chosen.metrics, self.reference_points.get("held_out")))
         return self.chosen.metrics[self.metric]
 
     def record(self) -> dict[str, Any]:
         """What ``weights.json`` adds about the choice (under ``"selection"``)."""
         record = {"metric": self.metric, "direction": CHOICES[self.metric],
                   "value": self.chosen_value(), "n": self.n, "seed": self.seed,
-                  "checkpoint": self.chosen.path.name, "run": str(self.run_dir),
+                  "seeds": self.seeds, "checkpoint": self.chosen.path.name, "run": str(self.run_dir),
                   "candidates": len(self.rows)}
         if self.metric == GOALS_CRITERION:
             record["goals_met"] = self.goals_met(self.chosen)
@@ -194,7 +211,7 @@ class Selection:
         """Every row, the reference points and the choice; plain JSON types (no NaN)."""
         return {"run": str(self.run_dir), "metric": self.metric,
                 "direction": CHOICES[self.metric], "n": self.n, "seed": self.seed,
-                "chosen_step": self.chosen.step,
+                "seeds": self.seeds, "chosen_step": self.chosen.step,
                 "rows": [row.to_dict() for row in self.rows],
                 "skipped": [{"checkpoint": name, "reason": why} for name, why in self.skipped],
                 "reference_points": {name: _json_numbers(values)
@@ -206,8 +223,8 @@ class Selection:
         scored = "EMA generator" if all(r.ema for r in self.rows) else (
             "raw generator" if not any(r.ema for r in self.rows) else "EMA generator where kept")
         plural = "" if len(self.rows) == 1 else "s"
-        lines = [f"{len(self.rows)} checkpoint{plural} of {self.run_dir}, {self.n} beats each (seed "
-                 f"{self.seed}, {scored}); chosen by {self.metric} ({CHOICES[self.metric]})"]
+        lines = [f"{len(self.rows)} checkpoint{plural} of {self.run_dir}, {self.n} beats each ("
+                 f"{self.drawn()}, {scored}); chosen by {self.metric} ({CHOICES[self.metric]})"]
         held_out = self.reference_points.get("held_out")
         # Goals met, by the goals only: their Frechet goal is set at the card's held-out size.
         by_goals = self.metric == GOALS_CRITERION
@@ -301,10 +318,15 @@ def _read(path: Path, config: Config) -> tuple[dict[str, np.ndarray], dict[str, 
     return arrays, meta
 
 
-def score_checkpoint(path: Path, step: int, *, generator: Any, latents: np.ndarray,
-                     reference: TrainingReference, config: Config) -> CheckpointScore:
-    """Restore the checkpoint's generator into ``generator``, draw beats from ``latents`` and
-    score them against ``reference``. ValueError when the checkpoint cannot be read."""
+def score_checkpoint(path: Path, step: int, *, generator: Any,
+                     latents: Sequence[np.ndarray], reference: TrainingReference,
+                     config: Config) -> CheckpointScore:
+    """Restore the checkpoint's generator into ``generator``, draw beats from each
+    ``(n, latent_dim)`` array of ``latents`` and score each draw against ``reference``.
+
+    The row's metrics are the means over the draws, ``sd`` their spread (several draws only).
+    ValueError when the checkpoint cannot be read.
+    """
     from .generation import run_generator
     from .metrics import evaluate
 
@@ -312,17 +334,23 @@ def score_checkpoint(path: Path, step: int, *, generator: Any, latents: np.ndarr
     group, ema = _generator_group(arrays)
     ckpt.restore_group(arrays, group, generator.variables)
     del arrays  # a d = 64 checkpoint is 0.5 GB: free it before generating
-    audio = run_generator(generator, latents)
-    if not np.all(np.isfinite(audio)):
-        return CheckpointScore(step=step, path=path, ema=ema, metrics={},
-                               note="output not finite (diverged)")
+    draws = []
+    for vectors in latents:
+        audio = run_generator(generator, vectors)
+        if not np.all(np.isfinite(audio)):
+            return CheckpointScore(step=step, path=path, ema=ema, metrics={},
+                                   note="output not finite (diverged)")
+        draws.append(evaluate(audio, reference).metrics)
+    keys = [key for key in draws[0] if all(key in draw for draw in draws)]
+    values = {key: np.array([draw[key] for draw in draws], dtype=np.float64) for key in keys}
+    sd = {key: float(v.std(ddof=1)) for key, v in values.items()} if len(draws) > 1 else {}
     return CheckpointScore(step=step, path=path, ema=ema,
-                           metrics=dict(evaluate(audio, reference).metrics))
+                           metrics={key: float(v.mean()) for key, v in values.items()}, sd=sd)
 
 
 def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "frechet",
-                      n: int = 64, seed: int = 0, config: Config | None = None,
-                      progress: bool = True) -> Selection:
+                      n: int = 64, seed: int = 0, seeds: int = 1,
+                      config: Config | None = None, progress: bool = True) -> Selection:
     """Score every checkpoint of ``run_dir`` against ``loops`` and choose one by ``metric``.
 
     Args:
@@ -333,6 +361,9 @@ def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "fre
         metric: a key of ``CHOICES``: a metric, or ``"goals"``.
         n: beats drawn from each checkpoint, at least ``min_beats(metric)``.
         seed: seeds the latent vectors, the same for every checkpoint.
+        seeds: draws of ``n`` beats per checkpoint (seeds ``seed``, ``seed + 1``, ...); each
+            row holds the metrics' means. One draw of 200 beats moves tempo consistency by
+            about 0.005 (sd, the shipped weights), as much as neighbouring checkpoints differ.
         config: the run's config (default ``run_config(run_dir)``).
         progress: a tqdm bar over the checkpoints.
 
@@ -347,12 +378,15 @@ def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "fre
     from .workflows import metrics_reference
 
     run_dir = Path(run_dir)
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
     found = check_request(run_dir, metric=metric, n=n)
     config = run_config(run_dir) if config is None else config
     # By the goals: the held-out set of `beatgan score --metrics`, which the goals were set by.
     n_held_out = None if metric == GOALS_CRITERION else n
     reference = metrics_reference(loops, config=config, seed=config.seed, n_held_out=n_held_out)
-    latents = sample_latents(n, latent_dim=config.latent_dim, seed=seed)
+    latents = [sample_latents(n, latent_dim=config.latent_dim, seed=seed + k)
+               for k in range(seeds)]
     generator = build_generator(inference_config(config))  # as `generate` will draw them
     rows, skipped = [], []
     for step, path in tqdm(found, desc="checkpoints", unit="ckpt", disable=not progress,
@@ -366,9 +400,9 @@ def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "fre
     if not rows:
         raise ValueError(f"none of the {len(found)} checkpoints in {run_dir / ckpt.CHECKPOINT_DIR}"
                          f" is readable: {'; '.join(why for _, why in skipped)}")
-    return Selection(run_dir=run_dir, config=config, metric=metric, n=n, seed=seed, rows=rows,
-                     skipped=skipped, reference_points={k: dict(v) for k, v in
-                                                        reference.points.items()},
+    return Selection(run_dir=run_dir, config=config, metric=metric, n=n, seed=seed, seeds=seeds,
+                     rows=rows, skipped=skipped,
+                     reference_points={k: dict(v) for k, v in reference.points.items()},
                      n_reference=reference.n_reference,
                      chosen=choose(rows, metric, held_out=reference.points.get("held_out")))
 

@@ -212,18 +212,22 @@ def steps_section(inputs: Inputs) -> str:
     rate = d_updates / seconds if seconds > 0 else float("nan")
     step = inputs.info.get("step")
     selection = inputs.info.get("selection")
+    if selection:  # "seed 0", or "mean of 3 draws, seeds 0-2" (weights.json before seeds: one)
+        seed, seeds = selection["seed"], selection.get("seeds", 1)
+        drawn = (f"seed {seed}" if seeds == 1
+                 else f"mean of {seeds} draws, seeds {seed}-{seed + seeds - 1}")
     if selection and selection["metric"] == "goals":
         chosen = (f"the generator at iteration {step:,}, chosen by `beatgan select --metric "
                   f"goals` from {selection['candidates']} checkpoints: it met "
                   f"{selection['value']:.0f} of {len(selection['goals_met'])} goals over "
-                  f"{selection['n']} beats (seed {selection['seed']}), the most any met, with "
+                  f"{selection['n']} beats ({drawn}), the most any met, with "
                   f"the lowest Frechet distance of those ({selection['checkpoint']})")
     elif selection:
         metric = METRIC_ROWS.get(selection["metric"], (selection["metric"],))[0]
         chosen = (f"the generator at iteration {step:,}, chosen by `beatgan select` from "
                   f"{selection['candidates']} checkpoints by {metric} ({selection['direction']} "
-                  f"is better; {selection['value']:.4g} over {selection['n']} beats, seed "
-                  f"{selection['seed']}; {selection['checkpoint']})")
+                  f"is better; {selection['value']:.4g} over {selection['n']} beats, "
+                  f"{drawn}; {selection['checkpoint']})")
     else:
         chosen = (f"the run's export at iteration {step:,} (not chosen by `beatgan select`)"
                   if step is not None else "weights of an unrecorded step")

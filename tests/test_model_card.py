@@ -155,6 +155,10 @@ def test_a_choice_by_the_goals_is_told_as_one(card_script, folder):
             "checkpoints: it met 3 of 4 goals over 200 beats (seed 0), the most any met, with "
             "the lowest Frechet distance of those (ckpt-00009000.npz)") in _card(card_script,
                                                                                   folder)
+    info["selection"]["seeds"] = 3  # `beatgan select --seeds 3`: the means of three draws
+    (folder / export.EXPORT_INFO).write_text(json.dumps(info))
+    assert ("it met 3 of 4 goals over 200 beats (mean of 3 draws, seeds 0-2), the most any met"
+            in _card(card_script, folder))
 
 
 def test_the_runs_rollbacks_are_told(card_script, folder):

@@ -57,14 +57,13 @@ def loops(run, loops_folder):
     return load_training_loops(loops_folder, run_config(run[0]))
 
 
-@pytest.fixture(scope="module")
-def recomputed(run, loops):
-    """step -> metrics of the beats drawn here from that checkpoint's EMA arrays."""
+def _recompute(run_dir: Path, loops, seed: int) -> dict[int, dict[str, float]]:
+    """step -> metrics of the beats drawn here (latent ``seed``) from that checkpoint's EMA
+    arrays, against a reference fitted here."""
     from beatgan.generation import generate
     from beatgan.metrics import TrainingReference, evaluate
     from beatgan.model import build_generator
 
-    run_dir = run[0]
     config = run_config(run_dir)
     augmented = loops.augment(rng=np.random.default_rng(config.seed))
     reference = TrainingReference.fit(
@@ -78,9 +77,15 @@ def recomputed(run, loops):
         assert len(keys) == len(model.variables) > 0
         for key, variable in zip(keys, model.variables):
             variable.assign(arrays[key])
-        audio, _ = generate(model, n=N_BEATS, seed=0, config=config)
+        audio, _ = generate(model, n=N_BEATS, seed=seed, config=config)
         values[step] = evaluate(audio, reference).metrics
     return values
+
+
+@pytest.fixture(scope="module")
+def recomputed(run, loops):
+    """step -> metrics of the beats drawn at seed 0 from that checkpoint's EMA arrays."""
+    return _recompute(run[0], loops, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +141,28 @@ def test_one_row_per_checkpoint_with_the_metrics_recomputed_from_its_ema(selecti
     assert len(set(frechet)) == len(frechet)  # distinct: the choice below means something
     assert selection.chosen.step == _expected_step(recomputed, "frechet")
     assert "held_out" in selection.reference_points and selection.n_reference == 3
+
+
+def test_several_seeds_judge_each_checkpoint_by_the_mean_of_its_draws(run, loops, recomputed):
+    result = select_checkpoint(run[0], loops, metric="frechet", n=N_BEATS, seed=0, seeds=2,
+                               progress=False)
+    second = _recompute(run[0], loops, seed=1)
+    means = {step: {key: (value + second[step][key]) / 2 for key, value in values.items()}
+             for step, values in recomputed.items()}
+    for row in result.rows:
+        for key, (a, b) in ((k, (recomputed[row.step][k], second[row.step][k]))
+                            for k in recomputed[row.step]):
+            assert row.metrics[key] == pytest.approx((a + b) / 2, rel=1e-6, abs=1e-9)
+            assert row.sd[key] == pytest.approx(abs(a - b) / np.sqrt(2), rel=1e-6, abs=1e-9)
+        assert recomputed[row.step]["frechet"] != second[row.step]["frechet"]  # two draws
+    assert result.chosen.step == _expected_step(means, "frechet")
+    assert result.record()["seeds"] == 2 and result.to_dict()["seeds"] == 2
+    assert all("sd" in row for row in result.to_dict()["rows"])
+    assert "mean of 2 draws, seeds 0-1" in result.table().splitlines()[0]
+    assert not any(row.sd for row in select_checkpoint(run[0], loops, n=N_BEATS,
+                                                       progress=False).rows)  # one draw
+    with pytest.raises(ValueError, match="seeds must be at least 1"):
+        select_checkpoint(run[0], loops, n=N_BEATS, seeds=0, progress=False)
 
 
 @pytest.mark.parametrize("metric", ["tempo_consistency", "diversity_ratio", "ndb_fraction"])
@@ -253,8 +280,10 @@ def test_the_command_end_to_end(run, loops_folder, tmp_path, capsys):
     assert json.loads((tmp_path / "beats" / "beats.json").read_text())["weights"]["step"] == chosen
     capsys.readouterr()
     # The table, and the errors as one line with exit code 2.
-    assert main(argv + ["--metric", "tempo_consistency"]) == 0
-    assert "chosen by tempo_consistency (higher)" in capsys.readouterr().out
+    assert main(argv + ["--metric", "tempo_consistency", "--seeds", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "chosen by tempo_consistency (higher)" in printed and "seeds 0-1" in printed
+    assert json.loads((best / "weights.json").read_text())["selection"]["seeds"] == 2
     assert main(["select", "--run", str(tmp_path / "nowhere")]) == 2
     assert "no run folder" in capsys.readouterr().err
     assert main(argv[:-1] + ["5"]) == 2
