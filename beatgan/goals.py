@@ -20,11 +20,17 @@ from typing import Callable, Mapping
 
 @dataclasses.dataclass(frozen=True)
 class Goal:
-    """``text``: the goal as people read it; ``meets(value, held_out)``: whether ``value`` clears
-    it, ``held_out`` being the same metric of the held-out real loops."""
+    """``text``: the goal as people read it; ``bounds(held_out)``: the (lowest, highest) value
+    that clears it, ``held_out`` being the same metric of the held-out real loops (infinite
+    where the goal has no such end)."""
 
     text: str
-    meets: Callable[[float, float], bool]
+    bounds: Callable[[float], tuple[float, float]]
+
+    def meets(self, value: float, held_out: float) -> bool:
+        """Whether ``value`` lies within ``bounds(held_out)``, ends included."""
+        lowest, highest = self.bounds(held_out)
+        return lowest <= value <= highest
 
 
 #: The draw the goals are set for: this many generated beats, beside ``metrics.DEFAULT_HELD_OUT``
@@ -34,10 +40,10 @@ N_GENERATED = 200
 
 #: Metric key (``metrics.DIRECTIONS``) -> its goal.
 GOALS: dict[str, Goal] = {
-    "tempo_consistency": Goal(">= 0.70", lambda value, held_out: value >= 0.70),
-    "frechet": Goal("<= 3x held-out", lambda value, held_out: value <= 3 * held_out),
-    "ndb_fraction": Goal("<= 0.25", lambda value, held_out: value <= 0.25),
-    "diversity_ratio": Goal("0.8-1.2", lambda value, held_out: 0.8 <= value <= 1.2),
+    "tempo_consistency": Goal(">= 0.70", lambda held_out: (0.70, math.inf)),
+    "frechet": Goal("<= 3x held-out", lambda held_out: (-math.inf, 3 * held_out)),
+    "ndb_fraction": Goal("<= 0.25", lambda held_out: (-math.inf, 0.25)),
+    "diversity_ratio": Goal("0.8-1.2", lambda held_out: (0.8, 1.2)),
 }
 
 

@@ -167,3 +167,52 @@ def loss_curves(history: dict[str, Sequence[float]], *, x_key: str = "step",
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     return fig
+
+
+def selection_curves(table: dict[str, Any]):
+    """Each shipping goal's metric over a run's checkpoints, as ``beatgan select`` scored them.
+
+    ``table``: ``selection.Selection.to_dict()`` (the ``selection.json`` that ``select`` writes).
+    One panel per metric of ``beatgan.goals.GOALS`` against the step: the checkpoints' values
+    (error bars: their sd over the draws, when ``--seeds`` drew several), the held-out loops'
+    value dashed, the goal's band shaded (judged beside that held-out value) and the chosen
+    checkpoint ringed. A diverged checkpoint (no metrics) is a red tick on the step axis.
+    """
+    from .goals import GOALS
+    from .selection import COLUMN_NAMES
+
+    rows = table["rows"]
+    held_out = (table.get("reference_points") or {}).get("held_out") or {}
+    fig, axes = _figure(10, 2.6, ncols=len(GOALS))
+    for ax, (key, goal) in zip(axes[0], GOALS.items()):
+        scored = [r for r in rows if (r.get("metrics") or {}).get(key) is not None]
+        steps = np.array([r["step"] for r in scored], dtype=float)
+        values = np.array([r["metrics"][key] for r in scored], dtype=float)
+        sd = np.array([(r.get("sd") or {}).get(key) or 0.0 for r in scored], dtype=float)
+        ax.errorbar(steps, values, yerr=sd if np.any(sd > 0) else None, marker="o", ms=3,
+                    lw=0.9, capsize=2, color="tab:blue", label="checkpoints")
+        reference = held_out.get(key)
+        if reference is not None:
+            ax.axhline(reference, color="0.4", ls="--", lw=0.9, label="held-out loops")
+            lowest, highest = goal.bounds(reference)
+            # The view holds the values, the held-out line and the goal's finite ends.
+            span = [v for v in (*values, reference, lowest, highest) if np.isfinite(v)]
+            pad = 0.08 * (max(span) - min(span) or 1.0)
+            bottom, top = ax.get_ylim()
+            bottom, top = min(bottom, min(span) - pad), max(top, max(span) + pad)
+            ax.axhspan(max(lowest, bottom), min(highest, top), color="tab:green", alpha=0.12,
+                       lw=0, label="goal")
+            ax.set_ylim(bottom, top)
+        chosen = [r for r in scored if r["step"] == table.get("chosen_step")]
+        if chosen:
+            ax.plot([chosen[0]["step"]], [chosen[0]["metrics"][key]], marker="o", ms=9,
+                    mfc="none", mec="tab:red", mew=1.5, ls="none", label="chosen")
+        for r in rows:
+            if not (r.get("metrics") or {}):
+                ax.axvline(r["step"], ymax=0.05, color="tab:red", lw=2)
+        ax.set_title(f"{COLUMN_NAMES[key]} ({goal.text})", fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0, 0].legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    return fig

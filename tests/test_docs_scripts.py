@@ -76,3 +76,76 @@ def test_make_figure_labels_loops_of_any_name(docs_script):
     assert label(Path("tr07_drlp_124_Believe_Full.wav")) == "Believe"
     assert label(Path("Groove 126bpm.wav")) == "Groove 126bpm"
     assert label(Path("a_b_c_d_e_f_g_h_i.wav")) == "a_b_c_d_e_f_g_h_"
+
+
+def _selection_table(sd: bool) -> dict:
+    """A ``selection.json`` as ``beatgan select --metric goals`` writes it: three checkpoints
+    and a diverged one."""
+    def row(step, tempo, frechet, ndb, diversity):
+        metrics = {"tempo_consistency": tempo, "frechet": frechet, "ndb_fraction": ndb,
+                   "diversity_ratio": diversity}
+        out = {"step": step, "checkpoint": f"ckpt-{step:08d}.npz", "ema": True,
+               "metrics": metrics, "note": ""}
+        if sd:
+            out["sd"] = {key: 0.01 * value for key, value in metrics.items()}
+        return out
+
+    rows = [row(1000, 0.68, 4000.0, 0.5, 0.7), row(2000, 0.71, 2500.0, 0.0, 0.85),
+            row(3000, 0.69, 2000.0, 0.125, 0.9),
+            {"step": 4000, "checkpoint": "ckpt-00004000.npz", "ema": True, "metrics": {},
+             "note": "output not finite (diverged)"}]
+    return {"run": "runs/x", "metric": "goals", "n": 200, "seed": 10, "seeds": 3,
+            "chosen_step": 2000, "rows": rows,
+            "reference_points": {"held_out": {"tempo_consistency": 0.75, "frechet": 1000.0,
+                                              "ndb_fraction": 0.0, "diversity_ratio": 1.0}}}
+
+
+def test_selection_curves_draw_values_goal_bands_and_the_choice():
+    import numpy as np
+    import pytest
+    from matplotlib.collections import LineCollection
+
+    from beatgan import plots
+
+    fig = plots.selection_curves(_selection_table(sd=True))
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["tempo (>= 0.70)", "Frechet (<= 3x held-out)",
+                                               "NDB/k (<= 0.25)", "diversity (0.8-1.2)"]
+    tempo, frechet = axes[0], axes[1]
+    line = tempo.lines[0]  # the checkpoints: the diverged one has no point
+    assert list(line.get_xdata()) == [1000, 2000, 3000]
+    assert list(line.get_ydata()) == [0.68, 0.71, 0.69]
+    ringed = [l for l in tempo.lines if l.get_marker() == "o" and l.get_mfc() == "none"]
+    assert [(list(l.get_xdata()), list(l.get_ydata())) for l in ringed] == [([2000], [0.71])]
+    assert any(isinstance(c, LineCollection) for c in tempo.collections)  # the sd bars
+
+    def band(ax):  # the shaded goal: (lowest, highest) on the y axis
+        (patch,) = ax.patches
+        return pytest.approx((patch.get_y(), patch.get_y() + patch.get_height()))
+
+    assert (0.70, tempo.get_ylim()[1]) == band(tempo)  # >= 0.70: up to the top of the view
+    assert (frechet.get_ylim()[0], 3000.0) == band(frechet)  # 3x the held-out 1,000
+    assert (0.8, 1.2) == band(axes[3])
+    held_out = [l for l in frechet.lines if l.get_linestyle() == "--"]
+    assert np.allclose(held_out[0].get_ydata(), 1000.0)
+    assert frechet.get_ylim()[1] > 4000.0  # every value in view
+    # One draw per checkpoint: no error bars.
+    assert not any(isinstance(c, LineCollection) for c in
+                   plots.selection_curves(_selection_table(sd=False)).axes[0].collections)
+
+
+def test_plot_selection_reads_a_select_folder_and_says_what_is_missing(tmp_path, docs_script):
+    import pytest
+
+    plot = docs_script("plot_selection")
+    (tmp_path / "selection.json").write_text(json.dumps(_selection_table(sd=False)))
+    assert plot.read_selection(tmp_path) == plot.read_selection(tmp_path / "selection.json")
+    out = tmp_path / "selection.png"
+    plot.main(["--selection", str(tmp_path), "--out", str(out)])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit, match="no such file"):
+        plot.main(["--selection", str(tmp_path / "nope"), "--out", str(tmp_path / "n.png")])
+    (tmp_path / "selection.json").write_text(json.dumps({"rows": []}))
+    with pytest.raises(SystemExit, match="holds no scored checkpoint"):
+        plot.main(["--selection", str(tmp_path), "--out", str(tmp_path / "n.png")])
+    assert not (tmp_path / "n.png").exists()
