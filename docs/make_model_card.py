@@ -157,8 +157,8 @@ def folder_section(inputs: Inputs) -> str:
         "generate.",
         "Made from a run folder with", "",
         "    beatgan train ... --out runs/shipped --export-dtype float16 --keep-checkpoints 20",
-        "    beatgan select --run runs/shipped --n 200 --export-dtype float16    "
-        "# the best checkpoint, not the last",
+        "    beatgan select --run runs/shipped --n 200 --metric goals --seed 10 --seeds 3 "
+        "--export-dtype float16    # the best checkpoint, not the last",
         "    python bench/compare_weights.py weights runs/shipped/best    "
         "# better than these, beyond the seeds' spread?",
         "    cp runs/shipped/best/{generator.weights.h5,config.json,weights.json} "
