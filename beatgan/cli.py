@@ -579,7 +579,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .goals import GOALS
     from .selection import CHOICES, GOALS_CRITERION
-    from .selection import COLUMN_NAMES as GOAL_NAMES
 
     p = command("select", _cmd_select,
                 "score a run's checkpoints with the beat metrics and export the best one")
@@ -591,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what chooses: " + ", ".join(f"{k} ({v})" for k, v in CHOICES.items()
                                                      if k != GOALS_CRITERION)
                         + f"; or {GOALS_CRITERION}: the most of the shipping goals met ("
-                        + ", ".join(f"{GOAL_NAMES[k]} {goal.text}" for k, goal in GOALS.items())
+                        + ", ".join(f"{goal.name} {goal.text}" for goal in GOALS.values())
                         + "), then the lowest Frechet; ties go to the later step (default "
                           "frechet)")
     p.add_argument("--n", type=_positive, default=64,

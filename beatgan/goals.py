@@ -20,10 +20,11 @@ from typing import Callable, Mapping
 
 @dataclasses.dataclass(frozen=True)
 class Goal:
-    """``text``: the goal as people read it; ``bounds(held_out)``: the (lowest, highest) value
-    that clears it, ``held_out`` being the same metric of the held-out real loops (infinite
-    where the goal has no such end)."""
+    """``name``: the metric's short name in tables and plots; ``text``: the goal as people read
+    it; ``bounds(held_out)``: the (lowest, highest) value that clears it, ``held_out`` being the
+    same metric of the held-out real loops (infinite where the goal has no such end)."""
 
+    name: str
     text: str
     bounds: Callable[[float], tuple[float, float]]
 
@@ -40,10 +41,10 @@ N_GENERATED = 200
 
 #: Metric key (``metrics.DIRECTIONS``) -> its goal.
 GOALS: dict[str, Goal] = {
-    "tempo_consistency": Goal(">= 0.70", lambda held_out: (0.70, math.inf)),
-    "frechet": Goal("<= 3x held-out", lambda held_out: (-math.inf, 3 * held_out)),
-    "ndb_fraction": Goal("<= 0.25", lambda held_out: (-math.inf, 0.25)),
-    "diversity_ratio": Goal("0.8-1.2", lambda held_out: (0.8, 1.2)),
+    "tempo_consistency": Goal("tempo", ">= 0.70", lambda held_out: (0.70, math.inf)),
+    "frechet": Goal("Frechet", "<= 3x held-out", lambda held_out: (-math.inf, 3 * held_out)),
+    "ndb_fraction": Goal("NDB/k", "<= 0.25", lambda held_out: (-math.inf, 0.25)),
+    "diversity_ratio": Goal("diversity", "0.8-1.2", lambda held_out: (0.8, 1.2)),
 }
 
 

@@ -6,6 +6,7 @@ Every function returns the ``matplotlib.figure.Figure`` it drew, sized small
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -19,6 +20,20 @@ def _figure(width_in: float, height_in: float, *, nrows: int = 1, ncols: int = 1
 
     return plt.subplots(nrows, ncols, figsize=(width_in, height_in), dpi=INLINE_DPI,
                         squeeze=False, **kwargs)
+
+
+def save_wide(fig, path, *, title: str = "", size_in: tuple[float, float] = (11, 2.8),
+              dpi: int = 110) -> Path:
+    """Save a row of panels (``loss_curves``, ``selection_curves``) as a page-wide PNG with an
+    optional title above; the folder is made if missing. Returns the path."""
+    fig.set_size_inches(*size_in)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path
 
 
 def log_spectrogram_db(audio: np.ndarray, *, sample_rate_hz: int, n_fft: int = 512,
@@ -179,7 +194,6 @@ def selection_curves(table: dict[str, Any]):
     checkpoint ringed. A diverged checkpoint (no metrics) is a red tick on the step axis.
     """
     from .goals import GOALS
-    from .selection import COLUMN_NAMES
 
     rows = table["rows"]
     held_out = (table.get("reference_points") or {}).get("held_out") or {}
@@ -210,7 +224,7 @@ def selection_curves(table: dict[str, Any]):
         for r in rows:
             if not (r.get("metrics") or {}):
                 ax.axvline(r["step"], ymax=0.05, color="tab:red", lw=2)
-        ax.set_title(f"{COLUMN_NAMES[key]} ({goal.text})", fontsize=9)
+        ax.set_title(f"{goal.name} ({goal.text})", fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0, 0].legend(fontsize=6, loc="best")

@@ -65,9 +65,8 @@ CHOICES = {**CRITERIA, GOALS_CRITERION: "most met, then lower frechet"}
 #: The folder ``beatgan select`` exports to inside the run folder, and the table written there.
 SELECTION_DIR = "best"
 SELECTION_JSON = "selection.json"
-#: The table's columns: metric key -> heading (also the metrics' short names in the help).
-COLUMN_NAMES = {"tempo_consistency": "tempo", "frechet": "Frechet", "ndb_fraction": "NDB/k",
-                "diversity_ratio": "diversity"}
+#: The table's columns: metric key -> heading, the goals' short names (also in the help).
+COLUMN_NAMES = {key: goal.name for key, goal in GOALS.items()}
 
 
 class SkippedCheckpointWarning(UserWarning):

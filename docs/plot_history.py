@@ -51,13 +51,7 @@ def main(argv=None) -> None:
 
     fig = plots.loss_curves(read_history(args.history), x_key=args.x, yscale="symlog",
                             rollbacks=read_rollbacks(args.history))
-    fig.set_size_inches(11, 2.8)
-    if args.title:
-        fig.suptitle(args.title, fontsize=10)
-    fig.tight_layout()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
-    print(f"wrote {args.out}")
+    print(f"wrote {plots.save_wide(fig, args.out, title=args.title)}")
 
 
 if __name__ == "__main__":

@@ -39,14 +39,9 @@ def main(argv=None) -> None:
     from beatgan import plots
 
     table = read_selection(args.selection)
-    fig = plots.selection_curves(table)
-    fig.set_size_inches(11, 2.8)
-    fig.suptitle(args.title or f"{table['run']}: {len(table['rows'])} checkpoints, "
-                 f"{table['n']} beats each, chosen by {table['metric']}", fontsize=10)
-    fig.tight_layout()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
-    print(f"wrote {args.out}")
+    title = args.title or (f"{table['run']}: {len(table['rows'])} checkpoints, {table['n']} "
+                           f"beats each, chosen by {table['metric']}")
+    print(f"wrote {plots.save_wide(plots.selection_curves(table), args.out, title=title)}")
 
 
 if __name__ == "__main__":
