@@ -21,8 +21,10 @@ on the demo pack), so "3x held-out" means what the card means only at the card's
 
 With ``seeds=K`` each checkpoint draws K sets of ``n`` beats and its row holds their means:
 neighbouring checkpoints of a long run differ by about as much as two draws of 200 beats do, so
-one draw can pick a checkpoint by luck. Ties go to the later step. ``export_selection`` writes the chosen checkpoint as a weights folder
-with ``export.export_weights`` (the files ``train`` exports), the choice added to
+one draw can pick a checkpoint by luck. Ties go to the later step.
+
+``export_selection`` writes the chosen checkpoint as a weights folder with
+``export.export_weights`` (the files ``train`` exports), the choice added to
 ``weights.json`` and every row in ``selection.json``, all written as one batch.
 
 Nothing in the run folder is changed: an unreadable checkpoint is reported and skipped (not set
@@ -89,6 +91,13 @@ def min_beats(metric: str) -> int:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(CHOICES)}")
     return {"frechet": DEFAULT_COMPONENTS + 1, "ndb_fraction": 5 * DEFAULT_CLUSTERS,
             "js": 5 * DEFAULT_CLUSTERS, "diversity_ratio": 2, "tempo_consistency": 1}[metric]
+
+
+def draws_text(seed: int, seeds: int = 1) -> str:
+    """The latent draws of a selection in words: 'seed 0', or 'mean of 3 draws, seeds 0-2'."""
+    if seeds == 1:
+        return f"seed {seed}"
+    return f"mean of {seeds} draws, seeds {seed}-{seed + seeds - 1}"
 
 
 def badness(metric: str, value: float) -> float:
@@ -181,10 +190,8 @@ class Selection:
     seeds: int = 1
 
     def drawn(self) -> str:
-        """Which latent vectors were drawn: 'seed 0', or 'mean of 3 draws, seeds 0-2'."""
-        if self.seeds == 1:
-            return f"seed {self.seed}"
-        return f"mean of {self.seeds} draws, seeds {self.seed}-{self.seed + self.seeds - 1}"
+        """Which latent vectors were drawn (``draws_text``)."""
+        return draws_text(self.seed, self.seeds)
 
     def goals_met(self, row: CheckpointScore) -> dict[str, bool | None]:
         """``beatgan.goals.goals_met`` of ``row`` beside the held-out loops."""
@@ -200,8 +207,8 @@ class Selection:
         """What ``weights.json`` adds about the choice (under ``"selection"``)."""
         record = {"metric": self.metric, "direction": CHOICES[self.metric],
                   "value": self.chosen_value(), "n": self.n, "seed": self.seed,
-                  "seeds": self.seeds, "checkpoint": self.chosen.path.name, "run": str(self.run_dir),
-                  "candidates": len(self.rows)}
+                  "seeds": self.seeds, "checkpoint": self.chosen.path.name,
+                  "run": str(self.run_dir), "candidates": len(self.rows)}
         if self.metric == GOALS_CRITERION:
             record["goals_met"] = self.goals_met(self.chosen)
         return record

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from beatgan.goals import GOALS, goals_met
+from beatgan.selection import draws_text
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY_FILES = ("history.json", "history.csv")
@@ -212,10 +213,8 @@ def steps_section(inputs: Inputs) -> str:
     rate = d_updates / seconds if seconds > 0 else float("nan")
     step = inputs.info.get("step")
     selection = inputs.info.get("selection")
-    if selection:  # "seed 0", or "mean of 3 draws, seeds 0-2" (weights.json before seeds: one)
-        seed, seeds = selection["seed"], selection.get("seeds", 1)
-        drawn = (f"seed {seed}" if seeds == 1
-                 else f"mean of {seeds} draws, seeds {seed}-{seed + seeds - 1}")
+    if selection:  # a weights.json from before `select --seeds` drew once
+        drawn = draws_text(selection["seed"], selection.get("seeds", 1))
     if selection and selection["metric"] == "goals":
         chosen = (f"the generator at iteration {step:,}, chosen by `beatgan select --metric "
                   f"goals` from {selection['candidates']} checkpoints: it met "
