@@ -189,10 +189,6 @@ class Selection:
     chosen: CheckpointScore
     seeds: int = 1
 
-    def drawn(self) -> str:
-        """Which latent vectors were drawn (``draws_text``)."""
-        return draws_text(self.seed, self.seeds)
-
     def goals_met(self, row: CheckpointScore) -> dict[str, bool | None]:
         """``beatgan.goals.goals_met`` of ``row`` beside the held-out loops."""
         return goals_met(row.metrics, self.reference_points.get("held_out"))
@@ -230,7 +226,7 @@ class Selection:
             "raw generator" if not any(r.ema for r in self.rows) else "EMA generator where kept")
         plural = "" if len(self.rows) == 1 else "s"
         lines = [f"{len(self.rows)} checkpoint{plural} of {self.run_dir}, {self.n} beats each ("
-                 f"{self.drawn()}, {scored}); chosen by {self.metric} ({CHOICES[self.metric]})"]
+                 f"{draws_text(self.seed, self.seeds)}, {scored}); chosen by {self.metric} ({CHOICES[self.metric]})"]
         held_out = self.reference_points.get("held_out")
         # Goals met, by the goals only: their Frechet goal is set at the card's held-out size.
         by_goals = self.metric == GOALS_CRITERION
@@ -347,8 +343,7 @@ def score_checkpoint(path: Path, step: int, *, generator: Any,
             return CheckpointScore(step=step, path=path, ema=ema, metrics={},
                                    note="output not finite (diverged)")
         draws.append(evaluate(audio, reference).metrics)
-    keys = [key for key in draws[0] if all(key in draw for draw in draws)]
-    values = {key: np.array([draw[key] for draw in draws], dtype=np.float64) for key in keys}
+    values = {key: np.array([draw[key] for draw in draws], dtype=np.float64) for key in draws[0]}
     sd = {key: float(v.std(ddof=1)) for key, v in values.items()} if len(draws) > 1 else {}
     return CheckpointScore(step=step, path=path, ema=ema,
                            metrics={key: float(v.mean()) for key, v in values.items()}, sd=sd)

@@ -150,8 +150,8 @@ def test_several_seeds_judge_each_checkpoint_by_the_mean_of_its_draws(run, loops
     means = {step: {key: (value + second[step][key]) / 2 for key, value in values.items()}
              for step, values in recomputed.items()}
     for row in result.rows:
-        for key, (a, b) in ((k, (recomputed[row.step][k], second[row.step][k]))
-                            for k in recomputed[row.step]):
+        for key in recomputed[row.step]:
+            a, b = recomputed[row.step][key], second[row.step][key]
             assert row.metrics[key] == pytest.approx((a + b) / 2, rel=1e-6, abs=1e-9)
             assert row.sd[key] == pytest.approx(abs(a - b) / np.sqrt(2), rel=1e-6, abs=1e-9)
         assert recomputed[row.step]["frechet"] != second[row.step]["frechet"]  # two draws
