@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+from collections.abc import Sequence
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from . import polyphase, upsampling
@@ -186,6 +188,23 @@ class PhaseShuffle(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "n": self.n, "seed": self.seed}
+
+
+def reseed_phase_shuffle(discriminator: keras.Model, stream: Sequence[int]) -> None:
+    """Start each phase-shuffle layer of ``discriminator`` on a shift stream of ``stream``'s own.
+
+    A new critic's shifts follow ``config.seed`` alone, so every critic built for a seed draws
+    the same shift at the same iteration, and a rollback, which restores the layers' state with
+    the checkpoint, replays them. The critic's estimate swings with those shifts (its swings in
+    two runs of different batches correlated 0.8-0.96 iteration by iteration; docs/training-runs/,
+    2026-11-28). Layer i gets the seed ``SeedSequence([*stream, i])`` (below 2**31) and a fresh
+    counter; ``stream`` is a run's sampler stream (``training.draw_stream``).
+    """
+    shufflers = [layer for layer in discriminator.layers if isinstance(layer, PhaseShuffle)]
+    for i, layer in enumerate(shufflers):
+        seed = int(np.random.SeedSequence([*stream, i]).generate_state(1, np.uint32)[0] >> 1)
+        state = layer.seed_generator.state
+        state.assign(ops.convert_to_tensor(np.array([seed, 0]), dtype=state.dtype))
 
 
 # These keep Keras' class names on purpose: Keras names the entries of a .weights.h5 file

@@ -54,7 +54,8 @@ jump of the critic's Wasserstein estimate depends on ``on_instability``:
   run (``NonFiniteLossError``).
 - "rollback": the run goes back to the newest checkpoint saved at or before the monitor's last
   calm row, multiplies both learning rates by ``rollback_lr_factor`` and goes on from there with
-  new draws (``BatchSampler.draw_anew``: not the batches that led into the trouble); a
+  new draws (``BatchSampler.draw_anew``: not the batches that led into the trouble) and new
+  phase-shuffle shifts (``model.reseed_phase_shuffle``); a
   NaN/Inf loss is treated the same way. The rolled-back state is saved at once (same step, lower
   learning rates, the event in its meta) and pinned; newer checkpoints, which hold the diverged
   state, are deleted; ``instability.json`` keeps every event with the history rows it discarded.
@@ -64,7 +65,8 @@ jump of the critic's Wasserstein estimate depends on ``on_instability``:
 
 Warm start (``init_from``): a new run can start from a weights folder instead of from its
 initialisation (``beatgan.warm_start``): the generator, its average and the critic when the
-folder has one, then ``critic_warmup`` iterations that train a new critic alone. The folder's
+folder has one, then ``critic_warmup`` iterations that train a new critic alone. Its batches,
+z, alphas and phase-shuffle shifts come from a stream of its own (``draw_stream``). The folder's
 record is saved with every checkpoint and export as ``"started_from"``; ``step`` and the history
 count this run's iterations only.
 
@@ -102,7 +104,7 @@ from .config import Config
 from .ema import GeneratorEMA
 from .export import export_weights  # noqa: F401  (also reachable as training.export_weights)
 from .fileio import atomic_write_bytes
-from .model import build_discriminator, build_generator
+from .model import build_discriminator, build_generator, reseed_phase_shuffle
 from .stability import INSTABILITY_LOG, InstabilityMonitor, TrainingInstabilityWarning
 from .tensorboard_log import EventWriter
 from .warm_start import WarmStart, apply_warm_start, read_warm_start
@@ -235,7 +237,8 @@ class BatchSampler:
 def draw_stream(config: Config, started_from: dict[str, Any] | None) -> list[int]:
     """The ``BatchSampler`` seed of a run: ``[seed]`` from scratch (``default_rng(seed)``'s
     stream), ``[seed, runs]`` for a run that goes on from ``runs`` earlier ones (a warm start's
-    record), so that no run of a chain replays the draws another saw at the same iterations."""
+    record), so that no run of a chain replays the draws another saw at the same iterations.
+    A warm start's critic shuffles phase from the same stream (``model.reseed_phase_shuffle``)."""
     return [config.seed] if not started_from else [config.seed, int(started_from["runs"])]
 
 
@@ -356,6 +359,7 @@ class _TrainingState:
         elif warm_start is not None:
             apply_warm_start(warm_start, self.generator, self.discriminator,
                              None if self.ema is None else self.ema.model, config)
+            reseed_phase_shuffle(self.discriminator, draw_stream(config, warm_start.record))
             if self.ema is not None:
                 self.ema.reload_from_model()
             self.started_from = dict(warm_start.record)
@@ -521,10 +525,12 @@ class _TrainingState:
         if go_on:
             for optimizer in (self.g_opt, self.d_opt):
                 optimizer.learning_rate = float(optimizer.learning_rate) * self.rollback_lr_factor
-            # New draws from here: replayed, the same batches, z and alphas met the same trouble
-            # again (docs/training-runs/, 2026-11-28). Rollback k draws the stream (seed, ..., k).
-            self.sampler.draw_anew([*draw_stream(self.config, self.started_from),
-                                    len(self.rollbacks) + 1])
+            # New draws from here: replayed, the same batches, z, alphas and phase-shuffle shifts
+            # met the same trouble again (docs/training-runs/, 2026-11-28). Rollback k draws the
+            # stream (seed, ..., k).
+            stream = [*draw_stream(self.config, self.started_from), len(self.rollbacks) + 1]
+            self.sampler.draw_anew(stream)
+            reseed_phase_shuffle(self.discriminator, stream)
         self.steps.reload_from_models()
         for step, path in ckpt.list_checkpoints(self.ckpt_dir):
             if step > target_step:  # the diverged stretch: a resume must not start there

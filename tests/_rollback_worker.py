@@ -5,8 +5,8 @@ Usage: KERAS_BACKEND=jax python tests/_rollback_worker.py WORK_DIR
 Run A trains the tiny run of ``_train_worker`` to 8 iterations under ``on_instability="rollback"``
 with a jump injected at iteration 5 (calm until 3), so it goes back to its checkpoint at 2,
 halves both learning rates, switches to new draws and trains on to 8. Run B, the reference,
-trains to 2, has the learning rates in its checkpoint halved and its sampler switched to the
-stream (seed, 1) by hand, and resumes to 8. Prints one line
+trains to 2, has the learning rates in its checkpoint halved and its sampler and the critic's
+phase-shuffle layers switched to the stream (seed, 1) by hand, and resumes to 8. Prints one line
 ``RESULT {...}``: the largest difference between the two runs' final checkpoints and what A
 recorded. Also imported by the tests, which call ``compare`` in-process (TensorFlow).
 """
@@ -81,6 +81,9 @@ def compare(work_dir) -> dict:
     sampler.set_state(meta["sampler"], arrays["sampler/order"])
     sampler.draw_anew([_train_worker.CONFIG.seed, 1])  # rollback 1 of a run from scratch
     meta["sampler"], arrays["sampler/order"] = sampler.get_state()
+    shuffles = _train_worker.reseeded_shuffle_states([_train_worker.CONFIG.seed, 1])
+    assert len(shuffles) == 4 and all(arrays[k].shape == v.shape for k, v in shuffles.items())
+    arrays.update(shuffles)
     ckpt.save_checkpoint(b_dir / "checkpoints", step=2, arrays=arrays, meta=meta)
     _train(b_dir, TARGET)
     final_a, _ = ckpt.load_checkpoint(a.checkpoint)

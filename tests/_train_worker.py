@@ -18,6 +18,18 @@ from beatgan.config import Config
 CONFIG = Config(model_dim=2, batch_size=2, seed=11)
 
 
+def reseeded_shuffle_states(stream) -> dict[str, np.ndarray]:
+    """Checkpoint keys and values of the critic's phase-shuffle states, reseeded from ``stream``."""
+    from beatgan.model import PhaseShuffle, build_discriminator, reseed_phase_shuffle
+
+    critic = build_discriminator(CONFIG)
+    reseed_phase_shuffle(critic, stream)
+    states = [layer.seed_generator.state for layer in critic.layers
+              if isinstance(layer, PhaseShuffle)]
+    paths = [v.path for v in critic.variables]
+    return {f"discriminator/{paths.index(s.path):04d}": np.asarray(s.value) for s in states}
+
+
 def tiny_data(n: int = 6) -> np.ndarray:
     """Deterministic stand-in audio: decaying noise bursts, float32 (n, 16384, 2)."""
     rng = np.random.default_rng(0)

@@ -78,6 +78,42 @@ def test_phase_shuffle_reproducible_from_seed(models_module, rng):
         np.testing.assert_array_equal(a, b)
 
 
+def _shuffle_draws(discriminator, count=12):
+    """Each phase-shuffle layer's next ``count`` shifts, drawn from a copy of its state."""
+    import keras
+
+    from beatgan.model import PhaseShuffle
+
+    draws = []
+    for layer in discriminator.layers:
+        if isinstance(layer, PhaseShuffle):
+            probe = keras.random.SeedGenerator(0)
+            probe.state.assign(layer.seed_generator.state.value)
+            draws.append([int(keras.random.randint((), -2, 3, seed=probe)) for _ in range(count)])
+    return draws
+
+
+def test_reseeding_gives_each_critic_layer_a_stream_of_the_run(models_module):
+    config = Config(model_dim=1, seed=11)
+    build = models_module.build_discriminator
+    a, b, c = build(config), build(config), build(config)
+    states = [np.asarray(layer.seed_generator.state.value) for layer in a.layers
+              if isinstance(layer, models_module.PhaseShuffle)]
+    assert [s.tolist() for s in states] == [[11_000 + 200 + i, 0] for i in range(4)]
+    models_module.reseed_phase_shuffle(a, [11, 1])
+    models_module.reseed_phase_shuffle(b, [11, 1])
+    models_module.reseed_phase_shuffle(c, [11, 1, 1])  # rollback 1 of that run
+    want = [int(np.random.SeedSequence([11, 1, i]).generate_state(1, np.uint32)[0]) >> 1
+            for i in range(4)]
+    assert [np.asarray(layer.seed_generator.state.value).tolist() for layer in a.layers
+            if isinstance(layer, models_module.PhaseShuffle)] == [[w, 0] for w in want]
+    assert _shuffle_draws(a) == _shuffle_draws(b)  # a stream is reproducible
+    fresh = _shuffle_draws(build(config))
+    for layer_draws in (_shuffle_draws(a), _shuffle_draws(c)):  # and not the seed's, nor another's
+        assert all(x != y for x, y in zip(layer_draws, fresh))
+    assert all(x != y for x, y in zip(_shuffle_draws(a), _shuffle_draws(c)))
+
+
 def test_mixed_precision_models_keep_float32_io(models_module, rng):
     config = Config(model_dim=2, mixed_precision=True)
     generator = models_module.build_generator(config)

@@ -172,12 +172,18 @@ def _draws_after(seed, iterations):
 
 def test_each_run_of_a_chain_draws_a_stream_of_its_own(source, tmp_path):
     """Run k + 1 of a chain draws from (seed, k), not the seed's stream again: a warm start
-    does not replay the batches, z and alphas its weights saw at the same iterations."""
+    does not replay the batches, z, alphas and phase-shuffle shifts its weights saw at the same
+    iterations."""
     _train(tmp_path / "first", 1, init_from=source)
-    _, meta = ckpt.load_checkpoint(ckpt.checkpoint_path(tmp_path / "first" / "checkpoints", 1))
+    arrays, meta = ckpt.load_checkpoint(ckpt.checkpoint_path(tmp_path / "first" / "checkpoints", 1))
     state, _ = _draws_after([CONFIG.seed, 1], 1)
     assert meta["sampler"]["bit_generator"] == state["bit_generator"]
     assert state["bit_generator"] != _draws_after(CONFIG.seed, 1)[0]["bit_generator"]
+    # The critic's phase shuffle too: its layers start on (seed, 1) and drew 3 shifts per
+    # critic update (x_hat, real, fake) and one for the generator's update.
+    fresh = _train_worker.reseeded_shuffle_states([CONFIG.seed, 1])
+    for key, (seed, counter) in fresh.items():
+        assert arrays[key].tolist() == [seed, counter + 3 * CONFIG.d_updates_per_g + 1]
 
 
 def test_another_model_shape_is_refused_before_training(source, tmp_path):
