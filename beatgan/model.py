@@ -195,8 +195,8 @@ def reseed_phase_shuffle(discriminator: keras.Model, stream: Sequence[int]) -> N
 
     A new critic's shifts follow ``config.seed`` alone, so every critic built for a seed draws
     the same shift at the same iteration, and a rollback, which restores the layers' state with
-    the checkpoint, replays them. The critic's estimate swings with those shifts (its swings in
-    two runs of different batches correlated 0.8-0.96 iteration by iteration; docs/training-runs/,
+    the checkpoint, replays them. The critic's estimate swings with those shifts: in two runs of
+    different batches its swings correlated 0.69-0.93 iteration by iteration (docs/training-runs/,
     2026-11-28). Layer i gets the seed ``SeedSequence([*stream, i])`` (below 2**31) and a fresh
     counter; ``stream`` is a run's sampler stream (``training.draw_stream``).
     """

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -55,7 +55,6 @@ def read_history(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 def layer_seeds(config, stream: list[int] | None = None) -> list[np.ndarray]:
     """Each phase-shuffle layer's seed-generator state (uint32 (2,)) at its first draw."""
     from beatgan.model import PhaseShuffle, build_discriminator, reseed_phase_shuffle
-    import dataclasses
 
     critic = build_discriminator(dataclasses.replace(config, model_dim=1))  # seeds only
     if stream:
@@ -85,7 +84,8 @@ def shift_features(draws: np.ndarray, steps: np.ndarray, *, interval: int, n_d: 
     features = []
     for step in steps:
         iterations = np.arange(step - interval + 1, step + 1)  # 1-based
-        first = ((iterations - 1) * per_iteration)[:, None] + DRAWS_PER_CRITIC_UPDATE * np.arange(n_d)
+        first = (((iterations - 1) * per_iteration)[:, None]
+                 + DRAWS_PER_CRITIC_UPDATE * np.arange(n_d))  # each critic update's first draw
         row = []
         for layer in draws:
             for offset in (1, 2):  # real, fake
@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> dict:
         head += f" {'corr':>6} {'next row':>9}"
     print(head)
     for r in results:
-        line = f"{r['from']:>6}-{r['to']:<7} {r['rows']:>5} {r['r2']:>6.2f} {r['r2_control']:>8.2f}"
+        line = (f"{r['from']:>6}-{r['to']:<7} {r['rows']:>5} {r['r2']:>6.2f} "
+                f"{r['r2_control']:>8.2f}")
         if other is not None:
             line += "".join(f" {v:>{width}.2f}" if v is not None else " " * width + " -"
                             for v, width in ((r["corr"], 6), (r["corr_next_row"], 9)))
@@ -183,4 +184,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    main()
