@@ -174,7 +174,9 @@ class Selection:
     reason) of the others. ``reference_points``: ``metrics.TrainingReference.points`` (the
     held-out real loops and the other reference sets, ``n_reference`` clips each). ``seeds``:
     draws of ``n`` beats per checkpoint, at seeds ``seed`` to ``seed + seeds - 1``; the rows'
-    metrics are their means.
+    metrics are their means. ``start``: for a warm-started run, the weights it went on from,
+    scored on the same beats (step 0; not a candidate), or None with ``start_note`` saying why
+    they could not be (empty for a run from scratch).
     """
 
     run_dir: Path
@@ -188,6 +190,18 @@ class Selection:
     n_reference: int
     chosen: CheckpointScore
     seeds: int = 1
+    start: CheckpointScore | None = None
+    start_note: str = ""
+
+    @property
+    def start_better(self) -> bool:
+        """True when the weights a warm-started run went on from beat the chosen checkpoint by
+        the same criterion and draws (ties go to the checkpoint): the run has not improved on
+        them."""
+        if self.start is None or not self.start.metrics:
+            return False
+        held_out = self.reference_points.get("held_out")
+        return choose([self.start, self.chosen], self.metric, held_out=held_out) is self.start
 
     def goals_met(self, row: CheckpointScore) -> dict[str, bool | None]:
         """``beatgan.goals.goals_met`` of ``row`` beside the held-out loops."""
@@ -207,6 +221,10 @@ class Selection:
                   "run": str(self.run_dir), "candidates": len(self.rows)}
         if self.metric == GOALS_CRITERION:
             record["goals_met"] = self.goals_met(self.chosen)
+        if self.start is not None:
+            record["start"] = {"weights": str(self.start.path),
+                               "metrics": _json_numbers(self.start.metrics),
+                               "better": self.start_better}
         return record
 
     def to_dict(self) -> dict[str, Any]:
@@ -218,7 +236,10 @@ class Selection:
                 "skipped": [{"checkpoint": name, "reason": why} for name, why in self.skipped],
                 "reference_points": {name: _json_numbers(values)
                                      for name, values in self.reference_points.items()},
-                "n_reference": self.n_reference}
+                "n_reference": self.n_reference,
+                "start": None if self.start is None else {**self.start.to_dict(),
+                                                          "better": self.start_better},
+                "start_note": self.start_note}
 
     def table(self) -> str:
         """Step and metrics of every checkpoint, the held-out loops above; '*' marks the choice."""
@@ -249,6 +270,9 @@ class Selection:
             pad = " " * 7 if by_goals else ""
             lines.append(f"  {'held-out':>10}{cells(held_out)}{pad}   {self.n_reference} real "
                          f"loops kept out of the fit")
+        if self.start is not None:
+            lines.append(f"  {'start':>10}{cells(self.start.metrics)}{goals(self.start)}   "
+                         f"{self.start.note}")
         for row in self.rows:
             mark = "*" if row is self.chosen else " "
             note = f"   {row.note}" if row.note else ""
@@ -262,6 +286,11 @@ class Selection:
         else:
             lines.append(f"* chosen: step {self.chosen.step} ({self.metric} "
                          f"{self.chosen.metrics[self.metric]:.4g})")
+        if self.start_better:
+            lines.append(f"! the start ({self.start.path.parent}) scores better by "
+                         f"{self.metric} on the same beats: this run has not improved on it")
+        if self.start_note:
+            lines.append(f"start not scored: {self.start_note}")
         lines += [f"skipped {name}: {why}" for name, why in self.skipped]
         return "\n".join(lines)
 
@@ -329,13 +358,19 @@ def score_checkpoint(path: Path, step: int, *, generator: Any,
     The row's metrics are the means over the draws, ``sd`` their spread (several draws only).
     ValueError when the checkpoint cannot be read.
     """
-    from .generation import run_generator
-    from .metrics import evaluate
-
     arrays, _ = _read(path, config)
     group, ema = _generator_group(arrays)
     ckpt.restore_group(arrays, group, generator.variables)
     del arrays  # a d = 64 checkpoint is 0.5 GB: free it before generating
+    return _score_draws(generator, latents, reference, step=step, path=path, ema=ema)
+
+
+def _score_draws(generator: Any, latents: Sequence[np.ndarray], reference: TrainingReference,
+                 *, step: int, path: Path, ema: bool, note: str = "") -> CheckpointScore:
+    """The row of ``generator`` as it stands: each draw scored, then their means and spread."""
+    from .generation import run_generator
+    from .metrics import evaluate
+
     draws = []
     for vectors in latents:
         audio = run_generator(generator, vectors)
@@ -345,8 +380,28 @@ def score_checkpoint(path: Path, step: int, *, generator: Any,
         draws.append(evaluate(audio, reference).metrics)
     values = {key: np.array([draw[key] for draw in draws], dtype=np.float64) for key in draws[0]}
     sd = {key: float(v.std(ddof=1)) for key, v in values.items()} if len(draws) > 1 else {}
-    return CheckpointScore(step=step, path=path, ema=ema,
-                           metrics={key: float(v.mean()) for key, v in values.items()}, sd=sd)
+    return CheckpointScore(step=step, path=path, ema=ema, note=note, sd=sd,
+                           metrics={key: float(v.mean()) for key, v in values.items()})
+
+
+def run_start(run_dir: str | Path) -> tuple[Path | None, str]:
+    """The generator file a warm-started run went on from, as the run's export recorded it:
+    (path, "") while it is where the run found it and unchanged, (None, why not) when it has
+    gone or changed, (None, "") for a run from scratch or one without an export yet. A
+    relative folder is taken from the working directory, as ``train --init-from`` took it."""
+    from .export import GENERATOR_WEIGHTS, file_sha256, read_export_info
+    from .training import EXPORT_DIR
+
+    start = read_export_info(Path(run_dir) / EXPORT_DIR).get("started_from") or {}
+    if not start.get("folder"):
+        return None, ""
+    path = Path(start["folder"]) / GENERATOR_WEIGHTS
+    if not path.is_file():
+        return None, f"{path} is not there any more"
+    if start.get("generator_sha256") and file_sha256(path) != start["generator_sha256"]:
+        return None, (f"{path} has changed since the run started from it (sha256 "
+                      f"{start['generator_sha256'][:16]}... then)")
+    return path, ""
 
 
 def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "frechet",
@@ -368,13 +423,16 @@ def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "fre
         config: the run's config (default ``run_config(run_dir)``).
         progress: a tqdm bar over the checkpoints.
 
+    A warm-started run's start (``run_start``) is scored on the same beats as ``Selection.start``,
+    beside the checkpoints but not among them, so a run that only lost ground says so.
+
     An unreadable checkpoint (or one from another config) is reported
     (``SkippedCheckpointWarning``) and skipped; ValueError when none is left, or ``n`` is too
     small for ``metric``.
     """
     from tqdm.auto import tqdm
 
-    from .generation import inference_config, sample_latents
+    from .generation import inference_config, load_weights_checked, sample_latents
     from .model import build_generator
     from .workflows import metrics_reference
 
@@ -401,8 +459,14 @@ def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "fre
     if not rows:
         raise ValueError(f"none of the {len(found)} checkpoints in {run_dir / ckpt.CHECKPOINT_DIR}"
                          f" is readable: {'; '.join(why for _, why in skipped)}")
+    start_path, start_note = run_start(run_dir)
+    start = None
+    if start_path is not None:  # a warm start: the weights it went on from, on the same beats
+        load_weights_checked(generator, start_path, config)
+        start = _score_draws(generator, latents, reference, step=0, path=start_path, ema=True,
+                             note=f"the run's start: {start_path.parent}")
     return Selection(run_dir=run_dir, config=config, metric=metric, n=n, seed=seed, seeds=seeds,
-                     rows=rows, skipped=skipped,
+                     rows=rows, skipped=skipped, start=start, start_note=start_note,
                      reference_points={k: dict(v) for k, v in reference.points.items()},
                      n_reference=reference.n_reference,
                      chosen=choose(rows, metric, held_out=reference.points.get("held_out")))

@@ -57,18 +57,25 @@ def loops(run, loops_folder):
     return load_training_loops(loops_folder, run_config(run[0]))
 
 
+def _reference(config, loops):
+    """The metrics' reference, fitted here as ``select`` should fit it (N_BEATS held out)."""
+    from beatgan.metrics import TrainingReference
+
+    augmented = loops.augment(rng=np.random.default_rng(config.seed))
+    return TrainingReference.fit(
+        augmented[:, :config.score_len], config=config, seed=config.seed, n_held_out=N_BEATS,
+        groups=np.repeat(np.arange(len(loops)), config.noise_copies))
+
+
 def _recompute(run_dir: Path, loops, seed: int) -> dict[int, dict[str, float]]:
     """step -> metrics of the beats drawn here (latent ``seed``) from that checkpoint's EMA
     arrays, against a reference fitted here."""
     from beatgan.generation import generate
-    from beatgan.metrics import TrainingReference, evaluate
+    from beatgan.metrics import evaluate
     from beatgan.model import build_generator
 
     config = run_config(run_dir)
-    augmented = loops.augment(rng=np.random.default_rng(config.seed))
-    reference = TrainingReference.fit(
-        augmented[:, :config.score_len], config=config, seed=config.seed, n_held_out=N_BEATS,
-        groups=np.repeat(np.arange(len(loops)), config.noise_copies))
+    reference = _reference(config, loops)
     values = {}
     for step, path in ckpt.list_checkpoints(run_dir / "checkpoints"):
         arrays, _ = ckpt.load_checkpoint(path)
@@ -141,6 +148,59 @@ def test_one_row_per_checkpoint_with_the_metrics_recomputed_from_its_ema(selecti
     assert len(set(frechet)) == len(frechet)  # distinct: the choice below means something
     assert selection.chosen.step == _expected_step(recomputed, "frechet")
     assert "held_out" in selection.reference_points and selection.n_reference == 3
+
+
+def test_a_run_from_scratch_has_no_start_row(selection):
+    assert selection.start is None and selection.start_note == "" and not selection.start_better
+    assert "start" not in selection.record() and selection.to_dict()["start"] is None
+    assert not any(line.split()[:1] == ["start"] for line in selection.table().splitlines())
+
+
+def test_a_warm_started_run_is_judged_beside_the_weights_it_went_on_from(run, loops,
+                                                                        loops_folder, tmp_path):
+    from beatgan.generation import generate, load_generator
+    from beatgan.metrics import evaluate
+
+    start = tmp_path / "start"
+    shutil.copytree(run[0] / "export", start)
+    warm = tmp_path / "warm"
+    assert main(["train", "--data", str(loops_folder), "--init-from", str(start), "--out",
+                 str(warm), "--iterations", "3", "--checkpoint-every", "1",
+                 "--keep-checkpoints", "10"]) == 0
+    chosen = select_checkpoint(warm, loops, metric="frechet", n=N_BEATS, seed=0, progress=False)
+    # The start row: the folder's generator, drawn and scored here on the same latents.
+    model, config = load_generator(start)
+    audio, _ = generate(model, n=N_BEATS, seed=0, config=config)
+    expected = evaluate(audio, _reference(run_config(warm), loops)).metrics
+    assert chosen.start.step == 0 and chosen.start.path == start / "generator.weights.h5"
+    for key, value in expected.items():
+        assert chosen.start.metrics[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+    assert chosen.start not in chosen.rows and [r.step for r in chosen.rows] == [1, 2, 3]
+    better = expected["frechet"] < chosen.chosen.metrics["frechet"]  # ties go to the run
+    assert chosen.start_better is better
+    assert chosen.record()["start"]["better"] is better
+    assert json.loads(json.dumps(chosen.to_dict(), allow_nan=False))["start"]["step"] == 0
+    lines = chosen.table().splitlines()
+    start_line = next(line for line in lines if line.split()[:1] == ["start"])
+    assert float(start_line.split()[2]) == pytest.approx(expected["frechet"], abs=5e-4)
+    assert any(line.startswith("! the start") for line in lines) is better
+    # Flipped by hand: the line says so when the start wins, and is absent when it loses.
+    import dataclasses
+    worse = dataclasses.replace(chosen.start, metrics={**chosen.start.metrics, "frechet": 1e9})
+    best = dataclasses.replace(chosen.start, metrics={**chosen.start.metrics, "frechet": 0.0})
+    assert not dataclasses.replace(chosen, start=worse).start_better
+    flipped = dataclasses.replace(chosen, start=best)
+    assert flipped.start_better and flipped.table().splitlines()[-1].startswith(
+        f"! the start ({start}) scores better by frechet on the same beats")
+    # Weights that changed since, or went, are not scored, and the table says why.
+    shutil.copy(start / "generator_raw.weights.h5", start / "generator.weights.h5")
+    changed = select_checkpoint(warm, loops, metric="frechet", n=N_BEATS, seed=0, progress=False)
+    assert changed.start is None and "has changed since the run started from it" in \
+        changed.start_note
+    assert changed.table().splitlines()[-1] == f"start not scored: {changed.start_note}"
+    shutil.rmtree(start)
+    gone = select_checkpoint(warm, loops, metric="frechet", n=N_BEATS, seed=0, progress=False)
+    assert gone.start is None and gone.start_note.endswith("is not there any more")
 
 
 def test_several_seeds_judge_each_checkpoint_by_the_mean_of_its_draws(run, loops, recomputed):
