@@ -191,12 +191,14 @@ def selection_curves(table: dict[str, Any]):
     One panel per metric of ``beatgan.goals.GOALS`` against the step: the checkpoints' values
     (error bars: their sd over the draws, when ``--seeds`` drew several), the held-out loops'
     value dashed, the goal's band shaded (judged beside that held-out value) and the chosen
-    checkpoint ringed. A diverged checkpoint (no metrics) is a red tick on the step axis.
+    checkpoint ringed. A diverged checkpoint (no metrics) is a red tick on the step axis. For a
+    warm-started run, the weights it went on from (``table["start"]``) are a dotted orange line.
     """
     from .goals import GOALS
 
     rows = table["rows"]
     held_out = (table.get("reference_points") or {}).get("held_out") or {}
+    start = (table.get("start") or {}).get("metrics") or {}
     fig, axes = _figure(10, 2.6, ncols=len(GOALS))
     for ax, (key, goal) in zip(axes[0], GOALS.items()):
         scored = [r for r in rows if (r.get("metrics") or {}).get(key) is not None]
@@ -205,11 +207,14 @@ def selection_curves(table: dict[str, Any]):
         sd = np.array([(r.get("sd") or {}).get(key) or 0.0 for r in scored], dtype=float)
         ax.errorbar(steps, values, yerr=sd if np.any(sd > 0) else None, marker="o", ms=3,
                     lw=0.9, capsize=2, color="tab:blue", label="checkpoints")
+        if start.get(key) is not None:
+            ax.axhline(start[key], color="tab:orange", ls=":", lw=1.2, label="start")
         reference = held_out.get(key)
         if reference is not None:
             ax.axhline(reference, color="0.4", ls="--", lw=0.9, label="held-out loops")
             lowest, highest = goal.bounds(reference)
-            # The view holds the values, the held-out line and the goal's finite ends.
+            # The view holds the values, the held-out line and the goal's finite ends (the
+            # start's line is in it already: axhline widens the view).
             span = [v for v in (*values, reference, lowest, highest) if np.isfinite(v)]
             pad = 0.08 * (max(span) - min(span) or 1.0)
             bottom, top = ax.get_ylim()

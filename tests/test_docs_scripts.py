@@ -132,6 +132,15 @@ def test_selection_curves_draw_values_goal_bands_and_the_choice():
     # One draw per checkpoint: no error bars.
     assert not any(isinstance(c, LineCollection) for c in
                    plots.selection_curves(_selection_table(sd=False)).axes[0].collections)
+    assert not any(l.get_label() == "start" for l in frechet.lines)  # a run from scratch
+    # A warm-started run: its start is a dotted line at its own value, kept in view.
+    table = _selection_table(sd=False)
+    table["start"] = {"step": 0, "metrics": {"tempo_consistency": 0.7, "frechet": 9000.0,
+                                             "ndb_fraction": 0.0, "diversity_ratio": 0.8}}
+    warm = plots.selection_curves(table).axes[1]
+    (start,) = [l for l in warm.lines if l.get_label() == "start"]
+    assert start.get_linestyle() == ":" and np.allclose(start.get_ydata(), 9000.0)
+    assert warm.get_ylim()[1] > 9000.0
 
 
 def test_plot_selection_reads_a_select_folder_and_says_what_is_missing(tmp_path, docs_script):
