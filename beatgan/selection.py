@@ -462,9 +462,12 @@ def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "fre
     start_path, start_note = run_start(run_dir)
     start = None
     if start_path is not None:  # a warm start: the weights it went on from, on the same beats
-        load_weights_checked(generator, start_path, config)
-        start = _score_draws(generator, latents, reference, step=0, path=start_path, ema=True,
-                             note=f"the run's start: {start_path.parent}")
+        try:
+            load_weights_checked(generator, start_path, config)
+            start = _score_draws(generator, latents, reference, step=0, path=start_path,
+                                 ema=True, note=f"the run's start: {start_path.parent}")
+        except ValueError as error:  # unreadable: the checkpoints' table still stands
+            start_note = str(error)
     return Selection(run_dir=run_dir, config=config, metric=metric, n=n, seed=seed, seeds=seeds,
                      rows=rows, skipped=skipped, start=start, start_note=start_note,
                      reference_points={k: dict(v) for k, v in reference.points.items()},

@@ -198,6 +198,14 @@ def test_a_warm_started_run_is_judged_beside_the_weights_it_went_on_from(run, lo
     assert changed.start is None and "has changed since the run started from it" in \
         changed.start_note
     assert changed.table().splitlines()[-1] == f"start not scored: {changed.start_note}"
+    # A torn file whose digest still matches the record (rewritten in place, say) is reported.
+    (start / "generator.weights.h5").write_bytes(b"not an h5 file")
+    record = json.loads((warm / "export" / "weights.json").read_text())
+    record["started_from"]["generator_sha256"] = hashlib.sha256(b"not an h5 file").hexdigest()
+    (warm / "export" / "weights.json").write_text(json.dumps(record))
+    torn = select_checkpoint(warm, loops, metric="frechet", n=N_BEATS, seed=0, progress=False)
+    assert torn.start is None and "generator.weights.h5" in torn.start_note
+    assert torn.chosen.step == chosen.chosen.step  # the checkpoints' choice stands
     shutil.rmtree(start)
     gone = select_checkpoint(warm, loops, metric="frechet", n=N_BEATS, seed=0, progress=False)
     assert gone.start is None and gone.start_note.endswith("is not there any more")
