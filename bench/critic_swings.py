@@ -140,6 +140,11 @@ def analyse(steps: np.ndarray, w: np.ndarray, config, *, window: int,
     return results
 
 
+def _cell(value: float | None, width: int) -> str:
+    """A correlation right-aligned in ``width`` characters; '-' where there was none."""
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.2f}"
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--history", required=True, type=Path, help="a run's history.csv")
@@ -174,8 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
         line = (f"{r['from']:>6}-{r['to']:<7} {r['rows']:>5} {r['r2']:>6.2f} "
                 f"{r['r2_control']:>8.2f}")
         if other is not None:
-            line += "".join(f" {v:>{width}.2f}" if v is not None else " " * width + " -"
-                            for v, width in ((r["corr"], 6), (r["corr_next_row"], 9)))
+            line += f" {_cell(r['corr'], 6)} {_cell(r['corr_next_row'], 9)}"
         print(line)
     summary = {"history": str(args.history), "other": str(args.other) if args.other else None,
                "windows": results}
