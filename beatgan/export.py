@@ -102,13 +102,14 @@ def export_weights(generator: Any, discriminator: Any | None, *, config: Any,
 
     ``generator.weights.h5`` is ``ema_generator`` when given (then the raw ``generator`` goes
     to ``generator_raw.weights.h5``), else ``generator``; ``discriminator.weights.h5`` only when
-    a discriminator is given. ``dtype`` "float16" stores the generator files at half the size
-    (they load as float32). ``weights.json`` records ``step``, the EMA flag and decay, the
-    dtype and the generator's sha256, plus the JSON-able fields of ``extra_info`` (how the
-    weights were chosen, ``beatgan.selection``); ``extra_files`` (name -> bytes) join the same
-    batch. Every file is serialised in memory first and the folder is written as one batch
-    (``fileio.write_files_atomically``): a crash or a full disk leaves the previous export
-    whole, never a new generator beside an old ``weights.json``.
+    a discriminator is given. ``dtype`` "float16" stores every weights file at half the size
+    (they load as float32; at d = 64 the critic goes from 66.5 to 33.2 MiB). ``weights.json``
+    records ``step``, the EMA flag and decay, the dtype and the generator's sha256, plus the
+    JSON-able fields of ``extra_info`` (how the weights were chosen, ``beatgan.selection``);
+    ``extra_files`` (name -> bytes) join the same batch. Every file is serialised in memory
+    first and the folder is written as one batch (``fileio.write_files_atomically``): a crash
+    or a full disk leaves the previous export whole, never a new generator beside an old
+    ``weights.json``.
     """
     import keras
 
@@ -122,7 +123,7 @@ def export_weights(generator: Any, discriminator: Any | None, *, config: Any,
     if ema_generator is not None:
         files[folder / RAW_GENERATOR_WEIGHTS] = h5(generator, RAW_GENERATOR_WEIGHTS, dtype)
     if discriminator is not None:
-        files[folder / DISCRIMINATOR_WEIGHTS] = h5(discriminator, DISCRIMINATOR_WEIGHTS, "float32")
+        files[folder / DISCRIMINATOR_WEIGHTS] = h5(discriminator, DISCRIMINATOR_WEIGHTS, dtype)
     files[folder / "config.json"] = (json.dumps(config.to_dict(), indent=2, sort_keys=True)
                                      + "\n").encode()
     info = {"step": step, "ema": ema_generator is not None,

@@ -617,7 +617,7 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         preview_every: iterations between TensorBoard audio previews of 4 fixed latents.
         tensorboard: write TensorBoard events under run_dir/tensorboard.
         export: write the final weights to run_dir/export (``export_weights``).
-        export_dtype: "float32" or "float16" storage of the exported generator.
+        export_dtype: "float32" or "float16" storage of the exported weights (critic included).
         jit_compile: TensorFlow only: compile the steps with XLA (default: off, faster on CPU).
         jax_step: JAX only: "fused" (one compiled program per iteration, the default) or
             "plain" (the reference step, one program per update: a fallback should the

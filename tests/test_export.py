@@ -115,6 +115,44 @@ def test_a_weight_beyond_float16_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind
 
 
+def test_float16_export_stores_the_critic_in_float16_and_a_warm_start_loads_it(tmp_path):
+    """The critic follows the export's dtype: half the size, and the same scores to float16's
+    rounding once a warm start has loaded it."""
+    import h5py
+    import keras
+
+    from beatgan.model import build_discriminator, build_generator
+    from beatgan.training import export_weights
+    from beatgan.warm_start import apply_warm_start, read_warm_start
+
+    generator, discriminator = export_perturbed(CONFIG, tmp_path / "f32", seed=4)
+    export_weights(generator, discriminator, config=CONFIG, folder=tmp_path / "f16",
+                   dtype="float16", step=3)
+    name = export.DISCRIMINATOR_WEIGHTS
+    assert ((tmp_path / "f16" / name).stat().st_size
+            < 0.55 * (tmp_path / "f32" / name).stat().st_size)
+    kinds = set()
+    with h5py.File(tmp_path / "f16" / name, "r") as handle:
+        handle.visititems(lambda key, item: kinds.add(str(item.dtype))
+                          if isinstance(item, h5py.Dataset) and item.dtype.kind == "f" else None)
+    assert kinds == {"float16"}
+
+    start = read_warm_start(tmp_path / "f16", CONFIG)
+    assert start.discriminator == tmp_path / "f16" / name and start.record["critic"] == "loaded"
+    assert start.record["critic_warmup"] == 0  # a loaded critic needs no warm-up
+    critic = build_discriminator(CONFIG)
+    apply_warm_start(start, build_generator(CONFIG), critic, None, CONFIG)
+    audio = np.random.default_rng(5).uniform(-1, 1, (6, CONFIG.slice_len, CONFIG.channels))
+    audio = audio.astype("float32")
+    want = np.asarray(discriminator(audio, training=False), dtype=np.float64)
+    got = np.asarray(critic(audio, training=False), dtype=np.float64)
+    spread = want.std()
+    assert spread > 0, "constant critic: the comparison would prove nothing"
+    assert np.abs(got - want).max() < 0.02 * spread  # float16 rounding, not another critic
+    assert np.abs(got - want).max() > 0, "no rounding at all: the critic was not float16"
+    assert keras.ops.convert_to_numpy(critic.trainable_variables[0]).dtype == np.float32
+
+
 def test_beats_json_and_scores_txt_record_the_weights(folders, tmp_path):
     from beatgan.generation import read_sidecar, write_beats
     from beatgan.notebook import save_scores
