@@ -139,6 +139,9 @@ def folder_section(inputs: Inputs) -> str:
     what = {
         "generator.weights.h5": f"{generator}, Keras `.weights.h5`, {info.get('dtype')} storage "
                                 f"(loads as float32 under TensorFlow and JAX)",
+        "discriminator.weights.h5": f"the critic of the same checkpoint, {info.get('dtype')} "
+                                    f"storage: `beatgan train --init-from weights` goes on with "
+                                    f"it instead of training a new one first",
         "config.json": "the `Config` that rebuilds it (`beatgan.generation.load_generator`)",
         "weights.json": "trained step, EMA flag and decay, storage dtype, sha256 of the "
                         "generator, how `beatgan select` chose it, where it trained",
@@ -151,19 +154,23 @@ def folder_section(inputs: Inputs) -> str:
     order = list(what) + sorted(set(inputs.sizes) - set(what))
     rows = [f"| `{name}` | {what.get(name, '')} | {_size(inputs.sizes[name])} |"
             for name in order if name in inputs.sizes and name != "README.md"]
+    critic = "discriminator.weights.h5" in inputs.sizes
+    stays = ("The raw generator stays in the run folder: it is not needed to generate or to go "
+             "on training." if critic else
+             "The discriminator and the raw generator stay in the run folder: they are not "
+             "needed to generate.")
     return "\n".join([
         "## What is here", "",
         "| file | what | size |", "| --- | --- | --- |", *rows, "",
-        "The discriminator and the raw generator stay in the run folder: they are not needed to "
-        "generate.",
+        stays,
         "Made from a run folder with", "",
         "    beatgan train ... --out runs/shipped --export-dtype float16 --keep-checkpoints 20",
         "    beatgan select --run runs/shipped --n 200 --metric goals --seed 10 --seeds 3 "
         "--export-dtype float16    # the best checkpoint, not the last",
         "    python bench/compare_weights.py weights runs/shipped/best    "
         "# better than these, beyond the seeds' spread?",
-        "    cp runs/shipped/best/{generator.weights.h5,config.json,weights.json} "
-        "runs/shipped/history.* weights/",
+        "    cp runs/shipped/best/{generator.weights.h5,discriminator.weights.h5,config.json,"
+        "weights.json} runs/shipped/history.* weights/",
         "    python bench/bench_quality.py --weights weights --n 200 --seeds 6 --json weights/quality.json",
         "    python docs/make_model_card.py --weights weights --reproduce \"...\" --notes \"...\"",
         "",

@@ -144,6 +144,25 @@ def test_a_warm_started_run_adds_up_the_updates_behind_it(card_script, folder):
             "In all, 20,810 iterations and 104,050 D updates are behind these weights.") in card
 
 
+def test_a_shipped_critic_is_listed_and_the_card_says_what_it_is_for(card_script, folder):
+    from beatgan.config import Config
+    from beatgan.export import DISCRIMINATOR_WEIGHTS, save_weights
+    from beatgan.model import build_discriminator
+
+    card = _card(card_script, folder)
+    assert f"`{DISCRIMINATOR_WEIGHTS}`" not in card.split("Made from")[0]
+    assert "The discriminator and the raw generator stay in the run folder" in card
+    save_weights(build_discriminator(Config.load(folder)), folder / DISCRIMINATOR_WEIGHTS,
+                 dtype="float16")
+    card = _card(card_script, folder)
+    row = next(line for line in card.splitlines()
+               if line.startswith(f"| `{DISCRIMINATOR_WEIGHTS}` |"))
+    assert "the critic of the same checkpoint, float16 storage" in row
+    assert "`beatgan train --init-from weights` goes on with it" in row
+    assert "The raw generator stays in the run folder" in card
+    assert "The discriminator and the raw generator stay" not in card
+
+
 def test_a_choice_by_the_goals_is_told_as_one(card_script, folder):
     info = export.read_export_info(folder)
     info["selection"] = {**SELECTION, "metric": "goals", "direction": "most met, then lower "
