@@ -492,8 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "compiling count): no iteration is started that would end past it; then "
                         "checkpoint and export; the same command resumes (default: none)")
     p.add_argument("--export-dtype", choices=("float32", "float16"), default="float32",
-                   help="storage of the exported weights, generator and critic (float16: half the size, "
-                        "loads as float32)")
+                   help="storage of the exported weights, generator and critic (float16: half "
+                        "the size, loads as float32)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
     p.add_argument("--checkpoint-every", type=_positive, default=5000,
                    help="iterations between checkpoints (default 5000; a d = 64 checkpoint is "
@@ -606,8 +606,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weights folder for the chosen checkpoint, with selection.json "
                         "(default RUN/best; never RUN/export)")
     p.add_argument("--export-dtype", choices=("float32", "float16"), default="float32",
-                   help="storage of the exported weights, generator and critic (float16: half the size, "
-                        "loads as float32)")
+                   help="storage of the exported weights, generator and critic (float16: half "
+                        "the size, loads as float32)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
 
