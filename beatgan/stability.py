@@ -42,14 +42,19 @@ class InstabilityMonitor:
     ``window``: rows of recent history the jump is measured against (50 rows at the default
     ``log_every`` of 10 is 500 iterations); ``min_rows``: rows needed before any judgement;
     ``factor`` and ``floor``: a row is a jump when ``|wasserstein| > max(floor, factor * median)``;
-    ``min_step``: rows of earlier iterations are not judged (the critic's warm-up).
+    ``min_step``: rows of earlier iterations are not judged (a new critic's warm-up; default
+    ``DEFAULT_MIN_STEP``, training passes a warm start's longer ``critic_warmup``).
     ``unstable_at`` is the step of the first jump (None until one is seen); ``calm_step`` the
     step of the last row before it whose ``|wasserstein|`` was at most ``calm_factor`` times the
     recent median (every row counts as calm until ``min_rows`` rows are seen; None before any).
     """
 
+    #: Iterations a fresh critic's rise is allowed from the start of a run.
+    DEFAULT_MIN_STEP = 1000
+
     def __init__(self, *, window: int = 50, min_rows: int = 10, factor: float = 10.0,
-                 floor: float = 20.0, min_step: int = 1000, calm_factor: float = 2.0):
+                 floor: float = 20.0, min_step: int | None = None, calm_factor: float = 2.0):
+        min_step = self.DEFAULT_MIN_STEP if min_step is None else min_step
         if not (window >= min_rows >= 1 and factor > 1.0 and floor >= 0.0 and min_step >= 0
                 and factor >= calm_factor >= 1.0):
             raise ValueError("need window >= min_rows >= 1, factor > 1, floor >= 0, "

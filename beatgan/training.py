@@ -66,7 +66,9 @@ jump of the critic's Wasserstein estimate depends on ``on_instability``:
 Warm start (``init_from``): a new run can start from a weights folder instead of from its
 initialisation (``beatgan.warm_start``): the generator, its average and the critic when the
 folder has one, then ``critic_warmup`` iterations that train a new critic alone. Its batches,
-z, alphas and phase-shuffle shifts come from a stream of its own (``draw_stream``). The folder's
+z, alphas and phase-shuffle shifts come from a stream of its own (``draw_stream``); the
+instability monitor does not judge the warm-up, as it does not judge a new run's first 1,000
+iterations, while a new critic's estimate rises. The folder's
 record is saved with every checkpoint and export as ``"started_from"``; ``step`` and the history
 count this run's iterations only.
 
@@ -371,8 +373,7 @@ class _TrainingState:
         self.generator_frozen = self.generator_held
         if self.generator_frozen:
             self.g_opt.learning_rate = 0.0
-        self.stability = InstabilityMonitor()
-        self.stability.observe_all(self.history)
+        self.stability = self._new_monitor()
         # After the restore: the JAX steps copy the variables' values when they are made.
         self.steps = make_steps(self.generator, self.discriminator, self.g_opt, self.d_opt, data,
                                 config=config, jit_compile=jit_compile, parallel=parallel,
@@ -394,6 +395,15 @@ class _TrainingState:
         self.history = list(meta["history"])
         self.rollbacks = list(meta.get("rollbacks", []))
         self.started_from = meta.get("started_from")
+
+    def _new_monitor(self) -> InstabilityMonitor:
+        """An instability monitor that has seen the history so far. A new critic's estimate
+        rises while it learns, which is no blow-up: the monitor's allowance for that
+        (``min_step``, 1,000 iterations) is stretched to cover a warm start's critic warm-up."""
+        monitor = InstabilityMonitor(min_step=max(InstabilityMonitor.DEFAULT_MIN_STEP,
+                                                  self.critic_warmup))
+        monitor.observe_all(self.history)
+        return monitor
 
     @property
     def generator_held(self) -> bool:
@@ -537,11 +547,11 @@ class _TrainingState:
                 path.unlink()
                 path.with_name(path.name + ckpt.PIN_SUFFIX).unlink(missing_ok=True)
         event = {"at_step": at_step, "to_step": target_step, "reason": reason,
-                 "learning_rate": float(self.g_opt.learning_rate), "wall_s": self.elapsed,
+                 # The critic's: the generator's is 0 while a warm-up holds it.
+                 "learning_rate": float(self.d_opt.learning_rate), "wall_s": self.elapsed,
                  "stopped": not go_on}
         self.rollbacks = [*self.rollbacks, event]
-        self.stability = InstabilityMonitor()
-        self.stability.observe_all(self.history)
+        self.stability = self._new_monitor()
         self.save_checkpoint(keep=keep)  # the lower rates and the event, at once
         ckpt.pin_checkpoint(self.last_checkpoint, reason=f"returned to after: {reason}")
         log = json.loads((self.run_dir / INSTABILITY_LOG).read_text()) \

@@ -272,8 +272,39 @@ def test_a_rollback_into_the_warmup_holds_the_generator_again(generator_only, tm
         np.testing.assert_array_equal(got, want)
     g_rate, d_rate = (_group(by_step[8], name)[LR[0]] for name in ("g_optimizer", "d_optimizer"))
     assert g_rate == d_rate == pytest.approx(CONFIG.learning_rate / 2)
+    # The event names the rate the run goes on at, not the held generator's 0.
+    assert result.rollbacks[0]["learning_rate"] == pytest.approx(CONFIG.learning_rate / 2)
     assert any(not np.array_equal(got, want)
                for got, want in zip(_group(by_step[8], "generator"), shipped))
+
+
+def test_a_new_critics_warmup_is_not_judged_for_instability(generator_only, tmp_path,
+                                                             monkeypatch):
+    """While a new critic learns alone its estimate rises, as a fresh critic's does in the first
+    1,000 iterations of a run from scratch: the monitor's allowance covers the whole warm-up."""
+    from beatgan import training
+    from beatgan.stability import InstabilityMonitor
+
+    allowances = []
+
+    class Recording(InstabilityMonitor):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            allowances.append(self.min_step)
+
+    monkeypatch.setattr(training, "InstabilityMonitor", Recording)
+    _train(tmp_path / "long", 2, init_from=generator_only, critic_warmup=3000)
+    _train(tmp_path / "short", 2, init_from=generator_only, critic_warmup=2)
+    _train(tmp_path / "scratch", 2)
+    assert allowances == [3000, InstabilityMonitor.DEFAULT_MIN_STEP,
+                          InstabilityMonitor.DEFAULT_MIN_STEP] == [3000, 1000, 1000]
+    # What the allowance spares: a fresh critic's rise (tests/test_stability.py) from step 1,010,
+    # judged once 10 rows are in.
+    rise = [0.02, 0.05, 0.12, 0.24, 0.89, 4.08, 13.06, 26.18, 38.3, 48.59, 55.76, 60.92]
+    rows = [{"step": 1000 + 10 * (i + 1), "wasserstein": v} for i, v in enumerate(rise)]
+    judged, spared = InstabilityMonitor(), InstabilityMonitor(min_step=3000)
+    assert [row["step"] for row in rows if judged.observe(row)] == [1110]
+    assert not any(spared.observe(row) for row in rows)
 
 
 def test_a_folder_that_rolled_back_is_noted_with_the_rate_it_ended_at(generator_only, demo_folder,
