@@ -53,8 +53,7 @@ class InstabilityMonitor:
     DEFAULT_MIN_STEP = 1000
 
     def __init__(self, *, window: int = 50, min_rows: int = 10, factor: float = 10.0,
-                 floor: float = 20.0, min_step: int | None = None, calm_factor: float = 2.0):
-        min_step = self.DEFAULT_MIN_STEP if min_step is None else min_step
+                 floor: float = 20.0, min_step: int = DEFAULT_MIN_STEP, calm_factor: float = 2.0):
         if not (window >= min_rows >= 1 and factor > 1.0 and floor >= 0.0 and min_step >= 0
                 and factor >= calm_factor >= 1.0):
             raise ValueError("need window >= min_rows >= 1, factor > 1, floor >= 0, "

@@ -66,9 +66,9 @@ jump of the critic's Wasserstein estimate depends on ``on_instability``:
 Warm start (``init_from``): a new run can start from a weights folder instead of from its
 initialisation (``beatgan.warm_start``): the generator, its average and the critic when the
 folder has one, then ``critic_warmup`` iterations that train a new critic alone. Its batches,
-z, alphas and phase-shuffle shifts come from a stream of its own (``draw_stream``); the
-instability monitor does not judge the warm-up, as it does not judge a new run's first 1,000
-iterations, while a new critic's estimate rises. The folder's
+z, alphas and phase-shuffle shifts come from a stream of its own (``draw_stream``). The
+instability monitor leaves the warm-up unjudged, as it leaves a new run's first 1,000
+iterations: a new critic's estimate rises while it learns. The folder's
 record is saved with every checkpoint and export as ``"started_from"``; ``step`` and the history
 count this run's iterations only.
 
