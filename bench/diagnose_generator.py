@@ -1,6 +1,8 @@
 """Where a generator falls short of the training loops: buzz, gaps, and the Frechet distance's parts.
 
-Prints four tables for ``--weights`` against the training loops (``--data``):
+Prints four tables for ``--weights`` against the training loops (``--data``), each with the
+augmentation's white noise the model trains on (one noisy copy per loop, as drawn for training at
+``config.seed``); ``beatgan score --metrics`` fits its reference on those copies too:
 
 1. Checkerboard spread of each upsampling layer (``beatgan.upsampling.phase_sum_spread``):
    0 when a constant input gives a constant output; about 1.7 for a freshly initialised plain
@@ -107,6 +109,16 @@ def frechet_parts(generated: np.ndarray, reference) -> dict[str, float]:
     return {"frechet": total, "mean_term": mean_term, "covariance_term": total - mean_term}
 
 
+def first_noisy_copies(augmented: np.ndarray, *, config) -> np.ndarray:
+    """The first noisy copy of each loop, ``(n_loops, samples, channels)``, from ``augmented``
+    ``(n_loops * config.noise_copies, samples, channels)`` in ``augment``'s loop-major order.
+
+    The generator learns the noisy loops, not the clean ones: the white noise (about -63 dB)
+    fills the loops' quietest gaps, so clean loops would count it as the generator's buzz.
+    """
+    return augmented[::config.noise_copies]
+
+
 def _band_name(low: int, high: int | None) -> str:
     return f">{low / 1000:g}k" if high is None else f"{low}-{high}"
 
@@ -126,6 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     generator, config = load_generator(args.weights)
     loops = load_training_loops(args.data, config, missing_ok=args.data == "ULTIMATE_DRUM_LOOPS")
+    augmented = loops.augment(rng=np.random.default_rng(config.seed))
+    training_audio = first_noisy_copies(augmented, config=config)
     audio, _ = generate(generator, n=args.n, seed=args.seed, config=config)
 
     spreads = checkerboard_spreads(generator)
@@ -134,16 +148,16 @@ def main(argv: list[str] | None = None) -> dict:
     print("  " + "  ".join(f"{name} {value:.3f}" for name, value in spreads.items()))
 
     generated_levels = slot_levels(audio, config=config)
-    train_levels = slot_levels(loops.audio, config=config)
+    train_levels = slot_levels(training_audio, config=config)
     print(f"\nmedian level (dB) per 16th-note slot, {args.n} generated beats / "
-          f"{len(loops)} training loops:")
+          f"{len(loops)} training loops (one noisy copy each):")
     for b, band in enumerate(BANDS_HZ):
         name = _band_name(*band)
         print(f"  {name + ' Hz':<12} generated " + " ".join(f"{v:6.1f}" for v in generated_levels[b]))
         print(f"  {'':<12} training  " + " ".join(f"{v:6.1f}" for v in train_levels[b]))
 
     tempo = {"generated": tempo_parts(audio, config=config),
-             "training": tempo_parts(loops.audio, config=config)}
+             "training": tempo_parts(training_audio, config=config)}
     generated, training = tempo["generated"], tempo["training"]
     print(f"\ntempo consistency {generated['tempo']:.3f} (training loops {training['tempo']:.3f}); "
           f"grid share {generated['grid_share']:.3f} ({training['grid_share']:.3f}), "
@@ -157,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"grid share of the mean flux {swapped['as_is']:.3f}; with the loops' on-grid flux "
           f"{swapped['loops_on_grid']:.3f}, with their off-grid flux {swapped['loops_off_grid']:.3f}")
 
-    reference = metrics_reference(loops, config=config, seed=config.seed)
+    reference = metrics_reference(loops, config=config, seed=config.seed, augmented=augmented)
     parts = frechet_parts(audio, reference)
     print(f"\nFrechet distance {parts['frechet']:,.0f} = means {parts['mean_term']:,.0f} "
           f"+ covariances {parts['covariance_term']:,.0f}")

@@ -89,3 +89,26 @@ def test_the_script_prints_its_tables_and_a_json_line(diagnose, tiny_weights, de
     assert "on / off the 16th-note grid" in out
     assert len(result["tempo"]["generated"]["on"]) == 4 == len(result["tempo"]["training"]["off"])
     assert 0 <= result["tempo"]["training"]["tempo"] <= 1
+
+
+def test_the_loops_side_is_the_noisy_copies_the_model_trains_on(diagnose, tiny_weights, demo_folder,
+                                                                 capsys):
+    from beatgan.generation import load_generator
+    from beatgan.workflows import load_training_loops
+
+    result = diagnose.main(["--weights", str(tiny_weights), "--data", str(demo_folder), "--n", "4"])
+    capsys.readouterr()
+    _, config = load_generator(tiny_weights)
+    loops = load_training_loops(demo_folder, config)
+    augmented = loops.augment(rng=np.random.default_rng(config.seed))
+    copies = diagnose.first_noisy_copies(augmented, config=config)
+    assert copies.shape == loops.audio.shape
+    noise = (copies - loops.audio)[:, : loops.lengths.min()]
+    bound = (config.noise_amplitude + 1) / 2**23  # + the rounding to 24-bit integers
+    assert 0.5 * bound < np.abs(noise).max() <= bound  # each row carries the augmentation's noise
+    noisy = np.round(diagnose.slot_levels(copies, config=config), 2)
+    clean = np.round(diagnose.slot_levels(loops.audio, config=config), 2)
+    assert np.array_equal(result["levels_db"]["training"], noisy)
+    assert not np.array_equal(noisy, clean)  # the noise lifts the quietest slots
+    assert result["tempo"]["training"]["tempo"] == pytest.approx(
+        diagnose.tempo_parts(copies, config=config)["tempo"])
