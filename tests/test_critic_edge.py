@@ -1,0 +1,101 @@
+"""bench/critic_edge.py: a critic's edge, where its gradient lies, and its two probes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from beatgan import Config
+
+
+@pytest.fixture(scope="module")
+def critic_edge(bench_script):
+    return bench_script("critic_edge")
+
+
+def test_edge_is_the_difference_of_means_with_its_standard_error(critic_edge):
+    result = critic_edge.edge([1.0, 2.0, 3.0, 6.0], [0.0, 1.0])
+    assert result["estimate"] == pytest.approx(3.0 - 0.5)
+    # var(real, ddof=1) = 14/3 over 4 clips, var(fake, ddof=1) = 0.5 over 2 clips
+    assert result["standard_error"] == pytest.approx(np.sqrt(14 / 3 / 4 + 0.5 / 2))
+    assert result["real_sd"] == pytest.approx(np.sqrt(14 / 3)) and result["fake_mean"] == 0.5
+
+
+def test_band_shares_put_a_tone_in_its_band(critic_edge):
+    fs = 14700
+    t = np.arange(4096) / fs
+    tone = np.sin(2 * np.pi * 1000.0 * t)[None, :, None].repeat(2, axis=0)
+    shares, freqs, power = critic_edge.band_shares(tone, sample_rate_hz=fs)
+    bands = list(zip(critic_edge.GRADIENT_BANDS_HZ[:-1], critic_edge.GRADIENT_BANDS_HZ[1:]))
+    assert len(shares) == len(bands) and sum(shares) == pytest.approx(1.0)
+    assert shares[bands.index((800, 1600))] > 0.95
+    assert abs(freqs[np.argmax(power)] - 1000.0) < fs / 1024
+
+
+def test_input_gradients_of_a_linear_critic_are_its_weights(critic_edge, rng):
+    import keras
+
+    samples, channels = 64, 2
+    weights = rng.normal(size=(samples * channels, 1)).astype(np.float32)
+    critic = keras.Sequential([keras.Input((samples, channels)), keras.layers.Flatten(),
+                               keras.layers.Dense(1, use_bias=False)])
+    critic.layers[-1].set_weights([weights])
+    audio = rng.normal(size=(5, samples, channels)).astype(np.float32)
+    grads = critic_edge.input_gradients(critic, audio, batch=2)
+    assert grads.shape == audio.shape
+    np.testing.assert_allclose(grads, np.broadcast_to(weights.reshape(samples, channels),
+                                                      audio.shape), rtol=1e-5)
+    scores = critic_edge.critic_scores(critic, audio, batch=2)
+    np.testing.assert_allclose(scores, audio.reshape(5, -1) @ weights[:, 0], rtol=1e-4, atol=1e-5)
+
+
+def test_the_probes_shift_later_and_take_out_the_sub_bass(critic_edge):
+    fs = 14700
+    t = np.arange(8192) / fs
+    audio = np.stack([np.sin(2 * np.pi * 20.0 * t), np.sin(2 * np.pi * 2000.0 * t)], axis=-1)[None]
+    moved = critic_edge.shifted(audio, 64)
+    assert np.all(moved[:, :64] == 0) and np.array_equal(moved[:, 64:], audio[:, :-64])
+    filtered = critic_edge.high_passed(audio, sample_rate_hz=fs)
+    middle = slice(2000, 6000)  # away from the filter's edges
+    assert np.std(filtered[0, middle, 0]) < 0.01 * np.std(audio[0, middle, 0])  # 20 Hz: gone
+    assert np.std(filtered[0, middle, 1]) == pytest.approx(np.std(audio[0, middle, 1]), rel=0.01)
+
+
+def test_a_checkpoints_critic_has_the_checkpoints_weights(critic_edge, tiny_weights, tmp_path):
+    from beatgan.checkpoint import save_checkpoint
+
+    config = Config.load(tiny_weights)
+    exported = critic_edge.load_critic(tiny_weights / "discriminator.weights.h5", config)
+    arrays = {f"discriminator/{i:04d}": np.asarray(v) * (1.5 if "float" in str(v.dtype) else 1)
+              for i, v in enumerate(exported.variables)}  # another critic than a fresh build
+    path = save_checkpoint(tmp_path / "checkpoints", step=7, arrays=arrays, meta={})
+    from_checkpoint = critic_edge.load_critic(path, config)
+    for (key, value), variable in zip(sorted(arrays.items()), from_checkpoint.variables):
+        np.testing.assert_array_equal(np.asarray(variable), value, err_msg=key)
+    audio = np.random.default_rng(1).uniform(-0.5, 0.5, (3, config.slice_len, 2)).astype(np.float32)
+    assert not np.allclose(critic_edge.critic_scores(from_checkpoint, audio),
+                           critic_edge.critic_scores(exported, audio))
+
+
+def test_the_script_scores_loops_and_beats_and_prints_a_json_line(critic_edge, tiny_weights,
+                                                                  demo_folder, capsys):
+    from beatgan.generation import generate, load_generator
+    from beatgan.workflows import load_training_loops
+
+    result = critic_edge.main(["--critic", str(tiny_weights / "discriminator.weights.h5"),
+                               "--weights", str(tiny_weights), "--data", str(demo_folder),
+                               "--n", "4"])
+    out = capsys.readouterr().out
+    assert json.loads(out.strip().splitlines()[-1]) == json.loads(json.dumps(result))
+    # the same clips, scored here: the noisy loops drawn at seed 0 and the beats of seed 0
+    config = Config.load(tiny_weights)
+    critic = critic_edge.load_critic(tiny_weights / "discriminator.weights.h5", config)
+    rng = np.random.default_rng(0)
+    noisy = load_training_loops(demo_folder, config).augment(rng=rng)
+    real = noisy[rng.choice(len(noisy), size=4, replace=False)]
+    fake = np.asarray(generate(load_generator(tiny_weights)[0], n=4, seed=0, config=config)[0])
+    expected = critic_edge.edge(critic_edge.critic_scores(critic, real),
+                                critic_edge.critic_scores(critic, fake))
+    assert result["estimate"] == pytest.approx(expected["estimate"], rel=1e-5, abs=1e-6)
+    assert sum(result["gradient_band_shares"].values()) == pytest.approx(1.0)
+    assert set(result["probes"]) == {"high-pass 60 Hz", "64 samples later"}
