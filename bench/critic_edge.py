@@ -23,7 +23,6 @@ brought back from a run, before deciding to start the next run from it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -41,15 +40,16 @@ def load_critic(path: str | Path, config):
     """The critic of ``config``, float32, with the weights of ``path``: a ``.weights.h5`` file
     or a training checkpoint ``.npz`` (its ``discriminator`` group)."""
     from beatgan.checkpoint import load_checkpoint, restore_group
+    from beatgan.generation import inference_config, load_weights_checked
     from beatgan.model import build_discriminator
 
-    critic = build_discriminator(dataclasses.replace(config, mixed_precision=False))
+    critic = build_discriminator(inference_config(config))
     path = Path(path)
     if path.suffix == ".npz":
         arrays, _ = load_checkpoint(path)
         restore_group(arrays, "discriminator", critic.variables)
     else:
-        critic.load_weights(str(path))
+        load_weights_checked(critic, path, config)
     return critic
 
 
