@@ -109,7 +109,7 @@ from .fileio import atomic_write_bytes
 from .model import build_discriminator, build_generator, reseed_phase_shuffle
 from .stability import INSTABILITY_LOG, InstabilityMonitor, TrainingInstabilityWarning
 from .tensorboard_log import EventWriter
-from .warm_start import WarmStart, apply_warm_start, read_warm_start
+from .warm_start import WarmStart, apply_warm_start, read_warm_start, warmup_verdict
 
 #: Columns of history.csv, in order. ``step`` counts iterations, ``wall_s`` training seconds.
 HISTORY_FIELDS = ("step", "d_updates", "d_loss", "g_loss", "gp", "wasserstein", "wall_s")
@@ -812,6 +812,7 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
             first = run.step == resumed_from  # compiles the steps: not a duration to plan by
             if run.generator_frozen and not run.generator_held:
                 run.release_generator()  # the warm start's critic warm-up is over
+                bar.write(warmup_verdict(run.history, run.critic_warmup))
             out = run.iteration()
             pending.append(out)
             run.step += 1

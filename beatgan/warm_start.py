@@ -24,6 +24,8 @@ updates behind the weights over every run in the chain.
 from __future__ import annotations
 
 import dataclasses
+import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +144,40 @@ def learning_rate_note(folder: str | Path, config: Config) -> str | None:
     return (f"the run that made {folder} rolled back {times} on instability and ended at "
             f"learning rate {ended:.3g}; this run starts at {config.learning_rate:.3g} "
             f"(--learning-rate {ended:.3g} to go on at the rate it ended at)")
+
+
+#: Fewest history rows in a warm-up's second half for ``warmup_verdict`` to judge by: with 7
+#: rows, all of them above 0 happens by chance 1/128 of the time.
+MIN_VERDICT_ROWS = 7
+#: The chance level below which ``warmup_verdict`` says the critic tells the two sets apart.
+VERDICT_P = 0.01
+
+
+def warmup_verdict(history: list[dict[str, float]], critic_warmup: int) -> str:
+    """One line on whether a new critic had found a signal by the end of its warm-up.
+
+    Reads the history rows of the warm-up's second half (``critic_warmup / 2`` < step <=
+    ``critic_warmup``), whose ``wasserstein`` is the critic's estimate (its mean score of the
+    loops minus that of the generated beats). A critic without a signal sits near 0, above it
+    in about half the rows; a sign test (one-sided, rows taken as independent) says whether the
+    rows above 0 are more than chance gives at ``VERDICT_P``. The first half is left out: a new
+    critic's first scores swing while it finds its scale.
+    """
+    rows = [row["wasserstein"] for row in history
+            if critic_warmup / 2 < row["step"] <= critic_warmup]
+    n = len(rows)
+    if n < MIN_VERDICT_ROWS:
+        return (f"critic warm-up over at iteration {critic_warmup:,}: its second half has {n} "
+                f"history row{'' if n == 1 else 's'}, too few to say whether the critic tells "
+                f"the generator's beats from the loops")
+    above = sum(value > 0 for value in rows)
+    p = sum(math.comb(n, k) for k in range(above, n + 1)) / 2 ** n
+    median = statistics.median(rows)
+    seen = (f"its estimate was above 0 in {above} of {n} rows of the warm-up's second half "
+            f"(median {median:+.3g}; chance alone: p = {p:.2g})")
+    if p < VERDICT_P:  # so most rows are above 0, and the median too
+        return (f"critic warm-up over at iteration {critic_warmup:,}: the new critic tells the "
+                f"generator's beats from the loops; {seen}")
+    return (f"critic warm-up over at iteration {critic_warmup:,}: the new critic does not yet "
+            f"tell the generator's beats from the loops, so the generator's first updates follow "
+            f"no signal; {seen}. A longer --critic-warmup gives it more time")

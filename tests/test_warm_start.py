@@ -12,7 +12,7 @@ import pytest
 
 from beatgan import checkpoint as ckpt
 from beatgan.config import Config
-from beatgan.warm_start import DEFAULT_CRITIC_WARMUP, read_warm_start
+from beatgan.warm_start import DEFAULT_CRITIC_WARMUP, read_warm_start, warmup_verdict
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -94,7 +94,7 @@ def test_a_full_export_loads_every_part_and_the_critic_warmup_defaults_to_none(s
     assert result.started_from["folder"] == str(source)
 
 
-def test_a_new_critic_learns_alone_then_the_generator_follows(generator_only, tmp_path):
+def test_a_new_critic_learns_alone_then_the_generator_follows(generator_only, tmp_path, capsys):
     from beatgan.model import build_generator
 
     start = read_warm_start(generator_only, CONFIG)
@@ -105,6 +105,10 @@ def test_a_new_critic_learns_alone_then_the_generator_follows(generator_only, tm
     run = tmp_path / "run"
     result = _train(run, 4, init_from=generator_only, critic_warmup=2)
     assert result.step == 4 and result.resumed_from == 0
+    # Said once, when the generator is released: one row (step 2) in the warm-up's second half.
+    said = [line for line in capsys.readouterr().out.splitlines() if "critic warm-up over" in line]
+    assert said == ["critic warm-up over at iteration 2: its second half has 1 history row, too "
+                    "few to say whether the critic tells the generator's beats from the loops"]
     shipped = _loaded(CONFIG, generator_only / "generator.weights.h5", build_generator)
     by_step = dict(ckpt.list_checkpoints(run / "checkpoints"))
     for step in (1, 2):  # the warm-up: the generator and its average stand still at rate 0
@@ -334,3 +338,52 @@ def test_a_folder_that_rolled_back_is_noted_with_the_rate_it_ended_at(generator_
     assert main(argv + ["--out", str(tmp_path / "b"), "--learning-rate",
                         str(CONFIG.learning_rate / 2)]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+def _rows(values, first_step):
+    return [{"step": first_step + 10 * i, "wasserstein": v} for i, v in enumerate(values)]
+
+
+def test_the_warmup_verdict_is_a_sign_test_on_the_second_half():
+    # 3,000 iterations, a row every 10: the second half is steps 1,510-3,000.
+    first_half = _rows([5.0] * 150, 10)
+    assert len(_rows([0] * 150, 1510)) == 150 and _rows([0] * 150, 1510)[-1]["step"] == 3000
+    blind = first_half + _rows([0.1, -0.1] * 75, 1510)  # above 0 in half the rows
+    line = warmup_verdict(blind, 3000)
+    assert "does not yet tell" in line and "above 0 in 75 of 150 rows" in line
+    assert "p = 0.53" in line  # P(X >= 75), X ~ Binomial(150, 1/2)
+    seeing = first_half[:75] + _rows([0.4] * 120 + [-0.2] * 30, 1510)
+    line = warmup_verdict(seeing, 3000)
+    assert "the new critic tells" in line and "above 0 in 120 of 150 rows" in line
+    assert "median +0.4" in line
+    # Rows after the warm-up (the generator already moving) are not the warm-up's.
+    assert "above 0 in 75 of 150" in warmup_verdict(blind + _rows([1.0] * 50, 3010), 3000)
+
+
+def test_the_warmup_verdict_threshold_is_one_percent():
+    # 10 rows: all above 0 has p = 1/1024; 9 of 10 has p = 11/1024 = 0.0107, just above 0.01.
+    assert "tells the generator" in warmup_verdict(_rows([1.0] * 10, 110), 200)
+    nine = warmup_verdict(_rows([1.0] * 9 + [-1.0], 110), 200)
+    assert "does not yet tell" in nine and "p = 0.011" in nine
+    few = warmup_verdict(_rows([1.0] * 6, 110), 200)
+    assert "6 history rows, too few" in few
+
+
+def test_the_warmup_verdict_on_the_two_gpu_warm_starts_on_record():
+    # Both started a new critic with a 500-iteration warm-up (docs/training-runs/README.md,
+    # "what a new critic learns while the generator waits"). Against the float32 weights (the
+    # shipped run) it found its signal within 100-200 iterations; against the shipped weights
+    # (warm2) it had found none.
+    import csv
+
+    root = HERE.parent
+
+    def history(path):
+        with open(path, newline="") as f:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+    shipped_run = warmup_verdict(history(root / "weights" / "history.csv"), 500)
+    assert "the new critic tells" in shipped_run and "24 of 25 rows" in shipped_run
+    warm2 = history(root / "docs" / "training-runs" / "2026-11-28-h200-bf16-warm2" / "history.csv")
+    assert "does not yet tell" in warmup_verdict(warm2, 500)
+    assert "11 of 25 rows" in warmup_verdict(warm2, 500)
