@@ -19,8 +19,13 @@ HERE = Path(__file__).parent
 #: Float32 sums taken in another order (scan, polyphase convolutions) differ by rounding only.
 RTOL = 1e-5
 #: Entries at zero (biases after few updates, nearly cancelling Adam moments) have no scale of
-#: their own: compared against 1e-5 of their array's largest entry instead.
-RTOL_OF_MAX = 1e-5
+#: their own: compared against 1e-4 of their array's largest entry instead. Adam moves every
+#: entry by up to the learning rate per update whatever its gradient's size, so an entry whose
+#: gradient nearly cancels carries that sum's rounding into a full-sized step. XLA sums in
+#: another order with another thread count: on one core a g_dense bias entry came 1.2e-5 of its
+#: array's largest entry apart, where two cores had passed at 1e-5. A wrong step is off by
+#: about a learning rate, 1e4 times as far.
+RTOL_OF_MAX = 1e-4
 
 
 @pytest.fixture(scope="module")
