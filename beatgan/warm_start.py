@@ -178,6 +178,6 @@ def warmup_verdict(history: list[dict[str, float]], critic_warmup: int) -> str:
     if p < VERDICT_P:  # so most rows are above 0, and the median too
         return (f"critic warm-up over at iteration {critic_warmup:,}: the new critic tells the "
                 f"generator's beats from the loops; {seen}")
-    return (f"critic warm-up over at iteration {critic_warmup:,}: the new critic does not yet "
-            f"tell the generator's beats from the loops, so the generator's first updates follow "
-            f"no signal; {seen}. A longer --critic-warmup gives it more time")
+    return (f"critic warm-up over at iteration {critic_warmup:,}: the new critic has not yet "
+            f"shown that it tells the generator's beats from the loops, so the generator's first "
+            f"updates may follow no signal; {seen}. A longer --critic-warmup gives it more time")

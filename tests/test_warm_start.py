@@ -350,7 +350,7 @@ def test_the_warmup_verdict_is_a_sign_test_on_the_second_half():
     assert len(_rows([0] * 150, 1510)) == 150 and _rows([0] * 150, 1510)[-1]["step"] == 3000
     blind = first_half + _rows([0.1, -0.1] * 75, 1510)  # above 0 in half the rows
     line = warmup_verdict(blind, 3000)
-    assert "does not yet tell" in line and "above 0 in 75 of 150 rows" in line
+    assert "has not yet shown" in line and "above 0 in 75 of 150 rows" in line
     assert "p = 0.53" in line  # P(X >= 75), X ~ Binomial(150, 1/2)
     seeing = first_half[:75] + _rows([0.4] * 120 + [-0.2] * 30, 1510)
     line = warmup_verdict(seeing, 3000)
@@ -364,7 +364,7 @@ def test_the_warmup_verdict_threshold_is_one_percent():
     # 10 rows: all above 0 has p = 1/1024; 9 of 10 has p = 11/1024 = 0.0107, just above 0.01.
     assert "tells the generator" in warmup_verdict(_rows([1.0] * 10, 110), 200)
     nine = warmup_verdict(_rows([1.0] * 9 + [-1.0], 110), 200)
-    assert "does not yet tell" in nine and "p = 0.011" in nine
+    assert "has not yet shown" in nine and "p = 0.011" in nine
     few = warmup_verdict(_rows([1.0] * 6, 110), 200)
     assert "6 history rows, too few" in few
 
@@ -385,5 +385,5 @@ def test_the_warmup_verdict_on_the_two_gpu_warm_starts_on_record():
     shipped_run = warmup_verdict(history(root / "weights" / "history.csv"), 500)
     assert "the new critic tells" in shipped_run and "24 of 25 rows" in shipped_run
     warm2 = history(root / "docs" / "training-runs" / "2026-11-28-h200-bf16-warm2" / "history.csv")
-    assert "does not yet tell" in warmup_verdict(warm2, 500)
+    assert "has not yet shown" in warmup_verdict(warm2, 500)
     assert "11 of 25 rows" in warmup_verdict(warm2, 500)
