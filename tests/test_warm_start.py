@@ -362,7 +362,7 @@ def test_the_warmup_verdict_is_a_sign_test_on_the_second_half():
 
 def test_the_warmup_verdict_threshold_is_one_percent():
     # 10 rows: all above 0 has p = 1/1024; 9 of 10 has p = 11/1024 = 0.0107, just above 0.01.
-    assert "tells the generator" in warmup_verdict(_rows([1.0] * 10, 110), 200)
+    assert "the new critic tells" in warmup_verdict(_rows([1.0] * 10, 110), 200)
     nine = warmup_verdict(_rows([1.0] * 9 + [-1.0], 110), 200)
     assert "has not yet shown" in nine and "p = 0.011" in nine
     few = warmup_verdict(_rows([1.0] * 6, 110), 200)
