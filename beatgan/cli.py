@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import __version__
-from .config import (DECIMATION_METHODS, PRESETS, TEMPO_METHODS, UPSAMPLE_METHODS, Config, describe,
-                     preset)
+from .config import (DECIMATION_METHODS, PHASE_SHUFFLE_PER, PRESETS, TEMPO_METHODS,
+                     UPSAMPLE_METHODS, Config, describe, preset)
 from .fileio import describe_os_error
 
 DEFAULT_WEIGHTS = "weights"
@@ -49,7 +49,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, names: Sequence[str], *,
     group.add_argument("--preset", default=None, choices=sorted(PRESETS),
                        help=f"named configuration to start from (default: {preset_help})")
     choices = {"decimation": DECIMATION_METHODS, "tempo_method": TEMPO_METHODS,
-               "upsample": UPSAMPLE_METHODS}
+               "upsample": UPSAMPLE_METHODS, "phase_shuffle_per": PHASE_SHUFFLE_PER}
     for name in names:
         default = fields[name].default
         help_text = f"{describe(name)} (default {'unset' if default is None else default})"
@@ -530,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --init-from: iterations that train only the critic before the "
                         "generator learns (default 500 when the folder has no critic, else 0)")
     _add_config_flags(p, ["model_dim", "batch_size", "mixed_precision", "seed", "decimation",
-                          "beats", "phase_shuffle", "learning_rate", "d_updates_per_g",
+                          "beats", "phase_shuffle", "phase_shuffle_per", "learning_rate",
+                          "d_updates_per_g",
                           "slice_len", "target_bpm", "tempo_method", "detect_tempo", "ema",
                           "ema_decay", "drift_weight", "upsample"])
 

@@ -24,6 +24,8 @@ DECIMATION_METHODS = ("polyphase", "naive")
 TEMPO_METHODS = ("resample", "stretch", "slice")
 #: The generator's upsampling (``beatgan.upsampling``, which imports Keras; kept here so config stays light).
 UPSAMPLE_METHODS = ("transposed", "nearest", "linear")
+#: Phase shuffle's draws: one shift per batch (WaveGAN's code) or one per example.
+PHASE_SHUFFLE_PER = ("batch", "example")
 #: Fewest kernel taps each method needs at stride 4: the interpolation filter's length.
 _UPSAMPLE_MIN_TAPS = {"transposed": 1, "nearest": 4, "linear": 7}
 #: The four-bar structures of BeatGAN (2018): the demo pack's loops and the DAW loop export.
@@ -91,6 +93,8 @@ class Config:
                                              "buzz)")
     phase_shuffle: int = _described(2, "the paper's n: the discriminator shifts activations by a "
                                        "random amount in [-n, n] (samples; 0 disables it)")
+    phase_shuffle_per: str = _described("batch", "phase shuffle draws one shift per batch (the "
+                                                 "seed's, as WaveGAN's code) or per example")
     # training
     batch_size: int = _described(64, "loops per training step (count)")
     d_updates_per_g: int = _described(5, "discriminator updates per generator update (count)")
@@ -139,6 +143,8 @@ class Config:
              f"{self.upsample} upsampling needs kernel_len >= "
              f"{_UPSAMPLE_MIN_TAPS.get(self.upsample)}, got {self.kernel_len}")
         need(self.phase_shuffle >= 0, "phase_shuffle must be >= 0")
+        need(self.phase_shuffle_per in PHASE_SHUFFLE_PER,
+             f"phase_shuffle_per must be one of {PHASE_SHUFFLE_PER}, got {self.phase_shuffle_per!r}")
         need(self.batch_size >= 1 and self.d_updates_per_g >= 1,
              "batch_size and d_updates_per_g must be >= 1")
         need(self.gp_weight >= 0 and self.learning_rate > 0, "gp_weight >= 0 and learning_rate > 0")

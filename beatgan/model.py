@@ -34,7 +34,7 @@ import numpy as np
 from keras import layers, ops
 
 from . import polyphase, upsampling
-from .config import Config
+from .config import PHASE_SHUFFLE_PER, Config
 
 #: Time steps after the generator's dense layer (and before the discriminator's).
 DENSE_STEPS = 16
@@ -134,8 +134,11 @@ class PhaseShuffle(layers.Layer):
 
     Needs a static time length greater than n.
 
-    Input and output are ``(batch, time, channels)``. One shift is drawn for the
-    whole batch on every training call, as in WaveGAN's reference code; at
+    Input and output are ``(batch, time, channels)``. ``per="batch"`` draws one
+    shift for the whole batch on every training call, as WaveGAN's reference code
+    does; ``per="example"`` draws one for each example, so that no shift is shared
+    by a whole batch (the critic's estimate then no longer swings with the shifts
+    as a batch's shared shift made it: docs/training-runs/, 2026-11-28). At
     inference (``training`` false) or with ``n = 0`` the layer is the identity.
 
     The shift comes from ``keras.random`` with a ``SeedGenerator`` owned by the
@@ -145,30 +148,48 @@ class PhaseShuffle(layers.Layer):
     With the batch split over devices the shift stays one draw for the global
     batch: under JAX the jitted step is one SPMD program, and under a
     TensorFlow ``MirroredStrategy`` the state is a mirrored variable and the
-    draw stateless, so every replica draws the same shift and advances its copy alike.
+    draw stateless, so every replica draws the same shift and advances its copy alike
+    (per example: the same shifts for the examples of each replica's part of the batch).
     """
 
-    def __init__(self, n: int, *, seed: int | None = None, **kwargs):
+    def __init__(self, n: int, *, seed: int | None = None, per: str = "batch", **kwargs):
         super().__init__(**kwargs)
         if n < 0:
             raise ValueError(f"phase shuffle n must be >= 0, got {n}")
+        if per not in PHASE_SHUFFLE_PER:
+            raise ValueError(f"phase shuffle per must be one of {PHASE_SHUFFLE_PER}, got {per!r}")
         self.n = int(n)
         self.seed = seed
+        self.per = per
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=None):
         if not training or self.n == 0:
             return inputs
         count = _STACKED_INPUTS.get()
-        if count == 1:
-            return self._shifted(inputs, self._draw())
-        parts = ops.split(inputs, count, axis=0)  # drawn in order, as separate calls would
-        return ops.concatenate([self._shifted(part, self._draw()) for part in parts], axis=0)
+        parts = [inputs] if count == 1 else ops.split(inputs, count, axis=0)
+        # Drawn part by part, in order, as separate calls would draw them.
+        shifted = [self._shifted(part, self._draw()) if self.per == "batch"
+                   else self._shifted_each(part, self._draw(part.shape[0])) for part in parts]
+        return shifted[0] if count == 1 else ops.concatenate(shifted, axis=0)
 
-    def _draw(self):
-        """The next shift in [-n, n] from the layer's seed generator (advances it)."""
-        return keras.random.randint((), minval=-self.n, maxval=self.n + 1, dtype="int32",
+    def _draw(self, count: int | None = None):
+        """The next shift in [-n, n] (``count`` None), or ``count`` of them, from the layer's seed
+        generator (advances it)."""
+        shape = () if count is None else (count,)
+        return keras.random.randint(shape, minval=-self.n, maxval=self.n + 1, dtype="int32",
                                     seed=self.seed_generator)
+
+    def _shifted_each(self, inputs, shifts):
+        """Example b shifted by ``shifts[b]``: the 2n + 1 shifted copies of the batch, each
+        example taken from its own by a one-hot weight. A select rather than a gather of
+        per-example indices: its first and second derivatives are the same weights, in either
+        backend (the gradient penalty differentiates the critic twice)."""
+        choice = ops.one_hot(shifts + self.n, 2 * self.n + 1, dtype=inputs.dtype)  # (batch, 2n+1)
+        out = 0
+        for k, shift in enumerate(range(-self.n, self.n + 1)):
+            out = out + choice[:, k, None, None] * self._shifted(inputs, shift)
+        return out
 
     def _shifted(self, inputs, shift):
         n = self.n
@@ -187,7 +208,7 @@ class PhaseShuffle(layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "n": self.n, "seed": self.seed}
+        return {**super().get_config(), "n": self.n, "seed": self.seed, "per": self.per}
 
 
 def reseed_phase_shuffle(discriminator: keras.Model, stream: Sequence[int]) -> None:
@@ -315,7 +336,8 @@ def build_discriminator(config: Config) -> keras.Model:
     Longer slices add a last convolution of stride 2 (32768) or 4 (65536) to
     32d, as WaveGAN v2: (32768, 2) -> (8192, 64) -> ... -> (32, 1024) -> (16, 2048).
 
-    Each phase-shuffle layer has its own seed, derived from ``config.seed``.
+    Each phase-shuffle layer has its own seed, derived from ``config.seed``, and draws one
+    shift per batch or per example (``config.phase_shuffle_per``).
     """
     policy = _policy(config)
     strides = layer_strides(config.slice_len)  # (4, 4, 4, 4, 4[, 2 or 4]): extra layer last
@@ -331,7 +353,8 @@ def build_discriminator(config: Config) -> keras.Model:
         x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, dtype=policy, name=f"d_lrelu{i}")(x)
         if i < SHUFFLED_LAYERS:
             x = PhaseShuffle(config.phase_shuffle, seed=_seed(config, 200 + i),
-                             dtype=policy, name=f"d_phase_shuffle{i}")(x)
+                             per=config.phase_shuffle_per, dtype=policy,
+                             name=f"d_phase_shuffle{i}")(x)
     # (16, 16d) -> (256d,) -> (1,) (or (16, 32d) -> (512d,)); the score in float32 so that losses are float32.
     x = layers.Flatten(name="d_flatten")(x)
     score = layers.Dense(1, kernel_initializer=_glorot(config, 150), dtype="float32",

@@ -43,7 +43,7 @@ import time
 
 import numpy as np
 
-from beatgan.config import UPSAMPLE_METHODS  # light: no Keras, so the backend can still be chosen
+from beatgan.config import PHASE_SHUFFLE_PER, UPSAMPLE_METHODS  # light: no Keras, so the backend can still be chosen
 
 
 def add_step_arguments(parser: argparse.ArgumentParser, *,
@@ -57,6 +57,8 @@ def add_step_arguments(parser: argparse.ArgumentParser, *,
     parser.add_argument("--slice-len", type=int, default=16384)
     parser.add_argument("--upsample", choices=UPSAMPLE_METHODS,
                         default="transposed", help="the generator's upsampling (Config.upsample)")
+    parser.add_argument("--phase-shuffle-per", choices=PHASE_SHUFFLE_PER, default="batch",
+                        help="the critic's phase-shuffle draws (Config.phase_shuffle_per)")
     parser.add_argument("--reference-only", action="store_true",
                         help="JAX: only the plain reference step (fused=False)")
     parser.add_argument("--unroll", choices=("auto", "yes", "no"), default="auto",
@@ -100,7 +102,8 @@ def config_and_data(args: argparse.Namespace):
 
     config = Config(model_dim=args.model_dim, batch_size=args.batch_size,
                     mixed_precision=args.mixed_precision, slice_len=args.slice_len,
-                    upsample=args.upsample)
+                    upsample=args.upsample,
+                    phase_shuffle_per=args.phase_shuffle_per)
     n_examples = 2 * config.batch_size
     data = np.random.default_rng(0).uniform(
         -0.5, 0.5, (n_examples, config.slice_len, config.channels)).astype(np.float32)

@@ -10,6 +10,7 @@ model built with the stock Keras convolution layers and loads them into
 beatgan's models, and writes both models' outputs with and without the fast kernels.
 """
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -112,6 +113,19 @@ def stock_weights_roundtrip(config, folder: str, z, audio) -> dict:
     return out
 
 
+def each_example_ops(config, audio) -> dict:
+    """Slow ops left in the critic with per-example phase shuffle under the fast kernels."""
+    import jax
+
+    from beatgan import model as model_module
+
+    critic = model_module.build_discriminator(config)
+    with model_module.fast_jax_kernels():
+        program = str(jax.make_jaxpr(lambda x: critic(x, training=True))(audio))
+    return {"d_each_fast_slow_ops": np.array(
+        [program.count(op) for op in ("window_strides=(4,)", "lhs_dilation=(4,)", "gather[")])}
+
+
 def main(out_path: str) -> None:
     import keras
 
@@ -123,8 +137,13 @@ def main(out_path: str) -> None:
     out = {}
     for name, fused in (("plain", False), ("fused", True)):
         out.update({f"{name}/{k}": v for k, v in train_run(config, data, draws, fused=fused).items()})
+    # Phase shuffle per example: the fused step's shifted copies must select as the reference's.
+    each = dataclasses.replace(config, phase_shuffle_per="example")
+    for name, fused in (("example_plain", False), ("example_fused", True)):
+        out.update({f"{name}/{k}": v for k, v in train_run(each, data, draws, fused=fused).items()})
     folder = str(__import__("pathlib").Path(out_path).parent)
     out.update(stock_weights_roundtrip(config, folder, draws[0][1][0], data[:4]))
+    out.update(each_example_ops(each, data[:4]))
     np.savez(out_path, **out)
 
 

@@ -60,6 +60,72 @@ def test_phase_shuffle_shifts_time_axis_with_reflection(models_module):
     assert seen == set(range(-n, n + 1)), "every shift in [-n, n] should appear"
 
 
+@pytest.mark.parametrize("fast", [False, True], ids=["keras ops", "fast kernels"])
+def test_phase_shuffle_per_example_shifts_each_example_by_its_own_draw(models_module, fast):
+    import contextlib
+
+    n, batch, time = 2, 64, 10
+    layer = models_module.PhaseShuffle(n, seed=3, per="example")
+    # Example b holds 100 b + t in both channels: its shift is readable at any inner t.
+    x = np.repeat(np.arange(time, dtype="float32")[None, :, None]
+                  + 100 * np.arange(batch, dtype="float32")[:, None, None], 2, axis=2)
+    with models_module.fast_jax_kernels() if fast else contextlib.nullcontext():
+        y = np.asarray(layer(x, training=True))
+    shifts = (x[:, 5, 0] - y[:, 5, 0]).astype(int)
+    assert set(shifts.tolist()) == set(range(-n, n + 1))  # 64 draws of 5 values: all seen
+    t = np.arange(time)
+    for b, shift in enumerate(shifts):  # out[b, t] = x[b, t - shift_b], reflected at the edges
+        source = np.abs(t - shift)
+        source = np.where(source > time - 1, 2 * (time - 1) - source, source)
+        np.testing.assert_array_equal(y[b], x[b, source])
+    # The next call draws anew, from the layer's own stream, reproducibly.
+    again = models_module.PhaseShuffle(n, seed=3, per="example")
+    np.testing.assert_array_equal(np.asarray(again(x, training=True)), y)
+    assert not np.array_equal(np.asarray(layer(x, training=True)), y)
+
+
+def test_phase_shuffle_per_example_gradient_moves_each_example_back(models_module):
+    """The input gradient of sum(w * out) is w shifted back, example by example: the
+    transpose the gradient penalty differentiates."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the gradient is taken with TensorFlow here; the JAX step's is compared "
+                    "with the reference step in test_fused_steps.py")
+    import tensorflow as tf
+
+    n, batch, time = 2, 16, 12
+    layer = models_module.PhaseShuffle(n, seed=5, per="example")
+    ramp = (np.arange(time, dtype="float32")[None, :, None]
+            + 100 * np.arange(batch, dtype="float32")[:, None, None])
+    weights = np.random.default_rng(0).normal(size=(batch, time, 1)).astype("float32")
+    x = tf.constant(ramp)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+        loss = tf.reduce_sum(y * weights)
+    grad = tape.gradient(loss, x).numpy()
+    shifts = (ramp[:, 5, 0] - y.numpy()[:, 5, 0]).astype(int)
+    t = np.arange(time)
+    for b, shift in enumerate(shifts):
+        source = np.abs(t - shift)
+        source = np.where(source > time - 1, 2 * (time - 1) - source, source)
+        expected = np.zeros(time, dtype="float32")
+        np.add.at(expected, source, weights[b, :, 0])
+        np.testing.assert_allclose(grad[b, :, 0], expected, rtol=1e-6)
+
+
+def test_a_critic_shifts_per_example_as_its_config_says(models_module):
+    for per in ("batch", "example"):
+        critic = models_module.build_discriminator(Config(model_dim=1, phase_shuffle_per=per))
+        assert [layer.per for layer in critic.layers
+                if isinstance(layer, models_module.PhaseShuffle)] == [per] * 4
+    with pytest.raises(ValueError, match="phase_shuffle_per must be one of"):
+        Config(phase_shuffle_per="channel")
+    with pytest.raises(ValueError, match="per must be one of"):
+        models_module.PhaseShuffle(2, per="channel")
+
+
 def test_phase_shuffle_is_identity_at_inference_and_n0(models_module, rng):
     x = rng.normal(size=(2, 32, 3)).astype("float32")
     np.testing.assert_array_equal(np.asarray(models_module.PhaseShuffle(2, seed=0)(x)), x)
