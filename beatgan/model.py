@@ -181,15 +181,24 @@ class PhaseShuffle(layers.Layer):
                                     seed=self.seed_generator)
 
     def _shifted_each(self, inputs, shifts):
-        """Example b shifted by ``shifts[b]``: the 2n + 1 shifted copies of the batch, each
-        example taken from its own by a one-hot weight. A select rather than a gather of
-        per-example indices: its first and second derivatives are the same weights, in either
-        backend (the gradient penalty differentiates the critic twice)."""
-        choice = ops.one_hot(shifts + self.n, 2 * self.n + 1, dtype=inputs.dtype)  # (batch, 2n+1)
-        out = 0
-        for k, shift in enumerate(range(-self.n, self.n + 1)):
-            out = out + choice[:, k, None, None] * self._shifted(inputs, shift)
-        return out
+        """Example b shifted by ``shifts[b]`` (int32, shape (batch,)), reflected at the edges."""
+        if _fast_kernels_on():
+            # The 2n + 1 shifted copies, each example taken from its own by a one-hot weight:
+            # slices and products, whose derivatives need no scatter (as ``_shifted``'s).
+            choice = ops.one_hot(shifts + self.n, 2 * self.n + 1, dtype=inputs.dtype)
+            out = 0
+            for k, shift in enumerate(range(-self.n, self.n + 1)):
+                out = out + choice[:, k, None, None] * self._shifted(inputs, shift)
+            return out
+        time = inputs.shape[1]
+        source = ops.abs(ops.arange(time, dtype="int32")[None, :] - shifts[:, None])
+        source = (time - 1) - ops.abs((time - 1) - source)  # (batch, time), reflected
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+            # One gather per example's row: on a 2-core CPU about 5x faster with the gradient
+            # penalty's second derivative than Keras' take_along_axis (a gather_nd) or the select.
+            return tf.gather(inputs, source, axis=1, batch_dims=1)
+        return ops.take_along_axis(inputs, source[:, :, None], axis=1)
 
     def _shifted(self, inputs, shift):
         n = self.n
