@@ -2,7 +2,8 @@
 
 Loads a critic (a weights folder's ``discriminator.weights.h5``, or a run's checkpoint
 ``.npz``) and scores ``--n`` noisy training loops and ``--n`` beats of ``--weights`` with it, in
-float32 and without phase shuffle (inference). Prints:
+float32 and without phase shuffle (inference; ``--shuffle``: with the critic's phase shuffle as
+training draws it, the scores its generator learns from). Prints:
 
 1. the edge: mean score of the loops minus that of the beats (the Wasserstein estimate a
    training history logs, here on fresh clips), with its standard error, and each set's mean
@@ -23,6 +24,7 @@ brought back from a run, before deciding to start the next run from it.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -53,9 +55,11 @@ def load_critic(path: str | Path, config):
     return critic
 
 
-def critic_scores(critic, audio: np.ndarray, *, batch: int = 32) -> np.ndarray:
-    """The critic's score ``(n,)`` of each clip of ``audio`` ``(n, samples, channels)``."""
-    return np.concatenate([np.asarray(critic(audio[i:i + batch], training=False),
+def critic_scores(critic, audio: np.ndarray, *, batch: int = 32,
+                  shuffle: bool = False) -> np.ndarray:
+    """The critic's score ``(n,)`` of each clip of ``audio`` ``(n, samples, channels)``;
+    ``shuffle``: with its phase shuffle on, as in training (its seed generators advance)."""
+    return np.concatenate([np.asarray(critic(audio[i:i + batch], training=shuffle),
                                       np.float64).ravel() for i in range(0, len(audio), batch)])
 
 
@@ -69,8 +73,10 @@ def edge(real_scores: np.ndarray, fake_scores: np.ndarray) -> dict[str, float]:
             "fake_mean": float(fake.mean()), "fake_sd": float(fake.std(ddof=1))}
 
 
-def input_gradients(critic, audio: np.ndarray, *, batch: int = 32) -> np.ndarray:
-    """d score / d input at each clip, ``audio``'s shape, float64; TensorFlow or JAX backend."""
+def input_gradients(critic, audio: np.ndarray, *, batch: int = 32,
+                    shuffle: bool = False) -> np.ndarray:
+    """d score / d input at each clip, ``audio``'s shape, float64; TensorFlow or JAX backend;
+    ``shuffle`` as in ``critic_scores``."""
     import keras
 
     parts = []
@@ -80,14 +86,14 @@ def input_gradients(critic, audio: np.ndarray, *, batch: int = 32) -> np.ndarray
             import jax
             import jax.numpy as jnp
 
-            grad = jax.grad(lambda v: jnp.sum(critic(v, training=False)))(jnp.asarray(x))
+            grad = jax.grad(lambda v: jnp.sum(critic(v, training=shuffle)))(jnp.asarray(x))
         else:
             import tensorflow as tf
 
             x = tf.convert_to_tensor(x)
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                total = tf.reduce_sum(critic(x, training=False))
+                total = tf.reduce_sum(critic(x, training=shuffle))
             grad = tape.gradient(total, x)
         parts.append(np.asarray(grad, np.float64))
     return np.concatenate(parts)
@@ -135,6 +141,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="training loops (the demo pack when the default folder holds no audio)")
     parser.add_argument("--n", type=int, default=256, help="loops and beats each (default 256)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shuffle", action="store_true",
+                        help="score with the critic's phase shuffle on, as training does "
+                             "(default: off, as at inference)")
     args = parser.parse_args(argv)
 
     from beatgan.config import Config
@@ -154,15 +163,18 @@ def main(argv: list[str] | None = None) -> dict:
     real = noisy[rng.choice(len(noisy), size=min(args.n, len(noisy)), replace=False)]
     fake = np.asarray(generate(generator, n=args.n, seed=args.seed, config=config)[0], np.float32)
 
-    real_scores, fake_scores = critic_scores(critic, real), critic_scores(critic, fake)
+    score = functools.partial(critic_scores, critic, shuffle=args.shuffle)
+    real_scores, fake_scores = score(real), score(fake)
     result = {"critic": str(critic_path), "weights": str(args.weights), "n": args.n,
+              "shuffle": args.shuffle,
               **edge(real_scores, fake_scores)}
     print(f"edge (loops - beats) {result['estimate']:+.3f} +- {result['standard_error']:.3f}; "
           f"loops {result['real_mean']:+.2f} (sd {result['real_sd']:.2f}), "
           f"beats {result['fake_mean']:+.2f} (sd {result['fake_sd']:.2f})")
 
     fs = config.sample_rate_hz
-    shares, freqs, power = band_shares(input_gradients(critic, fake), sample_rate_hz=fs)
+    shares, freqs, power = band_shares(input_gradients(critic, fake, shuffle=args.shuffle),
+                                       sample_rate_hz=fs)
     labels = [_band_label(lo, hi) for lo, hi in zip(GRADIENT_BANDS_HZ[:-1], GRADIENT_BANDS_HZ[1:])]
     peaks = [float(freqs[i]) for i in np.argsort(power)[::-1][:5]]
     result["gradient_band_shares"] = dict(zip(labels, shares))
@@ -175,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
     for name, change in ((f"high-pass {HIGH_PASS_HZ:g} Hz",
                           lambda a: high_passed(a, sample_rate_hz=fs)),
                          (f"{SHIFT_SAMPLES} samples later", shifted)):
-        r, f = critic_scores(critic, change(real)), critic_scores(critic, change(fake))
+        r, f = score(change(real)), score(change(fake))
         probes[name] = {"loops_change": float(r.mean() - real_scores.mean()),
                         "beats_change": float(f.mean() - fake_scores.mean()),
                         "estimate": float(r.mean() - f.mean())}

@@ -49,6 +49,23 @@ def test_input_gradients_of_a_linear_critic_are_its_weights(critic_edge, rng):
     np.testing.assert_allclose(scores, audio.reshape(5, -1) @ weights[:, 0], rtol=1e-4, atol=1e-5)
 
 
+def test_scores_with_the_shuffle_shift_each_clip_as_training_does(critic_edge):
+    import keras
+
+    from beatgan.model import PhaseShuffle
+
+    samples = 16
+    ramp = np.arange(samples, dtype=np.float32)
+    audio = np.broadcast_to(ramp[None, :, None], (64, samples, 1)).copy()
+    # Its score is the sample at t = 8: t - shift after a per-example shift by up to 2.
+    critic = keras.Sequential([keras.Input((samples, 1)),
+                               PhaseShuffle(2, seed=4, per="example"),
+                               keras.layers.Lambda(lambda x: x[:, 8, :])])
+    np.testing.assert_array_equal(critic_edge.critic_scores(critic, audio), 8.0)
+    shuffled = critic_edge.critic_scores(critic, audio, shuffle=True, batch=16)
+    assert set(shuffled.tolist()) == {6.0, 7.0, 8.0, 9.0, 10.0}
+
+
 def test_the_probes_shift_later_and_take_out_the_sub_bass(critic_edge):
     fs = 14700
     t = np.arange(8192) / fs
