@@ -256,7 +256,8 @@ def main(argv=None) -> dict:
               "precision": "mixed_bfloat16" if config.mixed_precision else "float32",
               "matmul_precision": _matmul_precision(args.backend),
               "model_dim": config.model_dim, "batch": config.batch_size,
-              "upsample": config.upsample, "probe_tflops": round(probe_tflops, 3), "probe_dtype": probe_dtype,
+              "upsample": config.upsample, "phase_shuffle_per": config.phase_shuffle_per,
+              "probe_tflops": round(probe_tflops, 3), "probe_dtype": probe_dtype,
               "probe_size": probe_size}
     if args.backend == "jax" and args.reference_only:
         result.update(build_and_time(fused=False))
