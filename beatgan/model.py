@@ -137,9 +137,9 @@ class PhaseShuffle(layers.Layer):
     Input and output are ``(batch, time, channels)``. ``per="batch"`` draws one
     shift for the whole batch on every training call, as WaveGAN's reference code
     does; ``per="example"`` draws one for each example, so that no shift is shared
-    by a whole batch (the critic's estimate then no longer swings with the shifts
-    as a batch's shared shift made it: docs/training-runs/, 2026-11-28). At
-    inference (``training`` false) or with ``n = 0`` the layer is the identity.
+    by a whole batch and the critic's estimate does not swing with it. A critic
+    trained that way looked at the sub-bass again, with no edge to show for it
+    (docs/training-runs/, 2026-11-29): batch is the default. At inference (``training`` false) or with ``n = 0`` the layer is the identity.
 
     The shift comes from ``keras.random`` with a ``SeedGenerator`` owned by the
     layer, so it is reproducible from ``seed``, its state is one of the
@@ -170,7 +170,7 @@ class PhaseShuffle(layers.Layer):
         parts = [inputs] if count == 1 else ops.split(inputs, count, axis=0)
         # Drawn part by part, in order, as separate calls would draw them.
         shifted = [self._shifted(part, self._draw()) if self.per == "batch"
-                   else self._shifted_each(part, self._draw(part.shape[0])) for part in parts]
+                   else self._shifted_each(part, self._draw(ops.shape(part)[0])) for part in parts]
         return shifted[0] if count == 1 else ops.concatenate(shifted, axis=0)
 
     def _draw(self, count: int | None = None):
