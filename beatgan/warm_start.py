@@ -161,7 +161,9 @@ def warmup_verdict(history: list[dict[str, float]], critic_warmup: int) -> str:
     loops minus that of the generated beats). A critic without a signal sits near 0, above it
     in about half the rows; a sign test (one-sided, rows taken as independent) says whether the
     rows above 0 are more than chance gives at ``VERDICT_P``. The first half is left out: a new
-    critic's first scores swing while it finds its scale.
+    critic's first scores swing while it finds its scale. The rows are the critic's training
+    batches: a critic can raise its estimate there without an edge on clips scored apart from
+    training (one that shifted each example did, docs/training-runs/, 2026-11-29).
     """
     rows = [row["wasserstein"] for row in history
             if critic_warmup / 2 < row["step"] <= critic_warmup]
@@ -177,7 +179,7 @@ def warmup_verdict(history: list[dict[str, float]], critic_warmup: int) -> str:
             f"(median {median:+.3g}; chance alone: p = {p:.2g})")
     if p < VERDICT_P:  # so most rows are above 0, and the median too
         return (f"critic warm-up over at iteration {critic_warmup:,}: the new critic tells the "
-                f"generator's beats from the loops; {seen}")
+                f"generator's beats from the loops in its training batches; {seen}")
     return (f"critic warm-up over at iteration {critic_warmup:,}: the new critic has not yet "
             f"shown that it tells the generator's beats from the loops, so the generator's first "
             f"updates may follow no signal; {seen}. A longer --critic-warmup gives it more time")

@@ -355,6 +355,7 @@ def test_the_warmup_verdict_is_a_sign_test_on_the_second_half():
     seeing = first_half[:75] + _rows([0.4] * 120 + [-0.2] * 30, 1510)
     line = warmup_verdict(seeing, 3000)
     assert "the new critic tells" in line and "above 0 in 120 of 150 rows" in line
+    assert "from the loops in its training batches;" in line  # not a claim about other clips
     assert "median +0.4" in line
     # Rows after the warm-up (the generator already moving) are not the warm-up's.
     assert "above 0 in 75 of 150" in warmup_verdict(blind + _rows([1.0] * 50, 3010), 3000)
