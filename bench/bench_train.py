@@ -43,7 +43,8 @@ import time
 
 import numpy as np
 
-from beatgan.config import PHASE_SHUFFLE_PER, UPSAMPLE_METHODS  # light: no Keras, so the backend can still be chosen
+# Light: no Keras, so the backend can still be chosen.
+from beatgan.config import PHASE_SHUFFLE_PER, UPSAMPLE_METHODS
 
 
 def add_step_arguments(parser: argparse.ArgumentParser, *,

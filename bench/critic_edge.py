@@ -6,9 +6,9 @@ float32 and without phase shuffle (inference; ``--shuffle``: with the critic's p
 training draws it, the scores its generator learns from). Prints:
 
 1. the edge: mean score of the loops minus that of the beats (the Wasserstein estimate a
-   training history logs, here on clips scored outside training: new beats, and
-   the loops' noisy copies, which at ``--seed`` 0 are those a seed-0 run trained on), with its standard error, and each set's mean
-   and spread;
+   training history logs, here on clips scored outside training: new beats, and the loops'
+   noisy copies, which at ``--seed`` 0 are those a seed-0 run trained on), with its standard
+   error, and each set's mean and spread;
 2. where the critic looks: the power of the gradient of its score with respect to the input,
    at the beats, per frequency band (shares of 1) and its strongest frequencies;
 3. two probes, each applied to both sets: a 60 Hz high-pass (is the edge in the sub-bass?) and
