@@ -528,7 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "default to its config.json (default: train from scratch)")
     p.add_argument("--critic-warmup", type=_count, default=None, metavar="ITERATIONS",
                    help="with --init-from: iterations that train only the critic before the "
-                        "generator learns (default 500 when the folder has no critic, else 0)")
+                        "generator learns (default 500 when the folder has no critic, else 0); "
+                        "on a resumed run, a new end for a warm-up that has not ended yet")
     _add_config_flags(p, ["model_dim", "batch_size", "mixed_precision", "seed", "decimation",
                           "beats", "phase_shuffle", "phase_shuffle_per", "learning_rate",
                           "d_updates_per_g",

@@ -326,7 +326,8 @@ class _TrainingState:
     def __init__(self, data, config: Config, run_dir: Path, *, jit_compile: bool,
                  parallel: DataParallelPlan | None = None, jax_step: str = "fused",
                  on_instability: str = "warn", max_rollbacks: int = 3,
-                 rollback_lr_factor: float = 0.5, warm_start: WarmStart | None = None):
+                 rollback_lr_factor: float = 0.5, warm_start: WarmStart | None = None,
+                 warmup_asked: int | None = None):
         self.config = config
         self.on_instability = on_instability
         self.max_rollbacks, self.rollback_lr_factor = max_rollbacks, rollback_lr_factor
@@ -355,9 +356,12 @@ class _TrainingState:
         found = ckpt.latest_good_checkpoint(self.ckpt_dir)
         self.writer = ckpt.BackgroundWriter(None if found is None else found[0])
         self.started_from: dict[str, Any] | None = None  # the warm start's record, if any
+        self.warmup_changed: tuple[int, int] | None = None  # (was, now) when a resume changed it
         if found is not None:
             self._restore(*found[1:])
             _check_same_start(run_dir, self.started_from, warm_start)
+            if warmup_asked is not None:
+                self._change_warmup(warmup_asked)
         elif warm_start is not None:
             apply_warm_start(warm_start, self.generator, self.discriminator,
                              None if self.ema is None else self.ema.model, config)
@@ -370,7 +374,7 @@ class _TrainingState:
         self.critic_warmup = int(start.get("critic_warmup", 0))
         self.ema_step_offset = int(start.get("ema_step", 0))
         # A new critic learns alone first: at rate 0 Adam moves nothing (checkpoints keep the rate).
-        self.generator_frozen = self.generator_held
+        self.generator_frozen = self.generator_unreleased
         if self.generator_frozen:
             self.g_opt.learning_rate = 0.0
         self.stability = self._new_monitor()
@@ -409,6 +413,34 @@ class _TrainingState:
     def generator_held(self) -> bool:
         """True while a warm start's critic warm-up lasts (``step`` < ``critic_warmup``)."""
         return self.step < self.critic_warmup
+
+    @property
+    def generator_unreleased(self) -> bool:
+        """True until the warm-up's end has released the generator. Release comes at the start
+        of iteration ``critic_warmup + 1``, so a checkpoint of the warm-up's last iteration
+        (``step == critic_warmup``) still holds the generator at rate 0."""
+        return 0 < self.critic_warmup and self.step <= self.critic_warmup
+
+    def _change_warmup(self, asked: int) -> None:
+        """Resuming a warm start with another ``critic_warmup``: lengthen or shorten the warm-up
+        while the generator has not moved (a critic that cannot tell the beats from the loops
+        yet gets longer). ValueError once the generator has trained, or for an end before the
+        run's step."""
+        recorded = int(self.started_from.get("critic_warmup", 0))
+        if asked == recorded:
+            return
+        if self.step > recorded:
+            raise ValueError(
+                f"{self.run_dir} is at iteration {self.step:,} and its generator has trained "
+                f"since iteration {recorded:,}, where its critic warm-up ended: a warm-up can "
+                f"change only before it ends (resume without --critic-warmup, or with "
+                f"{recorded})")
+        if asked < self.step:
+            raise ValueError(
+                f"{self.run_dir} is at iteration {self.step:,} of its critic warm-up: it can end "
+                f"there or later, not at {asked:,}")
+        self.started_from = {**self.started_from, "critic_warmup": asked}
+        self.warmup_changed = (recorded, asked)
 
     def release_generator(self) -> None:
         """End the critic warm-up: the generator learns at the critic's rate from here (both
@@ -530,7 +562,7 @@ class _TrainingState:
         elapsed, rollbacks = self.elapsed, self.rollbacks
         self._restore(arrays, meta)  # weights, Adam states, average, draws, step, history
         self.elapsed, self.rollbacks = elapsed, rollbacks  # the discarded time was spent
-        self.generator_frozen = self.generator_held  # back into a warm-up: its rate 0 came back too
+        self.generator_frozen = self.generator_unreleased  # back into a warm-up: its rate 0 too
         go_on = len(self.rollbacks) < self.max_rollbacks
         if go_on:
             for optimizer in (self.g_opt, self.d_opt):
@@ -650,7 +682,11 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
             folder that holds checkpoints resumes them instead, and must have started from
             the same weights.
         critic_warmup: with ``init_from``: iterations that train only the critic first (None:
-            ``warm_start.DEFAULT_CRITIC_WARMUP`` when the folder has no critic, else 0).
+            ``warm_start.DEFAULT_CRITIC_WARMUP`` when the folder has no critic, else 0). A
+            resumed run keeps the warm-up it started with unless this is given: then the
+            warm-up ends here instead, if the generator has not trained yet (ValueError else).
+            A call that stops where the warm-up ends prints its verdict; the next one releases
+            the generator.
 
     A first SIGINT (Ctrl-C, a notebook's interrupt) or SIGTERM during the loop stops it after
     the current iteration with the same checkpoint and export (``stop_reason`` "interrupted");
@@ -703,7 +739,11 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
         run = _TrainingState(data, config, run_dir, jit_compile=jit_compile, parallel=parallel,
                              jax_step=jax_step, on_instability=on_instability,
                              max_rollbacks=max_rollbacks, rollback_lr_factor=rollback_lr_factor,
-                             warm_start=warm_start)
+                             warm_start=warm_start, warmup_asked=critic_warmup)
+        if run.warmup_changed is not None:
+            was, now = run.warmup_changed
+            print(f"the critic warm-up now ends at iteration {now:,} (it was {was:,}); the "
+                  f"generator is held until then")
         # Room for two checkpoints (one being written beside the last) before hours of work.
         parts = [run.generator, run.discriminator, run.g_opt, run.d_opt]
         parts += [] if run.ema is None else [run.ema.model]
@@ -884,6 +924,9 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
             if run.saved_step != run.step:
                 run.save_checkpoint(keep=keep)
         run.writer.wait()  # a stop after a checkpoint still being written
+        if run.generator_frozen and run.step == run.critic_warmup:
+            # Stopped where the warm-up ends: judged now, released when the run resumes.
+            bar.write(warmup_verdict(run.history, run.critic_warmup))
     finally:
         run.writer.join()  # an error on the way out: the write in progress still ends
         bar.close()

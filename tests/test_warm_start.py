@@ -154,6 +154,60 @@ def test_a_resume_keeps_its_start_and_other_weights_are_refused(generator_only, 
         _train(scratch, 2, init_from=generator_only)
 
 
+def _verdicts(out):
+    return [line for line in out.splitlines() if line.startswith("critic warm-up over")]
+
+
+def test_a_run_stopped_where_its_warmup_ends_resumes_as_if_never_stopped(generator_only, tmp_path,
+                                                                         capsys):
+    """A checkpoint of the warm-up's last iteration holds the generator at rate 0; the resumed
+    call releases it, so stopping there changes nothing (it once left the rate at 0 for good)."""
+    straight = _train(tmp_path / "straight", 4, init_from=generator_only, critic_warmup=2)
+    assert len(_verdicts(capsys.readouterr().out)) == 1
+    _train(tmp_path / "split", 2, init_from=generator_only, critic_warmup=2)
+    assert len(_verdicts(capsys.readouterr().out)) == 1  # judged where it stopped
+    split = _train(tmp_path / "split", 4, init_from=generator_only, critic_warmup=2)
+    assert split.resumed_from == 2 and len(_verdicts(capsys.readouterr().out)) == 1
+    a = ckpt.latest_checkpoint(tmp_path / "split" / "checkpoints")
+    b = ckpt.latest_checkpoint(straight.run_dir / "checkpoints")
+    arrays_a, _ = ckpt.load_checkpoint(a)
+    arrays_b, _ = ckpt.load_checkpoint(b)
+    assert sorted(arrays_a) == sorted(arrays_b)
+    for key in arrays_a:
+        np.testing.assert_allclose(arrays_a[key], arrays_b[key], rtol=1e-5, atol=1e-7, err_msg=key)
+    assert _group(a, "g_optimizer")[LR[0]] == pytest.approx(CONFIG.learning_rate)
+
+
+def test_a_resume_can_lengthen_the_warmup_until_the_generator_moves(generator_only, tmp_path,
+                                                                     capsys):
+    from beatgan.model import build_generator
+
+    run = tmp_path / "run"
+    _train(run, 2, init_from=generator_only, critic_warmup=2)
+    longer = _train(run, 4, init_from=generator_only, critic_warmup=3)
+    assert "the critic warm-up now ends at iteration 3 (it was 2)" in capsys.readouterr().out
+    assert longer.started_from["critic_warmup"] == 3
+    info = json.loads((run / "export" / "weights.json").read_text())
+    assert info["started_from"]["critic_warmup"] == 3
+    shipped = _loaded(CONFIG, generator_only / "generator.weights.h5", build_generator)
+    by_step = dict(ckpt.list_checkpoints(run / "checkpoints"))
+    for got, want in zip(_group(by_step[3], "generator"), shipped):  # held one more iteration
+        np.testing.assert_array_equal(got, want)
+    assert any(not np.array_equal(got, want)
+               for got, want in zip(_group(by_step[4], "generator"), shipped))
+    with pytest.raises(ValueError, match="generator has trained since iteration 3.*only before"):
+        _train(run, 6, init_from=generator_only, critic_warmup=5)
+    assert max(s for s, _ in ckpt.list_checkpoints(run / "checkpoints")) == 4  # nothing trained
+    early = tmp_path / "early"
+    _train(early, 2, init_from=generator_only, critic_warmup=4)
+    with pytest.raises(ValueError, match="iteration 2 of its critic warm-up.*not at 1"):
+        _train(early, 4, init_from=generator_only, critic_warmup=1)
+    shorter = _train(early, 3, init_from=generator_only, critic_warmup=2)  # ends where it is
+    assert shorter.started_from["critic_warmup"] == 2
+    moved = _group(ckpt.latest_checkpoint(early / "checkpoints"), "generator")
+    assert any(not np.array_equal(got, want) for got, want in zip(moved, shipped))
+
+
 def test_chained_warm_starts_add_up_the_updates_behind_them(source, tmp_path):
     first = _train(tmp_path / "first", 2, init_from=source)
     start = read_warm_start(first.export_dir, CONFIG)
@@ -278,6 +332,31 @@ def test_a_rollback_into_the_warmup_holds_the_generator_again(generator_only, tm
     assert g_rate == d_rate == pytest.approx(CONFIG.learning_rate / 2)
     # The event names the rate the run goes on at, not the held generator's 0.
     assert result.rollbacks[0]["learning_rate"] == pytest.approx(CONFIG.learning_rate / 2)
+    assert any(not np.array_equal(got, want)
+               for got, want in zip(_group(by_step[8], "generator"), shipped))
+
+
+def test_a_rollback_to_the_warmups_last_iteration_releases_the_generator(generator_only,
+                                                                          tmp_path, monkeypatch):
+    """A jump at 5 goes back to the checkpoint at 2, where a 2-iteration warm-up ends: the
+    generator is released again at 3, at the halved rate (it once stayed at rate 0)."""
+    import warnings
+
+    import _rollback_worker
+    from beatgan import training
+    from beatgan.model import build_generator
+
+    _rollback_worker.InjectedJump.remaining = 1
+    monkeypatch.setattr(training, "InstabilityMonitor", _rollback_worker.InjectedJump)
+    run = tmp_path / "run"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = _train(run, 8, init_from=generator_only, critic_warmup=2,
+                        on_instability="rollback", checkpoint_every=2)
+    assert [(r["at_step"], r["to_step"]) for r in result.rollbacks] == [(5, 2)]
+    by_step = dict(ckpt.list_checkpoints(run / "checkpoints"))
+    assert _group(by_step[8], "g_optimizer")[LR[0]] == pytest.approx(CONFIG.learning_rate / 2)
+    shipped = _loaded(CONFIG, generator_only / "generator.weights.h5", build_generator)
     assert any(not np.array_equal(got, want)
                for got, want in zip(_group(by_step[8], "generator"), shipped))
 
