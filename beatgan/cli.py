@@ -225,9 +225,16 @@ def train_summary(result) -> str:
                     f"checkpoint before it is kept: beatgan select --run {result.run_dir} "
                     f"exports the best checkpoint; --on-instability rollback goes back to it "
                     f"by itself)")
+    warmup = int((result.started_from or {}).get("critic_warmup", 0))
+    if result.step <= warmup and result.stop_reason != "unstable":
+        # Stopped inside a warm start's critic warm-up: the generator is still the folder's.
+        then = (f"The generator has not trained yet (its critic warm-up ends at iteration "
+                f"{warmup:,}): the same command with a higher --iterations, or a --max-minutes, "
+                f"goes on")
+    else:
+        then = f"Next: beatgan generate --weights {weights}"
     return (f"trained to iteration {result.step}{start} in {_duration(result.seconds)}"
-            f"{'; ' + losses if losses else ''}{unstable}; weights in {weights}. "
-            f"Next: beatgan generate --weights {weights}")
+            f"{'; ' + losses if losses else ''}{unstable}; weights in {weights}. {then}")
 
 
 # --- commands ---------------------------------------------------------------

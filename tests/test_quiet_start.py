@@ -97,3 +97,10 @@ def test_train_summary_is_one_line_with_the_next_command(tmp_path):
     assert train_summary(result).startswith(
         "trained to iteration 200 (resumed at 100) (from weights, 11,210 iterations before this "
         "run) in 1 min 15 s;")
+    assert train_summary(result).endswith(f"Next: beatgan generate --weights {tmp_path / 'export'}")
+    result.started_from["critic_warmup"] = 200  # stopped where its critic warm-up ends
+    assert train_summary(result).endswith(
+        "The generator has not trained yet (its critic warm-up ends at iteration 200): the same "
+        "command with a higher --iterations, or a --max-minutes, goes on")
+    result.step = 201
+    assert train_summary(result).endswith(f"Next: beatgan generate --weights {tmp_path / 'export'}")
