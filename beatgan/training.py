@@ -559,9 +559,10 @@ class _TrainingState:
         target_step, target = before[-1]
         arrays, meta = ckpt.load_checkpoint(target)
         discarded = [row for row in self.history if row["step"] > target_step]
-        elapsed, rollbacks = self.elapsed, self.rollbacks
+        elapsed, rollbacks, started_from = self.elapsed, self.rollbacks, self.started_from
         self._restore(arrays, meta)  # weights, Adam states, average, draws, step, history
-        self.elapsed, self.rollbacks = elapsed, rollbacks  # the discarded time was spent
+        # The discarded time was spent; a warm-up this call lengthened stays lengthened.
+        self.elapsed, self.rollbacks, self.started_from = elapsed, rollbacks, started_from
         self.generator_frozen = self.generator_unreleased  # back into a warm-up: its rate 0 too
         go_on = len(self.rollbacks) < self.max_rollbacks
         if go_on:
@@ -721,6 +722,9 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     if on_instability not in INSTABILITY_ACTIONS:
         raise ValueError(f"on_instability must be one of {INSTABILITY_ACTIONS}, "
                          f"got {on_instability!r}")
+    if critic_warmup is not None and init_from is None:
+        raise ValueError("critic_warmup only applies with init_from (a run from scratch trains "
+                         "both networks from the start)")
     if max_rollbacks < 0 or not 0.0 < rollback_lr_factor <= 1.0:
         raise ValueError(f"need max_rollbacks >= 0 and 0 < rollback_lr_factor <= 1, got "
                          f"{max_rollbacks} and {rollback_lr_factor}")
@@ -744,6 +748,7 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
             was, now = run.warmup_changed
             print(f"the critic warm-up now ends at iteration {now:,} (it was {was:,}); the "
                   f"generator is held until then")
+            run.save_checkpoint(keep=keep)  # a call that stops before iterating keeps it too
         # Room for two checkpoints (one being written beside the last) before hours of work.
         parts = [run.generator, run.discriminator, run.g_opt, run.d_opt]
         parts += [] if run.ema is None else [run.ema.model]

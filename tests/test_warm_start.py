@@ -303,6 +303,9 @@ def test_critic_warmup_without_init_from_is_refused(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "run"), "--critic-warmup", "5"]) == 2
     assert "--critic-warmup only applies with --init-from" in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoints").exists()
+    with pytest.raises(ValueError, match="critic_warmup only applies with init_from"):
+        _train(tmp_path / "api", 1, critic_warmup=2)  # the library refuses it too
+    assert not (tmp_path / "api").exists()
 
 
 def test_a_rollback_into_the_warmup_holds_the_generator_again(generator_only, tmp_path,
@@ -334,6 +337,42 @@ def test_a_rollback_into_the_warmup_holds_the_generator_again(generator_only, tm
     assert result.rollbacks[0]["learning_rate"] == pytest.approx(CONFIG.learning_rate / 2)
     assert any(not np.array_equal(got, want)
                for got, want in zip(_group(by_step[8], "generator"), shipped))
+
+
+def test_a_lengthened_warmup_survives_a_call_without_iterations_and_a_rollback(
+        generator_only, tmp_path, monkeypatch):
+    """The new end is saved at once, and a rollback to a checkpoint from before the change
+    keeps it: afterwards the generator is held to iteration 4 and trains from 5, resumed too."""
+    import warnings
+
+    import _rollback_worker
+    from beatgan import training
+    from beatgan.model import build_generator
+
+    run = tmp_path / "run"
+    _train(run, 2, init_from=generator_only, critic_warmup=2)
+    _train(run, 2, init_from=generator_only, critic_warmup=4)  # at its target: no iteration
+    _, meta = ckpt.load_checkpoint(ckpt.latest_checkpoint(run / "checkpoints"))
+    assert meta["step"] == 2 and meta["started_from"]["critic_warmup"] == 4
+    _rollback_worker.InjectedJump.remaining = 1
+    monkeypatch.setattr(_rollback_worker, "JUMP_AT", 4)
+    monkeypatch.setattr(_rollback_worker, "CALM_UNTIL", 1)  # back to 1, saved with warm-up 2
+    monkeypatch.setattr(training, "InstabilityMonitor", _rollback_worker.InjectedJump)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = _train(run, 5, on_instability="rollback")
+    assert [(r["at_step"], r["to_step"]) for r in result.rollbacks] == [(4, 1)]
+    assert result.started_from["critic_warmup"] == 4
+    monkeypatch.undo()
+    _train(run, 7)  # resumed as it was saved
+    shipped = _loaded(CONFIG, generator_only / "generator.weights.h5", build_generator)
+    by_step = dict(ckpt.list_checkpoints(run / "checkpoints"))
+    for got, want in zip(_group(by_step[4], "generator"), shipped):
+        np.testing.assert_array_equal(got, want)
+    assert ckpt.load_checkpoint(by_step[7])[1]["started_from"]["critic_warmup"] == 4
+    assert _group(by_step[7], "g_optimizer")[LR[0]] > 0
+    assert any(not np.array_equal(a, b)
+               for a, b in zip(_group(by_step[5], "generator"), _group(by_step[7], "generator")))
 
 
 def test_a_rollback_to_the_warmups_last_iteration_releases_the_generator(generator_only,
