@@ -551,13 +551,20 @@ class _TrainingState:
         calm = self.stability.calm_step
         limit = at_step - 1 if calm is None else min(calm, at_step - 1)
         before = [(s, p) for s, p in ckpt.list_checkpoints(self.ckpt_dir) if s <= limit]
-        if not before:
+        # Losses are computed before an iteration's updates, so the checkpoint of the iteration
+        # before the first NaN loss may already hold the NaN weights: go back past any such.
+        found = None
+        for target_step, target in reversed(before):
+            arrays, meta = ckpt.load_checkpoint(target)
+            if all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f"):
+                found = arrays, meta
+                break
+        if found is None:
             if error is not None:
                 raise error
             self._keep_last_stable_checkpoint()
             return True
-        target_step, target = before[-1]
-        arrays, meta = ckpt.load_checkpoint(target)
+        arrays, meta = found
         discarded = [row for row in self.history if row["step"] > target_step]
         elapsed, rollbacks, started_from = self.elapsed, self.rollbacks, self.started_from
         self._restore(arrays, meta)  # weights, Adam states, average, draws, step, history

@@ -239,6 +239,30 @@ def test_a_nan_rolls_back_like_a_jump_and_a_resumed_run_remembers(tmp_path, monk
         pytest.approx(5e-5)] * 2
 
 
+def test_a_rollback_passes_over_a_checkpoint_that_holds_nan_weights(tmp_path, monkeypatch):
+    """Iteration 4's update leaves a NaN weight while its losses, computed before the update,
+    are finite; iteration 5's are NaN. Checkpoint 4 holds the NaN: the run goes back to 2
+    (checkpoints every 2 iterations)."""
+    from beatgan import training
+
+    real_iteration = training._TrainingState.iteration
+
+    def nan_update_at_4(self):
+        out = real_iteration(self)
+        if self.step + 1 == 4 and not self.rollbacks:
+            variable = self.generator.trainable_variables[0]
+            variable.assign(np.full(variable.shape, np.nan, np.float32))
+        return out
+
+    monkeypatch.setattr(training._TrainingState, "iteration", nan_update_at_4)
+    with pytest.warns(TrainingInstabilityWarning, match="rolled back to iteration 2"):
+        result = _train_tiny(tmp_path, 6)
+    assert [(r["at_step"], r["to_step"]) for r in result.rollbacks] == [(5, 2)]
+    arrays, _ = ckpt.load_checkpoint(result.checkpoint)
+    assert all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f")
+    assert np.isfinite(np.asarray(result.generator.trainable_variables[0])).all()
+
+
 def test_without_a_checkpoint_before_it_a_nan_still_stops_the_run(tmp_path, monkeypatch):
     from beatgan import training
 
