@@ -244,6 +244,13 @@ def draw_stream(config: Config, started_from: dict[str, Any] | None) -> list[int
     return [config.seed] if not started_from else [config.seed, int(started_from["runs"])]
 
 
+def rollback_stream(config: Config, started_from: dict[str, Any] | None, k: int) -> list[int]:
+    """The stream a run draws from after its rollback ``k`` (1, 2, ...): ``[seed, runs, k]``,
+    ``runs`` 0 for a run from scratch. Three numbers, so it is never a warm start's
+    ``[seed, runs]``: the first warm start from a run does not replay that run's rollback."""
+    return [config.seed, int(started_from["runs"]) if started_from else 0, k]
+
+
 # --- models, optimizers, export -------------------------------------------------------
 def build_optimizer(config: Config, *, name: str) -> keras.optimizers.Adam:
     """Adam(learning_rate, beta_1, beta_2) as the WaveGAN paper trains both networks."""
@@ -576,9 +583,8 @@ class _TrainingState:
             for optimizer in (self.g_opt, self.d_opt):
                 optimizer.learning_rate = float(optimizer.learning_rate) * self.rollback_lr_factor
             # New draws from here: replayed, the same batches, z, alphas and phase-shuffle shifts
-            # met the same trouble again (docs/training-runs/, 2026-11-28). Rollback k draws the
-            # stream (seed, ..., k).
-            stream = [*draw_stream(self.config, self.started_from), len(self.rollbacks) + 1]
+            # met the same trouble again (docs/training-runs/, 2026-11-28).
+            stream = rollback_stream(self.config, self.started_from, len(self.rollbacks) + 1)
             self.sampler.draw_anew(stream)
             reseed_phase_shuffle(self.discriminator, stream)
         self.steps.reload_from_models()

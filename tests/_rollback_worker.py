@@ -6,7 +6,7 @@ Run A trains the tiny run of ``_train_worker`` to 8 iterations under ``on_instab
 with a jump injected at iteration 5 (calm until 3), so it goes back to its checkpoint at 2,
 halves both learning rates, switches to new draws and trains on to 8. Run B, the reference,
 trains to 2, has the learning rates in its checkpoint halved and its sampler and the critic's
-phase-shuffle layers switched to the stream (seed, 1) by hand, and resumes to 8. Prints one line
+phase-shuffle layers switched to the stream (seed, 0, 1) by hand, and resumes to 8. Prints one line
 ``RESULT {...}``: the largest difference between the two runs' final checkpoints and what A
 recorded. Also imported by the tests, which call ``compare`` in-process (TensorFlow).
 """
@@ -79,9 +79,9 @@ def compare(work_dir) -> dict:
     sampler = training.BatchSampler(len(_train_worker.tiny_data()), batch_size=1, latent_dim=1,
                                     seed=0)
     sampler.set_state(meta["sampler"], arrays["sampler/order"])
-    sampler.draw_anew([_train_worker.CONFIG.seed, 1])  # rollback 1 of a run from scratch
+    sampler.draw_anew([_train_worker.CONFIG.seed, 0, 1])  # rollback 1 of a run from scratch
     meta["sampler"], arrays["sampler/order"] = sampler.get_state()
-    shuffles = _train_worker.reseeded_shuffle_states([_train_worker.CONFIG.seed, 1])
+    shuffles = _train_worker.reseeded_shuffle_states([_train_worker.CONFIG.seed, 0, 1])
     assert len(shuffles) == 4 and all(arrays[k].shape == v.shape for k, v in shuffles.items())
     arrays.update(shuffles)
     ckpt.save_checkpoint(b_dir / "checkpoints", step=2, arrays=arrays, meta=meta)

@@ -239,6 +239,17 @@ def test_a_nan_rolls_back_like_a_jump_and_a_resumed_run_remembers(tmp_path, monk
         pytest.approx(5e-5)] * 2
 
 
+def test_no_rollback_draws_the_stream_of_a_warm_start_or_of_another_rollback():
+    from beatgan.training import draw_stream, rollback_stream
+
+    config = _train_worker.CONFIG
+    starts = [None, {"runs": 1}, {"runs": 2}]
+    streams = [draw_stream(config, start) for start in starts]
+    streams += [rollback_stream(config, start, k) for start in starts for k in (1, 2, 3)]
+    assert len({tuple(stream) for stream in streams}) == len(streams) == 12
+    assert rollback_stream(config, None, 1) == [config.seed, 0, 1]
+
+
 def test_a_rollback_passes_over_a_checkpoint_that_holds_nan_weights(tmp_path, monkeypatch):
     """Iteration 4's update leaves a NaN weight while its losses, computed before the update,
     are finite; iteration 5's are NaN. Checkpoint 4 holds the NaN: the run goes back to 2
