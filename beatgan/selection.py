@@ -518,8 +518,11 @@ def export_selection(selection: Selection, out_dir: str | Path, *,
     ckpt.restore_group(arrays, "discriminator", discriminator.variables)
     ema_generator = None
     if chosen.ema:
+        from .warm_start import ema_updates
+
         ema_generator = build_generator(config)
         ckpt.restore_group(arrays, ckpt.EMA_GROUP, ema_generator.variables)
+        carried["ema_updates"] = ema_updates(chosen.step, started_from)
     table = json.dumps(selection.to_dict(), indent=2, allow_nan=False) + "\n"
     return export_weights(generator, discriminator, config=config, folder=out_dir,
                           ema_generator=ema_generator, step=chosen.step, dtype=dtype,

@@ -109,7 +109,8 @@ from .fileio import atomic_write_bytes
 from .model import build_discriminator, build_generator, reseed_phase_shuffle
 from .stability import INSTABILITY_LOG, InstabilityMonitor, TrainingInstabilityWarning
 from .tensorboard_log import EventWriter
-from .warm_start import WarmStart, apply_warm_start, read_warm_start, warmup_verdict
+from .warm_start import (WarmStart, apply_warm_start, ema_updates, read_warm_start,
+                         warmup_verdict)
 
 #: Columns of history.csv, in order. ``step`` counts iterations, ``wall_s`` training seconds.
 HISTORY_FIELDS = ("step", "d_updates", "d_loss", "g_loss", "gp", "wasserstein", "wall_s")
@@ -785,6 +786,8 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
                         ema_generator=None if run.ema is None else run.ema.model, step=run.step,
                         dtype=export_dtype,
                         extra_info={"trained_on": trained_on(run),
+                                    **({"ema_updates": ema_updates(run.step, run.started_from)}
+                                       if run.ema is not None else {}),
                                     **({"rollbacks": run.rollbacks} if run.rollbacks else {}),
                                     **({"started_from": run.started_from}
                                        if run.started_from else {})})

@@ -98,10 +98,20 @@ def read_warm_start(folder: str | Path, config: Config, *,
               "step": step, "iterations": iterations, "d_updates": d_updates,
               "runs": int(before.get("runs", 0)) + 1,
               "critic": "loaded" if has_critic else "new", "critic_warmup": critic_warmup,
-              "ema_step": iterations if info.get("ema") else 0}
+              # Older exports lack "ema_updates": every iteration then counts as one update.
+              "ema_step": (int(info.get("ema_updates", iterations)) if info.get("ema") else 0)}
     return WarmStart(folder=folder, generator=raw if raw.is_file() else folder / GENERATOR_WEIGHTS,
                      average=folder / GENERATOR_WEIGHTS if raw.is_file() else None,
                      discriminator=critic if has_critic else None, record=record)
+
+
+def ema_updates(step: int, started_from: dict[str, Any] | None) -> int:
+    """Generator updates averaged into a run's moving average after its iteration ``step``,
+    over the whole chain: the start folder's (``ema_step``), then one per iteration after the
+    critic warm-up (the generator, and so its average, stands still during it). Exports record
+    it as ``"ema_updates"``, and a warm start from them goes on from it."""
+    start = started_from or {}
+    return int(start.get("ema_step", 0)) + max(0, step - int(start.get("critic_warmup", 0)))
 
 
 def apply_warm_start(start: WarmStart, generator: Any, discriminator: Any,

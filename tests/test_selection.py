@@ -260,6 +260,7 @@ def test_float16_export_holds_the_chosen_ema_and_records_the_choice(run, selecti
                                        err_msg=key)
     info = json.loads((out / "weights.json").read_text())
     assert (info["step"], info["ema"], info["dtype"]) == (selection.chosen.step, True, "float16")
+    assert info["ema_updates"] == selection.chosen.step  # a run from scratch averages each one
     assert info["selection"]["metric"] == "frechet" and info["selection"]["n"] == N_BEATS
     assert info["selection"]["seed"] == 0
     assert info["selection"]["value"] == pytest.approx(selection.chosen.metrics["frechet"])

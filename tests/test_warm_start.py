@@ -215,6 +215,33 @@ def test_chained_warm_starts_add_up_the_updates_behind_them(source, tmp_path):
     assert start.record["runs"] == 2 and start.record["ema_step"] == 5
 
 
+def test_the_average_counts_only_the_updates_it_averaged(generator_only, tmp_path):
+    """The updates behind a moving average skip a warm-up's iterations and runs without one
+    (7 iterations behind the first export below, 5 of them averaged)."""
+    from beatgan.ema import decay_at
+
+    first = _train(tmp_path / "first", 4, init_from=generator_only, critic_warmup=2)
+    info = json.loads((first.export_dir / "weights.json").read_text())
+    assert info["ema_updates"] == 3 + (4 - 2)
+    start = read_warm_start(first.export_dir, CONFIG)
+    assert start.record["iterations"] == 7 and start.record["ema_step"] == 5
+    # The next run's first update decays as the average's sixth, not its eighth.
+    second = tmp_path / "second"
+    _train(second, 1, init_from=first.export_dir)
+    before = _group(ckpt.latest_checkpoint(tmp_path / "first" / "checkpoints"), ckpt.EMA_GROUP)
+    raw = _group(ckpt.latest_checkpoint(second / "checkpoints"), "generator")
+    after = _group(ckpt.latest_checkpoint(second / "checkpoints"), ckpt.EMA_GROUP)
+    kernel = next(i for i, a in enumerate(raw) if a.ndim == 3)
+    d6 = decay_at(6, decay=CONFIG.ema_decay)
+    np.testing.assert_allclose(after[kernel], d6 * before[kernel] + (1 - d6) * raw[kernel],
+                               rtol=1e-5, atol=1e-7)
+    plain = _train(tmp_path / "plain", 3, config=CONFIG.replace(ema=False))
+    averaged = _train(tmp_path / "averaged", 2, init_from=plain.export_dir,
+                      config=CONFIG.replace(ema=True))
+    assert json.loads((averaged.export_dir / "weights.json").read_text())["ema_updates"] == 2
+    assert read_warm_start(averaged.export_dir, CONFIG).record["ema_step"] == 2
+
+
 def _draws_after(seed, iterations):
     """The sampler's (state, order) after ``iterations`` of the tiny run, drawn from ``seed``."""
     from beatgan.training import BatchSampler
