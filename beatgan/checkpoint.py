@@ -75,10 +75,11 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
 
 
 def save_checkpoint(directory: str | Path, *, step: int, arrays: dict[str, np.ndarray],
-                    meta: dict[str, Any], keep: int = 3) -> Path:
+                    meta: dict[str, Any], keep: int = 3, spare: int | None = None) -> Path:
     """Write ``arrays`` and ``meta`` as checkpoint ``step`` and keep only the newest ``keep``.
 
-    ``arrays`` maps names to numpy arrays; ``meta`` must be JSON-serialisable.
+    ``arrays`` maps names to numpy arrays; ``meta`` must be JSON-serialisable. ``spare``: also
+    keep the newest checkpoint at or before this step (where a rollback would go back to).
     Returns the checkpoint's path.
     """
     if keep < 1:
@@ -90,7 +91,7 @@ def save_checkpoint(directory: str | Path, *, step: int, arrays: dict[str, np.nd
     np.savez(buffer, **arrays, **{_META_KEY: meta_bytes})
     path = atomic_write_bytes(checkpoint_path(directory, step), buffer.getvalue(),
                               what=f"writing checkpoint {step}")
-    _prune(Path(directory), keep=keep)
+    _prune(Path(directory), keep=keep, spare=spare)
     return path
 
 
@@ -111,7 +112,7 @@ class BackgroundWriter:
         self._error: BaseException | None = None
 
     def submit(self, directory: str | Path, *, step: int, arrays: dict[str, np.ndarray],
-               meta: dict[str, Any], keep: int = 3,
+               meta: dict[str, Any], keep: int = 3, spare: int | None = None,
                then: Callable[[], None] | None = None) -> Path:
         """Start writing checkpoint ``step`` (``save_checkpoint``'s arguments; ``arrays`` and
         ``meta`` must not change afterwards), then ``then()`` on the same thread. Returns the
@@ -121,7 +122,7 @@ class BackgroundWriter:
         def write() -> None:
             try:
                 self.last_written = save_checkpoint(directory, step=step, arrays=arrays,
-                                                    meta=meta, keep=keep)
+                                                    meta=meta, keep=keep, spare=spare)
                 if then is not None:
                     then()
             except BaseException as error:  # raised on the caller's thread, by wait()
@@ -163,11 +164,15 @@ def is_pinned(path: str | Path) -> bool:
     return path.with_name(path.name + PIN_SUFFIX).exists()
 
 
-def _prune(directory: Path, *, keep: int) -> None:
-    """Delete all but the newest ``keep`` unpinned checkpoints and any stale temporary files."""
-    unpinned = [path for _, path in list_checkpoints(directory) if not is_pinned(path)]
-    for old in unpinned[:-keep]:
-        old.unlink(missing_ok=True)
+def _prune(directory: Path, *, keep: int, spare: int | None = None) -> None:
+    """Delete all but the newest ``keep`` unpinned checkpoints (and the newest at or before step
+    ``spare``, when given) and any stale temporary files."""
+    unpinned = [(step, path) for step, path in list_checkpoints(directory) if not is_pinned(path)]
+    spared = None if spare is None else next(
+        (path for step, path in reversed(unpinned) if step <= spare), None)
+    for _, old in unpinned[:-keep]:
+        if old != spared:
+            old.unlink(missing_ok=True)
     for stale in directory.glob(".tmp-*"):
         if not stale.name.startswith(f".tmp-{os.getpid()}-"):
             stale.unlink(missing_ok=True)

@@ -485,7 +485,11 @@ class _TrainingState:
                 "config": self.config.to_dict(), "backend": keras.backend.backend(),
                 "devices": self.n_devices}  # informative: any device count can resume it
         self.saved_step = self.step
+        # Under "rollback", pruning spares where a rollback would go back to (the newest
+        # checkpoint at or before the last calm row), however long ago that is.
+        spare = self.stability.calm_step if self.on_instability == "rollback" else None
         self.writer.submit(self.ckpt_dir, step=self.step, arrays=arrays, meta=meta, keep=keep,
+                           spare=spare,
                            then=lambda: write_history(self.run_dir, history))
         if wait:
             self.writer.wait()

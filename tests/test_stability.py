@@ -239,6 +239,36 @@ def test_a_nan_rolls_back_like_a_jump_and_a_resumed_run_remembers(tmp_path, monk
         pytest.approx(5e-5)] * 2
 
 
+def test_pruning_spares_the_checkpoint_a_rollback_goes_back_to(tmp_path, monkeypatch):
+    """Checkpoints every iteration, keep 3: the estimate is last calm at 4 and jumps at 8, when
+    checkpoint 4 would long have been pruned. It is spared, and the run goes back to it."""
+    from beatgan import training
+
+    class LateJump(InstabilityMonitor):
+        flagged = False
+
+        def observe(self, row):
+            step = int(row["step"])
+            if self.unstable_at is None and step >= 8 and not LateJump.flagged:
+                LateJump.flagged = True
+                self.unstable_at, self.jump = step, (1.0, 99.0)
+                return True
+            if self.unstable_at is None:
+                self.calm_step = min(step, 4)
+            return False
+
+    monkeypatch.setattr(training, "InstabilityMonitor", LateJump)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = training.train(_train_worker.tiny_data(), _train_worker.CONFIG,
+                                run_dir=tmp_path, iterations=10, log_every=1, checkpoint_every=1,
+                                keep=3, progress=False, tensorboard=False,
+                                on_instability="rollback")
+    assert [(r["at_step"], r["to_step"]) for r in result.rollbacks] == [(8, 4)]
+    steps = [step for step, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")]
+    assert steps[-3:] == [8, 9, 10] and 4 in steps  # the pinned return point and the last 3
+
+
 def test_no_rollback_draws_the_stream_of_a_warm_start_or_of_another_rollback():
     from beatgan.training import draw_stream, rollback_stream
 
