@@ -548,7 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help=weights_help)
     p.add_argument("--n", type=_positive, default=40, help="number of beats (default 40)")
     p.add_argument("--out", type=Path, default=Path("generated_output"),
-                   help="folder for outputNNN.wav, beats.json and latents.npy (default generated_output)")
+                   help="folder for outputNNN.wav, beats.json and latents.npy (default "
+                        "generated_output); beats an earlier run listed in beats.json are "
+                        "replaced, other files are left alone")
     p.add_argument("--seed", type=_count, default=0, help="seed of the latent vectors (default 0)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
     p.add_argument("--raw", action="store_true",

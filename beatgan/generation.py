@@ -315,6 +315,7 @@ def _write_beat_chunks(chunks: Iterable[np.ndarray], out_dir: str | Path, *, n: 
     wav_size = len(fileio.wav_bytes(np.zeros((repeats * config.score_len, config.channels), np.int32),
                                     sample_rate_hz=config.sample_rate_hz))
     needed = n * wav_size + len(sidecar_json) + len(latents_npy or b"")
+    earlier = _listed_beats(out_dir)
     written = 0
     with fileio.staged_files(out_dir, what=f"writing {n} beats to {out_dir}",
                              needed_bytes=needed) as stage, \
@@ -331,12 +332,21 @@ def _write_beat_chunks(chunks: Iterable[np.ndarray], out_dir: str | Path, *, n: 
         if latents_npy is not None:
             stage(LATENTS_NPY, latents_npy)
         stage(SIDECAR_JSON, sidecar_json)
-    # Beats of an earlier, larger batch would otherwise be scored with this one.
-    for stale in out_dir.glob(f"{prefix}*.wav"):
-        index = stale.stem[len(prefix):]
-        if index.isdigit() and int(index) >= n:
-            stale.unlink()
+    # Beats of an earlier, larger batch would otherwise be scored with this one. Only the files
+    # its beats.json listed go: a WAV of the user's own, whatever its name, stays.
+    for stale in sorted(set(earlier) - set(names)):
+        (out_dir / stale).unlink(missing_ok=True)
     return [out_dir / name for name in names]
+
+
+def _listed_beats(out_dir: Path) -> list[str]:
+    """The WAV names the folder's ``beats.json`` lists (an earlier write's); [] without one."""
+    try:
+        files = json.loads((out_dir / SIDECAR_JSON).read_text()).get("files") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [name for name in files
+            if isinstance(name, str) and Path(name).name == name and name.endswith(".wav")]
 
 
 def _stage_chunk(stage: Callable[[str, bytes], Path], chunk: np.ndarray, *, names: list[str],

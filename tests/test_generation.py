@@ -163,9 +163,12 @@ def test_a_smaller_batch_removes_the_beats_of_a_larger_one(tmp_path):
     config = Config(model_dim=2)
     audio = np.zeros((3, config.slice_len, 2), np.float32)
     write_beats(audio, tmp_path, config=config)
-    (tmp_path / "keep.wav").write_bytes(b"not ours")
+    ours = ["keep.wav", "output2023.wav", "output99.wav"]  # the user's, two named like beats
+    for name in ours:
+        (tmp_path / name).write_bytes(b"not ours")
     write_beats(audio[:1], tmp_path, config=config)
-    assert sorted(p.name for p in tmp_path.glob("*.wav")) == ["keep.wav", "output000.wav"]
+    assert sorted(p.name for p in tmp_path.glob("*.wav")) == sorted([*ours, "output000.wav"])
+    assert all((tmp_path / name).read_bytes() == b"not ours" for name in ours)
 
 
 # --- many beats: generated and written a chunk at a time ---------------------------------------
