@@ -271,6 +271,9 @@ def _train_config(args: argparse.Namespace) -> Config:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
+    from .training import refuse_weights_folder
+
+    refuse_weights_folder(args.out)  # before its config.json is read as a run's
     config = _train_config(args)
     import numpy as np
 

@@ -104,7 +104,7 @@ from .backends.parallel import DataParallelPlan, data_parallel, device_kind
 from .backends.parallel import scope as parallel_scope
 from .config import Config
 from .ema import GeneratorEMA
-from .export import export_weights  # noqa: F401  (also reachable as training.export_weights)
+from .export import GENERATOR_WEIGHTS, export_weights  # noqa: F401  (training.export_weights too)
 from .fileio import atomic_write_bytes
 from .model import build_discriminator, build_generator, reseed_phase_shuffle
 from .stability import INSTABILITY_LOG, InstabilityMonitor, TrainingInstabilityWarning
@@ -257,6 +257,17 @@ def build_optimizer(config: Config, *, name: str) -> keras.optimizers.Adam:
     """Adam(learning_rate, beta_1, beta_2) as the WaveGAN paper trains both networks."""
     return keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1,
                                  beta_2=config.beta_2, name=name)
+
+
+def refuse_weights_folder(run_dir: str | Path) -> None:
+    """ValueError when ``run_dir`` is a weights folder (``generator.weights.h5`` at its top and
+    no checkpoints): training there would replace its ``config.json`` and history."""
+    run_dir = Path(run_dir)
+    if (run_dir / GENERATOR_WEIGHTS).is_file() and not (run_dir / ckpt.CHECKPOINT_DIR).is_dir():
+        raise ValueError(f"{run_dir} holds trained weights ({GENERATOR_WEIGHTS}), not a run: "
+                         f"training there would replace its config.json and history. To go on "
+                         f"from them, start a new run folder from them (--init-from {run_dir} "
+                         f"--out NEW_FOLDER)")
 
 
 def _check_run_config(run_dir: Path, config: Config) -> None:
@@ -751,6 +762,7 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     if checkpoint_minutes < 0:
         raise ValueError(f"checkpoint_minutes must be >= 0, got {checkpoint_minutes}")
     run_dir = Path(run_dir)
+    refuse_weights_folder(run_dir)
     fileio.check_writable(run_dir, what="preparing the run folder")
     with fileio.folder_lock(run_dir):  # one writer per run folder, until this call ends
         data = _check_data(data, config)

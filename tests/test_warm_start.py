@@ -335,6 +335,23 @@ def test_critic_warmup_without_init_from_is_refused(tmp_path, capsys):
     assert not (tmp_path / "api").exists()
 
 
+def test_a_weights_folder_is_refused_as_a_run_folder_and_left_as_it_was(generator_only, tmp_path,
+                                                                        capsys):
+    """`--out weights` typed for `--init-from weights` would replace the shipped config.json
+    and history: refused before anything is read or written, by the command and the library."""
+    from beatgan.cli import main
+
+    (generator_only / "history.csv").write_text("step,d_updates\n1,5\n")
+    before = {p.name: p.read_bytes() for p in generator_only.iterdir()}
+    code = main(["train", "--out", str(generator_only), "--model-dim", "2", "--batch-size", "2",
+                 "--iterations", "1"])
+    assert code == 2
+    assert f"--init-from {generator_only} --out NEW_FOLDER" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="holds trained weights"):
+        _train(generator_only, 1)
+    assert {p.name: p.read_bytes() for p in generator_only.iterdir()} == before
+
+
 def test_a_rollback_into_the_warmup_holds_the_generator_again(generator_only, tmp_path,
                                                               monkeypatch):
     """Under --on-instability rollback: a jump at iteration 5 goes back to the checkpoint at 2,
