@@ -57,7 +57,11 @@ def _add_config_flags(parser: argparse.ArgumentParser, names: Sequence[str], *,
             group.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction,
                                default=None, help=help_text)
         else:
-            kind = float if name == "target_bpm" or isinstance(default, float) else type(default)
+            number = name == "target_bpm" or isinstance(default, (int, float))
+            # Numbers are checked as they are parsed, so an error names the flag: counts whole
+            # and >= 0, the rest finite (Config checks the ranges).
+            kind = (_finite if name == "target_bpm" or isinstance(default, float) else
+                    _count if number else type(default))
             group.add_argument(_flag(name), dest=name, type=kind, default=None,
                                choices=choices.get(name), help=help_text)
 
@@ -66,6 +70,8 @@ def _config_from_args(args: argparse.Namespace, *, base: Config | None = None) -
     """``base`` (default: the ``--preset``, else seed) with every config flag given applied on top."""
     names = {f.name for f in dataclasses.fields(Config)}
     changes = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if changes.get("target_bpm") is not None and "bpm" not in changes:
+        changes["bpm"] = changes["target_bpm"]  # the generator works at the loops' new tempo
     if base is None:
         base = preset(args.preset or "seed")
     try:
@@ -138,6 +144,9 @@ def _parse_bpm(text: str) -> float | tuple[float, float]:
         raise argparse.ArgumentTypeError(
             f"--bpm takes tempos from {BPM_RANGE[0]:g} to {BPM_RANGE[1]:g} (a range LOW-HIGH "
             f"with LOW <= HIGH), got {text!r}")
+    if sep and math.ceil(values[0]) > math.floor(values[1]):
+        raise argparse.ArgumentTypeError(f"--bpm range {text!r} holds no whole-number tempo (the "
+                                         f"demo loops are drawn at whole tempi)")
     return values if sep else values[0]
 
 
@@ -248,10 +257,15 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_default_data(folder: str) -> bool:
+    """Whether ``folder`` names the default data folder, however it is spelled ("./X", "X/")."""
+    return Path(folder) == Path(DEFAULT_DATA)
+
+
 def _load_training_data(folder: str, config: Config, *, progress: bool = True):
     from .workflows import load_training_loops
 
-    is_default = folder == DEFAULT_DATA  # only the default folder, missing or empty, means the demo
+    is_default = _is_default_data(folder)  # only the default folder, missing or empty: the demo
     return load_training_loops(folder, config, missing_ok=is_default, empty_ok=is_default,
                                progress=progress)
 
@@ -271,10 +285,11 @@ def _train_config(args: argparse.Namespace) -> Config:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
-    from .training import refuse_weights_folder
+    from .training import check_generable, refuse_weights_folder
 
     refuse_weights_folder(args.out)  # before its config.json is read as a run's
     config = _train_config(args)
+    check_generable(config)  # before minutes of loading
     import numpy as np
 
     from .backends.compile_cache import use_run_compile_cache
@@ -399,7 +414,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         report = score_folder(args.data, args.generated, config=config, threshold=args.threshold,
                               max_shift_ms=max_shift_ms, examples_dir=args.examples,
                               examples=args.example_count, progress=not args.json,
-                              data_missing_ok=args.data == DEFAULT_DATA, loops=loops)
+                              data_missing_ok=_is_default_data(args.data), loops=loops)
         metrics = (folder_metrics(args.generated, loops, config=config, progress=not args.json)
                    if args.metrics else None)
     output = report.to_dict()
@@ -447,7 +462,7 @@ def _cmd_app(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
     from .app import launch
 
-    launch(args.weights, data_dir=args.data, data_missing_ok=args.data == DEFAULT_DATA,
+    launch(args.weights, data_dir=args.data, data_missing_ok=_is_default_data(args.data),
            host=args.host, port=args.port, share=args.share)
     return 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,11 @@ class Config:
             if not ok:
                 raise ValueError(f"Config: {message}")
 
+        floats = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if isinstance(getattr(self, f.name), float)}
+        need(all(math.isfinite(v) for v in floats.values()),
+             "numbers must be finite, got " + ", ".join(
+                 f"{k}={v}" for k, v in floats.items() if not math.isfinite(v)))
         need(self.slice_len in SLICE_LENGTHS,
              f"slice_len must be one of {SLICE_LENGTHS}, got {self.slice_len}")
         need(self.sample_rate_hz > 0 and self.source_rate_hz > 0,
@@ -129,6 +135,10 @@ class Config:
         need(self.bpm > 0, f"bpm must be positive, got {self.bpm}")
         need(self.target_bpm is None or self.target_bpm > 0,
              f"target_bpm must be positive or None, got {self.target_bpm}")
+        # Loops brought to one tempo are cut, generated and scored at it: one number for both.
+        need(self.target_bpm is None or self.target_bpm == self.bpm,
+             f"target_bpm ({self.target_bpm:g}) must equal bpm ({self.bpm:g}), the tempo the "
+             f"generator works at; set both" if self.target_bpm else "")
         need(self.decimation in DECIMATION_METHODS,
              f"decimation must be one of {DECIMATION_METHODS}, got {self.decimation!r}")
         need(self.tempo_method in TEMPO_METHODS,

@@ -259,6 +259,18 @@ def build_optimizer(config: Config, *, name: str) -> keras.optimizers.Adam:
                                  beta_2=config.beta_2, name=name)
 
 
+def check_generable(config: Config) -> None:
+    """ValueError when a model of ``config`` could be trained but not generate: its beats are
+    written as whole 4-beat bars, so a bar must hold a whole number of its segments."""
+    from .loop_export import segments_per_bar
+
+    try:
+        segments_per_bar(config)
+    except ValueError as error:
+        raise ValueError(f"beats={config.beats:g} cannot be generated: {error} (beats 1, 2 or "
+                         f"4)") from error
+
+
 def refuse_weights_folder(run_dir: str | Path) -> None:
     """ValueError when ``run_dir`` is a weights folder (``generator.weights.h5`` at its top and
     no checkpoints): training there would replace its ``config.json`` and history."""
@@ -751,6 +763,7 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     if on_instability not in INSTABILITY_ACTIONS:
         raise ValueError(f"on_instability must be one of {INSTABILITY_ACTIONS}, "
                          f"got {on_instability!r}")
+    check_generable(config)
     if critic_warmup is not None and init_from is None:
         raise ValueError("critic_warmup only applies with init_from (a run from scratch trains "
                          "both networks from the start)")

@@ -116,6 +116,13 @@ def test_config_flags_map_onto_the_config():
 def test_bpm_range_parses():
     args = build_parser().parse_args(["demo-data", "out", "--bpm", "90-140"])
     assert args.bpm == (90.0, 140.0)
+    assert build_parser().parse_args(["demo-data", "out", "--bpm", "90.2-91"]).bpm == (90.2, 91.0)
+
+
+def test_a_bpm_range_without_a_whole_tempo_is_refused_by_name(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo-data", "out", "--bpm", "90.2-90.8"])
+    assert "--bpm range '90.2-90.8' holds no whole-number tempo" in capsys.readouterr().err
 
 
 def test_score_names_an_unreadable_generated_file(demo_folder, tmp_path, capsys):
@@ -123,6 +130,14 @@ def test_score_names_an_unreadable_generated_file(demo_folder, tmp_path, capsys)
     assert main(["score", "--data", str(demo_folder), "--generated", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "output000.wav" in err and "not a readable audio file" in err and "Traceback" not in err
+
+
+def test_the_default_data_folder_is_recognised_however_it_is_spelled():
+    from beatgan.cli import _is_default_data
+
+    assert all(_is_default_data(f) for f in ("ULTIMATE_DRUM_LOOPS", "./ULTIMATE_DRUM_LOOPS/",
+                                              "ULTIMATE_DRUM_LOOPS/"))
+    assert not _is_default_data("ULTIMATE_DRUM_LOPS") and not _is_default_data("x/ULTIMATE_DRUM_LOOPS")
 
 
 def test_a_mistyped_data_folder_is_an_error_not_the_demo_pack(tmp_path, capsys):

@@ -27,6 +27,9 @@ def test_round_trip_through_json(tmp_path):
         ({"slice_len": 20000}, "slice_len"),
         ({"sample_rate_hz": 16000}, "divide"),
         ({"beats": 4}, "more than slice_len"),
+        ({"learning_rate": float("inf")}, "numbers must be finite, got learning_rate=inf"),
+        ({"bpm": float("nan")}, "bpm=nan"),
+        ({"target_bpm": 140.0}, r"target_bpm \(140\) must equal bpm \(125\)"),
     ],
 )
 def test_bad_values_are_refused_with_a_reason(changes, words):
@@ -56,3 +59,34 @@ def test_preset_with_changes():
     assert preset("seed", model_dim=16).model_dim == 16
     with pytest.raises(ValueError, match="unknown preset"):
         preset("nope")
+
+
+def test_loops_brought_to_a_tempo_are_generated_at_it():
+    config = Config(target_bpm=124.0, bpm=124.0)
+    assert config.score_len == Config().segment_len(124.0) == 14226
+
+
+def test_the_commands_target_bpm_sets_the_generators_tempo_and_flags_are_checked(capsys):
+    from beatgan.cli import _train_config, build_parser
+
+    parser = build_parser()
+    config = _train_config(parser.parse_args(["train", "--out", "x", "--target-bpm", "140"]))
+    assert (config.target_bpm, config.bpm) == (140.0, 140.0)
+    for flag, value in (("--target-bpm", "inf"), ("--learning-rate", "nan"), ("--seed", "-1"),
+                        ("--model-dim", "2.5")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["train", "--out", "x", flag, value])
+        assert f"argument {flag}:" in capsys.readouterr().err
+
+
+def test_a_model_whose_beats_do_not_tile_a_bar_is_refused_before_training(tmp_path, capsys):
+    from beatgan.cli import main
+    from beatgan.training import check_generable
+
+    check_generable(Config(beats=1))
+    with pytest.raises(ValueError, match="beats=3 cannot be generated"):
+        check_generable(Config(beats=3, slice_len=32768))
+    assert main(["train", "--out", str(tmp_path / "run"), "--preset", "bar", "--beats", "3",
+                 "--model-dim", "2", "--iterations", "1"]) == 2
+    assert "beats=3 cannot be generated" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
