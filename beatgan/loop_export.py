@@ -179,7 +179,13 @@ def float_to_pcm24(x: np.ndarray) -> np.ndarray:
 
     Sample ``round(x * 2**23)``, clipped to the 24-bit range: the inverse of reading with
     ``soundfile`` as float (24-bit PCM / 2**23), so a write/read round trip is exact on the grid.
+    ValueError for NaN or infinite samples (a diverged generator's), which would be written as
+    silence or full-scale clicks.
     """
+    x = np.asarray(x)
+    if not np.isfinite(x).all():
+        raise ValueError("audio holds NaN or infinite samples: the model that made it has "
+                         "diverged")
     q = np.clip(np.rint(np.asarray(x, dtype=np.float64) * FULL_SCALE_24), -FULL_SCALE_24, FULL_SCALE_24 - 1)
     return q.astype(np.int32) << 8
 

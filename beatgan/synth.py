@@ -425,6 +425,9 @@ def _loop_bpm(seed: int, index: int, bpm) -> float:
     low, high = bpm
     if not 0 < low <= high:
         raise ValueError(f"bpm range must satisfy 0 < low <= high, got {bpm}")
+    if np.ceil(low) > np.floor(high):
+        raise ValueError(f"bpm range {low:g}-{high:g} holds no whole-number tempo (loops are drawn "
+                         f"at whole tempi, as their names say)")
     # Whole numbers, so the tempo written in the name is exactly the loop's tempo.
     return float(rng.integers(int(np.ceil(low)), int(np.floor(high)) + 1))
 

@@ -129,6 +129,11 @@ def test_write_beats_refuses_bad_audio(tmp_path):
     with pytest.raises(ValueError, match="latent vectors"):
         write_beats(np.zeros((2, 16384, 2), np.float32), tmp_path, config=TINY,
                     latents=np.zeros((3, 8)))
+    diverged = np.zeros((2, 16384, 2), np.float32)
+    diverged[1, 5:8] = np.nan  # written as silence before: the diverged model went unnoticed
+    with pytest.raises(ValueError, match="NaN or infinite samples: the model .* diverged"):
+        write_beats(diverged, tmp_path / "out", config=TINY)
+    assert not list(tmp_path.rglob("*.wav"))
 
 
 def test_loop_latents_a_is_the_beat_and_b_is_near_or_next():

@@ -60,6 +60,8 @@ def test_other_tempi(tmp_path):
     fixed = synth.write_demo_pack(tmp_path / "fixed", n=2, bpm=100)
     assert all(NAME.match(p.name).group(1) == "100" for p in fixed)
     assert sf.info(fixed[0]).frames == round(44100 * 60 / 100 * 8)
+    with pytest.raises(ValueError, match="holds no whole-number tempo"):
+        synth.write_demo_pack(tmp_path / "none", n=1, bpm=(90.2, 90.8))
     ranged = synth.write_demo_pack(tmp_path / "ranged", n=6, bpm=(90, 95))
     assert all(90 <= int(NAME.match(p.name).group(1)) <= 95 for p in ranged)
     with pytest.raises(ValueError, match="bpm"):
