@@ -20,8 +20,10 @@ class LoopWarning(UserWarning):
 
 def _audio_suffixes() -> tuple[str, ...]:
     suffixes = {"." + ext.lower() for ext in sf.available_formats()}
-    suffixes |= {".aif", ".wave", ".oga", ".mp3"}
-    return tuple(sorted(suffixes))
+    # Names soundfile reads by their content (AIFF-C, Broadcast WAV, Opus in Ogg); .raw holds no
+    # header, so it cannot be read without its format given.
+    suffixes |= {".aif", ".aifc", ".wave", ".bwf", ".oga", ".opus", ".mp3"}
+    return tuple(sorted(suffixes - {".raw"}))
 
 
 AUDIO_SUFFIXES = _audio_suffixes()
@@ -66,6 +68,8 @@ def scan_folder(folder: str | os.PathLike) -> FolderScan:
     """Walk ``folder`` recursively; raise ``LoopError`` if ``folder`` itself cannot be listed.
 
     A file counts as audio by its suffix (what soundfile reads: .wav, .aiff, .flac, .ogg, ...).
+    Linked subfolders are followed (a pack linked into the folder is the user's loops), each
+    real folder once.
     """
     folder = Path(folder)
     unreadable: list[tuple[Path, str]] = []
@@ -75,7 +79,13 @@ def scan_folder(folder: str | os.PathLike) -> FolderScan:
     def failed(error: OSError) -> None:
         unreadable.append((Path(error.filename or folder), error.strerror or str(error)))
 
-    for root, dirs, names in os.walk(folder, onerror=failed):
+    seen: set[str] = set()  # real paths walked: a link back up the tree is not walked twice
+    for root, dirs, names in os.walk(folder, onerror=failed, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in names:
             if _ignored(name):

@@ -105,9 +105,12 @@ class LoopSet:
             tr07_drlp_100_DeepGroove_Full.wav loaded   100     name      14112    tempo 100 -> 125 bpm (resample)
         """
         rows = [("file", "status", "bpm", "from", "samples", "done")]
+        # Files by their path below the folder, so two of one name in two subfolders differ.
+        top = os.path.commonpath([str(Path(r.path).parent) for r in self.report]) \
+            if self.report else ""
         for r in self.report:
             done = "; ".join(r.notes) if r.status == "loaded" else r.reason
-            rows.append((Path(r.path).name, r.status, "" if r.bpm is None else f"{r.bpm:g}",
+            rows.append((os.path.relpath(r.path, top), r.status, "" if r.bpm is None else f"{r.bpm:g}",
                          r.bpm_source, str(r.length) if r.status == "loaded" else "", done or "-"))
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
         return "\n".join(" ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + " " + row[5]
@@ -230,7 +233,14 @@ def read_loop(path: str | os.PathLike, config: Config = Config()) -> tuple[np.nd
         x = change_tempo(x, from_bpm=bpm, to_bpm=out_bpm, method=config.tempo_method,
                          sample_rate_hz=config.source_rate_hz)
         notes.append(f"tempo {bpm:g} -> {out_bpm:g} bpm ({config.tempo_method})")
-    seg = _decimated_segment(path, x, config=config, length=length)  # 4. decimate and cut
+        # The phase vocoder rounds its length where the prediction rounds up: count what came out.
+        length = min(length, math.ceil(x.shape[0] / config.decimation_factor))
+    if length < segment_len / config.beats:
+        raise LoopError(f"{path}: too short ({length} samples at {config.sample_rate_hz} Hz, less "
+                        f"than one beat at {out_bpm:g} bpm); expected a loop of "
+                        f"{config.beats:g}+ beats")
+    seg = _decimated_segment(path, x, config=config, length=length,  # 4. decimate and cut
+                             notes=notes)
     if length < segment_len:
         warnings.warn(LoopWarning(
             f"{path}: {length} samples at {config.sample_rate_hz} Hz, shorter than its "
@@ -332,9 +342,14 @@ def _to_source_rate(path: Path, x: np.ndarray, *, rate_hz: int, config: Config,
     return audio.resample(x, orig_rate_hz=rate_hz, target_rate_hz=config.source_rate_hz)
 
 
-def _decimated_segment(path: Path, x: np.ndarray, *, config: Config, length: int) -> np.ndarray:
-    """The first ``length`` samples at the model rate, float32 clipped to 24-bit full scale."""
+def _decimated_segment(path: Path, x: np.ndarray, *, config: Config, length: int,
+                       notes: list[str]) -> np.ndarray:
+    """The first ``length`` samples at the model rate, float32 clipped to 24-bit full scale
+    (a full-scale hit can overshoot it after the filter: the clipped samples are noted)."""
     seg = audio.decimate(x, factor=config.decimation_factor, method=config.decimation)[:length]
+    clipped = int(np.count_nonzero((seg < -1.0) | (seg > MAX_SAMPLE_24)))
+    if clipped:
+        notes.append(f"{clipped} samples clipped (the filter's overshoot past full scale)")
     seg = np.clip(seg, -1.0, MAX_SAMPLE_24).astype(np.float32, copy=False)
     if np.max(np.abs(seg)) < SILENCE_PEAK:
         raise LoopError(f"{path}: silent (peak below -90 dBFS in its first {length} samples); "

@@ -18,7 +18,7 @@ BPM_RANGE = (40.0, 300.0)
 TEMPO_READ_S = 8.0
 
 # "..._124_...", "124bpm", "124 BPM", "124.5" between separators; the explicit "bpm" form wins.
-_BPM_WORD = re.compile(r"(?i)(\d{2,3}(?:\.\d+)?)\s*-?\s*bpm")
+_BPM_WORD = re.compile(r"(?i)(?<![\d.])(\d{2,3}(?:\.\d+)?)\s*-?\s*bpm")
 _BPM_FIELD = re.compile(r"(?:^|[_\-\s.(\[])(\d{2,3}(?:\.\d+)?)(?=$|[_\-\s.)\]])")
 
 

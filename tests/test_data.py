@@ -49,6 +49,7 @@ def loop_like(bpm=125, frames=None, channels=2):
     ("tr07_drlp_124_Believe_Full.wav", 124.0), ("tr07_drlp_125_Believe_Full.wav", 125.0),
     ("Groove 126bpm.wav", 126.0), ("house-128-BPM.aiff", 128.0), ("loop_122.5.wav", 122.5),
     ("tr07_drlp_Believe_Full.wav", None), ("kick_808.wav", None), ("loop_01.wav", None),
+    ("1120bpm.wav", None), ("take_1.125bpm.wav", None),  # not 120, not 125: parts of numbers
 ])
 def test_bpm_from_name(name, bpm):
     assert bpm_from_name(name) == bpm
@@ -221,15 +222,19 @@ def test_no_usable_file_is_an_error(tmp_path):
 def test_short_and_truncated_loops_are_padded(tmp_path):
     write(tmp_path / "short_125_Full.wav", loop_like(frames=30000))  # 10000 samples at 14.7 kHz
     full = write(tmp_path / "cut_124_Full.wav", loop_like(bpm=124)).read_bytes()
-    (tmp_path / "cut_124_Full.wav").write_bytes(full[: 44 + 6 * 21000])  # data cut, header intact
+    (tmp_path / "cut_124_Full.wav").write_bytes(full[: 44 + 6 * 22500])  # data cut, header intact
+    write(tmp_path / "beat_125_Full.wav", loop_like(frames=21000))  # 7000: less than one beat
     got, messages = load_warned(tmp_path)
-    assert list(got.lengths) == [7000, 10000]  # cut: ceil(21000 / 3); short: 30000 / 3
+    assert list(got.lengths) == [7500, 10000]  # cut: 22500 / 3; short: 30000 / 3
+    skipped = next(r for r in got.report if r.path.name == "beat_125_Full.wav")
+    assert skipped.status == "skipped" and "too short (7000 samples" in skipped.reason
+    assert "less than one beat at 125 bpm" in skipped.reason
     for row, n in zip(got.audio, got.lengths):
         assert np.all(row[n:] == 0)
     assert any("short_125_Full.wav" in m and "shorter than its 2-beat segment" in m and "(14112)" in m
                for m in messages)
     assert any("cut_124_Full.wav" in m and "(14226)" in m for m in messages)
-    assert all("padded" in r.notes[-1] for r in got.report)
+    assert all("padded" in r.notes[-1] for r in got.report if r.status == "loaded")
     with pytest.warns(LoopWarning, match="zero padding"):
         got.segments(14112)
 
@@ -308,3 +313,45 @@ def test_augment_checks_its_input(rng):
         augment(np.zeros((4, 2)), rng=rng)
     with pytest.raises(TypeError, match="Generator"):
         augment(np.zeros((1, 4, 2)), rng=0)
+
+
+def test_a_linked_pack_is_loaded_once_and_other_formats_by_their_names(tmp_path):
+    import os
+
+    pack = tmp_path / "elsewhere"
+    pack.mkdir()
+    write(pack / "a_125_Full.wav", loop_like(frames=60000))
+    folder = tmp_path / "loops"
+    folder.mkdir()
+    os.symlink(pack, folder / "pack")  # the user's pack, linked in
+    os.symlink(folder, pack / "back")  # and a link back up: walked once, not forever
+    for name in ("c_125.aifc", "d_125.opus", "e_125.bwf", "f_125.raw"):
+        (folder / name).write_bytes(b"")
+    found = [p.relative_to(folder).as_posix() for p in find_audio_files(folder)]
+    assert found == ["c_125.aifc", "d_125.opus", "e_125.bwf", "pack/a_125_Full.wav"]
+
+
+def test_a_stretched_short_loop_counts_only_the_samples_it_has(tmp_path):
+    """The phase vocoder rounds its length: the row's real audio ends where its length says, so
+    the augmentation's noise stays out of the padding."""
+    write(tmp_path / "short_124_Full.wav", loop_like(bpm=124, frames=22065))
+    got, _ = load_warned(tmp_path, Config(target_bpm=125.0, bpm=125.0, tempo_method="stretch"))
+    n = int(got.lengths[0])
+    assert np.abs(got.audio[0, n - 1]).max() > 0 and np.all(got.audio[0, n:] == 0)
+    noisy = got.augment(rng=np.random.default_rng(0), copies=2)
+    assert np.all(noisy[:, n:] == 0)
+
+
+def test_the_report_names_files_below_the_folder_and_notes_clipped_samples(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    write(tmp_path / "a" / "x_125_Full.wav", loop_like(frames=60000))
+    square = np.sign(np.sin(2 * np.pi * 110 * np.arange(60000) / RATE_HZ))[:, None].repeat(2, 1)
+    write(tmp_path / "b" / "x_125_Full.wav", square.astype(np.float32), subtype="FLOAT")
+    got, _ = load_warned(tmp_path)
+    table = got.report_table()
+    assert "a/x_125_Full.wav" in table and "b/x_125_Full.wav" in table
+    square_notes = got.report[1].notes
+    assert any(note.endswith("samples clipped (the filter's overshoot past full scale)")
+               for note in square_notes)
+    assert not any("clipped" in note for note in got.report[0].notes)
