@@ -128,6 +128,8 @@ def to_mono_segments(audio: np.ndarray, *, config: Config) -> np.ndarray:
     Keeps the first ``score_len`` samples (the segment the model learns) and averages channels.
     """
     x = np.asarray(audio)
+    if x.dtype.kind != "f":  # int16 PCM would score 90 dB too loud, not fail
+        raise ValueError(f"expected float audio in [-1, 1], got dtype {x.dtype}")
     if x.ndim == 3:
         x = x[:, : config.score_len].mean(axis=2, dtype=np.float32)
     if x.ndim != 2:
@@ -176,8 +178,11 @@ def onset_bands(mono: np.ndarray, *, config: Config,
                                                center=False)))  # (n, bins, T)
         # Reference by hand: librosa's max_size filters frequency only; without the maximum over
         # time too, held-out loops fall from 0.75 to 0.67 and their lead over shifted ones shrinks.
+        # Before the first frame is silence (0, as log1p of a zero magnitude): scipy's default
+        # edge mode mirrors the frames after it, which put the downbeat into its own reference.
         ref = scipy.ndimage.maximum_filter1d(log_mag, ONSET_MAX_FRAMES, axis=2,
-                                             origin=(ONSET_MAX_FRAMES - 1) // 2)
+                                             origin=(ONSET_MAX_FRAMES - 1) // 2,
+                                             mode="constant", cval=0.0)
         ref = scipy.ndimage.maximum_filter1d(ref, 3, axis=1)
         # Bins [1, edge), ..., [edge, top); librosa pads the first frame (no predecessor): dropped.
         flux.append(librosa.onset.onset_strength_multi(S=log_mag, ref=ref, lag=1, center=False,

@@ -81,6 +81,21 @@ def test_click_on_sample_zero_is_seen_and_placed_within_a_few_ms():
     assert abs(first) < 0.002 and abs(second - 5000 / SR) < 0.002
 
 
+def test_integer_pcm_is_refused_as_the_similarity_score_refuses_it():
+    with pytest.raises(ValueError, match="expected float audio in \\[-1, 1\\], got dtype int16"):
+        metrics.tempo_consistency((clicks([0]) * 32767).astype(np.int16), config=CONFIG)
+
+
+def test_a_click_on_sample_zero_has_the_onset_energy_it_has_on_a_later_beat():
+    """The reference of the first frames must see the silence before the clip, not a mirror of
+    the frames after it: mirrored, the downbeat's own frame damped its flux to 0.59 of a later
+    beat's, and every loop's tempo consistency read low."""
+    mono = metrics.to_mono_segments(clicks([0]), config=CONFIG), metrics.to_mono_segments(
+        clicks([BEAT]), config=CONFIG)
+    energies = [metrics.onset_envelopes(m, config=CONFIG)[1].sum() for m in mono]
+    assert energies[0] == pytest.approx(energies[1], rel=0.01)
+
+
 def test_onset_bands_split_the_flux_by_frequency_and_add_up_to_the_envelopes(rng):
     t = np.arange(int(STEP)) / SR
     x = np.zeros((2, N), np.float32)
