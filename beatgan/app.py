@@ -185,6 +185,8 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok:
             """Make beat `seed` and its loop of `bars` bars (4/4) following `structure` (one
             letter per bar): a summary, the beat WAV, the loop WAV, its picture, the nearest
             training loops and the loop again as a download."""
+            if seed is None or bars is None:  # a cleared field, or an API call without one
+                raise gr.Error("give a seed (a whole number >= 0) and a number of bars")
             try:
                 made = studio.make(seed=int(seed), structure=structure, bars=int(bars))
             except ValueError as error:  # a bad request, shown on the page, not a server error

@@ -134,8 +134,11 @@ def export_weights(generator: Any, discriminator: Any | None, *, config: Any,
     files[folder / EXPORT_INFO] = (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
     files.update({folder / name: payload for name, payload in (extra_files or {}).items()})
     write_files_atomically(files, what=f"exporting weights to {folder}")
+    # Files of an earlier export that this one does not replace: a warm start would load them.
     if ema_generator is None:
-        (folder / RAW_GENERATOR_WEIGHTS).unlink(missing_ok=True)  # from an earlier export
+        (folder / RAW_GENERATOR_WEIGHTS).unlink(missing_ok=True)
+    if discriminator is None:
+        (folder / DISCRIMINATOR_WEIGHTS).unlink(missing_ok=True)
     return folder
 
 

@@ -336,6 +336,8 @@ def _write_beat_chunks(chunks: Iterable[np.ndarray], out_dir: str | Path, *, n: 
     # its beats.json listed go: a WAV of the user's own, whatever its name, stays.
     for stale in sorted(set(earlier) - set(names)):
         (out_dir / stale).unlink(missing_ok=True)
+    if latents is None:  # an earlier batch's latents would redraw other beats than these
+        (out_dir / LATENTS_NPY).unlink(missing_ok=True)
     return [out_dir / name for name in names]
 
 
@@ -382,8 +384,9 @@ def loop_latents(structure: str, *, latent_dim: int, seed: int = 0, index: int =
                  variation: float | None = VARIATION) -> dict[str, np.ndarray]:
     """Letter -> latent vector ``(latent_dim,)`` for a loop structure.
 
-    "A" is row ``index`` of ``sample_latents(..., seed=seed)``, i.e. the vector of
-    ``output{index}.wav`` from ``generate(n > index, seed=seed)``. Each further letter is
+    The structure's first letter (A in "AAAB", B in "BAAA") is row ``index`` of
+    ``sample_latents(..., seed=seed)``, i.e. the vector of ``output{index}.wav`` from
+    ``generate(n > index, seed=seed)``. Each further letter is
     either a nearby vector, ``clip(A + variation * u, -1, 1)`` with ``u`` uniform in [-1, 1]
     drawn from ``default_rng([seed, index, k])`` (``variation`` > 0: a variation of A, as a
     fill bar is), or, with ``variation=None``, the next rows of the same draw (another beat).
@@ -409,8 +412,8 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
 
     A *bar* here is 4 beats = ``4 / config.beats`` generated segments (2 for the seed's 2-beat
     segments). ``structure`` gives one letter per bar (AAAA, AAAB, AABB, ABAB...); the loop
-    has ``bars`` bars (the structure repeated). Latents come from ``loop_latents``: A is beat
-    ``index`` of ``seed``. The file, ``loop_export.daw_loop_file_name(...)`` in ``out_dir``, is
+    has ``bars`` bars (the structure repeated). Latents come from ``loop_latents``: the first
+    letter (A in "AAAB") is beat ``index`` of ``seed``. The file, ``loop_export.daw_loop_file_name(...)`` in ``out_dir``, is
     24-bit at ``out_rate_hz`` (default ``config.source_rate_hz``, 44.1 kHz), ``bars * 4`` beats
     long at ``config.bpm`` and seamless when looped (``beatgan.loop_export``). A ``.json`` of
     the same name records structure, bpm, seed, index, variation, the latent vectors and

@@ -44,7 +44,7 @@ FADE_MS = 1.0
 
 def check_structure(structure: str) -> str:
     """Upper-cased ``structure`` if it is a non-empty string of letters A-Z, else ValueError."""
-    text = str(structure).upper()
+    text = structure.upper() if isinstance(structure, str) else ""  # not None -> "NONE"
     if not text or not text.isalpha() or not text.isascii():
         raise ValueError(f"structure must be letters such as {', '.join(STRUCTURES)}, got {structure!r}")
     return text
@@ -141,29 +141,45 @@ def upsample_periodic(loop: np.ndarray, *, orig_rate_hz: int, target_rate_hz: in
     return out[lead:lead + int(n_out)]
 
 
+def slot_lengths(config: Config, n_slots: int) -> list[int]:
+    """Samples at ``config.sample_rate_hz`` of each of ``n_slots`` segments played in a row.
+
+    Slot k ends at ``round((k + 1) * exact)``, ``exact`` being one segment's length at
+    ``config.bpm``, so the row lasts its true time to the nearest sample. Every slot is
+    ``config.score_len`` long when a segment is a whole number of samples (the seed's 14112 at
+    125 bpm); at 124 bpm (14226.29) rounding each one alone would add 2.3 samples every 4 bars.
+    """
+    exact = (Fraction(config.sample_rate_hz * 60) * Fraction(config.beats).limit_denominator(1000)
+             / Fraction(config.bpm).limit_denominator(1000))
+    ends = [round(exact * (k + 1)) for k in range(n_slots)]
+    return [end - start for start, end in zip([0, *ends[:-1]], ends)]
+
+
 def build_loop(segments: Mapping[str, np.ndarray], *, structure: str, bars: int, config: Config,
                fade_ms: float = FADE_MS, out_rate_hz: int | None = None) -> np.ndarray:
     """Segments (letter -> ``(n_samples, channels)`` at ``config.sample_rate_hz``) -> a loop.
 
-    Each segment is cut to ``config.score_len`` samples (one segment at ``config.bpm``), faded
+    Each segment is cut to its slot (``slot_lengths``: ``config.score_len`` samples, give or
+    take one at tempi where a segment is not a whole number of samples), faded
     at both ends by ``fade_ms``, arranged by ``structure`` into ``bars`` four-beat bars and
     upsampled periodically to ``out_rate_hz`` (default ``config.source_rate_hz``, 44.1 kHz).
     Returns float32 ``(bars * 4 beats, channels)`` clipped to the 24-bit range.
     """
     out_rate_hz = out_rate_hz or config.source_rate_hz
-    n = config.score_len
     fade = int(round(fade_ms * 1e-3 * config.sample_rate_hz))
     pattern = bar_pattern(structure, bars=bars)
     missing = sorted(set(pattern) - set(segments))
     if missing:
         raise ValueError(f"no segment for letter(s) {missing} of structure {structure!r}")
-    faded = {}
+    letters = [letter for letter in pattern for _ in range(segments_per_bar(config))]
+    lengths = slot_lengths(config, len(letters))
     for letter in set(pattern):
-        segment = np.asarray(segments[letter])
-        if segment.ndim != 2 or segment.shape[0] < n:
-            raise ValueError(f"segment {letter}: expected shape (>= {n}, channels), got {segment.shape}")
-        faded[letter] = fade_edges(segment[:n].astype(np.float32), fade_samples=fade)
-    loop = arrange(faded, structure=structure, bars=bars, per_bar=segments_per_bar(config))
+        shape = np.shape(segments[letter])
+        if len(shape) != 2 or shape[0] < max(lengths):
+            raise ValueError(f"segment {letter}: expected shape (>= {max(lengths)}, channels), "
+                             f"got {shape}")
+    loop = np.concatenate([fade_edges(np.asarray(segments[letter])[:m].astype(np.float32),
+                                      fade_samples=fade) for letter, m in zip(letters, lengths)])
     loop = upsample_periodic(loop, orig_rate_hz=config.sample_rate_hz, target_rate_hz=out_rate_hz)
     return np.clip(loop, -1.0, MAX_SAMPLE_24).astype(np.float32)
 

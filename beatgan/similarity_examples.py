@@ -18,6 +18,8 @@ really means "sounds like a copy". ``write_similarity_examples`` writes the same
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -114,11 +116,10 @@ def write_similarity_examples(out_dir: str | Path, *, report: NoveltyReport, con
     if len(train_paths) != report.n_train or len(train_audio) != report.n_train:
         raise ValueError(f"the report scored {report.n_train} training loops; got "
                          f"{len(train_paths)} paths and {len(train_audio)} segments")
-    names = [beat.name for beat in report.beats]
-    chosen = choose_examples(report) if which is None else [
-        names.index(w) if isinstance(w, str) else int(w) for w in which]
+    chosen = choose_examples(report) if which is None else _chosen(report, which)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)  # the index README is written even for no example
+    earlier = _listed_folders(out_dir)
     folders = []
     shift = report.has_shift_tolerant
     index_lines = ["# Similarity metric examples", "", report.summary(), "",
@@ -153,7 +154,34 @@ def write_similarity_examples(out_dir: str | Path, *, report: NoveltyReport, con
                            f"[{folder.name}/]({folder.name}/README.md) |")
         folders.append(folder)
     _write_text(out_dir / "README.md", "\n".join(index_lines) + "\n")
+    # An earlier run's examples of other beats: the new index no longer lists them.
+    for name in sorted(set(earlier) - {folder.name for folder in folders}):
+        shutil.rmtree(out_dir / name, ignore_errors=True)
     return folders
+
+
+def _chosen(report: Any, which: Sequence[int | str]) -> list[int]:
+    """Indices of the beats ``which`` names (by index or name), each once, in order."""
+    names = [beat.name for beat in report.beats]
+    chosen: list[int] = []
+    for w in which:
+        j = names.index(w) if isinstance(w, str) and w in names else w
+        if isinstance(j, str) or not 0 <= int(j) < len(names):
+            raise ValueError(f"no beat {w!r} in the report: give an index 0-{len(names) - 1} or "
+                             f"a name such as {names[0]!r}")
+        if int(j) not in chosen:
+            chosen.append(int(j))
+    return chosen
+
+
+def _listed_folders(out_dir: Path) -> list[str]:
+    """The example folders the index README in ``out_dir`` links to (an earlier run's)."""
+    try:
+        text = (out_dir / "README.md").read_text()
+    except OSError:
+        return []
+    return [name for name in re.findall(r"\]\(([^/()]+)/README\.md\)", text)
+            if (out_dir / name).is_dir()]
 
 
 def _copy(source: Path, target: Path) -> None:

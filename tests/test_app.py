@@ -102,6 +102,8 @@ def test_a_loop_length_the_structure_does_not_divide_is_refused_with_the_reason(
         client.predict(seed=1, structure="AAAB", bars=6, api_name="/generate")
     with pytest.raises(AppError, match="20"):  # above the slider's 16: gradio's own bound check
         client.predict(seed=1, structure="AAAB", bars=20, api_name="/generate")
+    with pytest.raises(AppError, match="give a seed"):  # a cleared field: not a server error
+        client.predict(seed=None, structure="AAAB", bars=4, api_name="/generate")
 
 
 def _assert_clean_api(api: dict) -> None:

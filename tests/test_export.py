@@ -151,6 +151,12 @@ def test_float16_export_stores_the_critic_in_float16_and_a_warm_start_loads_it(t
     assert np.abs(got - want).max() < 0.02 * spread  # float16 rounding, not another critic
     assert np.abs(got - want).max() > 0, "no rounding at all: the critic was not float16"
     assert keras.ops.convert_to_numpy(critic.trainable_variables[0]).dtype == np.float32
+    # Exported again without a critic: the old one goes, so no warm start pairs it with the
+    # new generator.
+    export_weights(generator, None, config=CONFIG, folder=tmp_path / "f16", dtype="float16",
+                   step=9)
+    assert not (tmp_path / "f16" / name).exists()
+    assert read_warm_start(tmp_path / "f16", CONFIG).record["critic"] == "new"
 
 
 def test_beats_json_and_scores_txt_record_the_weights(folders, tmp_path):

@@ -171,7 +171,9 @@ def test_a_smaller_batch_removes_the_beats_of_a_larger_one(tmp_path):
     ours = ["keep.wav", "output2023.wav", "output99.wav"]  # the user's, two named like beats
     for name in ours:
         (tmp_path / name).write_bytes(b"not ours")
-    write_beats(audio[:1], tmp_path, config=config)
+    (tmp_path / "latents.npy").write_bytes(b"an earlier batch's")  # as generate leaves it
+    write_beats(audio[:1], tmp_path, config=config)  # no latents: none beside these beats
+    assert not (tmp_path / "latents.npy").exists()
     assert sorted(p.name for p in tmp_path.glob("*.wav")) == sorted([*ours, "output000.wav"])
     assert all((tmp_path / name).read_bytes() == b"not ours" for name in ours)
 

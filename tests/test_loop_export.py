@@ -14,6 +14,7 @@ from beatgan.loop_export import (
     float_to_pcm24,
     daw_loop_file_name,
     segments_per_bar,
+    slot_lengths,
     structure_letters,
     upsample_periodic,
     write_wav24,
@@ -36,6 +37,25 @@ def test_structures_repeat_to_the_bar_count():
         bar_pattern("AAAB", bars=6)
     with pytest.raises(ValueError, match="letters"):
         bar_pattern("AB1", bars=3)
+    for not_text in (None, True, 7):  # str(None) would be the structure "NONE"
+        with pytest.raises(ValueError, match="letters"):
+            structure_letters(not_text)
+
+
+@pytest.mark.parametrize("bpm", [124.0, 125.0, 127.0, 128.0])
+def test_a_loop_lasts_its_bars_to_the_sample_at_any_tempo(rng, bpm):
+    """At 124 bpm a segment is 14226.29 samples: cut to 14226 each, a 4-bar loop came out
+    4.65 samples short at 44.1 kHz. The slots now end where the exact time rounds to."""
+    config = Config(bpm=bpm, target_bpm=bpm)
+    exact_model = 4 * 4 * 60 / bpm * config.sample_rate_hz
+    lengths = slot_lengths(config, 8)
+    assert sum(lengths) == round(exact_model) and max(lengths) - min(lengths) <= 1
+    segment = rng.uniform(-0.5, 0.5, (config.slice_len, 2)).astype(np.float32)
+    loop = build_loop({"A": segment}, structure="A", bars=4, config=config)
+    exact = 4 * 4 * 60 / bpm * 44100
+    assert abs(loop.shape[0] - exact) <= 1.5  # a loop is a whole number of samples
+    if exact == int(exact):  # 125 and 128 bpm: exactly
+        assert loop.shape[0] == exact
 
 
 def test_arrange_stacks_each_letter_per_bar():

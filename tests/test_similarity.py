@@ -293,3 +293,16 @@ def test_similarity_examples_hold_the_beat_its_loops_and_a_readme(tmp_path, rng)
     index = (tmp_path / "examples" / "README.md").read_text()
     assert "output000.wav" in index and "output001/README.md" in index
     assert len(list(first.glob("nearest*_14700Hz.wav"))) == 3
+    # Again for one beat, named twice: the index lists it once and the other folder goes.
+    (tmp_path / "examples" / "mine").mkdir()  # the user's, never listed: stays
+    again = write_similarity_examples(tmp_path / "examples", report=report, config=config,
+                                      train_audio=train, train_paths=train_paths,
+                                      generated_audio=generated, which=[1, "output001.wav"])
+    assert [f.name for f in again] == ["output001"]
+    assert sorted(p.name for p in (tmp_path / "examples").iterdir() if p.is_dir()) == [
+        "mine", "output001"]
+    for bad in (["output009.wav"], [2], [-1]):
+        with pytest.raises(ValueError, match="no beat .* give an index 0-1 or a name"):
+            write_similarity_examples(tmp_path / "examples", report=report, config=config,
+                                      train_audio=train, train_paths=train_paths,
+                                      generated_audio=generated, which=bad)
