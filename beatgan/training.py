@@ -23,7 +23,9 @@ split over them with the framework's own data parallelism (JAX:
 see ``beatgan.backends.parallel``). The draws above are the same global
 draws, the losses are means over the global batch and the penalty stays per
 example, so it is the same training as on one device (to float rounding), and
-checkpoints (plain numpy arrays) resume on any number of devices.
+checkpoints (plain numpy arrays) resume on any number of devices. One exception: under
+TensorFlow, ``phase_shuffle_per="example"`` draws each replica's shifts from the same state,
+so the examples of one replica's slot shift alike across replicas (``model.PhaseShuffle``).
 
 Run folder layout (``run_dir``)::
 

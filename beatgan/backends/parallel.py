@@ -16,7 +16,10 @@ same training as on one device with the same global batch:
   divided by the global batch, so summing over the replicas (what the
   Keras optimizer's all-reduce does to the gradients) gives the global
   means. The phase-shuffle seed state is a mirrored variable and the draw
-  is stateless, so every replica draws the same shift.
+  is stateless, so every replica draws the same shift: one per batch, as on
+  one device, but with ``phase_shuffle_per="example"`` the same shifts for
+  each replica's part, not one device's draws (then it is not the same
+  training).
 
 The host-side draws (data order, z, alpha) do not change: they are the same
 global arrays as on one device, split after drawing.
