@@ -157,8 +157,9 @@ def folder_section(inputs: Inputs) -> str:
     critic = "discriminator.weights.h5" in inputs.sizes
     stays = ("The raw generator stays in the run folder: it is not needed to generate or to go "
              "on training." if critic else
-             "The discriminator and the raw generator stay in the run folder: they are not "
-             "needed to generate.")
+             "The discriminator and the raw generator of this run stayed in its run folder: "
+             "they are not needed to generate. The recipe below copies the critic too, so that "
+             "a warm start from the next weights shipped finds it.")
     return "\n".join([
         "## What is here", "",
         "| file | what | size |", "| --- | --- | --- |", *rows, "",

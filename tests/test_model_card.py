@@ -151,7 +151,7 @@ def test_a_shipped_critic_is_listed_and_the_card_says_what_it_is_for(card_script
 
     card = _card(card_script, folder)
     assert f"`{DISCRIMINATOR_WEIGHTS}`" not in card.split("Made from")[0]
-    assert "The discriminator and the raw generator stay in the run folder" in card
+    assert "The discriminator and the raw generator of this run stayed in its run folder" in card
     save_weights(build_discriminator(Config.load(folder)), folder / DISCRIMINATOR_WEIGHTS,
                  dtype="float16")
     card = _card(card_script, folder)
