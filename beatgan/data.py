@@ -110,7 +110,8 @@ class LoopSet:
             if self.report else ""
         for r in self.report:
             done = "; ".join(r.notes) if r.status == "loaded" else r.reason
-            rows.append((os.path.relpath(r.path, top), r.status, "" if r.bpm is None else f"{r.bpm:g}",
+            rows.append((os.path.relpath(r.path, top), r.status,
+                         "" if r.bpm is None else f"{r.bpm:g}",
                          r.bpm_source, str(r.length) if r.status == "loaded" else "", done or "-"))
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
         return "\n".join(" ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + " " + row[5]
