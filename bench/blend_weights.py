@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -48,6 +49,8 @@ def blend(a: Path, b: Path, t: float, out: Path) -> dict:
     """
     import h5py
 
+    if not math.isfinite(t):
+        raise ValueError(f"t must be a finite number, got {t}")
     config_a, config_b = Config.load(a), Config.load(b)
     differ = [f"{name} {getattr(config_a, name)} against {getattr(config_b, name)}"
               for name in MODEL_FIELDS if getattr(config_a, name) != getattr(config_b, name)]
@@ -69,6 +72,7 @@ def blend(a: Path, b: Path, t: float, out: Path) -> dict:
     record = {"a": str(a), "a_sha256": file_sha256(a / GENERATOR_WEIGHTS),
               "b": str(b), "b_sha256": file_sha256(b / GENERATOR_WEIGHTS), "t": t}
     info = json.loads((a / EXPORT_INFO).read_text())
+    info.pop("selection", None)  # how select chose A: not how this blend came about
     info.update(generator_sha256=file_sha256(out / GENERATOR_WEIGHTS), blend=record)
     (out / EXPORT_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return record

@@ -30,9 +30,11 @@ import bench_quality  # noqa: E402  (the card's figures, computed one way)
 
 from beatgan.config import Config  # noqa: E402
 
-#: Config fields that decide which loops a folder's beats are scored against (its reference).
+#: Config fields that decide which loops a folder's beats are scored against (its reference):
+#: how they load, and the seed and noise of the augmented copies, held-out split and bins.
 LOADING_FIELDS = ("sample_rate_hz", "slice_len", "channels", "decimation", "beats", "bpm",
-                  "target_bpm", "tempo_method", "detect_tempo")
+                  "target_bpm", "tempo_method", "detect_tempo", "seed", "noise_copies",
+                  "noise_amplitude")
 #: The compared figures: the card's four metrics, then the fraction of similar beats.
 FIGURES = ("tempo_consistency", "frechet", "ndb_fraction", "diversity_ratio", "fraction_similar")
 
@@ -68,12 +70,29 @@ def compare(a: list[dict], b: list[dict]) -> dict:
             "a_mean": float(va.mean()), "b_mean": float(vb.mean()),
             "a_sd": float(np.std(va, ddof=1)), "b_sd": float(np.std(vb, ddof=1)),
             "difference": mean_diff, "standard_error": se,
-            # no spread in the difference: 0 when there is none, else infinitely many errors
-            "in_standard_errors": (mean_diff / se if se > 0 else
+            # no spread in the difference: 0 when there is none, else infinitely many errors;
+            # a NaN figure at some seed (a diverged draw) leaves it unknown, not infinite
+            "in_standard_errors": (math.nan if not (math.isfinite(mean_diff) and
+                                                    math.isfinite(se)) else
+                                   mean_diff / se if se > 0 else
                                    math.copysign(math.inf, mean_diff) if mean_diff else 0.0),
             "a_meets": goal_count(a, key), "b_meets": goal_count(b, key),
         }
     return {"seeds": [s["seed"] for s in a], "n": a[0]["n_generated"], "figures": rows}
+
+
+def _json_safe(value):
+    """``value`` with NaN and infinities as None (JSON has no such numbers), and the sign of an
+    infinite count of standard errors kept as a string ("inf", "-inf")."""
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
 
 
 def table(result: dict, name_a: str, name_b: str) -> str:
@@ -134,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table(result, args.a, args.b))
     if args.json_path is not None:
         result.update(a=args.a, b=args.b, data=args.data, target_bpm=args.target_bpm)
-        args.json_path.write_text(json.dumps(result, indent=2) + "\n")
+        args.json_path.write_text(json.dumps(_json_safe(result), indent=2, allow_nan=False)
+                                  + "\n")
         print(f"wrote {args.json_path}")
 
 

@@ -68,3 +68,7 @@ def test_other_shapes_and_an_existing_folder_are_refused_with_nothing_written(
     with pytest.raises(SystemExit):
         script.main([str(a), str(b), "--t", "0.5", "--out", str(b)])
     assert "exists" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # NaN weights would be written, and "t": NaN recorded
+        script.main([str(a), str(b), "--t", "nan", "--out", str(tmp_path / "y")])
+    assert "t must be a finite number" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()

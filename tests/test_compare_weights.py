@@ -40,6 +40,12 @@ def test_the_paired_difference_and_its_standard_error_by_hand(bench_script):
     assert (frechet["a_meets"], frechet["b_meets"]) == (0, 3)
     assert result["figures"]["fraction_similar"]["a_meets"] is None  # no goal, only reported
     assert result["seeds"] == [0, 1, 2]
+    # A diverged draw (NaN) at one seed: the count of errors is unknown, not infinite.
+    broken = [_summary(0, 0.70, 2000.0), _summary(1, 0.72, math.nan), _summary(2, 0.71, 2100.0)]
+    assert math.isnan(compare(a, broken)["figures"]["frechet"]["in_standard_errors"])
+    safe = bench_script("compare_weights")._json_safe(compare(a, broken))
+    assert safe["figures"]["frechet"]["in_standard_errors"] is None
+    assert json.loads(json.dumps(safe, allow_nan=False))["figures"]["tempo_consistency"]
     with pytest.raises(ValueError, match="same seeds"):
         compare(a, b[::-1])
     with pytest.raises(ValueError, match="at least 2 seeds"):
@@ -104,6 +110,12 @@ def test_folders_that_load_the_loops_differently_need_one_target_tempo(
         script.main([str(tiny_weights), str(slower), "--data", str(loops), "--target-bpm", "125"])
     err = capsys.readouterr().err
     assert "bpm 125.0 against 120.0" in err and "measure each with bench_quality.py" in err
+    reseeded = tmp_path / "reseeded"  # the same generator, another seed: another reference
+    shutil.copytree(tiny_weights, reseeded)
+    dataclasses.replace(Config.load(reseeded), seed=5).save(reseeded)
+    with pytest.raises(SystemExit):
+        script.main([str(tiny_weights), str(reseeded), "--data", str(loops)])
+    assert "seed 0 against 5" in capsys.readouterr().err
     script.main([str(tiny_weights), str(retimed), "--data", str(loops), "--n", "4",
                  "--seeds", "2", "--target-bpm", "125", "--json", str(tmp_path / "cmp.json")])
     result = json.loads((tmp_path / "cmp.json").read_text())
