@@ -170,8 +170,11 @@ def onset_bands(mono: np.ndarray, *, config: Config,
     if edges != sorted(set(edges)) or edges[-1] >= n_bins:
         raise ValueError(f"split_hz must rise by at least one STFT bin below "
                          f"{config.sample_rate_hz / 2:g} Hz, got {tuple(split_hz)}")
-    # Silence before the clip, so that the hit on sample 0 (the downbeat) shows as an onset.
-    padded = np.pad(mono, ((0, 0), (n_fft, n_fft // 2)))
+    # Silence before the clip, so that the hit on sample 0 (the downbeat) shows as an onset;
+    # each clip's mean taken out first, or a DC offset would step up there as one (a constant
+    # clip scored 1).
+    centred = mono - mono.mean(axis=1, keepdims=True)
+    padded = np.pad(centred, ((0, 0), (n_fft, n_fft // 2)))
     flux = []
     for part in _chunks(len(mono), 64):
         log_mag = np.log1p(np.abs(librosa.stft(padded[part], n_fft=n_fft, hop_length=hop,

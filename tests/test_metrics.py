@@ -81,6 +81,17 @@ def test_click_on_sample_zero_is_seen_and_placed_within_a_few_ms():
     assert abs(first) < 0.002 and abs(second - 5000 / SR) < 0.002
 
 
+def test_a_dc_offset_is_no_onset(rng):
+    """A constant clip once scored 1: its step up from the silence before it fell on the
+    downbeat. An offset under noise must not lift the noise's score either."""
+    constant = np.full((1, N, 2), 0.5, np.float32)
+    assert metrics.tempo_consistency(constant, config=CONFIG)[0] < 0.05
+    noise = rng.uniform(-0.3, 0.3, (8, N, 2)).astype(np.float32)
+    plain = metrics.tempo_consistency(noise, config=CONFIG)
+    np.testing.assert_allclose(metrics.tempo_consistency(noise + 0.3, config=CONFIG), plain,
+                               atol=0.02)
+
+
 def test_integer_pcm_is_refused_as_the_similarity_score_refuses_it():
     with pytest.raises(ValueError, match="expected float audio in \\[-1, 1\\], got dtype int16"):
         metrics.tempo_consistency((clicks([0]) * 32767).astype(np.int16), config=CONFIG)
