@@ -184,6 +184,12 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}  # reading checks the zip CRCs
+    except MemoryError:
+        raise  # the machine's trouble, not the file's: it must not be set aside as corrupt
+    except OSError as error:
+        if error.errno is not None:  # EMFILE, EIO, ...: the same, raised as it came
+            raise
+        raise ValueError(f"checkpoint {path} is unreadable ({error})") from error
     except Exception as error:  # zipfile.BadZipFile, EOFError, ValueError, ...
         raise ValueError(f"checkpoint {path} is unreadable ({error})") from error
     if _META_KEY not in arrays:

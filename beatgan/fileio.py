@@ -152,8 +152,9 @@ def output_folder(folder: str | Path, *, what: str, needed_bytes: int = 0) -> It
         for path in created:  # innermost first; stop at the first that holds something
             try:
                 names = {p.name for p in path.iterdir()}
-                if not names <= {LOCK_FILE}:
-                    break
+                if not names <= {LOCK_FILE} or (LOCK_FILE in names
+                                                 and _locked_elsewhere(path / LOCK_FILE)):
+                    break  # another process's run took the folder meanwhile: it stays
                 for name in names:
                     (path / name).unlink()
                 path.rmdir()
@@ -254,8 +255,8 @@ def staged_files(folder: str | Path, *, what: str,
     folder = Path(folder)
     with writing(folder, what):
         folder.mkdir(parents=True, exist_ok=True)
+        remove_dead_temporaries(folder)  # first: what they hold is free space once they go
         check_free_space(folder, needed_bytes, what=what)
-        _remove_dead_staging(folder)
         # Inside ``folder``: the same file system, so the final renames are atomic.
         staging = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=folder))
     names: dict[str, None] = {}  # ordered, and a name staged twice is renamed once
@@ -276,12 +277,17 @@ def staged_files(folder: str | Path, *, what: str,
     fsync_dir(folder)
 
 
-def _remove_dead_staging(folder: Path) -> None:
-    """Remove staging folders of writers that were killed (their pid no longer runs)."""
-    for stale in folder.glob(f"{_TMP_PREFIX}*"):
+def remove_dead_temporaries(folder: str | Path) -> None:
+    """Remove the temporary files and staging folders (``.tmp-PID-...``) in ``folder`` of
+    writers that were killed before their rename (their pid no longer runs)."""
+    for stale in Path(folder).glob(f"{_TMP_PREFIX}*"):
         pid = stale.name[len(_TMP_PREFIX):].split("-")[0]
-        if stale.is_dir() and pid.isdigit() and not _pid_running(int(pid)):
+        if not pid.isdigit() or _pid_running(int(pid)):
+            continue
+        if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 def _pid_running(pid: int) -> bool:
@@ -341,6 +347,23 @@ class FolderLocked(OSError):
 
 
 _HELD: dict[Path, int] = {}  # resolved folder -> open lock file descriptor
+
+
+def _locked_elsewhere(lock_file: Path) -> bool:
+    """Whether a process holds the flock of ``lock_file`` (this one no longer does)."""
+    import fcntl
+
+    try:
+        fd = os.open(lock_file, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # drops the flock this probe took
 
 
 def lock_folder(folder: str | Path, *, what: str = "a training run") -> Path:

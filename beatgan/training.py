@@ -393,6 +393,9 @@ class _TrainingState:
         if found is not None:
             self._restore(*found[1:])
             _check_same_start(run_dir, self.started_from, warm_start)
+            # A kill between the checkpoint and the history files written after it left them
+            # behind: the checkpoint's history is the run's.
+            write_history(run_dir, self.history)
             if warmup_asked is not None:
                 self._change_warmup(warmup_asked)
         elif warm_start is not None:
@@ -780,6 +783,8 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
     refuse_weights_folder(run_dir)
     fileio.check_writable(run_dir, what="preparing the run folder")
     with fileio.folder_lock(run_dir):  # one writer per run folder, until this call ends
+        for folder in (run_dir, run_dir / EXPORT_DIR):  # a killed call's half-written files
+            fileio.remove_dead_temporaries(folder)
         data = _check_data(data, config)
         parallel = data_parallel(devices, batch_size=config.batch_size)  # None for one device
         warm_start = None if init_from is None else read_warm_start(
@@ -973,6 +978,8 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
                     stop_reason = "unstable"
                 if events is not None and row is not None and run.step == seen_at:
                     _log_scalars(events, row)
+                elif events is not None and run.step != seen_at:  # rolled back: drop the rest
+                    events.start_session(run.step + 1)
             if run.saved_step != run.step:
                 run.save_checkpoint(keep=keep)
         run.writer.wait()  # a stop after a checkpoint still being written

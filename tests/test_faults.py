@@ -242,6 +242,75 @@ def test_no_readable_checkpoint_is_an_error_not_a_silent_restart(tmp_path):
         "ckpt-00000001.npz.corrupt", "ckpt-00000002.npz.corrupt"]
 
 
+def test_a_machine_error_while_reading_sets_no_checkpoint_aside(tmp_path, monkeypatch):
+    """Out of file descriptors (or memory) says nothing about the file: the error is raised as it
+    came and the checkpoints stay (each was once renamed .corrupt, and the run started over)."""
+    _train(tmp_path, 4, keep=3, export=False)
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+
+    def out_of_descriptors(*args, **kwargs):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(ckpt.np, "load", out_of_descriptors)
+    with pytest.raises(OSError, match="Too many open files"):
+        ckpt.latest_good_checkpoint(tmp_path / "checkpoints")
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+
+
+def test_a_killed_calls_history_and_temporary_files_are_mended_by_the_next(tmp_path):
+    """A kill after the last checkpoint but before the history written after it, and temporary
+    files of writes it never renamed: the next call rewrites the history from the checkpoint
+    and removes what the dead writer left (pid 999999999 runs nowhere)."""
+    _train(tmp_path, 4)
+    (tmp_path / "history.json").write_text(json.dumps([{"step": 1}]))
+    dead = [tmp_path / ".tmp-999999999-history.json",
+            tmp_path / "export" / ".tmp-999999999-generator.weights.h5"]
+    for path in dead:
+        path.write_bytes(b"half")
+    mine = tmp_path / f".tmp-{os.getpid()}-mine"  # a live writer's: left alone
+    mine.write_bytes(b"in use")
+    result = _train(tmp_path, 4)
+    assert result.resumed_from == 4
+    assert [row["step"] for row in json.loads((tmp_path / "history.json").read_text())] == [
+        1, 2, 3, 4]
+    assert not any(path.exists() for path in dead) and mine.exists()
+
+
+def test_a_failed_command_keeps_a_run_folder_another_process_took_meanwhile(tmp_path):
+    """Two commands racing for a new folder: the one that lost must not remove the lock (and the
+    folder) of the one that won, or a third would get the lock too."""
+    folder = tmp_path / "new"
+    code = (f"import sys, time; from beatgan import fileio; fileio.lock_folder({str(folder)!r}); "
+            f"print('locked', flush=True); time.sleep(60)")
+    with pytest.raises(RuntimeError, match="bad input"):
+        with fileio.output_folder(folder, what="a test"):
+            winner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                      text=True)
+            assert winner.stdout.readline().strip() == "locked"
+            raise RuntimeError("bad input")
+    try:
+        assert (folder / fileio.LOCK_FILE).is_file()
+        with pytest.raises(fileio.FolderLocked):
+            fileio.lock_folder(folder)
+    finally:
+        winner.kill()
+        winner.wait()
+
+
+def test_dead_staging_is_removed_before_the_free_space_check(tmp_path, monkeypatch):
+    stale = tmp_path / ".tmp-999999999-abc"
+    stale.mkdir()
+    (stale / "output000.wav").write_bytes(b"x" * 1000)
+    seen = []
+    real = fileio.check_free_space
+    monkeypatch.setattr(fileio, "check_free_space",
+                        lambda folder, needed, **kw: (seen.append(stale.exists()),
+                                                      real(folder, needed, **kw))[1])
+    with fileio.staged_files(tmp_path, what="a test", needed_bytes=10) as stage:
+        stage("a.txt", b"hello")
+    assert seen == [False] and (tmp_path / "a.txt").read_bytes() == b"hello"
+
+
 def test_train_into_a_file_or_a_read_only_disk_is_one_line_rc2(tmp_path, demo_folder, capsys,
                                                                small_disk):
     (tmp_path / "taken").write_text("a file")

@@ -78,6 +78,36 @@ def test_after_a_rollback_the_curves_hold_the_kept_rows_once_each(tmp_path, monk
     assert [step for step, _ in curve] == list(range(1, 9))
 
 
+def test_a_rollback_on_the_way_out_drops_the_discarded_steps_too(tmp_path, monkeypatch):
+    """Ctrl-C during iteration 5, whose row jumps: the stop path rolls back to 2, and TensorBoard
+    must drop step 4 as the main loop's rollbacks do (it once kept it)."""
+    import os
+    import signal
+    import warnings
+
+    from beatgan import training
+    from beatgan.stability import TrainingInstabilityWarning
+
+    monkeypatch.setattr(training, "InstabilityMonitor", _rollback_worker.InjectedJump)
+    monkeypatch.setattr(_rollback_worker.InjectedJump, "remaining", 1)
+    real = training._TrainingState.iteration
+
+    def interrupted_at_5(self):
+        if self.step == 4 and not getattr(self, "interrupted", False):
+            self.interrupted = True
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self)
+
+    monkeypatch.setattr(training._TrainingState, "iteration", interrupted_at_5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingInstabilityWarning)
+        result = _rollback_worker._train(tmp_path, 8, on_instability="rollback",
+                                         tensorboard=True, log_every=2)
+    assert result.stop_reason == "interrupted" and result.step == 2
+    steps = [e.step for e in _read(tmp_path / "tensorboard").Scalars("d_loss")]
+    assert steps == [row["step"] for row in result.history] == [2]
+
+
 def test_a_run_resumed_after_a_crash_shows_each_step_once(tmp_path):
     """A crash after iteration 4 that lost checkpoint 4: the resumed run logs 3 and 4 again from
     checkpoint 2, and TensorBoard keeps those, not both."""
