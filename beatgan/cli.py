@@ -57,11 +57,10 @@ def _add_config_flags(parser: argparse.ArgumentParser, names: Sequence[str], *,
             group.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction,
                                default=None, help=help_text)
         else:
-            number = name == "target_bpm" or isinstance(default, (int, float))
             # Numbers are checked as they are parsed, so an error names the flag: counts whole
             # and >= 0, the rest finite (Config checks the ranges).
             kind = (_finite if name == "target_bpm" or isinstance(default, float) else
-                    _count if number else type(default))
+                    _count if isinstance(default, int) else type(default))
             group.add_argument(_flag(name), dest=name, type=kind, default=None,
                                choices=choices.get(name), help=help_text)
 

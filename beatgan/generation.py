@@ -414,7 +414,8 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
     segments). ``structure`` gives one letter per bar (AAAA, AAAB, AABB, ABAB...); the loop
     has ``bars`` bars (the structure repeated). Latents come from ``loop_latents``: the first
     letter (A in "AAAB") is beat ``index`` of ``seed``. The file,
-    ``loop_export.daw_loop_file_name(...)`` in ``out_dir``, is 24-bit at ``out_rate_hz`` (default ``config.source_rate_hz``, 44.1 kHz), ``bars * 4`` beats
+    ``loop_export.daw_loop_file_name(...)`` in ``out_dir``, is 24-bit at ``out_rate_hz``
+    (default ``config.source_rate_hz``, 44.1 kHz), ``bars * 4`` beats
     long at ``config.bpm`` and seamless when looped (``beatgan.loop_export``). A ``.json`` of
     the same name records structure, bpm, seed, index, variation, the latent vectors and
     ``weights``: which weights made the loop, as ``beats.json`` records it

@@ -408,7 +408,6 @@ class _TrainingState:
         self.saved_step = self.step if found is not None else -1
         start = self.started_from or {}
         self.critic_warmup = int(start.get("critic_warmup", 0))
-        self.ema_step_offset = int(start.get("ema_step", 0))
         # A new critic learns alone first: at rate 0 Adam moves nothing (checkpoints keep the rate).
         self.generator_frozen = self.generator_unreleased
         if self.generator_frozen:
@@ -532,7 +531,7 @@ class _TrainingState:
         if self.ema is not None and not self.generator_held:  # after G update number step + 1
             # (a warm start: counted on from the folder's updates, after the critic's warm-up)
             self.ema.update(generator_weights(self.steps),
-                            step=self.ema_step_offset + self.step + 1 - self.critic_warmup)
+                            step=ema_updates(self.step + 1, self.started_from))
         # Critic losses: the mean over this iteration's critic updates (a fused step stacks them).
         return {"outs": outs if isinstance(outs, list) else [outs], "g": g_out}
 

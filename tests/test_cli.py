@@ -137,7 +137,8 @@ def test_the_default_data_folder_is_recognised_however_it_is_spelled():
 
     assert all(_is_default_data(f) for f in ("ULTIMATE_DRUM_LOOPS", "./ULTIMATE_DRUM_LOOPS/",
                                               "ULTIMATE_DRUM_LOOPS/"))
-    assert not _is_default_data("ULTIMATE_DRUM_LOPS") and not _is_default_data("x/ULTIMATE_DRUM_LOOPS")
+    assert not _is_default_data("ULTIMATE_DRUM_LOPS")
+    assert not _is_default_data("x/ULTIMATE_DRUM_LOOPS")
 
 
 def test_a_mistyped_data_folder_is_an_error_not_the_demo_pack(tmp_path, capsys):
