@@ -5,7 +5,7 @@ same figures for real loops kept out of the reference's fit, which is what "3x h
 One statement, used by ``beatgan select --metric goals``, ``beatgan score --metrics``,
 ``bench/bench_quality.py`` and the model card (``docs/make_model_card.py``):
 
-    tempo consistency   >= 0.70             (held-out loops: about 0.75)
+    tempo consistency   >= 0.70             (held-out loops: about 0.78)
     Frechet distance    <= 3x held-out
     NDB/k               <= 0.25
     diversity ratio     0.8-1.2
@@ -16,6 +16,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from typing import Callable, Mapping
+
+
+#: Relative slack at a goal's ends: float rounding, far below any figure's printed digits.
+EDGE_TOLERANCE = 1e-9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,14 +33,16 @@ class Goal:
     bounds: Callable[[float], tuple[float, float]]
 
     def meets(self, value: float, held_out: float) -> bool:
-        """Whether ``value`` lies within ``bounds(held_out)``, ends included."""
+        """Whether ``value`` lies within ``bounds(held_out)``, ends included, to within float
+        rounding (a mean of 0.69, 0.70 and 0.71 is 0.6999999999999998 and meets ">= 0.70")."""
         lowest, highest = self.bounds(held_out)
-        return lowest <= value <= highest
+        return (lowest <= value or math.isclose(value, lowest, rel_tol=EDGE_TOLERANCE)) and \
+            (value <= highest or math.isclose(value, highest, rel_tol=EDGE_TOLERANCE))
 
 
 #: The draw the goals are set for: this many generated beats, beside ``metrics.DEFAULT_HELD_OUT``
 #: (40) held-out loops. Even this draw is noisy: the shipped weights' tempo consistency reads
-#: 0.693-0.705 over six draws of 200 beats.
+#: 0.733-0.742 over six draws of 200 beats.
 N_GENERATED = 200
 
 #: Metric key (``metrics.DIRECTIONS``) -> its goal.

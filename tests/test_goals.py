@@ -23,6 +23,17 @@ def test_the_four_goals_and_their_bounds():
     assert goals_met({**edge, "diversity_ratio": 0.7999}, HELD_OUT)["diversity_ratio"] is False
 
 
+def test_a_mean_on_the_edge_meets_its_goal_despite_float_rounding():
+    mean = sum([0.69, 0.70, 0.71]) / 3
+    assert mean < 0.70  # 0.6999999999999998
+    upper = sum([1.0, 1.03, 1.57]) / 3
+    assert upper > 1.2  # 1.2000000000000002
+    met = goals_met({"tempo_consistency": mean, "frechet": 3 * 1000.0 * (1 + 1e-12),
+                     "diversity_ratio": upper, "ndb_fraction": 0.25}, HELD_OUT)
+    assert met == dict.fromkeys(GOALS, True)
+    assert goals_met({"tempo_consistency": 0.70 - 1e-6}, HELD_OUT)["tempo_consistency"] is False
+
+
 def test_frechet_is_judged_against_three_times_the_held_out_point():
     values = {"frechet": 2500.0}
     assert goals_met(values, {**HELD_OUT, "frechet": 900.0})["frechet"] is True
