@@ -114,11 +114,10 @@ class Studio:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from .generation import generate, make_loop, segment_repeated
+        from .generation import check_seed, generate, make_loop, segment_repeated
         from .plots import waveform_and_spectrogram
 
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
+        check_seed(seed)  # before anything is generated
         structure = loop_export.check_structure(structure)
         loop_export.bar_pattern(structure, bars=bars)  # a bad length fails before any generating
         config: Config = self.config

@@ -180,6 +180,9 @@ def _at_most(limit: int, *, low: int = 1) -> Callable[[str], int]:
 
 #: Bounds of ``loop``: 1024 bars is 33 minutes at 125 bpm; index N draws N + 1 latent vectors.
 MAX_BARS, MAX_INDEX = 1024, 99_999
+#: Largest seed of generated beats (``beatgan.generation.MAX_SEED``; not imported: --help stays
+#: light).
+MAX_SEED = 2 ** 32 - 1
 
 
 def _require_weights(folder: str | Path) -> None:
@@ -406,6 +409,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
     examples = (nullcontext() if args.examples is None else
                 output_folder(args.examples, what=f"writing similarity examples to {args.examples}"))
     max_shift_ms = args.max_shift_ms if args.max_shift_ms > 0 else None
+    # The longest lag that rounds to fewer samples than the beat has, floored to 0.1 ms.
+    longest_ms = math.floor(1e4 * (config.score_len - 0.5) / config.sample_rate_hz - 1e-9) / 10
+    if max_shift_ms is not None and round(max_shift_ms * 1e-3 * config.sample_rate_hz) >= \
+            config.score_len:  # as similarity.ms_to_samples rounds it
+        raise ValueError(f"--max-shift-ms {args.max_shift_ms:g} is longer than the scored beat: "
+                         f"at most {longest_ms:.1f} ms ({config.score_len} samples at "
+                         f"{config.sample_rate_hz} Hz)")
     with examples:
         # Loaded once here when the metrics need them too; score_folder loads them otherwise.
         loops = (_load_training_data(args.data, config, progress=not args.json) if args.metrics
@@ -439,6 +449,9 @@ def _cmd_select(args: argparse.Namespace) -> int:
 
     # Before the loops are loaded: a missing run, no checkpoint, too few beats, a bad --out.
     check_request(args.run, metric=args.metric, n=args.n)
+    if args.seed + args.seeds - 1 > MAX_SEED:
+        raise ValueError(f"--seed {args.seed} with --seeds {args.seeds} draws seeds up to "
+                         f"{args.seed + args.seeds - 1}, past the largest, {MAX_SEED}")
     out = check_out_folder(args.run, args.out or Path(args.run) / SELECTION_DIR)
     with output_folder(out, what=f"exporting the chosen checkpoint to {out}"):
         config = run_config(args.run)
@@ -568,7 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for outputNNN.wav, beats.json and latents.npy (default "
                         "generated_output); beats an earlier run listed in beats.json are "
                         "replaced, other files are left alone")
-    p.add_argument("--seed", type=_count, default=0, help="seed of the latent vectors (default 0)")
+    p.add_argument("--seed", type=_at_most(MAX_SEED, low=0), default=0,
+                   help="seed of the latent vectors (default 0)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
     p.add_argument("--raw", action="store_true",
                    help="use the last raw generator weights instead of their moving average")
@@ -582,7 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bars", type=_at_most(MAX_BARS), default=4,
                    help=f"bars in the loop, a multiple of the structure's length, at most {MAX_BARS} "
                         f"(default 4)")
-    p.add_argument("--seed", type=_count, default=0, help="seed of the latent vectors (default 0)")
+    p.add_argument("--seed", type=_at_most(MAX_SEED, low=0), default=0,
+                   help="seed of the latent vectors (default 0)")
     p.add_argument("--index", type=_at_most(MAX_INDEX, low=0), default=0,
                    help="which of the seed's latent vectors is A: beat outputNNN of generate "
                         "(default 0)")
@@ -625,7 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=_positive, default=64,
                    help="beats drawn from each checkpoint, the same latent vectors for all "
                         "(default 64; fewer than the metric needs is refused, naming its minimum)")
-    p.add_argument("--seed", type=_count, default=0, help="seed of the latent vectors (default 0)")
+    p.add_argument("--seed", type=_at_most(MAX_SEED, low=0), default=0,
+                   help="seed of the latent vectors (default 0)")
     p.add_argument("--seeds", type=_positive, default=1,
                    help="draws of --n beats per checkpoint, at seeds --seed, --seed + 1, ...; "
                         "each checkpoint is judged by their means (default 1; 3 steadies a "

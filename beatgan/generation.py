@@ -37,6 +37,9 @@ SIDECAR_JSON = "beats.json"
 LATENTS_NPY = "latents.npy"
 #: Default spread of a "nearby" latent vector: B = clip(A + variation * u, -1, 1), u ~ U[-1, 1].
 VARIATION = 0.25
+
+#: Largest seed of the latent vectors (``check_seed``): one 32-bit word.
+MAX_SEED = 2 ** 32 - 1
 #: Beats per chunk of ``generate_to_folder``: its memory bound (256 seed beats are 32 MiB of
 #: float32 audio) whatever the number of beats.
 CHUNK_BEATS = 256
@@ -126,6 +129,18 @@ def _weights_mismatch(weights: Path, model: Any, config: Config, error: Exceptio
             f"arrays such as {held} (weights and config.json from different runs?)")
 
 
+def check_seed(seed: int) -> int:
+    """``seed`` if it is a whole number 0-``MAX_SEED``, else ValueError.
+
+    One 32-bit word: NumPy splits a bigger seed into words, so ``2**64 + 7`` would draw what
+    ``loop_latents`` draws for seed 7's variations (``default_rng([7, 0, 1])``).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or \
+            not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be a whole number 0-{MAX_SEED}, got {seed!r}")
+    return int(seed)
+
+
 def sample_latents(n: int, *, latent_dim: int, seed: int) -> np.ndarray:
     """``(n, latent_dim)`` float32, uniform in [-1, 1], from ``np.random.default_rng(seed)``.
 
@@ -134,6 +149,7 @@ def sample_latents(n: int, *, latent_dim: int, seed: int) -> np.ndarray:
     """
     if n < 0 or latent_dim < 1:
         raise ValueError(f"need n >= 0 and latent_dim >= 1, got n={n}, latent_dim={latent_dim}")
+    check_seed(seed)
     rng = np.random.default_rng(seed)
     return rng.uniform(-1.0, 1.0, size=(n, latent_dim)).astype(np.float32)
 
@@ -391,6 +407,9 @@ def loop_latents(structure: str, *, latent_dim: int, seed: int = 0, index: int =
     drawn from ``default_rng([seed, index, k])`` (``variation`` > 0: a variation of A, as a
     fill bar is), or, with ``variation=None``, the next rows of the same draw (another beat).
     """
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
+        raise ValueError(f"index must be a whole number >= 0 (which beat of the seed is A), "
+                         f"got {index!r}")
     letters = loop_export.structure_letters(structure)
     rows = sample_latents(index + len(letters), latent_dim=latent_dim, seed=seed)
     base = rows[index]
@@ -404,6 +423,17 @@ def loop_latents(structure: str, *, latent_dim: int, seed: int = 0, index: int =
     return out
 
 
+def loop_name_tags(variation: float | None, rate_hz: int, config: Config) -> tuple[str, ...]:
+    """What sets a loop apart from the default loop of its seed and index, for its file name:
+    ``"var0.1"`` (``"nextbeats"`` for ``variation=None``) and ``"48000hz"``; none by default."""
+    tags = []
+    if variation != VARIATION:
+        tags.append("nextbeats" if variation is None else f"var{variation:g}")
+    if rate_hz != config.source_rate_hz:
+        tags.append(f"{rate_hz}hz")
+    return tuple(tags)
+
+
 def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | None = None,
               structure: str = "AAAB", bars: int = 4, seed: int = 0, index: int = 0,
               variation: float | None = VARIATION, fade_ms: float = loop_export.FADE_MS,
@@ -414,7 +444,8 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
     segments). ``structure`` gives one letter per bar (AAAA, AAAB, AABB, ABAB...); the loop
     has ``bars`` bars (the structure repeated). Latents come from ``loop_latents``: the first
     letter (A in "AAAB") is beat ``index`` of ``seed``. The file,
-    ``loop_export.daw_loop_file_name(...)`` in ``out_dir``, is 24-bit at ``out_rate_hz``
+    ``loop_export.daw_loop_file_name(...)`` in ``out_dir`` (tagged by ``loop_name_tags`` when
+    ``variation`` or the rate is not the default), is 24-bit at ``out_rate_hz``
     (default ``config.source_rate_hz``, 44.1 kHz), ``bars * 4`` beats
     long at ``config.bpm`` and seamless when looped (``beatgan.loop_export``). A ``.json`` of
     the same name records structure, bpm, seed, index, variation, the latent vectors and
@@ -436,7 +467,8 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
                                   config=config, fade_ms=fade_ms, out_rate_hz=out_rate_hz)
     rate = out_rate_hz or config.source_rate_hz
     name = loop_export.daw_loop_file_name(bpm=config.bpm, structure=structure, bars=bars,
-                                          seed=seed, index=index)
+                                          seed=seed, index=index,
+                                          tags=loop_name_tags(variation, rate, config))
     path = Path(out_dir) / name
     meta = {"structure": structure, "bars": bars, "bpm": config.bpm, "beats_per_bar":
             loop_export.BEATS_PER_BAR, "sample_rate_hz": rate, "seed": seed, "index": index,

@@ -184,10 +184,16 @@ def build_loop(segments: Mapping[str, np.ndarray], *, structure: str, bars: int,
     return np.clip(loop, -1.0, MAX_SAMPLE_24).astype(np.float32)
 
 
-def daw_loop_file_name(*, bpm: float, structure: str, bars: int, seed: int, index: int) -> str:
-    """``beatgan_125bpm_AAAB_4bars_seed0_a000.wav``: tempo and structure first, for DAW browsers."""
+def daw_loop_file_name(*, bpm: float, structure: str, bars: int, seed: int, index: int,
+                       tags: tuple[str, ...] = ()) -> str:
+    """``beatgan_125bpm_AAAB_4bars_seed0_a000.wav``: tempo and structure first, for DAW browsers.
+
+    ``tags`` (``("var0.1", "48000hz")``) are appended, ``_``-joined, for loops that differ from
+    the default one of the same seed in something else, so that neither overwrites the other.
+    """
+    tail = "".join(f"_{tag}" for tag in tags)
     return (f"beatgan_{bpm:g}bpm_{check_structure(structure)}_{bars}bars_seed{seed}_"
-            f"a{index:03d}.wav")
+            f"a{index:03d}{tail}.wav")
 
 
 def float_to_pcm24(x: np.ndarray) -> np.ndarray:

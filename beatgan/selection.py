@@ -443,9 +443,9 @@ def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "fre
     config = run_config(run_dir) if config is None else config
     # By the goals: the held-out set of `beatgan score --metrics`, which the goals were set by.
     n_held_out = None if metric == GOALS_CRITERION else n
-    reference = metrics_reference(loops, config=config, seed=config.seed, n_held_out=n_held_out)
     latents = [sample_latents(n, latent_dim=config.latent_dim, seed=seed + k)
-               for k in range(seeds)]
+               for k in range(seeds)]  # before the reference's fit: a bad seed fails at once
+    reference = metrics_reference(loops, config=config, seed=config.seed, n_held_out=n_held_out)
     generator = build_generator(inference_config(config))  # as `generate` will draw them
     rows, skipped = [], []
     for step, path in tqdm(found, desc="checkpoints", unit="ckpt", disable=not progress,

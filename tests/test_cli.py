@@ -132,6 +132,15 @@ def test_score_names_an_unreadable_generated_file(demo_folder, tmp_path, capsys)
     assert "output000.wav" in err and "not a readable audio file" in err and "Traceback" not in err
 
 
+def test_score_refuses_a_lag_bound_longer_than_the_beat_naming_the_flag(tmp_path, capsys):
+    (tmp_path / "output000.wav").write_text("never read")
+    for ms in ("1e300", "960"):  # the scored 2 beats: 14,112 samples at 14.7 kHz, 960 ms
+        assert main(["score", "--generated", str(tmp_path), "--max-shift-ms", ms]) == 2
+        err = capsys.readouterr().err
+        assert f"--max-shift-ms {float(ms):g} is longer than the scored beat: at most 959.9 ms" \
+            in err and "max_shift_samples" not in err
+
+
 def test_the_default_data_folder_is_recognised_however_it_is_spelled():
     from beatgan.cli import _is_default_data
 
@@ -229,6 +238,19 @@ def test_negative_seeds_are_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["generate", "--seed", "-1"])
     assert "whole number >= 0" in capsys.readouterr().err
+
+
+def test_latent_seeds_past_one_word_are_refused_by_the_parser(capsys):
+    from beatgan.cli import MAX_SEED
+    from beatgan.generation import MAX_SEED as LIBRARY_MAX_SEED
+
+    assert MAX_SEED == LIBRARY_MAX_SEED
+    for command in ("generate", "loop", "select"):
+        extra = ["--run", "r"] if command == "select" else []
+        assert build_parser().parse_args([command, *extra, "--seed", str(MAX_SEED)]).seed == MAX_SEED
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([command, *extra, "--seed", str(2 ** 64 + 7)])
+        assert f"expected a whole number 0-{MAX_SEED}" in capsys.readouterr().err
 
 
 def test_score_with_metrics_prints_both_reports(demo_folder, tmp_path, capsys):

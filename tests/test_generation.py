@@ -145,6 +145,34 @@ def test_loop_latents_a_is_the_beat_and_b_is_near_or_next():
     np.testing.assert_array_equal(nxt["B"], beats[5])
 
 
+def test_seeds_and_indices_out_of_range_are_refused():
+    # 2**64 + 7 is the words [7, 0, 1]: seed 7's first variation stream, were it allowed.
+    with pytest.raises(ValueError, match="seed must be a whole number 0-4294967295"):
+        sample_latents(1, latent_dim=8, seed=2 ** 64 + 7)
+    for seed in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="seed must be"):
+            sample_latents(1, latent_dim=8, seed=seed)
+    assert sample_latents(1, latent_dim=8, seed=np.int64(2 ** 32 - 1)).shape == (1, 8)
+    for index in (-1, 2.0):
+        with pytest.raises(ValueError, match="index must be a whole number >= 0"):
+            loop_latents("AAAB", latent_dim=8, seed=0, index=index)
+
+
+def test_loops_that_differ_from_the_default_get_names_of_their_own(generator, tmp_path):
+    model, config = generator
+    kwargs = dict(out_dir=tmp_path, config=config, structure="AAAB", bars=4, seed=0)
+    names = [make_loop(model, **kwargs).name,
+             make_loop(model, **kwargs, variation=0.1).name,
+             make_loop(model, **kwargs, variation=None).name,
+             make_loop(model, **kwargs, out_rate_hz=48000).name]
+    assert names == ["beatgan_125bpm_AAAB_4bars_seed0_a000.wav",
+                     "beatgan_125bpm_AAAB_4bars_seed0_a000_var0.1.wav",
+                     "beatgan_125bpm_AAAB_4bars_seed0_a000_nextbeats.wav",
+                     "beatgan_125bpm_AAAB_4bars_seed0_a000_48000hz.wav"]
+    assert len(list(tmp_path.glob("*.wav"))) == 4  # none overwrote another
+    assert json.loads((tmp_path / names[1]).with_suffix(".json").read_text())["variation"] == 0.1
+
+
 def test_make_loop_writes_a_44k_24bit_loop_with_the_structure(generator, tmp_path):
     model, config = generator
     path = make_loop(model, out_dir=tmp_path, config=config, structure="AAAB", bars=4, seed=0,

@@ -359,6 +359,8 @@ def test_the_command_end_to_end(run, loops_folder, tmp_path, capsys):
     assert "it needs at least 17" in capsys.readouterr().err
     assert main(argv + ["--out", str(run_dir / "export")]) == 2
     assert "belong to train" in capsys.readouterr().err
+    assert main(argv + ["--seed", str(2 ** 32 - 1), "--seeds", "2"]) == 2
+    assert "past the largest, 4294967295" in capsys.readouterr().err
     assert _digests(run_dir / "export") == export_digests
 
 
