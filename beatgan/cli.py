@@ -404,8 +404,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
     from .fileio import output_folder
+    from .similarity_examples import check_examples_folder
     from .workflows import folder_metrics, score_folder
 
+    if args.examples is not None:
+        check_examples_folder(args.examples)  # before the scoring, not after it
     examples = (nullcontext() if args.examples is None else
                 output_folder(args.examples, what=f"writing similarity examples to {args.examples}"))
     max_shift_ms = args.max_shift_ms if args.max_shift_ms > 0 else None

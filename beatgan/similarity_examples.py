@@ -63,9 +63,9 @@ def _beat_readme(beat: BeatNovelty, files: list[tuple[str, Neighbour, str, str]]
     shift = report.has_shift_tolerant
     similar = beat.similar(report.threshold)
     lines = [f"# {beat.name}", "",
-             f"Generated beat: `{beat_file}`. Similarity score s(A, B) = sum((A - B)^2) / "
-             f"sum(A^2) over the first segment (A = training loop, B = this beat); lower is "
-             f"closer, and s <= {report.threshold:g} counts as similar.", "",
+             f"Generated beat: `{beat_file}`. {BEAT_README_MARK} over the first segment "
+             f"(A = training loop, B = this beat); lower is closer, and "
+             f"s <= {report.threshold:g} counts as similar.", "",
              f"**Verdict: {'similar to a training loop' if similar else 'novel'}** "
              f"(best score {format_score(beat.nearest[0].score)})."]
     if shift:
@@ -117,12 +117,12 @@ def write_similarity_examples(out_dir: str | Path, *, report: NoveltyReport, con
         raise ValueError(f"the report scored {report.n_train} training loops; got "
                          f"{len(train_paths)} paths and {len(train_audio)} segments")
     chosen = choose_examples(report) if which is None else _chosen(report, which)
-    out_dir = Path(out_dir)
+    out_dir = check_examples_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)  # the index README is written even for no example
     earlier = _listed_folders(out_dir)
     folders = []
     shift = report.has_shift_tolerant
-    index_lines = ["# Similarity metric examples", "", report.summary(), "",
+    index_lines = [INDEX_TITLE, "", report.summary(), "",
                    "| beat | best score | verdict |" + (" shift-tolerant |" if shift else "")
                    + " folder |",
                    "| --- | --- | --- |" + (" --- |" if shift else "") + " --- |"]
@@ -174,14 +174,56 @@ def _chosen(report: Any, which: Sequence[int | str]) -> list[int]:
     return chosen
 
 
-def _listed_folders(out_dir: Path) -> list[str]:
-    """The example folders the index README in ``out_dir`` links to (an earlier run's)."""
+#: First line of the index README that ``write_similarity_examples`` writes.
+INDEX_TITLE = "# Similarity metric examples"
+#: What a README names when it is meant to be replaced by the index (the repository's own
+#: ``similarity_metric_examples/README.md`` says so).
+REPLACEABLE_MARK = "beatgan score --examples"
+#: What every example folder's README says (``_beat_readme``).
+BEAT_README_MARK = "Similarity score s(A, B) = sum((A - B)^2) / sum(A^2)"
+
+
+def check_examples_folder(out_dir: str | Path) -> Path:
+    """``out_dir`` as a Path, or ValueError when writing examples there would replace a README.md
+    that is neither an earlier index nor a page that names ``beatgan score --examples``
+    (``--examples .`` in a project would otherwise overwrite the project's README)."""
+    out_dir = Path(out_dir)
+    readme = out_dir / "README.md"
     try:
-        text = (out_dir / "README.md").read_text()
+        text = readme.read_text(errors="replace")
+    except FileNotFoundError:
+        return out_dir
+    except OSError as error:
+        raise ValueError(f"cannot read {readme} ({error.strerror or error}): similarity "
+                         f"examples write their index there") from None
+    if not (text.startswith(INDEX_TITLE) or REPLACEABLE_MARK in text):
+        raise ValueError(f"{readme} is not an index of similarity examples, and writing "
+                         f"examples there would replace it: choose a folder of its own, such as "
+                         f"similarity_metric_examples")
+    return out_dir
+
+
+def _listed_folders(out_dir: Path) -> list[str]:
+    """The example folders of an earlier run in ``out_dir``: those its index README links to
+    that hold files only, one of them a README written by ``_beat_readme`` (so a folder of the
+    user's that a README links to is never taken for one)."""
+    try:
+        text = (out_dir / "README.md").read_text(errors="replace")
     except OSError:
         return []
+    if not text.startswith(INDEX_TITLE):
+        return []
     return [name for name in re.findall(r"\]\(([^/()]+)/README\.md\)", text)
-            if (out_dir / name).is_dir()]
+            if _is_example_folder(out_dir / name)]
+
+
+def _is_example_folder(folder: Path) -> bool:
+    try:
+        entries = list(folder.iterdir())
+        readme = (folder / "README.md").read_text(errors="replace")
+    except OSError:
+        return False
+    return BEAT_README_MARK in readme and all(entry.is_file() for entry in entries)
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -141,6 +141,14 @@ def test_score_refuses_a_lag_bound_longer_than_the_beat_naming_the_flag(tmp_path
             in err and "max_shift_samples" not in err
 
 
+def test_score_refuses_examples_over_a_readme_of_the_users_before_scoring(tmp_path, capsys):
+    (tmp_path / "output000.wav").write_text("never read")
+    (tmp_path / "README.md").write_text("# my project\n")
+    assert main(["score", "--generated", str(tmp_path), "--examples", str(tmp_path)]) == 2
+    assert "is not an index of similarity examples" in capsys.readouterr().err
+    assert (tmp_path / "README.md").read_text() == "# my project\n"
+
+
 def test_the_default_data_folder_is_recognised_however_it_is_spelled():
     from beatgan.cli import _is_default_data
 

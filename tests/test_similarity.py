@@ -301,8 +301,47 @@ def test_similarity_examples_hold_the_beat_its_loops_and_a_readme(tmp_path, rng)
     assert [f.name for f in again] == ["output001"]
     assert sorted(p.name for p in (tmp_path / "examples").iterdir() if p.is_dir()) == [
         "mine", "output001"]
+    # A folder an index links to is removed only when it is an example folder.
+    index_path = tmp_path / "examples" / "README.md"
+    index_path.write_text(index_path.read_text() + "| x | | | [mine/](mine/README.md) |\n")
+    (tmp_path / "examples" / "mine" / "README.md").write_text("# my notes\n")
+    write_similarity_examples(tmp_path / "examples", report=report, config=config,
+                              train_audio=train, train_paths=train_paths,
+                              generated_audio=generated, which=[0])
+    assert (tmp_path / "examples" / "mine" / "README.md").read_text() == "# my notes\n"
+    assert not (tmp_path / "examples" / "output001").exists()  # the tool's own: removed
     for bad in (["output009.wav"], [2], [-1]):
         with pytest.raises(ValueError, match="no beat .* give an index 0-1 or a name"):
             write_similarity_examples(tmp_path / "examples", report=report, config=config,
                                       train_audio=train, train_paths=train_paths,
                                       generated_audio=generated, which=bad)
+
+
+def test_examples_never_replace_a_readme_of_the_users(tmp_path, rng):
+    from beatgan.similarity_examples import write_similarity_examples
+
+    config = Config()
+    train = drum_like(rng, 2, config.slice_len)
+    report = score_novelty(train, train[:1], train_names=["a.wav", "b.wav"],
+                           generated_names=["output000.wav"], config=config, max_shift_ms=None)
+    project = tmp_path / "project"
+    (project / "docs").mkdir(parents=True)
+    readme = "# My project\n\nSee [the docs](docs/README.md).\n"
+    (project / "README.md").write_text(readme)
+    (project / "docs" / "README.md").write_text("# docs\n")
+    with pytest.raises(ValueError, match="not an index of similarity examples"):
+        write_similarity_examples(project, report=report, config=config, train_audio=train,
+                                  train_paths=["a.wav", "b.wav"], generated_audio=train[:1])
+    assert (project / "README.md").read_text() == readme
+    assert sorted(p.name for p in project.iterdir()) == ["README.md", "docs"]
+    # The repository's own page says it is replaced by the index, and is.
+    from pathlib import Path
+    shipped = Path(__file__).parents[1] / "similarity_metric_examples" / "README.md"
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "README.md").write_text(shipped.read_text())
+    paths = [tmp_path / f"{name}.wav" for name in "ab"]
+    for path, segment in zip(paths, train):
+        sf.write(path, segment, config.sample_rate_hz, subtype="PCM_24")
+    write_similarity_examples(tmp_path / "examples", report=report, config=config,
+                              train_audio=train, train_paths=paths, generated_audio=train[:1])
+    assert (tmp_path / "examples" / "README.md").read_text().startswith("# Similarity metric")
