@@ -238,7 +238,8 @@ def novelty_report(matrix: np.ndarray, *, train_names: Sequence[str],
         k: neighbours kept per beat (3, like the seed's examples).
         shift_matrix, shift_lags: ``shift_tolerant_similarity(..., return_lags=True)`` output,
             same shape; when given, both verdicts are reported.
-        max_shift_samples: the lag bound used for ``shift_matrix`` (for the report's text).
+        max_shift_samples: the lag bound used for ``shift_matrix`` (for the report's text);
+            required with it.
         sample_rate_hz: to express lags in ms.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
@@ -256,8 +257,8 @@ def novelty_report(matrix: np.ndarray, *, train_names: Sequence[str],
         shift_matrix = np.asarray(shift_matrix, dtype=np.float64)
         if shift_matrix.shape != matrix.shape:
             raise ValueError(f"shift_matrix shape {shift_matrix.shape} differs from {matrix.shape}")
-        if max_shift_samples is None:
-            max_shift_samples = int(np.abs(shift_lags).max()) if shift_lags is not None else 0
+        if max_shift_samples is None:  # the largest lag found need not be the bound searched
+            raise ValueError("give max_shift_samples, the lag bound of shift_matrix, with it")
     else:
         max_shift_samples = None
     beats = []

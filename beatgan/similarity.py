@@ -171,12 +171,6 @@ def ms_to_samples(ms: float, *, sample_rate_hz: int) -> int:
     return int(round(ms * 1e-3 * sample_rate_hz))
 
 
-def _prefix_energy(rows: np.ndarray, *, channels: int) -> np.ndarray:
-    """Cumulative energy over time, summed over channels: ``(n, n_samples + 1)``, float64, P[:, 0] = 0."""
-    per_sample = (rows.astype(np.float64) ** 2).reshape(rows.shape[0], -1, channels).sum(axis=2)
-    return np.concatenate([np.zeros((rows.shape[0], 1)), np.cumsum(per_sample, axis=1)], axis=1)
-
-
 def _to_channel_major(rows: np.ndarray, *, channels: int) -> np.ndarray:
     """``(n, n_samples * channels)`` interleaved -> ``(n, channels, n_samples)`` float64."""
     return rows.reshape(rows.shape[0], -1, channels).transpose(0, 2, 1).astype(np.float64)
@@ -189,14 +183,14 @@ def shift_tolerant_similarity(train: Any, generated: Any, *, max_shift_samples: 
     """The best score over time lags ``d`` in ``[-max_shift_samples, max_shift_samples]``.
 
     For lag ``d`` the generated segment is moved ``d`` samples earlier and compared with the
-    training segment over the same window of ``n_samples``; what leaves the window is dropped
-    and zeros come in:
+    training segment over all time, each zero outside its own ``n_samples``:
 
-        s_d(A, B) = sum_t (A[t] - B[t + d])^2 / sum(A^2),  B[u] = 0 outside [0, n_samples)
+        s_d(A, B) = sum_t (A[t] - B[t + d])^2 / sum(A^2),  A, B = 0 outside [0, n_samples)
 
     so ``d > 0`` means the generated beat is the training segment delayed by ``d`` samples
-    (``B[t] ~ A[t - d]``). The audio shifted out of the window counts as a difference, so a
-    large shift is never free. Cross terms come from blocked FFT cross-correlations (blocks of
+    (``B[t] ~ A[t - d]``). Neither segment's audio is dropped: what the lag moves past the
+    other's ends counts in full as a difference, so a large shift is never free. Lags within
+    float rounding of a smaller one's score do not replace it (``LAG_TOLERANCE``). Cross terms come from blocked FFT cross-correlations (blocks of
     a few hundred samples padded by the lag bound, so no lag wraps around; summed over blocks
     and channels by one complex matrix product per frequency, then one short inverse FFT per
     pair); the lag-0 entry is the exact ``similarity_matrix`` value, hence
@@ -231,6 +225,10 @@ def shift_tolerant_similarity(train: Any, generated: Any, *, max_shift_samples: 
 #: Smallest time block of the blocked cross-correlation (samples); blocks are at least 2x the
 #: lag bound, so the zero padding each block's FFT needs stays a small part of it.
 MIN_BLOCK = 512
+#: A lag replaces lag 0 (or a smaller score) only when it lowers the numerator by more than
+#: this times ``sum(A^2) + sum(B^2)``: FFT rounding (~1e-15 of it) must not pick a lag where
+#: every lag scores the same, as for segments that never overlap.
+LAG_TOLERANCE = 1e-12
 #: Train rows per batch of the blocked cross-correlation (bounds memory to ~100 MB).
 SHIFT_CHUNK_ROWS = 128
 
@@ -288,10 +286,7 @@ def _improve_over_lags(a: np.ndarray, b: np.ndarray, best: np.ndarray, best_lag:
     lags = np.arange(-max_shift, max_shift + 1)
     layout = dict(channels=channels, block=block, n_blocks=n_blocks, n_fft=n_fft)
     gen_spectra = _gen_block_spectra(b, max_shift=max_shift, **layout)
-    # Energy of B[t + d] inside the window: samples u = t + d in [max(0, d), min(n, n + d)).
-    prefix = _prefix_energy(b, channels=channels)
-    gen_window_energy = (prefix[:, np.minimum(n_samples, n_samples + lags)]
-                         - prefix[:, np.maximum(0, lags)]).T  # (n_lags, n_generated)
+    gen_energy = np.square(b, dtype=np.float64).sum(axis=1)  # all of B, counted at every lag
     for start in range(0, a.shape[0], SHIFT_CHUNK_ROWS):
         stop = min(start + SHIFT_CHUNK_ROWS, a.shape[0])
         train_spectra = _train_block_spectra(a[start:stop], **layout)
@@ -299,10 +294,11 @@ def _improve_over_lags(a: np.ndarray, b: np.ndarray, best: np.ndarray, best_lag:
             cross = np.matmul(train_spectra, gen_spectra)  # (n_freq, rows, n_generated)
         # Lag d sits at index K + d of each block's circular correlation (no wrap: n_fft >= block + 2K).
         corr = scipy.fft.irfft(cross, n=n_fft, axis=0)[:2 * max_shift + 1]
-        num = train_energy[None, start:stop, None] + gen_window_energy[:, None, :] - 2.0 * corr
+        total = train_energy[start:stop, None] + gen_energy[None, :]  # (rows, n_generated)
+        num = total[None] - 2.0 * corr
         num[max_shift] = np.inf  # lag 0 is already exact in ``best``
         k = np.argmin(num, axis=0)  # (rows, n_generated)
         candidate = np.maximum(np.take_along_axis(num, k[None], axis=0)[0], 0.0)
-        better = candidate < best[start:stop]
+        better = candidate < best[start:stop] - LAG_TOLERANCE * total
         best[start:stop] = np.where(better, candidate, best[start:stop])
         best_lag[start:stop] = np.where(better, lags[k], best_lag[start:stop])

@@ -24,20 +24,21 @@ def reference_matrix(train, generated, n_samples):
 
 
 def reference_shifted(train, generated, n_samples, max_shift):
-    """Best score over lags d, comparing A[t] with B[t + d] (zeros outside the window)."""
+    """Best score over lags d, comparing A[t] with B[t + d] over all t, each zero outside its
+    own n_samples; lag 0 first, so it wins ties."""
     out = np.full((len(train), len(generated)), np.inf)
     lags = np.zeros(out.shape, dtype=int)
+    k = max_shift
     for i, a in enumerate(train):
         a = a[:n_samples].astype(np.float64)
+        line_a = np.zeros((n_samples + 2 * k,) + a.shape[1:])
+        line_a[k:k + n_samples] = a
         for j, b in enumerate(generated):
             b = b[:n_samples].astype(np.float64)
-            for d in range(-max_shift, max_shift + 1):
-                moved = np.zeros_like(b)
-                if d >= 0:
-                    moved[:n_samples - d] = b[d:]
-                else:
-                    moved[-d:] = b[:n_samples + d]
-                s = np.sum((a - moved) ** 2) / np.sum(a ** 2)
+            for d in sorted(range(-k, k + 1), key=abs):
+                line_b = np.zeros_like(line_a)
+                line_b[k - d:k - d + n_samples] = b  # B moved d samples earlier
+                s = np.sum((line_a - line_b) ** 2) / np.sum(a ** 2)
                 if s < out[i, j]:
                     out[i, j], lags[i, j] = s, d
     return out, lags
@@ -112,6 +113,34 @@ def test_shift_tolerant_equals_brute_force_over_lags(rng):
     assert np.all(got <= plain)
     np.testing.assert_array_equal(
         shift_tolerant_similarity(train, generated, n_samples=100, max_shift_samples=0), plain)
+
+
+def test_audio_a_lag_moves_past_the_window_still_counts(rng):
+    n, delay = 2000, 44
+    source = drum_like(rng, 1, n)[0]
+    copy = np.zeros_like(source)
+    copy[delay:] = source[:-delay]
+    copy[:delay] += 3.0 * np.float32(rng.standard_normal((delay, 2)))  # a loud burst first
+    shifted, lags = shift_tolerant_similarity(source[None], copy[None], n_samples=n,
+                                              max_shift_samples=60, return_lags=True)
+    energy = lambda x: np.sum(np.square(x, dtype=np.float64))  # noqa: E731
+    # At lag 44 the copy lines up; its burst moves before the loop's start and the loop's last
+    # 44 samples face silence: both count.
+    assert lags[0, 0] == delay
+    want = (energy(copy[:delay]) + energy(source[-delay:])) / energy(source)
+    assert shifted[0, 0] == pytest.approx(want, rel=1e-9) and shifted[0, 0] > 1.0
+
+
+def test_equal_scores_at_every_lag_keep_lag_zero(rng):
+    n = 1000  # A sounds in the first half only, B in the second: no lag brings them together
+    train = np.zeros((4, n, 2), np.float32)
+    train[:, :400] = rng.uniform(-1, 1, (4, 400, 2))
+    generated = np.zeros((5, n, 2), np.float32)
+    generated[:, 600:] = rng.uniform(-1, 1, (5, 400, 2))
+    got, lags = shift_tolerant_similarity(train, generated, n_samples=n, max_shift_samples=100,
+                                          return_lags=True)
+    np.testing.assert_allclose(got, similarity_matrix(train, generated, n_samples=n), rtol=1e-12)
+    assert not lags.any()
 
 
 @pytest.mark.parametrize("delay", [44, -30])  # 3 ms late, 2 ms early at 14.7 kHz
@@ -240,6 +269,9 @@ def test_novelty_report_plain_only_and_bad_shapes():
     assert "shifted" not in report.table()
     with pytest.raises(ValueError, match="names do not match"):
         novelty_report(np.zeros((2, 1)), train_names=["a"], generated_names=["g"])
+    with pytest.raises(ValueError, match="give max_shift_samples"):  # not guessed from the lags
+        novelty_report(np.zeros((2, 1)), train_names=["a", "b"], generated_names=["g"],
+                       shift_matrix=np.zeros((2, 1)), shift_lags=np.zeros((2, 1), int))
 
 
 def test_score_novelty_finds_the_copy(rng):
