@@ -84,8 +84,11 @@ def _config_from_args(args: argparse.Namespace, *, base: Config | None = None) -
 def _set_backend(name: str | None) -> None:
     """Choose the Keras backend; must happen before anything imports keras."""
     if name:
-        if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") != name:
-            raise ValueError(f"Keras is already loaded with another backend; cannot switch to {name}")
+        if "keras" in sys.modules:  # loaded already: its backend is fixed for this process
+            loaded = sys.modules["keras"].backend.backend()
+            if loaded != name:
+                raise ValueError(f"Keras is already loaded with the {loaded} backend; cannot "
+                                 f"switch to {name}")
         os.environ["KERAS_BACKEND"] = name
 
 

@@ -377,3 +377,17 @@ def test_score_says_how_to_make_the_beats_it_cannot_find(demo_folder, tmp_path, 
         f"beatgan score: error: {tmp_path / 'loops' / loop.name}: sample rate 44100 Hz, expected "
         f"14700 Hz (the model's rate): --generated takes beats that beatgan generate wrote, not "
         f"loops\n")
+
+
+def test_the_backend_keras_runs_on_can_be_named_whatever_the_environment_says(monkeypatch):
+    import keras
+
+    from beatgan.cli import _set_backend
+
+    loaded = keras.backend.backend()  # the tests' default, tensorflow (conftest)
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)  # as after a plain `import keras`
+    _set_backend(loaded)
+    other = "jax" if loaded != "jax" else "tensorflow"
+    with pytest.raises(ValueError, match=f"already loaded with the {loaded} backend; cannot "
+                                         f"switch to {other}"):
+        _set_backend(other)

@@ -95,3 +95,59 @@ def test_other_backends_get_no_cache(tmp_path):
     assert keras.backend.backend() == "tensorflow"  # the tests' default (conftest)
     assert use_run_compile_cache(tmp_path) is None
     assert not (tmp_path / "compile_cache").exists()
+
+
+def test_torn_entries_are_removed_and_whole_ones_kept(tmp_path, capsys):
+    from jax._src.compilation_cache import compress_executable
+
+    from beatgan.backends.compile_cache import remove_torn_entries
+
+    whole = compress_executable(bytes(range(256)) * 400)
+    (tmp_path / "jit_f-aa-cache").write_bytes(whole)
+    (tmp_path / "jit_g-bb-cache").write_bytes(whole[:len(whole) // 2])  # a write cut short
+    (tmp_path / "jit_h-cc-cache").write_bytes(b"")  # cut before its first byte
+    (tmp_path / "notes.txt").write_bytes(b"not an entry")  # not JAX's: left alone
+    (tmp_path / "autotune").mkdir()  # XLA's own caches live in subfolders
+    removed = remove_torn_entries(tmp_path)
+    assert [p.name for p in removed] == ["jit_g-bb-cache", "jit_h-cc-cache"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["autotune", "jit_f-aa-cache",
+                                                          "notes.txt"]
+    assert "removed a torn compile cache entry, jit_g-bb-cache" in capsys.readouterr().err
+    assert remove_torn_entries(tmp_path / "missing") == []
+
+
+#: Two runs in one process: each run's programs go to its own folder, and a torn entry in the
+#: second run's folder is removed before JAX reads it.
+TWO_RUNS = """
+import json, sys
+from pathlib import Path
+import jax, jax.numpy as jnp
+from beatgan.backends.compile_cache import use_run_compile_cache
+first = use_run_compile_cache("a")
+jax.jit(lambda x: x * 2.0)(jnp.ones(3)).block_until_ready()
+Path("b/compile_cache").mkdir(parents=True)
+Path("b/compile_cache/jit_torn-00-cache").write_bytes(b"\\x78\\x9c\\x01")
+second = use_run_compile_cache("b")
+jax.jit(lambda x: x + 5.0)(jnp.ones(4)).block_until_ready()
+print("RESULT " + json.dumps({"first": str(first), "second": str(second),
+                              "dir": jax.config.jax_compilation_cache_dir}))
+"""
+
+
+def test_a_second_run_in_one_process_keeps_its_programs_in_its_own_folder(tmp_path):
+    job = tmp_path / "job.py"
+    job.write_text(TWO_RUNS)
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    done = subprocess.run([sys.executable, str(job)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300,
+                          env={**env, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO),
+                               "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.split("RESULT ", 1)[1])
+    assert result == {"first": str(Path("a/compile_cache")), "second": str(Path("b/compile_cache")),
+                      "dir": str(Path("b/compile_cache"))}
+    first = sorted(p.name for p in (tmp_path / "a/compile_cache").glob("jit__lambda-*-cache"))
+    second = sorted(p.name for p in (tmp_path / "b/compile_cache").glob("jit__lambda-*-cache"))
+    assert len(first) == 1 and len(second) == 1 and first != second  # each run's own program
+    assert not list((tmp_path / "b/compile_cache").glob("jit_torn*"))
+    assert "removed a torn compile cache entry, jit_torn-00-cache" in done.stderr
