@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import __version__
-from .config import (DECIMATION_METHODS, PHASE_SHUFFLE_PER, PRESETS, TEMPO_METHODS,
-                     UPSAMPLE_METHODS, Config, describe, preset)
+from .config import (DECIMATION_METHODS, DEFAULT_DATA_DIR, PHASE_SHUFFLE_PER, PRESETS,
+                     TEMPO_METHODS, UPSAMPLE_METHODS, Config, describe, is_default_data_dir,
+                     preset)
 from .fileio import describe_os_error
 
 DEFAULT_WEIGHTS = "weights"
-DEFAULT_DATA = "ULTIMATE_DRUM_LOOPS"
+DEFAULT_DATA = DEFAULT_DATA_DIR
 #: Bar structures ``loop`` accepts (``beatgan.config.STRUCTURES``; not imported: --help stays light).
 LOOP_STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
 
@@ -262,17 +263,11 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_default_data(folder: str) -> bool:
-    """Whether ``folder`` names the default data folder, however it is spelled ("./X", "X/")."""
-    return Path(folder) == Path(DEFAULT_DATA)
-
-
 def _load_training_data(folder: str, config: Config, *, progress: bool = True):
     from .workflows import load_training_loops
 
-    is_default = _is_default_data(folder)  # only the default folder, missing or empty: the demo
-    return load_training_loops(folder, config, missing_ok=is_default, empty_ok=is_default,
-                               progress=progress)
+    # The demo pack stands in only for the default folder, missing or empty.
+    return load_training_loops(folder, config, progress=progress)
 
 
 def _train_config(args: argparse.Namespace) -> Config:
@@ -429,7 +424,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         report = score_folder(args.data, args.generated, config=config, threshold=args.threshold,
                               max_shift_ms=max_shift_ms, examples_dir=args.examples,
                               examples=args.example_count, progress=not args.json,
-                              data_missing_ok=_is_default_data(args.data), loops=loops)
+                              loops=loops)
         metrics = (folder_metrics(args.generated, loops, config=config, progress=not args.json)
                    if args.metrics else None)
     output = report.to_dict()
@@ -480,7 +475,7 @@ def _cmd_app(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
     from .app import launch
 
-    launch(args.weights, data_dir=args.data, data_missing_ok=_is_default_data(args.data),
+    launch(args.weights, data_dir=args.data, data_missing_ok=is_default_data_dir(args.data),
            host=args.host, port=args.port, share=args.share)
     return 0
 
@@ -675,7 +670,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("run-notebook", _cmd_run_notebook, "execute a notebook top to bottom, headless")
     p.add_argument("notebook", type=Path, help="the .ipynb to execute (in its own folder)")
     p.add_argument("--output", type=Path, default=None, help="where to save it (default: in place)")
-    p.add_argument("--light", action="store_true", help="drop embedded audio players from the saved outputs")
+    p.add_argument("--light", action="store_true", help="drop the embedded audio players from the saved outputs, but for the beat "
+                        "grid's small previews")
     p.add_argument("-p", "--param", dest="parameters", action="append", default=[], metavar="NAME=VALUE",
                    help="set a notebook parameter (repeatable), e.g. -p iterations=200")
     return parser

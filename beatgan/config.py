@@ -31,6 +31,14 @@ PHASE_SHUFFLE_PER = ("batch", "example")
 _UPSAMPLE_MIN_TAPS = {"transposed": 1, "nearest": 4, "linear": 7}
 #: The four-bar structures of BeatGAN (2018): the demo pack's loops and the DAW loop export.
 STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
+#: The folder of training loops everything reads by default; only this folder, missing or
+#: empty, is stood in for by the synthetic demo pack (``workflows.load_training_loops``).
+DEFAULT_DATA_DIR = "ULTIMATE_DRUM_LOOPS"
+
+
+def is_default_data_dir(folder: str | Path) -> bool:
+    """Whether ``folder`` names ``DEFAULT_DATA_DIR``, however it is spelled ("./X", "X/")."""
+    return Path(folder) == Path(DEFAULT_DATA_DIR)
 #: 24-bit full scale: samples are integers in [-2^23, 2^23 - 1], floats are those / 2^23.
 FULL_SCALE_24 = 2 ** 23
 #: Largest float below 1.0 on the 24-bit grid: audio is kept in [-1, MAX_SAMPLE_24].

@@ -21,8 +21,9 @@ from .quiet import drop_absl_lines
 
 #: Marks the beat grid's HTML, which ``lighten_outputs`` keeps (its players are small previews).
 GRID_MARK = "beatgan-beat-grid"
-#: Rate of the grid's previews: a quarter of 29.4 kHz, enough to tell kick, snare and hats apart
-#: and small enough that 40 players keep the executed notebook under a megabyte.
+#: Rate of the grid's previews: a quarter of 29.4 kHz, enough to tell kick, snare and hats apart;
+#: 40 mono players at this rate are about 0.9 MB of the executed notebook (the grid's
+#: thumbnails about 1.1 MB more).
 PREVIEW_RATE_HZ = 7350
 
 
@@ -83,8 +84,17 @@ def parameter_defaults(path: str | Path) -> dict[str, Any]:
     cells = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if not cells:
         raise ValueError(f"{path} has no cell tagged 'parameters'")
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    # As the kernel reads it: %magics and !commands become Python calls first.
+    source = TransformerManager().transform_cell(cells[0].source)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise ValueError(f"{path}: the cell tagged 'parameters' is not valid Python "
+                         f"({error.msg}, line {error.lineno})") from None
     defaults: dict[str, Any] = {}
-    for node in ast.walk(ast.parse(cells[0].source)):
+    for node in ast.walk(tree):
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             try:
@@ -136,6 +146,8 @@ def training_size(path: str | Path, parameters: dict[str, Any], *,
     and no GPU is visible, the preset's size (d = 64) would take hours on the CPU: the notebook
     then trains the size of its CPU fallback (``fallback_model_dim``, ``fallback_batch_size``,
     as given or as the parameters cell sets them), and the line says so and how to override it.
+    With ``continue_training`` the weights keep their own d, and only the batch is the
+    fallback's.
     Otherwise ``parameters`` are returned unchanged with None. ``gpu``: None asks
     ``gpu_visible`` (only when the other conditions hold; an unanswered probe keeps the preset).
     A notebook that cannot be read is left to ``run_notebook`` to report, after its own checks.
@@ -155,6 +167,12 @@ def training_size(path: str | Path, parameters: dict[str, Any], *,
         gpu = gpu_visible()
     if gpu is None or gpu:
         return parameters, None
+    if merged.get("continue_training") is True:  # the weights' own d; only the batch is ours
+        size = {"batch_size": merged["fallback_batch_size"]}
+        note = (f"beatgan: no GPU visible: going on from {merged.get('weights_dir')}'s weights "
+                f"at their own size with the notebook's CPU batch, {size['batch_size']}; "
+                f"-p batch_size=N sets another")
+        return {**parameters, **size}, note
     size = {"model_dim": merged["fallback_model_dim"], "batch_size": merged["fallback_batch_size"]}
     note = (f"beatgan: no GPU visible: training the notebook's CPU size, d = {size['model_dim']}, "
             f"batch {size['batch_size']} (d = {merged['model_dim']} would take hours on the CPU); "
@@ -220,6 +238,9 @@ def run_notebook(path: str | Path, *, output: str | Path | None = None,
     # Before minutes of running: where the notebook writes its beats, and where it is saved.
     check_writable(path.parent, what=f"running {path.name} (it writes beside itself)")
     check_writable(output.parent, what=f"saving the executed notebook to {output}")
+    if output.is_dir():
+        raise ValueError(f"{output} is a folder: name the executed notebook's file, such as "
+                         f"{output / path.name}")
     parameters = parameters or {}
     check_parameters(path, parameters)
     start = time.perf_counter()
@@ -341,7 +362,11 @@ def describe_loops(loops: Any) -> str:
 
     tempi = Counter(float(b) for b in loops.bpm)
     lengths = Counter(int(n) for n in loops.lengths)
-    lines = [f"{len(loops)} loops loaded from {_relative(Path(loops.paths[0]).parent)}" if len(loops) else "no loops",
+    import os
+
+    # The folder holding them all (the pack's, when its loops sit in subfolders).
+    folder = Path(os.path.commonpath([Path(p).parent for p in loops.paths])) if len(loops) else None
+    lines = [f"{len(loops)} loops loaded from {_relative(folder)}" if len(loops) else "no loops",
              "tempi: " + ", ".join(f"{n} at {b:g} bpm" for b, n in sorted(tempi.items())),
              "segment lengths (samples at %d Hz): " % loops.config.sample_rate_hz
              + ", ".join(f"{n} x {length}" for length, n in sorted(lengths.items())),
@@ -375,12 +400,15 @@ def save_scores(report: Any, out_dir: str | Path, *, weights: dict[str, Any] | N
     import json
 
     from .export import describe_provenance
+    from .fileio import write_files_atomically
 
     out_dir = Path(out_dir)
     table = report.table() + ("\n" + describe_provenance(weights) if weights else "")
-    (out_dir / "scores.txt").write_text(table + "\n")
     path = out_dir / "scores.json"
-    path.write_text(json.dumps({**report.to_dict(), "weights": weights}, indent=2) + "\n")
+    write_files_atomically({  # a full disk leaves the previous pair, never half a file
+        out_dir / "scores.txt": (table + "\n").encode(),
+        path: (json.dumps({**report.to_dict(), "weights": weights}, indent=2) + "\n").encode()},
+        what=f"writing scores to {out_dir}")
     return path
 
 

@@ -124,21 +124,38 @@ def spectrogram_grid(rows: Sequence[tuple[str, Sequence[np.ndarray], Sequence[st
     return fig
 
 
+#: ``score_histogram``'s bar width and last full bar's end (scores above share one more bar).
+SCORE_BIN, SCORE_TOP = 0.05, 2.0
+
+
 def score_histogram(best_scores: np.ndarray, *, threshold: float = 0.1,
                     shifted_best_scores: np.ndarray | None = None):
-    """Histogram of each generated beat's best (lowest) similarity score, threshold marked."""
+    """Histogram of each generated beat's best (lowest) similarity score, threshold marked.
+
+    Bins are ``SCORE_BIN`` wide from 0 to ``SCORE_TOP`` (silence scores 1), whatever the scores,
+    so one far-off beat does not widen every bar; scores beyond (and infinite ones) share the
+    last bar, marked ">= 2". A score equal to ``threshold`` counts as similar and is drawn left
+    of its line.
+    """
     fig, axes = _figure(6, 2.8)
     ax = axes[0, 0]
     scores = np.asarray(best_scores, dtype=float)
-    finite = scores[np.isfinite(scores)]
-    top = max(2.0, float(np.max(finite)) if finite.size else 2.0)
-    bins = np.linspace(0.0, top, 41)
-    ax.hist(np.clip(finite, 0, top), bins=bins, color="tab:blue", alpha=0.7, label="plain")
+    # Right-closed bars: each edge a hair above its multiple of the width (0 stays 0).
+    edges = np.arange(0.0, SCORE_TOP + 1.5 * SCORE_BIN, SCORE_BIN) + 1e-9
+    edges[0] = 0.0
+
+    def shown(values: np.ndarray) -> np.ndarray:
+        values = values[~np.isnan(values)]
+        return np.minimum(values, SCORE_TOP + SCORE_BIN / 2)  # the overflow bar
+
+    ax.hist(shown(scores), bins=edges, color="tab:blue", alpha=0.7, label="plain")
     if shifted_best_scores is not None:
-        shifted = np.asarray(shifted_best_scores, dtype=float)
-        shifted = shifted[np.isfinite(shifted)]
-        ax.hist(np.clip(shifted, 0, top), bins=bins, color="tab:orange", alpha=0.5,
-                label="shift-tolerant")
+        ax.hist(shown(np.asarray(shifted_best_scores, dtype=float)), bins=edges,
+                color="tab:orange", alpha=0.5, label="shift-tolerant")
+    ticks = np.arange(0.0, SCORE_TOP + SCORE_BIN / 2, 0.25)
+    ax.set_xticks([*ticks, SCORE_TOP + SCORE_BIN / 2],
+                  [f"{t:g}" for t in ticks] + [f">= {SCORE_TOP:g}"], fontsize=7)
+    ax.set_xlim(0.0, SCORE_TOP + SCORE_BIN)
     ax.axvline(threshold, color="red", lw=1.2, ls="--", label=f"threshold {threshold}")
     n_similar = int(np.sum(scores <= threshold))
     ax.set_title(f"best score per generated beat: {n_similar} of {len(scores)} similar "
@@ -168,7 +185,8 @@ def loss_curves(history: dict[str, Sequence[float]], *, x_key: str = "step",
     x = np.asarray(history.get(x_key, np.arange(len(history[keys[0]]) if keys else 0)))
     for i, key in enumerate(keys):
         ax = axes[0, i]
-        ax.plot(x, np.asarray(history[key], dtype=float), lw=0.8)
+        ax.plot(x, np.asarray(history[key], dtype=float), lw=0.8,
+                marker="." if len(x) < 3 else None)  # one or two rows: a line alone is unseen
         for event in rollbacks:
             rows = event.get("discarded_history") or []
             ax.plot([row[x_key] for row in rows], [row[key] for row in rows], lw=0.8,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .config import Config
+from .config import Config, is_default_data_dir
 from .data import LoopSet, load_loops
 from .novelty import NoveltyReport, score_novelty
 from .similarity import SIMILAR_THRESHOLD
@@ -25,15 +25,19 @@ if TYPE_CHECKING:  # metrics loads scikit-learn and librosa: only the metrics wo
 
 
 def load_training_loops(folder: str | Path, config: Config, *, n_demo: int = PACK_SIZE,
-                        missing_ok: bool = False, empty_ok: bool = True,
+                        missing_ok: bool | None = None, empty_ok: bool | None = None,
                         progress: bool = False) -> LoopSet:
     """The loops of ``folder``, or the demo pack (``n_demo`` loops) standing in for it.
 
-    The demo pack stands in for a missing ``folder`` only with ``missing_ok`` (a default folder
-    the user did not name) and for an empty one only with ``empty_ok``
-    (``synth.ensure_demo_pack``); a folder of unusable files is always an error.
+    The demo pack stands in for a missing ``folder`` only with ``missing_ok`` and for an empty
+    one only with ``empty_ok`` (``synth.ensure_demo_pack``); each defaults to whether ``folder``
+    is ``config.DEFAULT_DATA_DIR``, so a folder the user named is never replaced. A folder of
+    unusable files is always an error.
     """
-    folder = ensure_demo_pack(folder, n=n_demo, missing_ok=missing_ok, empty_ok=empty_ok)
+    default = is_default_data_dir(folder)
+    folder = ensure_demo_pack(folder, n=n_demo,
+                              missing_ok=default if missing_ok is None else missing_ok,
+                              empty_ok=default if empty_ok is None else empty_ok)
     return load_loops(folder, config, progress=progress)
 
 
@@ -96,14 +100,16 @@ def score_folder(data_dir: str | Path, generated_dir: str | Path, *, config: Con
                  threshold: float = SIMILAR_THRESHOLD, k: int = 3,
                  max_shift_ms: float | None = 20.0, examples_dir: str | Path | None = None,
                  examples: int = 3, progress: bool = True,
-                 data_missing_ok: bool = False, loops: LoopSet | None = None) -> NoveltyReport:
+                 data_missing_ok: bool | None = None,
+                 loops: LoopSet | None = None) -> NoveltyReport:
     """Score the WAVs of ``generated_dir`` against the clean loops of ``data_dir``.
 
     Training loops are read with ``config`` (so ``config.decimation="naive"`` and ``beats``
     reproduce the seed's way; the demo pack is used when ``data_dir`` holds no audio). With
     ``examples_dir``, also writes ``examples`` example folders (``write_examples``).
-    ``data_missing_ok``: a ``data_dir`` that does not exist or is empty means the demo pack (for a
-    default folder the user did not name); otherwise it is an error naming what was found.
+    ``data_missing_ok``: whether a ``data_dir`` that does not exist or is empty means the demo
+    pack (default: only for ``config.DEFAULT_DATA_DIR``); otherwise it is an error naming what
+    was found.
     ``loops``: the training ``LoopSet`` when the caller has loaded it already (then ``data_dir``
     is not read again).
     """

@@ -150,7 +150,7 @@ def test_score_refuses_examples_over_a_readme_of_the_users_before_scoring(tmp_pa
 
 
 def test_the_default_data_folder_is_recognised_however_it_is_spelled():
-    from beatgan.cli import _is_default_data
+    from beatgan.config import is_default_data_dir as _is_default_data
 
     assert all(_is_default_data(f) for f in ("ULTIMATE_DRUM_LOOPS", "./ULTIMATE_DRUM_LOOPS/",
                                               "ULTIMATE_DRUM_LOOPS/"))

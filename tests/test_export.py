@@ -159,7 +159,7 @@ def test_float16_export_stores_the_critic_in_float16_and_a_warm_start_loads_it(t
     assert read_warm_start(tmp_path / "f16", CONFIG).record["critic"] == "new"
 
 
-def test_beats_json_and_scores_txt_record_the_weights(folders, tmp_path):
+def test_beats_json_and_scores_txt_record_the_weights(folders, tmp_path, monkeypatch):
     from beatgan.generation import read_sidecar, write_beats
     from beatgan.notebook import save_scores
     from beatgan.novelty import score_novelty
@@ -179,6 +179,17 @@ def test_beats_json_and_scores_txt_record_the_weights(folders, tmp_path):
     assert json.loads((tmp_path / "scores.json").read_text())["weights"] == provenance
     fallback = export.weights_provenance(folders / "f16", cpu_fallback=True)
     assert "CPU FALLBACK" in export.describe_provenance(fallback)
+    # A write that fails part-way leaves the previous pair whole.
+    before = {name: (tmp_path / name).read_bytes() for name in ("scores.txt", "scores.json")}
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("beatgan.fileio.os.replace", full_disk)
+    with pytest.raises(OSError):
+        save_scores(report, tmp_path, weights=fallback)
+    monkeypatch.undo()
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in tmp_path.glob("scores*")) == ["scores.json", "scores.txt"]
 
 
 def test_model_card_checksum_check_passes_and_fails_for_real(tmp_path):

@@ -644,3 +644,19 @@ def test_a_failing_notebook_cell_is_one_line_and_the_notebook_is_kept(tmp_path, 
     assert err.startswith("beatgan run-notebook: stopped: In [")  # papermill adds a parameters cell
     assert err.endswith("] raised ZeroDivisionError: division by zero (the executed notebook is saved)")
     assert out.is_file()  # the partly executed notebook, to look at
+
+
+def test_loading_a_named_empty_folder_is_an_error_unless_it_is_the_default(tmp_path, monkeypatch):
+    from beatgan.config import Config
+    from beatgan.data import LoopError
+    from beatgan.workflows import load_training_loops
+
+    mine = tmp_path / "my_loops"
+    mine.mkdir()
+    with pytest.raises(LoopError, match="is empty"):  # as the notebook's data_dir names it
+        load_training_loops(mine, Config(), n_demo=2)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ULTIMATE_DRUM_LOOPS").mkdir()
+    monkeypatch.setattr("beatgan.synth.default_cache_dir", lambda: tmp_path / "cache")
+    loops = load_training_loops("./ULTIMATE_DRUM_LOOPS/", Config(), n_demo=2)
+    assert len(loops) == 2 and all("cache" in str(p) for p in loops.paths)

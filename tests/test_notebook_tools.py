@@ -118,6 +118,23 @@ def test_score_histogram_counts_similar_beats_in_its_title():
     assert "2 of 4 similar" in fig.axes[0].get_title()
 
 
+def test_score_histogram_keeps_its_bars_narrow_whatever_the_outliers():
+    scores = np.array([0.02, 0.05, 0.1, 0.11, 0.5, 12.0, np.inf])
+    bars = score_histogram(scores, threshold=0.1).axes[0].patches
+    assert len(bars) == 41  # 0.05 wide up to 2, and one bar for everything beyond
+    left = [(b.get_x(), b.get_height()) for b in bars if b.get_height() > 0]
+    heights = {round(x, 2): h for x, h in left}
+    # 0.02 and 0.05 left of 0.05's edge; 0.1, similar, left of the threshold; 0.11 right of it.
+    assert heights == {0.0: 2, 0.05: 1, 0.1: 1, 0.45: 1, 2.0: 2}
+
+
+def test_loss_curves_mark_the_points_of_a_short_history():
+    one = loss_curves({"step": [1], "d_loss": [0.5]}).axes[0].lines[0]
+    assert one.get_marker() == "."
+    many = loss_curves({"step": [1, 2, 3], "d_loss": [0.5, 0.4, 0.3]}).axes[0].lines[0]
+    assert many.get_marker() in (None, "None", "")
+
+
 def test_loss_curves_draw_one_panel_per_loss():
     history = {"step": [1, 2, 3], "d_loss": [1.0, 0.5, 0.2], "g_loss": [0.1, 0.2, 0.3]}
     fig = loss_curves(history)
@@ -238,6 +255,47 @@ def test_training_without_a_gpu_or_a_size_takes_the_notebooks_cpu_size(monkeypat
         assert training_size(NOTEBOOK, given) == (given, None)
 
 
+def test_going_on_from_weights_without_a_gpu_keeps_their_size_and_says_so():
+    from beatgan.notebook import training_size
+
+    chosen, note = training_size(NOTEBOOK, {"iterations": 100, "continue_training": True},
+                                 gpu=False)
+    assert chosen == {"iterations": 100, "continue_training": True, "batch_size": 16}
+    assert "going on from weights's weights at their own size" in note and "d = 8" not in note
+
+
+def _notebook_with_parameters(folder: Path, source: str) -> Path:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source, metadata={"tags": ["parameters"]})]
+    path = folder / "n.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_a_parameters_cell_with_magics_is_read_as_the_kernel_reads_it(tmp_path):
+    from beatgan.notebook import parameter_defaults
+
+    path = _notebook_with_parameters(tmp_path, "%matplotlib inline\n!echo hi\niterations = 5\n")
+    assert parameter_defaults(path) == {"iterations": 5}
+    broken = _notebook_with_parameters(tmp_path, "iterations = = 5\n")
+    with pytest.raises(ValueError, match="the cell tagged 'parameters' is not valid Python"):
+        parameter_defaults(broken)
+
+
+def test_an_output_that_is_a_folder_is_refused_before_the_kernel_starts(tmp_path, monkeypatch):
+    import papermill
+
+    from beatgan.notebook import run_notebook
+
+    monkeypatch.setattr(papermill, "execute_notebook", _no_probe)  # must not be reached
+    path = _notebook_with_parameters(tmp_path, "iterations = 5\n")
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ValueError, match="is a folder: name the executed notebook's file"):
+        run_notebook(path, output=tmp_path / "out")
+
+
 def test_the_gpu_probe_answers_no_when_cuda_hides_every_gpu(monkeypatch):
     from beatgan.notebook import gpu_visible
 
@@ -281,3 +339,19 @@ def test_choose_mode_loads_trains_continues_or_falls_back(tiny_weights, tmp_path
              for mode in ("train", "continue", "fallback")}
     assert names == {"d4-b16-seed0-16384at14700Hz", "from-weights-d4-b16-seed0-16384at14700Hz",
                      "cpu-fallback-d4-b16-seed0-16384at14700Hz"}
+
+
+def test_describe_loops_names_the_folder_holding_every_loop(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from beatgan.notebook import describe_loops
+
+    monkeypatch.chdir(tmp_path)
+    paths = [tmp_path / "pack" / "A" / "a.wav", tmp_path / "pack" / "B" / "b.wav"]
+    class Loops(SimpleNamespace):  # what describe_loops reads of a LoopSet
+        def __len__(self):
+            return len(self.paths)
+
+    loops = Loops(paths=paths, bpm=np.array([125.0, 125.0]), lengths=np.array([100, 100]),
+                  config=Config(), skipped=[], audio=np.zeros((2, 100, 2), np.float32))
+    assert describe_loops(loops).splitlines()[0] == f"2 loops loaded from {Path('pack')}"
