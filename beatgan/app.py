@@ -25,6 +25,10 @@ from .config import Config
 
 #: Training loops listed beside a creation.
 NEAREST = 5
+#: Creations whose files stay in the studio's folder; older ones are removed (the page shows
+#: gradio's copies, which gradio removes after ``GRADIO_CACHE_S``).
+KEEP_CREATIONS = 8
+GRADIO_CACHE_S = 3600
 #: Loop lengths offered on the page (bars of 4/4): 4 to 16 in steps of 4, so every length is a
 #: whole number of 4-letter structures.
 BAR_CHOICES = range(4, 17, 4)
@@ -72,7 +76,8 @@ class Studio:
         weights_dir: folder with ``generator.weights.h5`` and ``config.json``.
         data_dir: training loops for the nearest-loop table (the demo pack when it holds no
             audio; ``data_missing_ok`` lets a missing default folder mean the demo pack too).
-        out_dir: where the WAVs and pictures go (default: a new temporary folder).
+        out_dir: where the WAVs and pictures go (default: a new temporary folder, removed by
+            ``close``). Only the last ``KEEP_CREATIONS`` creations' files stay there.
     """
 
     def __init__(self, weights_dir: str | Path, *, data_dir: str | Path,
@@ -84,8 +89,26 @@ class Studio:
         self.weights = weights_provenance(weights_dir)  # recorded beside every loop
         self.data_dir = Path(data_dir)
         self.data_missing_ok = data_missing_ok
+        self._owns_out_dir = not out_dir
         self.out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="beatgan-app-"))
         self._training = None
+        self._creations: list[set[Path]] = []  # each creation's files, oldest first
+
+    def close(self) -> None:
+        """Remove the temporary folder the studio made for itself (not an ``out_dir`` given)."""
+        if self._owns_out_dir:
+            import shutil
+
+            shutil.rmtree(self.out_dir, ignore_errors=True)
+
+    def _keep(self, files: set[Path]) -> None:
+        """Record a creation's files; remove those of creations past ``KEEP_CREATIONS`` that no
+        kept creation shares (the same request writes the same names)."""
+        self._creations.append(files)
+        while len(self._creations) > KEEP_CREATIONS:
+            old = self._creations.pop(0)
+            for path in old - set().union(*self._creations):
+                path.unlink(missing_ok=True)
 
     def training_loops(self):
         """The training ``LoopSet``, loaded on first use."""
@@ -135,6 +158,7 @@ class Studio:
         picture = loop_wav.with_suffix(".png")
         fig.savefig(picture)
         plt.close(fig)
+        self._keep({beat_wav, loop_wav, loop_wav.with_suffix(".json"), picture})
         return Creation(seed=seed, structure=structure, bars=bars, beat_wav=beat_wav,
                         loop_wav=loop_wav, spectrogram_png=picture, nearest=self.nearest(audio[0]))
 
@@ -145,9 +169,10 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok:
     """The gradio ``Blocks`` page; a page with only the instructions when there are no weights."""
     import gradio as gr
 
+    from .fileio import describe_os_error
     from .notebook import has_weights
 
-    with gr.Blocks(title="beatgan") as page:
+    with gr.Blocks(title="beatgan", delete_cache=(GRADIO_CACHE_S, GRADIO_CACHE_S)) as page:
         gr.Markdown("# beatgan\nDrum loops drawn by a WaveGAN. Pick a seed, a bar structure "
                     "and a length, then generate: hear the beat and the loop, see its spectrogram "
                     "and the training loops nearest to it, download the WAV for your DAW.")
@@ -190,6 +215,8 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok:
                 made = studio.make(seed=int(seed), structure=structure, bars=int(bars))
             except ValueError as error:  # a bad request, shown on the page, not a server error
                 raise gr.Error(str(error)) from None
+            except OSError as error:  # a full disk, say: beatgan's own line, not a server error
+                raise gr.Error(describe_os_error(error, default_what="writing the loop")) from None
             table = [[name, round(score, 4)] for name, score in made.nearest]
             return (made.summary(), str(made.beat_wav), str(made.loop_wav),
                     str(made.spectrogram_png), table, str(made.loop_wav))
@@ -241,4 +268,15 @@ def launch(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok: bo
                 quiet=True, prevent_thread_lock=True)
     print(f"beatgan app: serving {page.local_url}"
           f"{f' and {page.share_url}' if share and page.share_url else ''} (Ctrl-C stops it)")
-    page.block_thread()
+    import signal
+
+    def stop(signum, frame):  # SIGTERM (a service manager's stop) ends it as Ctrl-C does
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        page.block_thread()  # returns on Ctrl-C, once the server has closed
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if studio is not None:
+            studio.close()

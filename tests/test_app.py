@@ -33,11 +33,13 @@ def app_url(tmp_path_factory):
     from beatgan.training import export_weights
 
     root = tmp_path_factory.mktemp("app")
+    (root / "tmp").mkdir()
     weights = export_weights(build_generator(TINY), build_discriminator(TINY), config=TINY,
                              folder=root / "weights")
     assert main(["demo-data", str(root / "loops"), "--n", "4", "--seed", "3"]) == 0
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), GRADIO_ANALYTICS_ENABLED="False",
+               TMPDIR=str(root / "tmp"))
     log = (root / "app.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "beatgan", "app", "--weights", str(weights),
                                 "--data", str(root / "loops"), "--port", str(port)],
@@ -54,9 +56,12 @@ def app_url(tmp_path_factory):
                 pytest.fail(f"the app did not start: {(root / 'app.log').read_text()[-2000:]}")
             time.sleep(0.5)
     yield url
+    assert list((root / "tmp").glob("beatgan-app-*")), "the studio's folder was not where expected"
     process.terminate()
     process.wait(timeout=30)
     log.close()
+    # SIGTERM stops it as Ctrl-C does: the studio's temporary folder goes with it.
+    assert not list((root / "tmp").glob("beatgan-app-*")), (root / "app.log").read_text()[-2000:]
 
 
 def test_generate_then_download_a_loop_of_the_asked_format(app_url, tmp_path):
@@ -204,3 +209,49 @@ def test_a_loop_made_in_the_app_records_the_weights_that_made_it(tiny_weights, t
     weights = json.loads(sidecars[0].read_text())["weights"]
     assert weights["sha256"] == export.file_sha256(tiny_weights / export.GENERATOR_WEIGHTS)
     assert weights["cpu_fallback"] is False
+
+
+def test_the_studio_keeps_the_files_of_its_last_creations_only(tiny_weights, tmp_path,
+                                                              monkeypatch):
+    from beatgan import app
+    from beatgan.app import Studio
+    from beatgan.cli import main
+
+    monkeypatch.setattr(app, "KEEP_CREATIONS", 2)
+    assert main(["demo-data", str(tmp_path / "loops"), "--n", "2", "--seed", "3"]) == 0
+    studio = Studio(tiny_weights, data_dir=tmp_path / "loops")
+    made = [studio.make(seed=seed) for seed in (1, 2, 1, 3)]  # seed 1 again: its files renewed
+    names = sorted(p.name for p in studio.out_dir.iterdir())
+    assert len(names) == 8 and not any("seed2" in name for name in names)
+    assert made[2].loop_wav.is_file() and made[3].loop_wav.is_file()
+    studio.close()
+    assert not studio.out_dir.exists()
+    given = Studio(tiny_weights, data_dir=tmp_path / "loops", out_dir=tmp_path / "mine")
+    given.make(seed=1)
+    given.close()  # a folder the caller gave stays
+    assert len(list((tmp_path / "mine").iterdir())) == 4
+
+
+def test_a_full_disk_shows_beatgans_line_on_the_page(tiny_weights, tmp_path, monkeypatch):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from beatgan.app import build_app
+    from beatgan.cli import main
+
+    assert main(["demo-data", str(tmp_path / "loops"), "--n", "2", "--seed", "3"]) == 0
+    page = build_app(tiny_weights, data_dir=tmp_path / "loops", out_dir=tmp_path / "out")
+
+    def full(**kwargs):
+        error = OSError(28, "No space left on device", str(tmp_path / "out" / "x.wav"))
+        raise error
+
+    monkeypatch.setattr(page.studio, "make", full)
+    page.queue().launch(server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(page.local_url, verbose=False)
+        with pytest.raises(AppError, match="x.wav: No space left on device .while writing the "
+                                           "loop"):
+            client.predict(seed=1, structure="AAAB", bars=4, api_name="/generate")
+    finally:
+        page.close()
