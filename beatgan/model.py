@@ -11,8 +11,9 @@ Shapes are written ``(time, channels)`` per example; ``d`` is
 generator has 19,066,946 parameters and the discriminator 17,429,569.
 
 Longer slices (32768 and 65536 samples) follow WaveGAN v2 (chrisdonahue/wavegan
-``wavegan.py``): one more layer with stride 2 or 4 and all widths doubled, so
-that the dense layer is (16, 32d). The extra layer is the generator's last
+``wavegan.py``): one more layer with stride 2 or 4; the generator's widths all
+double, so that its dense layer is (16, 32d), while the discriminator keeps d-16d
+and adds a 32d layer. The extra layer is the generator's last
 (upsampling to full length) and the discriminator's last convolution (32 or 64
 frames down to 16), and phase shuffle stays after the first four
 discriminator layers only.
