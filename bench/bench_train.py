@@ -84,7 +84,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="JAX fused step: compile once more and report XLA's temp memory")
     parser.add_argument("--probe-size", type=int, default=None,
                         help="matrix size of the matmul rate probe (default 8192 on GPU, 1024 on CPU)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.iterations < 1:  # the median of no timed iterations is no figure
+        parser.error(f"--iterations must be at least 1, got {args.iterations}")
+    return args
 
 
 def start_backend(args: argparse.Namespace) -> None:

@@ -1,9 +1,9 @@
 """How far a critic tells a generator's beats from the loops, and by what.
 
 Loads a critic (a weights folder's ``discriminator.weights.h5``, or a run's checkpoint
-``.npz``) and scores ``--n`` noisy training loops and ``--n`` beats of ``--weights`` with it, in
-float32 and without phase shuffle (inference; ``--shuffle``: with the critic's phase shuffle as
-training draws it, the scores its generator learns from). Prints:
+``.npz``) and scores ``--n`` noisy training loops (or as many as the pack has) and ``--n`` beats
+of ``--weights`` with it, in float32 and without phase shuffle (inference; ``--shuffle``: with
+the critic's phase shuffle as training draws it, the scores its generator learns from). Prints:
 
 1. the edge: mean score of the loops minus that of the beats (the Wasserstein estimate a
    training history logs, here on clips scored outside training: new beats, and the loops'
@@ -15,8 +15,9 @@ training draws it, the scores its generator learns from). Prints:
    a shift of 64 samples (does the edge depend on where things sit against the clip's start and
    the generator's upsampling lattice?).
 
-A JSON line with every figure comes last. It passes or fails nothing. Use it on a critic
-brought back from a run, before deciding to start the next run from it.
+A JSON line with every figure comes last, the counts scored among them (``n_loops``,
+``n_beats``). It passes or fails nothing. Use it on a critic brought back from a run, before
+deciding to start the next run from it.
 
     python bench/critic_edge.py --critic runs/more/best/discriminator.weights.h5
     python bench/critic_edge.py --critic runs/x/checkpoints/ckpt-00000050.npz --weights weights
@@ -166,12 +167,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     score = functools.partial(critic_scores, critic, shuffle=args.shuffle)
     real_scores, fake_scores = score(real), score(fake)
-    result = {"critic": str(critic_path), "weights": str(args.weights), "n": args.n,
-              "shuffle": args.shuffle,
+    # A pack with fewer noisy loops than --n gives them all: report the counts scored.
+    result = {"critic": str(critic_path), "weights": str(args.weights), "n_loops": len(real),
+              "n_beats": len(fake), "shuffle": args.shuffle,
               **edge(real_scores, fake_scores)}
     print(f"edge (loops - beats) {result['estimate']:+.3f} +- {result['standard_error']:.3f}; "
-          f"loops {result['real_mean']:+.2f} (sd {result['real_sd']:.2f}), "
-          f"beats {result['fake_mean']:+.2f} (sd {result['fake_sd']:.2f})")
+          f"{len(real)} loops {result['real_mean']:+.2f} (sd {result['real_sd']:.2f}), "
+          f"{len(fake)} beats {result['fake_mean']:+.2f} (sd {result['fake_sd']:.2f})")
 
     fs = config.sample_rate_hz
     shares, freqs, power = band_shares(input_gradients(critic, fake, shuffle=args.shuffle),

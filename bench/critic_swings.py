@@ -17,8 +17,9 @@ The shifts are the ones a critic starting from its layers' seeds draws: a run fr
 a warm start or rollback made before they drew streams of their own (``--stream`` gives the
 stream of a later warm start). Each iteration draws three shifts per critic update (the
 penalty's interpolates, the real batch, the generated batch, in that order) and one for the
-generator's update, during a critic warm-up too. It passes or fails nothing; a JSON line with
-every figure comes last.
+generator's update, during a critic warm-up too. Only critics that draw one shift per batch
+(``phase_shuffle_per`` "batch", the default) are modelled. It passes or fails nothing; a JSON
+line with every figure comes last.
 """
 
 from __future__ import annotations
@@ -113,6 +114,11 @@ def analyse(steps: np.ndarray, w: np.ndarray, config, *, window: int,
     n_d, n = config.d_updates_per_g, config.phase_shuffle
     if n == 0:
         raise SystemExit("error: this run's critic does not shuffle phase (phase_shuffle 0)")
+    # A per-example critic draws a shift per example per call; the model here is one per batch.
+    if config.phase_shuffle_per != "batch":
+        raise SystemExit(f"error: this run's critic draws its shifts per "
+                         f"{config.phase_shuffle_per} (phase_shuffle_per); only runs with one "
+                         f"shift per batch are modelled")
     count = (int(steps.max()) + 1) * (DRAWS_PER_CRITIC_UPDATE * n_d + 1)
     draws = np.stack([shifts(state, count, n) for state in layer_seeds(config, stream)])
     keep = steps >= interval  # rows whose interval lies inside the run

@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> dict:
     # The same clips fit() held out: its split is the first draw of a generator seeded alike.
     groups = np.repeat(np.arange(len(loops)), config.noise_copies)
     held, _ = held_out_split(groups, args.held_out, np.random.default_rng(config.seed))
+    # held_out_split keeps at most half the loops out, which may be fewer than --held-out.
+    if max(args.sizes) > len(held):
+        raise SystemExit(f"{args.data} holds out only {len(held)} loops (half of {len(loops)}), "
+                         f"not --held-out {args.held_out}: keep --sizes at most {len(held)}")
     segments = augmented[:, :config.score_len]
     held_z = reference.project(segments[held])
     whole = subset_distances(held_z, len(held_z), reference)[0]

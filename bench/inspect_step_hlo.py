@@ -46,7 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def op_counts(hlo: str) -> dict[str, int]:
     """How many instructions of each heavy kind the optimised HLO text holds."""
     counts: collections.Counter = collections.Counter()
-    for match in re.finditer(r"= \S+ ([a-z-]+)\(", hlo):
+    # The op is the first lowercase word before "(" after "name = ": a tuple-shaped result such
+    # as a while's, "(s32[], f32[8]{0}) while(", holds spaces, and layouts' T(...) are uppercase.
+    for match in re.finditer(r"^\s*(?:ROOT )?\S+ = [^\n]*? ([a-z][a-z0-9-]*)\(", hlo, re.M):
         if match.group(1) in HEAVY_OPS:
             counts[match.group(1)] += 1
     return dict(sorted(counts.items()))

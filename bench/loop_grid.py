@@ -7,7 +7,8 @@ consistency (``beatgan.metrics``, at ``Config.bpm``) and where their kicks fall:
 offset of the low-band onset flux from each beat after the downbeat (ms; a kick on the beat
 reads a few ms late, where its flux peaks: +3.5 for the demo pack's; a slower loop's, later).
 Two rows each: the loops as loaded (the config's ``target_bpm``) and brought to
-``--target-bpm``; with ``--weights``, a row for the beats that generator draws.
+``--target-bpm`` (cut and scored at that tempo); with ``--weights``, a row for the beats that
+generator draws.
 
     python bench/loop_grid.py --weights weights                # demo pack, retimed to 125
     python bench/loop_grid.py --data ULTIMATE_DRUM_LOOPS --target-bpm 125
@@ -100,12 +101,15 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         config = Config()
     target = args.target_bpm or config.bpm
+    try:  # Config ties target_bpm to bpm: loops brought to a tempo are cut and scored at it
+        retimed = dataclasses.replace(config, bpm=target, target_bpm=target)
+    except ValueError as error:
+        parser.error(f"--target-bpm {target:g}: {error}")
     missing_ok = args.data == "ULTIMATE_DRUM_LOOPS"
     result = {"bpm": config.bpm, "target_bpm": target, "loops": {}}
-    for label, loaded in (("as loaded", config), (f"at {target:g} bpm",
-                                                  dataclasses.replace(config, target_bpm=target))):
+    for label, loaded in (("as loaded", config), (f"at {target:g} bpm", retimed)):
         loops = load_training_loops(args.data, loaded, missing_ok=missing_ok)
-        result["loops"][label] = by_source_tempo(loops, config=config)
+        result["loops"][label] = by_source_tempo(loops, config=loaded)
     if generator is not None:
         from beatgan.generation import generate
 
@@ -113,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
         result["generated"] = grid_figures(audio, config=config)
 
     print(f"scored at {config.bpm:g} bpm (the generator's grid); loops as loaded "
-          f"(target_bpm {config.target_bpm}) and brought to {target:g} bpm")
+          f"(target_bpm {config.target_bpm}) and brought to {target:g} bpm (scored at it)")
     print(f"{'loops':<22}{'n':>5}{'tempo':>8}{'grid':>7}{'beat':>7}  kick offset (ms): median [p10, p90]")
     rows = [(f"{tempo} bpm, {label}" if tempo != "all" else f"all, {label}", figures)
             for label, groups in result["loops"].items() for tempo, figures in groups.items()]

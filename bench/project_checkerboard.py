@@ -5,8 +5,11 @@ weights (``beatgan.upsampling``). This writes a copy of a weights folder in whic
 layers' phases are made to sum to one value by the smallest change that does it (least
 squares), which moves every tap of a phase by the same amount. The architecture, config and
 every other weight stay as they are, so the copy loads wherever the original does; measure it
-with ``compare_weights.py``. It answers whether the buzz can be removed after training; whether
-training keeps the layers free of it is ``--upsample nearest``'s question.
+with ``compare_weights.py``. The copy's generator is stored in float32 whatever the original's
+storage, and its ``weights.json`` is the original's with the generator's dtype and sha256
+rewritten, ``selection`` dropped and a ``projection`` record added: the original folder, its
+generator's sha256 and the layers projected. It answers whether the buzz can be removed after
+training; whether training keeps the layers free of it is ``--upsample nearest``'s question.
 
     python bench/project_checkerboard.py --weights weights --layers 4 --out /tmp/no-buzz-4
     python bench/compare_weights.py weights /tmp/no-buzz-4 --seeds 3
@@ -15,13 +18,11 @@ training keeps the layers free of it is ``--upsample nearest``'s question.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
-
-#: Files copied beside the projected generator (the ones that say what made it).
-COPIED = ("config.json", "weights.json")
 
 
 def equalize_phase_sums(kernel: np.ndarray, stride: int) -> np.ndarray:
@@ -41,7 +42,7 @@ def equalize_phase_sums(kernel: np.ndarray, stride: int) -> np.ndarray:
 def project(weights: str | Path, out: str | Path, layers: list[int]) -> list[dict]:
     """Write ``weights`` to ``out`` with ``g_upconv{i}`` for ``i`` in ``layers`` projected; per
     layer: name, phase-sum spread before and after, share of the kernel's energy removed."""
-    from beatgan.export import GENERATOR_WEIGHTS
+    from beatgan.export import EXPORT_INFO, GENERATOR_WEIGHTS, file_sha256
     from beatgan.generation import load_generator
     from beatgan.upsampling import phase_sum_spread
 
@@ -64,9 +65,16 @@ def project(weights: str | Path, out: str | Path, layers: list[int]) -> list[dic
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     generator.save_weights(str(out / GENERATOR_WEIGHTS))
-    for name in COPIED:
-        if (Path(weights) / name).is_file():
-            shutil.copy(Path(weights) / name, out / name)
+    shutil.copy(Path(weights) / "config.json", out / "config.json")
+    if (Path(weights) / EXPORT_INFO).is_file():
+        info = json.loads((Path(weights) / EXPORT_INFO).read_text())
+        info.pop("selection", None)  # how select chose the original: not how this copy came about
+        record = {"from": str(weights), "layers": [row["layer"] for row in rows],
+                  "from_sha256": file_sha256(Path(weights) / GENERATOR_WEIGHTS)}
+        # save_weights stores the loaded float32 variables, whatever the original's storage.
+        info.update(dtype="float32", generator_sha256=file_sha256(out / GENERATOR_WEIGHTS),
+                    projection=record)
+        (out / EXPORT_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return rows
 
 

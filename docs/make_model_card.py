@@ -333,13 +333,17 @@ def metrics_section(inputs: Inputs) -> str:
     verdict = " ".join(said) or f"**All {len(met)} goals of issue 13 are met.**"
     n_reference = q.get("n_reference")
     if n_reference and n_reference != q["n_generated"]:
-        verdict += (f" The held-out points come from {n_reference} loops, the generated figures from "
-                    f"{q['n_generated']} beats. The Frechet distance, NDB/k and JS depend on the set "
-                    "size; the Frechet distance of a smaller set is biased upwards, so the held-out "
-                    "distance is larger than it would be at the generated set's size.")
+        # The smaller set's distance is the one biased upwards.
+        smaller, other = (("held-out", "generated") if n_reference < q["n_generated"]
+                          else ("generated", "held-out"))
+        verdict += (f" The held-out points come from {n_reference} loops, the generated figures "
+                    f"from {q['n_generated']} beats. The Frechet distance, NDB/k and JS depend on "
+                    f"the set size; the Frechet distance of a smaller set is biased upwards, so "
+                    f"the {smaller} distance is larger than it would be at the {other} set's "
+                    f"size.")
     percentiles = q["nearest_score_percentiles"]
     spread = q.get("across_seeds")
-    seeds_flag = f" --seeds {len(spread['seeds'])}" if spread else ""
+    flags = measured_flags(q)
     n_train = f" ({q['n_train']} loops)" if q.get("n_train") else ""
     if q.get("target_bpm"):
         n_train += f", each brought to {q['target_bpm']:g} bpm"
@@ -347,7 +351,7 @@ def metrics_section(inputs: Inputs) -> str:
         "### Metrics",
         f"{q['n_generated']} generated beats (seed {q.get('seed', 0)}) against the training "
         f"pack{n_train}, recomputed by `python bench/bench_quality.py --weights weights --n "
-        f"{q['n_generated']}{seeds_flag} --json weights/quality.json`, beside the held-out "
+        f"{q['n_generated']}{flags} --json weights/quality.json`, beside the held-out "
         f"reference point that `beatgan score --metrics` prints:", "",
         "| metric | generated | held-out loops | goal | met |",
         "| --- | --- | --- | --- | --- |", *rows, "",
@@ -355,6 +359,25 @@ def metrics_section(inputs: Inputs) -> str:
         "Nearest-loop score distribution (each beat's best score; percentiles "
         f"{', '.join(k[1:] for k in percentiles)}): "
         + ", ".join(f"{v:.3f}" for v in percentiles.values()) + "."])
+
+
+def measured_flags(q: dict[str, Any]) -> str:
+    """The ``bench_quality.py`` flags beyond ``--weights`` and ``--n`` that ``quality.json``
+    records: ``--data``, ``--seed``, ``--seeds``, ``--target-bpm`` and ``--raw``, as set."""
+    from beatgan import export
+
+    flags = []
+    if q.get("data") not in (None, "ULTIMATE_DRUM_LOOPS"):
+        flags.append(f"--data {q['data']}")
+    if q.get("seed", 0) != 0:
+        flags.append(f"--seed {q['seed']}")
+    if q.get("across_seeds"):
+        flags.append(f"--seeds {len(q['across_seeds']['seeds'])}")
+    if q.get("target_bpm"):
+        flags.append(f"--target-bpm {q['target_bpm']:g}")
+    if str(q.get("weights", {}).get("path", "")).endswith(export.RAW_GENERATOR_WEIGHTS):
+        flags.append("--raw")
+    return "".join(f" {flag}" for flag in flags)
 
 
 def spread_lines(spread: dict[str, Any]) -> list[str]:

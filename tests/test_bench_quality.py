@@ -56,3 +56,24 @@ def test_across_seeds_spreads_each_goal_metric_and_counts_the_seeds_that_meet_it
     assert spread["metrics"]["diversity_ratio"]["met_at"] == 2
     with pytest.raises(ValueError, match="each seed once"):
         across_seeds(summaries[:1] * 2)
+
+
+def test_a_target_bpm_other_than_the_weights_bpm_is_refused(bench_script, tiny_weights,
+                                                            demo_folder):
+    # Scored at 120 bpm, beats generated at 125 miss the grid: tempo 0.445 instead of 0.728.
+    measure = bench_script("bench_quality").measure
+    with pytest.raises(SystemExit, match=r"--target-bpm 120 differs from the 125 bpm"):
+        measure(tiny_weights, data=demo_folder, n=2, seed=0, target_bpm=120.0)
+
+
+def test_the_docstrings_tempo_range_is_the_shipped_weights(bench_script):
+    import json
+    import re
+    from pathlib import Path
+
+    doc = bench_script("bench_quality").__doc__
+    low, high = map(float, re.search(r"tempo consistency reads (\S+)-(\S+)\s+over seeds 0-5",
+                                     doc).groups())
+    quality = Path(__file__).resolve().parents[1] / "weights" / "quality.json"
+    values = json.loads(quality.read_text())["across_seeds"]["metrics"]["tempo_consistency"]
+    assert (low, high) == (round(min(values["values"]), 3), round(max(values["values"]), 3))

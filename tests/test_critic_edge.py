@@ -116,3 +116,13 @@ def test_the_script_scores_loops_and_beats_and_prints_a_json_line(critic_edge, t
     assert result["estimate"] == pytest.approx(expected["estimate"], rel=1e-5, abs=1e-6)
     assert sum(result["gradient_band_shares"].values()) == pytest.approx(1.0)
     assert set(result["probes"]) == {"high-pass 60 Hz", "64 samples later"}
+
+
+def test_the_json_reports_the_loops_and_beats_it_scored(critic_edge, tiny_weights, demo_folder,
+                                                        capsys):
+    # Two loops, five noisy copies each: ten loops to score however many --n asks for.
+    result = critic_edge.main(["--critic", str(tiny_weights / "discriminator.weights.h5"),
+                               "--weights", str(tiny_weights), "--data", str(demo_folder),
+                               "--n", "12"])
+    assert (result["n_loops"], result["n_beats"]) == (10, 12) and "n" not in result
+    assert "10 loops" in capsys.readouterr().out

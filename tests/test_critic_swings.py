@@ -77,3 +77,16 @@ def test_a_history_without_the_estimate_is_refused_in_one_line(tmp_path):
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "no wasserstein column" in done.stderr
+
+
+def test_a_critic_that_shuffles_per_example_is_refused(bench_script):
+    import numpy as np
+    import pytest
+
+    from beatgan.config import Config
+
+    cs = bench_script("critic_swings")
+    steps = np.arange(10, 101, 10)
+    config = Config(model_dim=1, phase_shuffle_per="example")
+    with pytest.raises(SystemExit, match=r"per example \(phase_shuffle_per\)"):
+        cs.analyse(steps, np.zeros(len(steps)), config, window=100)

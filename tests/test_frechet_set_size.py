@@ -28,3 +28,16 @@ def test_sizes_outside_the_held_out_set_are_refused(bench, tiny_weights, capsys)
     with pytest.raises(SystemExit):
         bench.main(["--weights", str(tiny_weights), "--held-out", "8", "--sizes", "40"])
     assert "each of --sizes must lie in 2..8" in capsys.readouterr().err
+
+
+def test_sizes_beyond_what_the_pack_can_hold_out_are_refused(bench, tiny_weights, tmp_path,
+                                                              capsys):
+    from beatgan.synth import write_demo_pack
+
+    # 16 loops hold out at most 8 (half), so a size of 12 has no subset to score.
+    write_demo_pack(tmp_path / "loops", n=16, seed=3)
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--weights", str(tiny_weights), "--data", str(tmp_path / "loops"),
+                    "--held-out", "12", "--sizes", "4", "12"])
+    assert "holds out only 8 loops" in str(exit_info.value)
+    assert "--held-out 12" in str(exit_info.value) and "--sizes" in str(exit_info.value)

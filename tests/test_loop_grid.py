@@ -53,3 +53,22 @@ def test_the_script_prints_rows_per_tempo_and_for_the_beats(loop_grid, tiny_weig
     for groups in result["loops"].values():
         assert groups["all"]["n"] == 2 and 0 <= groups["all"]["tempo"] <= 1
     assert result["generated"]["n"] == 4 and "generated" in out
+
+
+def test_another_target_bpm_brings_the_loops_there_and_scores_them_on_its_grid(loop_grid,
+                                                                               demo_folder):
+    from beatgan.workflows import load_training_loops
+
+    result = loop_grid.main(["--data", str(demo_folder), "--target-bpm", "120"])
+    assert list(result["loops"]) == ["as loaded", "at 120 bpm"] and result["target_bpm"] == 120
+    at_120 = Config(bpm=120, target_bpm=120)
+    expected = loop_grid.by_source_tempo(load_training_loops(demo_folder, at_120), config=at_120)
+    assert list(result["loops"]["at 120 bpm"]) == list(expected)
+    for tempo, figures in expected.items():
+        assert result["loops"]["at 120 bpm"][tempo] == pytest.approx(figures, nan_ok=True)
+
+
+def test_a_target_bpm_too_slow_for_the_slice_is_refused(loop_grid, demo_folder, capsys):
+    with pytest.raises(SystemExit):
+        loop_grid.main(["--data", str(demo_folder), "--target-bpm", "60"])
+    assert "--target-bpm 60" in capsys.readouterr().err

@@ -284,3 +284,27 @@ def test_the_spread_over_seeds_is_tabled_and_mixed_verdicts_are_said(card_script
     (folder / "quality.json").write_text(json.dumps(quality))
     card = _card(card_script, folder)
     assert "--n 200 --json weights/quality.json`, beside" in card and "draws of" not in card
+
+
+def test_the_set_size_caution_names_the_smaller_set(card_script, folder):
+    card = card_script.model_card(card_script.read_inputs(folder, reproduce=["x"]))
+    assert ("biased upwards, so the held-out distance is larger than it would be at the "
+            "generated set's size.") in card  # 40 held-out loops, 200 beats
+    quality = json.loads((folder / "quality.json").read_text())
+    quality["n_reference"] = 400
+    (folder / "quality.json").write_text(json.dumps(quality))
+    card = card_script.model_card(card_script.read_inputs(folder, reproduce=["x"]))
+    assert ("biased upwards, so the generated distance is larger than it would be at the "
+            "held-out set's size.") in card
+
+
+def test_the_command_repeats_the_seed_tempo_data_and_raw_it_was_measured_with(card_script,
+                                                                               folder):
+    quality = json.loads((folder / "quality.json").read_text())
+    quality.update(seed=3, target_bpm=125.0, data="loops/pack")
+    quality["weights"]["path"] = "weights/generator_raw.weights.h5"
+    quality["across_seeds"] = {"seeds": [3, 4], "n": 200, "metrics": {}}
+    (folder / "quality.json").write_text(json.dumps(quality))
+    card = card_script.model_card(card_script.read_inputs(folder, reproduce=["x"]))
+    assert ("`python bench/bench_quality.py --weights weights --n 200 --data loops/pack --seed 3 "
+            "--seeds 2 --target-bpm 125 --raw --json weights/quality.json`") in card

@@ -164,3 +164,10 @@ def test_the_script_profiles_a_tiny_step_on_the_cpu(tmp_path):
         result["op_ms_per_iteration"], abs=1e-3)
     assert Path(result["trace"]).is_file()
     assert "top 5 kernels" in done.stdout
+
+
+@pytest.mark.parametrize("iterations", ["0", "-2"])
+def test_bench_train_refuses_fewer_than_one_timed_iteration(bench_script, capsys, iterations):
+    with pytest.raises(SystemExit):
+        bench_script("bench_train").parse_args(["--iterations", iterations])
+    assert f"--iterations must be at least 1, got {iterations}" in capsys.readouterr().err

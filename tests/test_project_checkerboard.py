@@ -1,5 +1,7 @@
 """bench/project_checkerboard.py: the smallest change that equalises a kernel's phase sums."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -50,3 +52,26 @@ def test_the_script_projects_only_the_chosen_layers_into_a_loadable_copy(project
 def test_the_script_refuses_a_layer_the_generator_lacks(projector, tiny_weights, tmp_path):
     with pytest.raises(SystemExit, match="no layer g_upconv9"):
         projector.main(["--weights", str(tiny_weights), "--layers", "9", "--out", str(tmp_path / "p")])
+
+
+def test_the_copys_weights_json_describes_the_projected_generator(projector, tmp_path):
+    import h5py
+
+    from beatgan import Config
+    from beatgan.export import export_weights, file_sha256
+    from beatgan.model import build_discriminator, build_generator
+
+    config = Config(model_dim=2, batch_size=2)
+    original = export_weights(build_generator(config), build_discriminator(config), config=config,
+                              folder=tmp_path / "w", dtype="float16",
+                              extra_info={"selection": {"metric": "frechet"}})
+    projector.main(["--weights", str(original), "--layers", "4", "--out", str(tmp_path / "p")])
+    info = json.loads((tmp_path / "p" / "weights.json").read_text())
+    stored = set()
+    with h5py.File(tmp_path / "p" / "generator.weights.h5") as f:
+        f.visititems(lambda _, o: stored.add(str(o.dtype)) if isinstance(o, h5py.Dataset) else None)
+    assert info["generator_sha256"] == file_sha256(tmp_path / "p" / "generator.weights.h5")
+    assert info["dtype"] in stored and info["dtype"] == "float32"
+    assert "selection" not in info
+    assert info["projection"] == {"from": str(original), "layers": ["g_upconv4"],
+                                  "from_sha256": file_sha256(original / "generator.weights.h5")}
