@@ -258,7 +258,7 @@ def staged_files(folder: str | Path, *, what: str,
         remove_dead_temporaries(folder)  # first: what they hold is free space once they go
         check_free_space(folder, needed_bytes, what=what)
         # Inside ``folder``: the same file system, so the final renames are atomic.
-        staging = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=folder))
+        staging = staging_folder(folder)
     names: dict[str, None] = {}  # ordered, and a name staged twice is renamed once
 
     def stage(name: str, payload: bytes) -> Path:
@@ -275,6 +275,13 @@ def staged_files(folder: str | Path, *, what: str,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     fsync_dir(folder)
+
+
+def staging_folder(parent: str | Path, *, name: str = "") -> Path:
+    """A new empty folder in ``parent`` for this process to fill before renaming it into place
+    (``.tmp-PID-[NAME-]XXXX``: ``remove_dead_temporaries`` removes it if the process dies)."""
+    label = f"{name}-" if name else ""
+    return Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-{label}", dir=parent))
 
 
 def remove_dead_temporaries(folder: str | Path) -> None:

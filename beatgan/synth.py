@@ -358,13 +358,25 @@ def loop_score(*, seed: int = 0, index: int = 0, kit: Kit | int | None = None,
                        sample_rate_hz=sample_rate_hz)
 
 
+def fold_tail(buf: np.ndarray, n_frames: int) -> np.ndarray:
+    """``buf[:n_frames]`` (a view, added to in place) with every later stretch of ``n_frames``
+    added onto it: a sound that outlasts the loop, even several times over, wraps round it as
+    it would played in a loop."""
+    loop = buf[:n_frames]
+    for start in range(n_frames, buf.shape[0], n_frames):
+        tail = buf[start:start + n_frames]
+        loop[:tail.shape[0]] += tail
+    return loop
+
+
 def synthesize_loop(*, bpm: float = 125.0, seed: int = 0, index: int = 0, kit: Kit | int | None = None,
                     structure: str | None = None, beats: int = BEATS,
                     sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """One drum loop as float32 of shape (round(sample_rate_hz * 60 / bpm * beats), 2), peak < 1.
 
     ``sample_rate_hz``: any rate from ``MIN_RATE_HZ`` (8 kHz) up; filter edges above 90 % of
-    Nyquist are clamped (``clamp_cutoff``), so a lower rate renders the same loop band-limited.
+    Nyquist are clamped (``clamp_cutoff``). The kit's noise is drawn sample by sample, so another
+    rate draws another kit (other voices and lengths), not this loop band-limited.
     ``seed`` and ``index`` pick the random stream: ``write_demo_pack(seed=s)`` writes loop ``i``
     as ``synthesize_loop(bpm=<its bpm>, seed=s, index=i)`` quantised to 24 bits. ``kit``: a
     ``Kit``, a kit number, or None (drawn). ``structure``: one of ``STRUCTURES`` or None (drawn).
@@ -396,8 +408,7 @@ def synthesize_loop(*, bpm: float = 125.0, seed: int = 0, index: int = 0, kit: K
             sound = variants[score.bass_pitch[steps[k]] if voice == "bass" else k % len(variants)]
             buf[pos:pos + sound.shape[0]] += np.float32(v) * sound
     # 3. fold the tail ringing past the end back onto the start: a seamless loop
-    buf[: kit.max_len] += buf[n_frames:]
-    loop = buf[:n_frames]
+    loop = fold_tail(buf, n_frames)
     # 4. master: peak-normalise to between -3 and -0.5 dBFS, as the pack's mastered loops are
     peak_db = rng.uniform(-3.0, -0.5)
     loop *= np.float32(10 ** (peak_db / 20) / np.max(np.abs(loop)))
@@ -489,11 +500,12 @@ def ensure_demo_pack(folder: str | os.PathLike, *, n: int = PACK_SIZE, seed: int
     files but no audio (``.m4a``, ``.txt``, ...), is a ``LoopError`` naming what was found.
 
     The pack goes to ``cache_dir / f"seed{seed}_n{n}"`` (``cache_dir`` defaults to
-    ``default_cache_dir()``) and is reused on later calls. It is written to a temporary sibling
-    and renamed, so an interrupted run never leaves a half pack that looks complete.
+    ``default_cache_dir()``) and is reused on later calls. It is written to a staging folder of
+    this process's own and renamed (``_fill_pack``), so neither an interrupted run nor two runs
+    at once leave a half pack that looks complete.
     Logs one warning line when the demo pack stands in for ``folder``.
     """
-    from .audio_files import LoopError, find_audio_files, scan_folder
+    from .audio_files import LoopError, scan_folder
 
     folder = Path(folder)
     if not folder.exists() and not missing_ok:
@@ -517,10 +529,38 @@ def ensure_demo_pack(folder: str | os.PathLike, *, n: int = PACK_SIZE, seed: int
     pack = pack / f"seed{seed}_n{n}"
     log.warning("%s holds no audio files: using the synthetic demo pack (%d loops, seed %d) in %s",
                 folder, n, seed, _shown(pack))
-    if not (pack.is_dir() and len(find_audio_files(pack)) == n):
-        partial = pack.with_name(pack.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        write_demo_pack(partial, n=n, seed=seed)
-        shutil.rmtree(pack, ignore_errors=True)
-        partial.rename(pack)
+    if not _pack_complete(pack, n):
+        _fill_pack(pack, n=n, seed=seed)
     return pack
+
+
+def _pack_complete(pack: Path, n: int) -> bool:
+    from .audio_files import find_audio_files
+
+    return pack.is_dir() and len(find_audio_files(pack)) == n
+
+
+def _fill_pack(pack: Path, *, n: int, seed: int) -> None:
+    """Write the pack in a staging folder of this process's own, then rename it into place.
+
+    Several processes may fill one cache at once (a notebook and a command): each writes its
+    own copy, the first rename wins and the others discard theirs, so none reads a pack
+    another is still writing or deleting. Staging folders of killed writers are removed.
+    """
+    from .fileio import remove_dead_temporaries, staging_folder
+
+    pack.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(pack.parent)
+    staging = staging_folder(pack.parent, name=pack.name)
+    try:
+        write_demo_pack(staging, n=n, seed=seed)
+        if not _pack_complete(pack, n):
+            if pack.exists():  # an incomplete pack from before staging folders: replace it
+                shutil.rmtree(pack)
+            try:
+                staging.rename(pack)
+            except OSError:
+                if not _pack_complete(pack, n):  # not another writer's finished pack
+                    raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

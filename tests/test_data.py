@@ -50,6 +50,8 @@ def loop_like(bpm=125, frames=None, channels=2):
     ("Groove 126bpm.wav", 126.0), ("house-128-BPM.aiff", 128.0), ("loop_122.5.wav", 122.5),
     ("tr07_drlp_Believe_Full.wav", None), ("kick_808.wav", None), ("loop_01.wav", None),
     ("1120bpm.wav", None), ("take_1.125bpm.wav", None),  # not 120, not 125: parts of numbers
+    ("Beat_0.75_124.wav", 124.0), ("Groove_v1.50_124.wav", 124.0),  # decimals, not tempi
+    ("Loop.124.wav", 124.0),  # a dot after a letter still separates
 ])
 def test_bpm_from_name(name, bpm):
     assert bpm_from_name(name) == bpm

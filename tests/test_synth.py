@@ -2,6 +2,7 @@
 
 import logging
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,6 +131,37 @@ def test_tempo_away_from_the_prior():
         assert abs(estimate / bpm - 1) <= 0.02, (bpm, estimate)
 
 
+#: Fills a demo-pack cache from a fresh process and prints what it got back.
+FILL = """
+import sys
+from pathlib import Path
+from beatgan import synth
+from beatgan.audio_files import find_audio_files
+pack = synth.ensure_demo_pack(Path(sys.argv[1]), n=int(sys.argv[3]), cache_dir=Path(sys.argv[2]))
+print(len(find_audio_files(pack)))
+"""
+
+
+def test_two_processes_filling_one_cache_each_get_the_whole_pack(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cache = tmp_path / "cache"
+    (cache / ".tmp-999999999-seed0_n12-abcd").mkdir(parents=True)  # a killed writer's
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    writers = [subprocess.Popen([sys.executable, "-c", FILL, str(empty), str(cache), "12"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+               for _ in range(2)]
+    results = [w.communicate(timeout=300) for w in writers]
+    assert [(w.returncode, out) for w, (out, _) in zip(writers, results)] == [(0, "12\n")] * 2, \
+        [err[-2000:] for _, err in results]
+    assert sorted(p.name for p in cache.iterdir()) == ["seed0_n12"]  # no staging left behind
+    assert len(find_audio_files(cache / "seed0_n12")) == 12
+
+
 def test_ensure_demo_pack(tmp_path, caplog, pack, monkeypatch):
     assert synth.ensure_demo_pack(pack[0].parent) == pack[0].parent  # has audio: used as is
     empty = tmp_path / "ULTIMATE_DRUM_LOOPS"
@@ -148,3 +180,15 @@ def test_ensure_demo_pack(tmp_path, caplog, pack, monkeypatch):
     assert [p.stat().st_mtime_ns for p in find_audio_files(folder)] == stamp  # reused, not rewritten
     with pytest.raises(FileNotFoundError, match="no such folder"):  # a typo is not the demo pack
         synth.ensure_demo_pack(tmp_path / "mising", n=2, cache_dir=tmp_path / "cache")
+
+
+def test_a_sound_longer_than_the_loop_wraps_round_it_as_often_as_it_lasts():
+    # At 200 bpm a 2-beat loop is 0.6 s: the kit's longest sounds outlast it.
+    kit = synth.make_kit(0, 0, sample_rate_hz=synth.SAMPLE_RATE_HZ)
+    n = int(round(synth.SAMPLE_RATE_HZ * 60.0 / 200.0 * 2))
+    assert kit.max_len > n
+    buf = np.random.default_rng(0).standard_normal((n + kit.max_len, 2)).astype(np.float32)
+    want = np.zeros((n, 2))
+    for t in range(buf.shape[0]):  # played in a loop, sample t sounds at t mod n
+        want[t % n] += buf[t]
+    np.testing.assert_allclose(synth.fold_tail(buf.copy(), n), want, rtol=0, atol=1e-5)
