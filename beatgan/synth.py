@@ -456,19 +456,32 @@ def write_demo_pack(out_dir: str | os.PathLike, *, n: int = PACK_SIZE, seed: int
     ``bpm``: None for the pack's mix of 124 and 125 bpm; a number for one tempo; a
     ``(low, high)`` tuple for whole-number tempi drawn uniformly in that range. The same
     ``seed`` (and ``n``, ``bpm``) gives byte-identical files. Returns the paths, in loop order.
+    ValueError, before anything is written, for a tempo outside ``tempo.BPM_RANGE`` (the names
+    would not be read) or an ``out_dir`` holding audio files the pack would not replace.
     """
+    from .audio_files import find_audio_files
+    from .tempo import BPM_RANGE
+
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     out_dir = Path(out_dir)
+    tempi = [_loop_bpm(seed, i, bpm) for i in range(n)]
+    if not all(BPM_RANGE[0] <= t <= BPM_RANGE[1] for t in tempi):  # names the loader reads
+        raise ValueError(f"bpm must lie in {BPM_RANGE[0]:g}-{BPM_RANGE[1]:g}, the tempi a file "
+                         f"name is read for, got {bpm}")
+    paths = [out_dir / demo_pack_file_name(bpm=t, name=name)
+             for t, name in zip(tempi, _loop_names(seed, n))]
+    # Another pack (or the user's loops) beside this one would be trained on with it.
+    ours = set(paths)
+    others = [p for p in find_audio_files(out_dir) if p not in ours] if out_dir.is_dir() else []
+    if others:
+        raise ValueError(f"{out_dir} already holds {len(others)} audio file(s) this pack would "
+                         f"not replace, such as {others[0]}: write it into an empty folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, name in enumerate(_loop_names(seed, n)):
-        loop_bpm = _loop_bpm(seed, i, bpm)
+    for i, (loop_bpm, path) in enumerate(zip(tempi, paths)):
         loop = synthesize_loop(bpm=loop_bpm, seed=seed, index=i)
-        path = out_dir / demo_pack_file_name(bpm=loop_bpm, name=name)
         atomic_write_bytes(path, wav_bytes(loop, sample_rate_hz=SAMPLE_RATE_HZ),
                            what=f"writing the demo pack to {out_dir}")
-        paths.append(path)
     return paths
 
 

@@ -192,3 +192,16 @@ def test_a_sound_longer_than_the_loop_wraps_round_it_as_often_as_it_lasts():
     for t in range(buf.shape[0]):  # played in a loop, sample t sounds at t mod n
         want[t % n] += buf[t]
     np.testing.assert_allclose(synth.fold_tail(buf.copy(), n), want, rtol=0, atol=1e-5)
+
+
+def test_a_pack_is_not_written_beside_other_loops_or_at_unreadable_tempi(tmp_path):
+    first = synth.write_demo_pack(tmp_path / "pack", n=2, seed=0, bpm=125.0)
+    again = synth.write_demo_pack(tmp_path / "pack", n=2, seed=0, bpm=125.0)  # the same pack
+    assert again == first
+    with pytest.raises(ValueError, match=r"already holds 2 audio file\(s\) this pack would not "
+                                         r"replace, such as .*_125_"):
+        synth.write_demo_pack(tmp_path / "pack", n=2, seed=0, bpm=130.0)
+    assert len(find_audio_files(tmp_path / "pack")) == 2  # nothing added
+    with pytest.raises(ValueError, match="bpm must lie in 40-300"):
+        synth.write_demo_pack(tmp_path / "slow", n=1, bpm=30.0)
+    assert not (tmp_path / "slow").exists()
