@@ -32,8 +32,8 @@ GRADIO_CACHE_S = 3600
 #: Loop lengths offered on the page (bars of 4/4): 4 to 16 in steps of 4, so every length is a
 #: whole number of 4-letter structures.
 BAR_CHOICES = range(4, 17, 4)
-#: Largest seed the page draws when asked for a random one.
-MAX_SEED = 2 ** 31 - 1
+#: The page draws a random seed below this (generation.MAX_SEED allows larger ones typed in).
+RANDOM_SEED_LIMIT = 2 ** 31 - 1
 
 
 def missing_weights_message(weights_dir: str | Path) -> str:
@@ -223,7 +223,7 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok:
 
         def random_seed() -> int:
             """A random seed in [0, 2^31 - 1)."""
-            return int(np.random.default_rng().integers(MAX_SEED))
+            return int(np.random.default_rng().integers(RANDOM_SEED_LIMIT))
 
         inputs = [seed_input, structure_input, bars_input]
         outputs = [summary, beat, loop, picture, nearest, download]

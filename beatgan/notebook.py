@@ -120,6 +120,10 @@ else:
 """
 
 
+#: How long the GPU probe may take: starting a backend takes seconds, a hung driver forever.
+GPU_PROBE_TIMEOUT_S = 120
+
+
 def gpu_visible() -> bool | None:
     """Whether the Keras backend a notebook kernel started from here would see a GPU; None if
     the probe failed.
@@ -132,8 +136,11 @@ def gpu_visible() -> bool | None:
     import sys
 
     env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", _GPU_PROBE], capture_output=True, text=True,
-                          env=env)
+    try:
+        done = subprocess.run([sys.executable, "-c", _GPU_PROBE], capture_output=True, text=True,
+                              env=env, timeout=GPU_PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:  # a driver that hangs: no answer, as for a failed probe
+        return None
     last = done.stdout.strip().splitlines()[-1:] if done.returncode == 0 else []
     return int(last[0]) > 0 if last and last[0].isdigit() else None
 

@@ -7,6 +7,7 @@ reference fitted on the augmented training loops.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -42,9 +43,9 @@ def load_training_loops(folder: str | Path, config: Config, *, n_demo: int = PAC
 
 
 def natural_key(path: Path) -> tuple:
-    """Sort key of a file name with its digit runs compared as numbers (a few lines: not worth
-    a dependency)."""
-    return tuple(int(part) if part.isdigit() else part
+    """Sort key of a file name: digit runs compared as numbers, letters in any case (a few lines:
+    not worth a dependency)."""
+    return tuple(int(part) if part.isdigit() else part.lower()
                  for part in re.split(r"(\d+)", path.name))
 
 
@@ -65,7 +66,9 @@ def load_generated(folder: str | Path, *, config: Config,
         raise ValueError(f"generated beats: {folder}: a file, expected a folder of beats")
     if not folder.is_dir():
         raise ValueError(f"generated beats: {folder}: no such folder; {make}")
-    paths = sorted((p for p in folder.glob(pattern) if p.is_file()), key=natural_key)
+    # Any case (a DAW's OUTPUT001.WAV), hidden files aside, as glob leaves them out.
+    paths = sorted((p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                    and fnmatch.fnmatch(p.name.lower(), pattern.lower())), key=natural_key)
     if not paths:
         raise ValueError(f"generated beats: no {pattern} files in {folder}; {make}")
     n = config.score_len

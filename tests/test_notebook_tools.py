@@ -296,6 +296,14 @@ def test_an_output_that_is_a_folder_is_refused_before_the_kernel_starts(tmp_path
         run_notebook(path, output=tmp_path / "out")
 
 
+def test_a_gpu_probe_that_hangs_is_no_answer(monkeypatch):
+    from beatgan import notebook
+
+    monkeypatch.setattr(notebook, "GPU_PROBE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(notebook, "_GPU_PROBE", "import time; time.sleep(60)")
+    assert notebook.gpu_visible() is None
+
+
 def test_the_gpu_probe_answers_no_when_cuda_hides_every_gpu(monkeypatch):
     from beatgan.notebook import gpu_visible
 

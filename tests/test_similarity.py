@@ -219,11 +219,12 @@ def test_load_generated_takes_beats_in_number_order_past_a_thousand(tmp_path):
     # generate --n 1001 writes output000 ... output1000: text order would put output1000 second.
     config = Config()
     beat = np.zeros((config.score_len, 2), np.float32)
-    for name in ("output1000.wav", "output999.wav", "output002.wav", "output010.wav"):
-        sf.write(tmp_path / name, beat, config.sample_rate_hz, subtype="PCM_16")
+    for name in ("output1000.wav", "output999.wav", "output002.wav", "OUTPUT010.WAV"):
+        sf.write(tmp_path / name, beat, config.sample_rate_hz, subtype="PCM_16", format="WAV")
+    (tmp_path / ".output003.wav").write_bytes(b"a hidden file: not a beat")
     _, paths = load_generated(tmp_path, config=config)
-    assert [p.name for p in paths] == ["output002.wav", "output010.wav", "output999.wav",
-                                       "output1000.wav"]
+    assert [p.name for p in paths] == ["output002.wav", "OUTPUT010.WAV", "output999.wav",
+                                       "output1000.wav"]  # any case, hidden files aside
 
 
 def test_novelty_report_counts_names_and_serialises():
