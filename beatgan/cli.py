@@ -670,8 +670,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("run-notebook", _cmd_run_notebook, "execute a notebook top to bottom, headless")
     p.add_argument("notebook", type=Path, help="the .ipynb to execute (in its own folder)")
     p.add_argument("--output", type=Path, default=None, help="where to save it (default: in place)")
-    p.add_argument("--light", action="store_true", help="drop the embedded audio players from the saved outputs, but for the beat "
-                        "grid's small previews")
+    p.add_argument("--light", action="store_true",
+                   help="drop the embedded audio players from the saved outputs, but for the "
+                        "beat grid's small previews")
     p.add_argument("-p", "--param", dest="parameters", action="append", default=[], metavar="NAME=VALUE",
                    help="set a notebook parameter (repeatable), e.g. -p iterations=200")
     return parser

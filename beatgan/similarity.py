@@ -190,10 +190,11 @@ def shift_tolerant_similarity(train: Any, generated: Any, *, max_shift_samples: 
     so ``d > 0`` means the generated beat is the training segment delayed by ``d`` samples
     (``B[t] ~ A[t - d]``). Neither segment's audio is dropped: what the lag moves past the
     other's ends counts in full as a difference, so a large shift is never free. Lags within
-    float rounding of a smaller one's score do not replace it (``LAG_TOLERANCE``). Cross terms come from blocked FFT cross-correlations (blocks of
-    a few hundred samples padded by the lag bound, so no lag wraps around; summed over blocks
-    and channels by one complex matrix product per frequency, then one short inverse FFT per
-    pair); the lag-0 entry is the exact ``similarity_matrix`` value, hence
+    float rounding of a smaller one's score do not replace it (``LAG_TOLERANCE``).
+
+    Cross terms come from blocked FFT cross-correlations (blocks of a few hundred samples
+    padded by the lag bound, so no lag wraps around; summed over blocks and channels by one
+    complex matrix product per frequency, then one short inverse FFT per pair); the lag-0 entry is the exact ``similarity_matrix`` value, hence
     ``shift_tolerant <= plain`` everywhere and identical pairs score exactly 0.
 
     Args:

@@ -2,8 +2,9 @@
 
 The model card's figures come from 200 beats of one seed, and at that size they move with the
 seed: the shipped weights' tempo consistency reads 0.733 to 0.742 over seeds 0-5, and their
-NDB/k 0 to 0.375, on both sides of its goal. This draws the same latents (seeds ``--seed`` .. ``--seed + --seeds - 1``) from both
-folders, scores each set as ``bench_quality.py`` does, and prints per metric each folder's mean
+NDB/k 0 to 0.375, on both sides of its goal. This draws the same latents (seeds ``--seed`` ..
+``--seed + --seeds - 1``) from both folders, scores each set as ``bench_quality.py`` does,
+and prints per metric each folder's mean
 and spread, the mean paired difference (B - A) and that difference in units of its standard
 error (about 2 or more: a change the seeds do not explain), and at how many seeds each folder
 meets issue 13's goal. It passes or fails nothing.

@@ -255,7 +255,8 @@ def test_latent_seeds_past_one_word_are_refused_by_the_parser(capsys):
     assert MAX_SEED == LIBRARY_MAX_SEED
     for command in ("generate", "loop", "select"):
         extra = ["--run", "r"] if command == "select" else []
-        assert build_parser().parse_args([command, *extra, "--seed", str(MAX_SEED)]).seed == MAX_SEED
+        parsed = build_parser().parse_args([command, *extra, "--seed", str(MAX_SEED)])
+        assert parsed.seed == MAX_SEED
         with pytest.raises(SystemExit):
             build_parser().parse_args([command, *extra, "--seed", str(2 ** 64 + 7)])
         assert f"expected a whole number 0-{MAX_SEED}" in capsys.readouterr().err
