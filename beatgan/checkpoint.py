@@ -178,6 +178,20 @@ def _prune(directory: Path, *, keep: int, spare: int | None = None) -> None:
             stale.unlink(missing_ok=True)
 
 
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's meta record alone (its arrays are not read); ValueError when it cannot be
+    read, FileNotFoundError when the file has gone."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            raw = archive[_META_KEY]
+        return json.loads(raw.tobytes().decode())
+    except (FileNotFoundError, MemoryError):
+        raise
+    except Exception as error:  # torn zip, no meta member, not JSON
+        raise ValueError(f"checkpoint {path}: its meta record is unreadable ({error})") from error
+
+
 def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """(arrays, meta) of a checkpoint file; a torn or foreign file raises ``ValueError``."""
     path = Path(path)

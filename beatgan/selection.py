@@ -251,7 +251,10 @@ class Selection:
         held_out = self.reference_points.get("held_out")
         # Goals met, by the goals only: their Frechet goal is set at the card's held-out size.
         by_goals = self.metric == GOALS_CRITERION
-        header = f"  {'step':>10}" + "".join(f"{name:>11}" for name in COLUMN_NAMES.values())
+        # The four goals' metrics, and the chosen one when it is none of them (js).
+        columns = {**COLUMN_NAMES, **({} if by_goals or self.metric in COLUMN_NAMES
+                                      else {self.metric: self.metric})}
+        header = f"  {'step':>10}" + "".join(f"{name:>11}" for name in columns.values())
         if by_goals:
             header += f"{'goals':>7}"
         lines += [header, "-" * len(header)]
@@ -264,7 +267,7 @@ class Selection:
 
         def cells(values: dict[str, float]) -> str:
             return "".join(f"{values[key]:>11.3f}" if key in values else f"{'-':>11}"
-                           for key in COLUMN_NAMES)
+                           for key in columns)
 
         if held_out is not None:
             pad = " " * 7 if by_goals else ""
@@ -385,23 +388,56 @@ def _score_draws(generator: Any, latents: Sequence[np.ndarray], reference: Train
 
 
 def run_start(run_dir: str | Path) -> tuple[Path | None, str]:
-    """The generator file a warm-started run went on from, as the run's export recorded it:
-    (path, "") while it is where the run found it and unchanged, (None, why not) when it has
-    gone or changed, (None, "") for a run from scratch or one without an export yet. A
-    relative folder is taken from the working directory, as ``train --init-from`` took it."""
+    """The generator file a warm-started run went on from, as the run recorded it (its export,
+    or before the first export its newest checkpoint): (path, "") while it is where the run
+    found it and unchanged, (None, why not) when it has gone or changed, (None, "") for a run
+    from scratch. A relative folder is taken from the working directory, as ``train
+    --init-from`` took it. ValueError for a record that is not one."""
     from .export import GENERATOR_WEIGHTS, file_sha256, read_export_info
     from .training import EXPORT_DIR
 
-    start = read_export_info(Path(run_dir) / EXPORT_DIR).get("started_from") or {}
+    start = read_export_info(Path(run_dir) / EXPORT_DIR).get("started_from")
+    if start is None:  # no export yet (a run still training, or cut short)
+        start = _checkpoint_started_from(Path(run_dir) / ckpt.CHECKPOINT_DIR)
+    start = start or {}
+    if not isinstance(start, dict) or not isinstance(start.get("folder", ""), str) or \
+            not isinstance(start.get("generator_sha256", ""), str):
+        raise ValueError(f"{Path(run_dir) / EXPORT_DIR}: its record of the warm start "
+                         f"(started_from) is not one: {start!r}")
     if not start.get("folder"):
         return None, ""
     path = Path(start["folder"]) / GENERATOR_WEIGHTS
     if not path.is_file():
-        return None, f"{path} is not there any more"
+        where = "" if path.is_absolute() else f" (looked for from {Path.cwd()}, as the run " \
+                                              f"recorded the folder relative to where it ran)"
+        return None, f"{path} is not there any more{where}"
     if start.get("generator_sha256") and file_sha256(path) != start["generator_sha256"]:
         return None, (f"{path} has changed since the run started from it (sha256 "
                       f"{start['generator_sha256'][:16]}... then)")
     return path, ""
+
+
+def _checkpoint_started_from(directory: Path) -> dict[str, Any] | None:
+    """The warm-start record of the newest checkpoint whose record can be read, or None."""
+    for _, path in reversed(ckpt.list_checkpoints(directory)):
+        try:
+            return ckpt.read_meta(path).get("started_from")
+        except (ValueError, FileNotFoundError):
+            continue
+    return None
+
+
+def _start_file(start_path: Path, *, ema: bool) -> tuple[Path, bool]:
+    """What to score of the start folder beside rows of the moving average (``ema``) or of the
+    raw generator: its ``generator.weights.h5`` or its raw weights, and whether that is an
+    average (as the folder's ``weights.json`` says)."""
+    from .export import RAW_GENERATOR_WEIGHTS, read_export_info
+
+    averaged = bool(read_export_info(start_path.parent).get("ema"))
+    raw = start_path.parent / RAW_GENERATOR_WEIGHTS
+    if not ema and raw.is_file():
+        return raw, False
+    return start_path, averaged
 
 
 def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "frechet",
@@ -445,7 +481,11 @@ def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "fre
     n_held_out = None if metric == GOALS_CRITERION else n
     latents = [sample_latents(n, latent_dim=config.latent_dim, seed=seed + k)
                for k in range(seeds)]  # before the reference's fit: a bad seed fails at once
+    start_path, start_note = run_start(run_dir)  # a bad record fails before the scoring
     reference = metrics_reference(loops, config=config, seed=config.seed, n_held_out=n_held_out)
+    if metric == GOALS_CRITERION and not reference.points.get("held_out"):
+        raise ValueError(f"choosing by the goals needs held-out loops to judge by, and "
+                         f"{len(loops)} loops leave none out: use more loops or another --metric")
     generator = build_generator(inference_config(config))  # as `generate` will draw them
     rows, skipped = [], []
     for step, path in tqdm(found, desc="checkpoints", unit="ckpt", disable=not progress,
@@ -453,19 +493,19 @@ def select_checkpoint(run_dir: str | Path, loops: LoopSet, *, metric: str = "fre
         try:
             rows.append(score_checkpoint(path, step, generator=generator, latents=latents,
                                          reference=reference, config=config))
-        except ValueError as error:  # torn, foreign, pruned by a running train, other shapes
-            skipped.append((path.name, str(error)))
+        except (ValueError, FileNotFoundError) as error:  # torn, foreign, other shapes, or
+            skipped.append((path.name, str(error)))             # pruned by a running train
             warnings.warn(SkippedCheckpointWarning(f"skipped {path.name}: {error}"), stacklevel=2)
     if not rows:
         raise ValueError(f"none of the {len(found)} checkpoints in {run_dir / ckpt.CHECKPOINT_DIR}"
                          f" is readable: {'; '.join(why for _, why in skipped)}")
-    start_path, start_note = run_start(run_dir)
     start = None
     if start_path is not None:  # a warm start: the weights it went on from, on the same beats
+        start_path, start_ema = _start_file(start_path, ema=rows[0].ema)
         try:
             load_weights_checked(generator, start_path, config)
             start = _score_draws(generator, latents, reference, step=0, path=start_path,
-                                 ema=True, note=f"the run's start: {start_path.parent}")
+                                 ema=start_ema, note=f"the run's start: {start_path.parent}")
         except ValueError as error:  # unreadable: the checkpoints' table still stands
             start_note = str(error)
     return Selection(run_dir=run_dir, config=config, metric=metric, n=n, seed=seed, seeds=seeds,

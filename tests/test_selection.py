@@ -454,3 +454,87 @@ def test_by_the_goals_the_reference_holds_out_what_the_model_card_holds_out(run,
     assert by_goals.chosen is choose(by_goals.rows, "goals", held_out=held_out)
     assert [row.metrics["tempo_consistency"] for row in by_goals.rows] == \
         [row.metrics["tempo_consistency"] for row in by_frechet.rows]  # the same beats
+
+
+def test_the_start_row_before_any_export_and_of_a_run_without_an_average(run, loops,
+                                                                         loops_folder, tmp_path):
+    from beatgan.generation import generate, load_weights_checked
+    from beatgan.metrics import evaluate
+    from beatgan.model import build_generator
+
+    start = tmp_path / "start"
+    shutil.copytree(run[0] / "export", start)
+    warm = tmp_path / "warm"
+    assert main(["train", "--data", str(loops_folder), "--init-from", str(start), "--out",
+                 str(warm), "--iterations", "2", "--checkpoint-every", "1", "--no-ema"]) == 0
+    shutil.rmtree(warm / "export")  # as while the run still trains: only its checkpoints
+    chosen = select_checkpoint(warm, loops, metric="frechet", n=N_BEATS, progress=False)
+    assert not any(row.ema for row in chosen.rows)
+    # Rows of the raw generator: the start is the folder's raw weights, not its average.
+    config = run_config(warm)
+    model = build_generator(config)
+    load_weights_checked(model, start / "generator_raw.weights.h5", config)
+    audio, _ = generate(model, n=N_BEATS, seed=0, config=config)
+    expected = evaluate(audio, _reference(config, loops)).metrics
+    assert chosen.start.path == start / "generator_raw.weights.h5" and chosen.start.ema is False
+    assert chosen.start.metrics["frechet"] == pytest.approx(expected["frechet"], rel=1e-6)
+
+
+def test_a_pruned_checkpoint_is_skipped_and_a_bad_start_record_refused_at_once(run, loops,
+                                                                              tmp_path,
+                                                                              monkeypatch):
+    from beatgan import selection
+
+    copy = tmp_path / "run"
+    shutil.copytree(run[0], copy)
+    real = selection.score_checkpoint
+
+    def pruned_meanwhile(path, step, **kwargs):  # a running train prunes the oldest
+        if step == 1:
+            path.unlink()
+        return real(path, step, **kwargs)
+
+    monkeypatch.setattr(selection, "score_checkpoint", pruned_meanwhile)
+    with pytest.warns(SkippedCheckpointWarning, match="ckpt-0+1.npz"):
+        chosen = select_checkpoint(copy, loops, metric="js", n=40, progress=False)
+    assert [row.step for row in chosen.rows] == list(range(2, ITERATIONS + 1))
+    header = chosen.table().splitlines()[1].split()
+    assert header[-1] == "js"  # the figure that chose is in the table
+    monkeypatch.setattr(selection, "score_checkpoint", _no_scoring)
+    info = json.loads((copy / "export" / "weights.json").read_text())
+    for bad in ("runs/x", {"folder": 5}):
+        (copy / "export" / "weights.json").write_text(json.dumps({**info, "started_from": bad}))
+        with pytest.raises(ValueError, match="record of the warm start .* is not one"):
+            select_checkpoint(copy, loops, metric="frechet", n=N_BEATS, progress=False)
+
+
+def _no_scoring(*args, **kwargs):
+    raise AssertionError("scored although the request was bad")
+
+
+def test_goals_with_too_few_loops_to_hold_any_out_are_refused_before_scoring(run, tmp_path,
+                                                                             monkeypatch):
+    from beatgan import selection
+    from beatgan.synth import write_demo_pack
+    from beatgan.workflows import load_training_loops
+
+    write_demo_pack(tmp_path / "two", n=2, seed=3)
+    two = load_training_loops(tmp_path / "two", run_config(run[0]))
+    monkeypatch.setattr(selection, "score_checkpoint", _no_scoring)
+    with pytest.raises(ValueError, match="needs held-out loops to judge by, and 2 loops leave "
+                                         "none out"):
+        select_checkpoint(run[0], two, metric="goals", n=40, progress=False)
+
+
+def test_a_relative_start_folder_that_is_not_found_says_where_it_was_looked_for(tmp_path,
+                                                                               monkeypatch):
+    from beatgan.selection import run_start
+
+    (tmp_path / "run" / "export").mkdir(parents=True)
+    (tmp_path / "run" / "export" / "weights.json").write_text(
+        json.dumps({"started_from": {"folder": "weights-11210"}}))
+    monkeypatch.chdir(tmp_path)
+    path, note = run_start(tmp_path / "run")
+    assert path is None and note == (f"{Path('weights-11210/generator.weights.h5')} is not there "
+                                     f"any more (looked for from {tmp_path}, as the run recorded "
+                                     f"the folder relative to where it ran)")
