@@ -168,6 +168,9 @@ class Config:
         need(self.gp_weight >= 0 and self.learning_rate > 0, "gp_weight >= 0 and learning_rate > 0")
         need(self.drift_weight >= 0, f"drift_weight must be >= 0, got {self.drift_weight}")
         need(0.0 < self.ema_decay < 1.0, f"ema_decay must be in (0, 1), got {self.ema_decay}")
+        # One 32-bit word: NumPy splits a bigger seed into words, which the streams
+        # [seed, runs, ...] of warm starts and rollbacks could then meet.
+        need(0 <= self.seed <= 2 ** 32 - 1, f"seed must be 0-{2 ** 32 - 1}, got {self.seed}")
         need(self.segment_len(self.bpm) <= self.slice_len,
              f"{self.beats} beats at {self.bpm} bpm is {self.segment_len(self.bpm)} samples "
              f"at {self.sample_rate_hz} Hz, more than slice_len={self.slice_len}")

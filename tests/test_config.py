@@ -79,6 +79,20 @@ def test_the_commands_target_bpm_sets_the_generators_tempo_and_flags_are_checked
         assert f"argument {flag}:" in capsys.readouterr().err
 
 
+def test_the_training_seed_is_one_32_bit_word(tmp_path, capsys):
+    from beatgan.cli import main
+
+    assert Config(seed=2 ** 32 - 1).seed == 2 ** 32 - 1
+    for seed in (-1, 2 ** 32):
+        with pytest.raises(ValueError, match="seed must be 0-4294967295"):
+            Config(seed=seed)
+    assert main(["train", "--out", str(tmp_path / "run"), "--seed", str(2 ** 32),
+                 "--iterations", "1"]) == 2
+    assert "seed must be 0-4294967295, got 4294967296 (given: --seed 4294967296)" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_model_whose_beats_do_not_tile_a_bar_is_refused_before_training(tmp_path, capsys):
     from beatgan.cli import main
     from beatgan.training import check_generable
