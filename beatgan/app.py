@@ -183,7 +183,8 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok:
                         out_dir=out_dir)
         page.studio = studio  # for launch's allowed_paths
         with gr.Row():
-            seed_input = gr.Number(value=0, precision=0, minimum=0, label="seed")
+            # No precision: gradio would round 2.5 to 2 before generate could refuse it.
+            seed_input = gr.Number(value=0, minimum=0, step=1, label="seed")
             structure_input = gr.Dropdown(list(loop_export.STRUCTURES), value="AAAB",
                                           label="structure")
             # A slider, not a dropdown: gradio types a dropdown's choices as strings in its API.
@@ -211,6 +212,8 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok:
             training loops and the loop again as a download."""
             if seed is None or bars is None:  # a cleared field, or an API call without one
                 raise gr.Error("give a seed (a whole number >= 0) and a number of bars")
+            if float(seed) != int(seed):
+                raise gr.Error(f"the seed is a whole number, got {seed:g}")
             try:
                 made = studio.make(seed=int(seed), structure=structure, bars=int(bars))
             except ValueError as error:  # a bad request, shown on the page, not a server error

@@ -111,6 +111,8 @@ def test_a_loop_length_the_structure_does_not_divide_is_refused_with_the_reason(
         client.predict(seed=None, structure="AAAB", bars=4, api_name="/generate")
     with pytest.raises(AppError, match="seed must be a whole number 0-4294967295"):
         client.predict(seed=2 ** 40, structure="AAAB", bars=4, api_name="/generate")
+    with pytest.raises(AppError, match="the seed is a whole number, got 2.5"):  # not seed 2
+        client.predict(seed=2.5, structure="AAAB", bars=4, api_name="/generate")
 
 
 def _assert_clean_api(api: dict) -> None:
