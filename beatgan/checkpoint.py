@@ -167,9 +167,12 @@ def is_pinned(path: str | Path) -> bool:
 def _prune(directory: Path, *, keep: int, spare: int | None = None) -> None:
     """Delete all but the newest ``keep`` unpinned checkpoints (and the newest at or before step
     ``spare``, when given) and any stale temporary files."""
-    unpinned = [(step, path) for step, path in list_checkpoints(directory) if not is_pinned(path)]
+    found = list_checkpoints(directory)
+    unpinned = [(step, path) for step, path in found if not is_pinned(path)]
+    # A rollback goes back to the newest checkpoint at or before ``spare``, pinned or not: when
+    # that one is pinned it stays anyway, and no older one need be spared.
     spared = None if spare is None else next(
-        (path for step, path in reversed(unpinned) if step <= spare), None)
+        (path for step, path in reversed(found) if step <= spare), None)
     for _, old in unpinned[:-keep]:
         if old != spared:
             old.unlink(missing_ok=True)

@@ -102,3 +102,19 @@ def test_a_failed_background_write_is_raised_by_the_next_call_and_keeps_the_last
     writer.submit(tmp_path, step=3, arrays={"x": np.zeros(2)}, meta={})
     writer.wait()
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path)] == [1, 3]
+
+
+def test_pruning_spares_the_rollback_target_once_even_when_it_is_pinned(tmp_path):
+    def save(step, **kwargs):
+        ckpt.save_checkpoint(tmp_path, step=step, arrays={"a": np.zeros(1)}, meta={}, **kwargs)
+
+    for step in (100, 200, 300):
+        save(step, keep=3)
+    ckpt.pin_checkpoint(ckpt.checkpoint_path(tmp_path, 300), reason="the last stable one")
+    for step in (400, 500, 600, 700):
+        save(step, keep=2, spare=350)
+    # 300, the newest at or before 350, is pinned: nothing older is kept for the rollback.
+    assert [step for step, _ in ckpt.list_checkpoints(tmp_path)] == [300, 600, 700]
+    for step in (800, 900):
+        save(step, keep=2, spare=650)  # the target 600, unpinned, is spared
+    assert [step for step, _ in ckpt.list_checkpoints(tmp_path)] == [300, 600, 800, 900]
