@@ -283,7 +283,12 @@ def _loop_tempo(path: Path, f: sf.SoundFile, config: Config) -> tuple[float, str
     head = _read(path, f, int(TEMPO_READ_S * f.samplerate))
     _check_finite(path, head)
     f.seek(0)
-    return round(detect_bpm(head, sample_rate_hz=f.samplerate, start_bpm=config.bpm), 2), "detected"
+    try:
+        bpm = detect_bpm(head, sample_rate_hz=f.samplerate, start_bpm=config.bpm)
+    except ValueError as error:  # silence: no tempo rather than the prior's
+        raise LoopError(f"{path}: no tempo in the file name, and none detected ({error})") \
+            from None
+    return round(bpm, 2), "detected"
 
 
 def _segment_len(path: Path, config: Config, *, bpm: float) -> int:

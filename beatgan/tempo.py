@@ -54,7 +54,7 @@ def detect_bpm(x: np.ndarray, *, sample_rate_hz: int, start_bpm: float = 125.0,
     autocorrelation sees several bars. Hop 256 at 22.05 kHz gives a coarse tempo grid, whole
     lags of the onset envelope: 123.05, 126.05 and 129.2 bpm near 125, about 2.4 % apart, so a
     124 bpm loop reads 123.05. File names are read first (``bpm_from_name``); this estimate is
-    for loops whose names hold no tempo.
+    for loops whose names hold no tempo. ValueError for audio without onsets (silence).
     """
     import librosa  # slow to import; only needed when a name holds no tempo
 
@@ -64,6 +64,8 @@ def detect_bpm(x: np.ndarray, *, sample_rate_hz: int, start_bpm: float = 125.0,
     reps = max(1, math.ceil(TEMPO_READ_S * 22050 / max(mono.size, 1)))
     mono = np.tile(mono, reps)
     onset_env = librosa.onset.onset_strength(y=mono, sr=22050, hop_length=256)
+    if not np.any(onset_env > 0):  # silence or a constant: librosa would answer its prior
+        raise ValueError("no onsets to detect a tempo from (silent or constant audio)")
     tempo = librosa.feature.tempo(onset_envelope=onset_env, sr=22050, hop_length=256,
                                   start_bpm=start_bpm, std_bpm=std_bpm)
     return float(np.atleast_1d(tempo)[0])

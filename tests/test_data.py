@@ -266,6 +266,15 @@ def test_tempo_detection_when_the_name_has_none(tmp_path):
     assert got.lengths[0] == Config().segment_len(got.bpm[0])
 
 
+def test_a_silent_file_without_a_tempo_is_skipped_not_given_the_prior(tmp_path):
+    write(tmp_path / "mystery_Full.wav", synth.synthesize_loop(bpm=124, index=3))
+    write(tmp_path / "silence_Full.wav", np.zeros((88200, 2), np.float32))
+    got, messages = load_warned(tmp_path, Config(detect_tempo=True))
+    assert [p.name for p in got.paths] == ["mystery_Full.wav"]
+    assert any("silence_Full.wav: no tempo in the file name, and none detected (no onsets"
+               in m for m in messages), messages
+
+
 def test_target_bpm_brings_loops_to_one_tempo(loops):
     got, _ = load_warned(loops, Config(target_bpm=125))
     assert list(got.lengths) == [14112, 14112]
