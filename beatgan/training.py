@@ -653,9 +653,11 @@ class _TrainingState:
                       stacklevel=2)
 
     def preview(self, latents: np.ndarray) -> np.ndarray:
-        """Generator output (k, slice_len, channels) for fixed latents, inference mode."""
-        self.steps.sync_to_models()
-        return np.asarray(self.generator(latents, training=False))
+        """Output (k, slice_len, channels) for fixed latents, inference mode, of the generator
+        the export holds and ``beatgan generate`` draws from: the moving average when kept."""
+        self.sync_to_models()
+        model = self.generator if self.ema is None else self.ema.model
+        return np.asarray(model(latents, training=False))
 
 
 def _log_scalars(events: EventWriter, row: dict[str, float]) -> None:
@@ -702,7 +704,8 @@ def train(data: np.ndarray, config: Config, *, run_dir: str | Path, iterations: 
             which can only go back as far as the newest checkpoint before the trouble).
         keep: how many checkpoints to keep.
         log_every: iterations per history row, TensorBoard scalar and NaN check.
-        preview_every: iterations between TensorBoard audio previews of 4 fixed latents.
+        preview_every: iterations between TensorBoard audio previews of 4 fixed latents (drawn
+            by the moving average when ``config.ema``, as the export draws them).
         tensorboard: write TensorBoard events under run_dir/tensorboard.
         export: write the final weights to run_dir/export (``export_weights``).
         export_dtype: "float32" or "float16" storage of the exported weights (critic included).
@@ -936,6 +939,8 @@ def _loop(run: _TrainingState, *, iterations: int | None, deadline: float | None
                     seen_at = run.step
                     if not run.roll_back(keep=keep):
                         stop_reason = "unstable"
+                        if events is not None and run.step != seen_at:  # restored: drop the
+                            events.start_session(run.step + 1)         # discarded points too
                         break
                     if run.step != seen_at:  # went back: this row was discarded with the rest
                         if events is not None:

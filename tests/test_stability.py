@@ -211,6 +211,28 @@ def test_out_of_rollbacks_the_run_stops_at_its_last_healthy_state_and_exports_it
     assert [r["to_step"] for r in info["rollbacks"]] == [2, 2]  # the model card tells them
 
 
+def test_a_run_out_of_rollbacks_drops_the_discarded_points_from_tensorboard(tmp_path,
+                                                                          monkeypatch):
+    from beatgan import training
+
+    event_accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator",
+        reason="tensorboard (the [tensorboard] extra, in [dev]) reads the event files back")
+    monkeypatch.setattr(training, "InstabilityMonitor", _rollback_worker.InjectedJump)
+    monkeypatch.setattr(_rollback_worker.InjectedJump, "remaining", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingInstabilityWarning)
+        result = training.train(_train_worker.tiny_data(), _train_worker.CONFIG, run_dir=tmp_path,
+                                iterations=8, log_every=1, checkpoint_every=2, keep=3,
+                                progress=False, on_instability="rollback", max_rollbacks=0)
+    assert result.stop_reason == "unstable" and result.step == 2
+    events = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"),
+                                                size_guidance={"scalars": 0})
+    events.Reload()
+    # As history.csv: the rows past the healthy state are gone from the curves too.
+    assert [e.step for e in events.Scalars("d_loss")] == [1, 2]
+
+
 def test_a_nan_rolls_back_like_a_jump_and_a_resumed_run_remembers(tmp_path, monkeypatch):
     from beatgan import training
 

@@ -58,6 +58,31 @@ def reference_run(tmp_path_factory):
     return _train(run_dir, 8, checkpoint_every=1, keep=10), run_dir
 
 
+def test_the_audio_previews_are_what_the_exported_generator_draws(reference_run):
+    import io
+
+    import soundfile as sf
+
+    event_accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator",
+        reason="tensorboard (the [tensorboard] extra, in [dev]) reads the event files back")
+    from beatgan.training import PREVIEW_COUNT
+
+    result, run_dir = reference_run
+    events = event_accumulator.EventAccumulator(str(run_dir / "tensorboard"),
+                                                size_guidance={"audio": 0})
+    events.Reload()
+    last = events.Audio("preview/0")[-1]
+    assert last.step == 8
+    heard, _ = sf.read(io.BytesIO(last.encoded_audio_string), dtype="float32")
+    z = np.random.default_rng([CONFIG.seed, 1]).uniform(
+        -1.0, 1.0, (PREVIEW_COUNT, CONFIG.latent_dim)).astype(np.float32)
+    averaged = np.asarray(result.ema_generator(z, training=False))[0]
+    raw = np.asarray(result.generator(z, training=False))[0]
+    np.testing.assert_allclose(heard, np.clip(averaged, -1, 1), atol=2 / 2 ** 15)  # 16-bit
+    assert np.abs(raw - averaged).max() > 4 / 2 ** 15  # the two differ: the test can tell
+
+
 def test_run_folder_layout_history_and_export(reference_run):
     from beatgan.model import build_generator
 
