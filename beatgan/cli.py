@@ -526,9 +526,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target number of G updates, each after d_updates_per_g D updates "
                         "(default 1000, or no target when --max-minutes is given)")
     p.add_argument("--max-minutes", type=_positive_float, default=None,
-                   help="time limit in minutes, counted once the loops are loaded and augmented "
-                        "(building and compiling count): no iteration is started that would end past it; then "
-                        "checkpoint and export; the same command resumes (default: none)")
+                   help="time limit in minutes, counted once the loops are loaded and "
+                        "augmented (building and compiling count): no iteration is started that "
+                        "would end past it; then checkpoint and export; the same command resumes "
+                        "(default: none)")
     p.add_argument("--export-dtype", choices=("float32", "float16"), default="float32",
                    help="storage of the exported weights, generator and critic (float16: half "
                         "the size, loads as float32)")
