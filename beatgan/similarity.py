@@ -194,8 +194,9 @@ def shift_tolerant_similarity(train: Any, generated: Any, *, max_shift_samples: 
 
     Cross terms come from blocked FFT cross-correlations (blocks of a few hundred samples
     padded by the lag bound, so no lag wraps around; summed over blocks and channels by one
-    complex matrix product per frequency, then one short inverse FFT per pair); the lag-0 entry is the exact ``similarity_matrix`` value, hence
-    ``shift_tolerant <= plain`` everywhere and identical pairs score exactly 0.
+    complex matrix product per frequency, then one short inverse FFT per pair). The lag-0
+    entry is the exact ``similarity_matrix`` value, hence ``shift_tolerant <= plain``
+    everywhere and identical pairs score exactly 0.
 
     Args:
         train, generated, n_samples, config: as for ``similarity_matrix``.
