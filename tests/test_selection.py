@@ -156,17 +156,24 @@ def test_a_run_from_scratch_has_no_start_row(selection):
     assert not any(line.split()[:1] == ["start"] for line in selection.table().splitlines())
 
 
+def _warm_started_run(run, loops_folder, tmp_path, *flags):
+    """(start, warm): a copy of the run's export, and a run trained on from it with ``flags``,
+    a checkpoint every iteration."""
+    start = tmp_path / "start"
+    shutil.copytree(run[0] / "export", start)
+    warm = tmp_path / "warm"
+    assert main(["train", "--data", str(loops_folder), "--init-from", str(start), "--out",
+                 str(warm), "--checkpoint-every", "1", *flags]) == 0
+    return start, warm
+
+
 def test_a_warm_started_run_is_judged_beside_the_weights_it_went_on_from(run, loops,
                                                                         loops_folder, tmp_path):
     from beatgan.generation import generate, load_generator
     from beatgan.metrics import evaluate
 
-    start = tmp_path / "start"
-    shutil.copytree(run[0] / "export", start)
-    warm = tmp_path / "warm"
-    assert main(["train", "--data", str(loops_folder), "--init-from", str(start), "--out",
-                 str(warm), "--iterations", "3", "--checkpoint-every", "1",
-                 "--keep-checkpoints", "10"]) == 0
+    start, warm = _warm_started_run(run, loops_folder, tmp_path, "--iterations", "3",
+                                    "--keep-checkpoints", "10")
     chosen = select_checkpoint(warm, loops, metric="frechet", n=N_BEATS, seed=0, progress=False)
     # The start row: the folder's generator, drawn and scored here on the same latents.
     model, config = load_generator(start)
@@ -462,11 +469,8 @@ def test_the_start_row_before_any_export_and_of_a_run_without_an_average(run, lo
     from beatgan.metrics import evaluate
     from beatgan.model import build_generator
 
-    start = tmp_path / "start"
-    shutil.copytree(run[0] / "export", start)
-    warm = tmp_path / "warm"
-    assert main(["train", "--data", str(loops_folder), "--init-from", str(start), "--out",
-                 str(warm), "--iterations", "2", "--checkpoint-every", "1", "--no-ema"]) == 0
+    start, warm = _warm_started_run(run, loops_folder, tmp_path, "--iterations", "2",
+                                    "--no-ema")
     shutil.rmtree(warm / "export")  # as while the run still trains: only its checkpoints
     chosen = select_checkpoint(warm, loops, metric="frechet", n=N_BEATS, progress=False)
     assert not any(row.ema for row in chosen.rows)
