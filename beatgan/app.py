@@ -32,7 +32,7 @@ GRADIO_CACHE_S = 3600
 #: Loop lengths offered on the page (bars of 4/4): 4 to 16 in steps of 4, so every length is a
 #: whole number of 4-letter structures.
 BAR_CHOICES = range(4, 17, 4)
-#: The page draws a random seed below this (generation.MAX_SEED allows larger ones typed in).
+#: The page draws a random seed below this (config.MAX_SEED allows larger ones typed in).
 RANDOM_SEED_LIMIT = 2 ** 31 - 1
 
 

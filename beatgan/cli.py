@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import __version__
-from .config import (DECIMATION_METHODS, DEFAULT_DATA_DIR, PHASE_SHUFFLE_PER, PRESETS,
-                     TEMPO_METHODS, UPSAMPLE_METHODS, Config, describe, is_default_data_dir,
-                     preset)
+from .config import (DECIMATION_METHODS, DEFAULT_DATA_DIR, MAX_SEED, PHASE_SHUFFLE_PER,
+                     PRESETS, TEMPO_METHODS, UPSAMPLE_METHODS, Config, describe,
+                     is_default_data_dir, preset)
 from .fileio import describe_os_error
 
 DEFAULT_WEIGHTS = "weights"
@@ -184,9 +184,6 @@ def _at_most(limit: int, *, low: int = 1) -> Callable[[str], int]:
 
 #: Bounds of ``loop``: 1024 bars is 33 minutes at 125 bpm; index N draws N + 1 latent vectors.
 MAX_BARS, MAX_INDEX = 1024, 99_999
-#: Largest seed of generated beats (``beatgan.generation.MAX_SEED``; not imported: --help stays
-#: light).
-MAX_SEED = 2 ** 32 - 1
 
 
 def _require_weights(folder: str | Path) -> None:

@@ -36,9 +36,17 @@ STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
 DEFAULT_DATA_DIR = "ULTIMATE_DRUM_LOOPS"
 
 
+#: Largest seed, of training and of generated beats: one 32-bit word. NumPy splits a bigger
+#: seed into words, so ``2**64 + 7`` would draw the stream ``[7, 0, 1]``, which warm starts,
+#: rollbacks and loop variations use.
+MAX_SEED = 2 ** 32 - 1
+
+
 def is_default_data_dir(folder: str | Path) -> bool:
     """Whether ``folder`` names ``DEFAULT_DATA_DIR``, however it is spelled ("./X", "X/")."""
     return Path(folder) == Path(DEFAULT_DATA_DIR)
+
+
 #: 24-bit full scale: samples are integers in [-2^23, 2^23 - 1], floats are those / 2^23.
 FULL_SCALE_24 = 2 ** 23
 #: Largest float below 1.0 on the 24-bit grid: audio is kept in [-1, MAX_SAMPLE_24].
@@ -168,9 +176,7 @@ class Config:
         need(self.gp_weight >= 0 and self.learning_rate > 0, "gp_weight >= 0 and learning_rate > 0")
         need(self.drift_weight >= 0, f"drift_weight must be >= 0, got {self.drift_weight}")
         need(0.0 < self.ema_decay < 1.0, f"ema_decay must be in (0, 1), got {self.ema_decay}")
-        # One 32-bit word: NumPy splits a bigger seed into words, which the streams
-        # [seed, runs, ...] of warm starts and rollbacks could then meet.
-        need(0 <= self.seed <= 2 ** 32 - 1, f"seed must be 0-{2 ** 32 - 1}, got {self.seed}")
+        need(0 <= self.seed <= MAX_SEED, f"seed must be 0-{MAX_SEED}, got {self.seed}")
         need(self.segment_len(self.bpm) <= self.slice_len,
              f"{self.beats} beats at {self.bpm} bpm is {self.segment_len(self.bpm)} samples "
              f"at {self.sample_rate_hz} Hz, more than slice_len={self.slice_len}")

@@ -30,16 +30,13 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from . import fileio, loop_export
-from .config import Config
+from .config import MAX_SEED, Config
 from .export import GENERATOR_WEIGHTS, RAW_GENERATOR_WEIGHTS, weights_provenance
 
 SIDECAR_JSON = "beats.json"
 LATENTS_NPY = "latents.npy"
 #: Default spread of a "nearby" latent vector: B = clip(A + variation * u, -1, 1), u ~ U[-1, 1].
 VARIATION = 0.25
-
-#: Largest seed of the latent vectors (``check_seed``): one 32-bit word.
-MAX_SEED = 2 ** 32 - 1
 #: Beats per chunk of ``generate_to_folder``: its memory bound (256 seed beats are 32 MiB of
 #: float32 audio) whatever the number of beats.
 CHUNK_BEATS = 256
@@ -130,11 +127,8 @@ def _weights_mismatch(weights: Path, model: Any, config: Config, error: Exceptio
 
 
 def check_seed(seed: int) -> int:
-    """``seed`` if it is a whole number 0-``MAX_SEED``, else ValueError.
-
-    One 32-bit word: NumPy splits a bigger seed into words, so ``2**64 + 7`` would draw what
-    ``loop_latents`` draws for seed 7's variations (``default_rng([7, 0, 1])``).
-    """
+    """``seed`` if it is a whole number 0-``config.MAX_SEED`` (one 32-bit word), else
+    ValueError."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or \
             not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be a whole number 0-{MAX_SEED}, got {seed!r}")
