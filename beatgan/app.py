@@ -74,14 +74,15 @@ class Studio:
 
     Args:
         weights_dir: folder with ``generator.weights.h5`` and ``config.json``.
-        data_dir: training loops for the nearest-loop table (the demo pack when it holds no
-            audio; ``data_missing_ok`` lets a missing default folder mean the demo pack too).
+        data_dir: training loops for the nearest-loop table; the demo pack stands in for it,
+            missing or empty, when ``data_missing_ok`` (default: only for the default folder,
+            as ``workflows.load_training_loops`` decides).
         out_dir: where the WAVs and pictures go (default: a new temporary folder, removed by
             ``close``). Only the last ``KEEP_CREATIONS`` creations' files stay there.
     """
 
     def __init__(self, weights_dir: str | Path, *, data_dir: str | Path,
-                 out_dir: str | Path | None = None, data_missing_ok: bool = False):
+                 out_dir: str | Path | None = None, data_missing_ok: bool | None = None):
         from .export import weights_provenance
         from .generation import load_generator
 
@@ -116,7 +117,8 @@ class Studio:
             from .workflows import load_training_loops
 
             self._training = load_training_loops(self.data_dir, self.config,
-                                                 missing_ok=self.data_missing_ok)
+                                                 missing_ok=self.data_missing_ok,
+                                                 empty_ok=self.data_missing_ok)
         return self._training
 
     def nearest(self, beat: np.ndarray, *, k: int = NEAREST) -> list[tuple[str, float]]:
@@ -164,8 +166,8 @@ class Studio:
 
 
 # --- the page ---------------------------------------------------------------
-def build_app(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok: bool = False,
-              out_dir: str | Path | None = None) -> Any:
+def build_app(weights_dir: str | Path, *, data_dir: str | Path,
+              data_missing_ok: bool | None = None, out_dir: str | Path | None = None) -> Any:
     """The gradio ``Blocks`` page; a page with only the instructions when there are no weights."""
     import gradio as gr
 
@@ -256,7 +258,7 @@ def check_port(host: str, port: int | None) -> None:
             raise OSError(f"cannot serve on {where} ({error.strerror or error}); {advice}") from None
 
 
-def launch(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok: bool = False,
+def launch(weights_dir: str | Path, *, data_dir: str | Path, data_missing_ok: bool | None = None,
            host: str = "127.0.0.1", port: int | None = None, share: bool = False) -> None:
     """Serve the page until interrupted (``port`` None: gradio's first free port from 7860)."""
     check_port(host, port)  # before the loops load; gradio's own message names its Python API

@@ -27,8 +27,7 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .config import (DECIMATION_METHODS, DEFAULT_DATA_DIR, MAX_SEED, PHASE_SHUFFLE_PER,
-                     PRESETS, TEMPO_METHODS, UPSAMPLE_METHODS, Config, describe,
-                     is_default_data_dir, preset)
+                     PRESETS, TEMPO_METHODS, UPSAMPLE_METHODS, Config, describe, preset)
 from .fileio import describe_os_error
 
 DEFAULT_WEIGHTS = "weights"
@@ -399,6 +398,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
     from .fileio import output_folder
+    from .similarity import ms_to_samples
     from .similarity_examples import check_examples_folder
     from .workflows import folder_metrics, score_folder
 
@@ -409,8 +409,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     max_shift_ms = args.max_shift_ms if args.max_shift_ms > 0 else None
     # The longest lag that rounds to fewer samples than the beat has, floored to 0.1 ms.
     longest_ms = math.floor(1e4 * (config.score_len - 0.5) / config.sample_rate_hz - 1e-9) / 10
-    if max_shift_ms is not None and round(max_shift_ms * 1e-3 * config.sample_rate_hz) >= \
-            config.score_len:  # as similarity.ms_to_samples rounds it
+    if max_shift_ms is not None and \
+            ms_to_samples(max_shift_ms, sample_rate_hz=config.sample_rate_hz) >= config.score_len:
         raise ValueError(f"--max-shift-ms {args.max_shift_ms:g} is longer than the scored beat: "
                          f"at most {longest_ms:.1f} ms ({config.score_len} samples at "
                          f"{config.sample_rate_hz} Hz)")
@@ -472,8 +472,7 @@ def _cmd_app(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
     from .app import launch
 
-    launch(args.weights, data_dir=args.data, data_missing_ok=is_default_data_dir(args.data),
-           host=args.host, port=args.port, share=args.share)
+    launch(args.weights, data_dir=args.data, host=args.host, port=args.port, share=args.share)
     return 0
 
 

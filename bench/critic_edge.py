@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
     config = Config.load(config_path)
     critic = load_critic(critic_path, config)
     generator, _ = load_generator(args.weights)
-    loops = load_training_loops(args.data, config, missing_ok=args.data == "ULTIMATE_DRUM_LOOPS")
+    loops = load_training_loops(args.data, config)
     rng = np.random.default_rng(args.seed)
     noisy = loops.augment(rng=rng)
     real = noisy[rng.choice(len(noisy), size=min(args.n, len(noisy)), replace=False)]

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
     from beatgan.workflows import load_training_loops, metrics_reference
 
     generator, config = load_generator(args.weights)
-    loops = load_training_loops(args.data, config, missing_ok=args.data == "ULTIMATE_DRUM_LOOPS")
+    loops = load_training_loops(args.data, config)
     augmented = loops.augment(rng=np.random.default_rng(config.seed))
     training_audio = first_noisy_copies(augmented, config=config)
     audio, _ = generate(generator, n=args.n, seed=args.seed, config=config)

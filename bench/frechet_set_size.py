@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
     from beatgan.workflows import load_training_loops, metrics_reference
 
     generator, config = load_generator(args.weights)
-    loops = load_training_loops(args.data, config, missing_ok=args.data == "ULTIMATE_DRUM_LOOPS")
+    loops = load_training_loops(args.data, config)
     augmented = loops.augment(rng=np.random.default_rng(config.seed))
     reference = metrics_reference(loops, config=config, seed=config.seed, augmented=augmented,
                                   n_held_out=args.held_out)

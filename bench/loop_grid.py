@@ -105,10 +105,9 @@ def main(argv: list[str] | None = None) -> dict:
         retimed = dataclasses.replace(config, bpm=target, target_bpm=target)
     except ValueError as error:
         parser.error(f"--target-bpm {target:g}: {error}")
-    missing_ok = args.data == "ULTIMATE_DRUM_LOOPS"
     result = {"bpm": config.bpm, "target_bpm": target, "loops": {}}
     for label, loaded in (("as loaded", config), (f"at {target:g} bpm", retimed)):
-        loops = load_training_loops(args.data, loaded, missing_ok=missing_ok)
+        loops = load_training_loops(args.data, loaded)  # the demo pack only for the default
         result["loops"][label] = by_source_tempo(loops, config=loaded)
     if generator is not None:
         from beatgan.generation import generate
