@@ -211,6 +211,12 @@ def test_a_loop_made_in_the_app_records_the_weights_that_made_it(tiny_weights, t
     weights = json.loads(sidecars[0].read_text())["weights"]
     assert weights["sha256"] == export.file_sha256(tiny_weights / export.GENERATOR_WEIGHTS)
     assert weights["cpu_fallback"] is False
+    # The beat is seed 1's, sample for sample what `beatgan generate --seed 1` writes.
+    assert main(["generate", "--weights", str(tiny_weights), "--n", "1", "--seed", "1", "--out",
+                 str(tmp_path / "beats")]) == 0
+    written, _ = sf.read(tmp_path / "beats" / "output000.wav")
+    np.testing.assert_array_equal(sf.read(creation.beat_wav)[0], written)
+    assert json.loads(sidecars[0].read_text())["seed"] == 1
 
 
 def test_the_studio_keeps_the_files_of_its_last_creations_only(tiny_weights, tmp_path,

@@ -37,18 +37,40 @@ def test_generate_writes_n_beats_of_one_bar(tiny_weights, tmp_path, capsys):
 
 
 def test_generate_twice_with_one_seed_gives_the_same_bytes(tiny_weights, tmp_path):
-    for name in ("a", "b"):
-        main(["generate", "--weights", str(tiny_weights), "--n", "2", "--out", str(tmp_path / name), "--seed", "9"])
+    from beatgan.generation import generate, read_sidecar
+
+    for name, seed in (("a", "9"), ("b", "9"), ("c", "10")):
+        assert main(["generate", "--weights", str(tiny_weights), "--n", "2", "--out",
+                     str(tmp_path / name), "--seed", seed]) == 0
     assert (tmp_path / "a/output001.wav").read_bytes() == (tmp_path / "b/output001.wav").read_bytes()
+    assert (tmp_path / "c/output001.wav").read_bytes() != (tmp_path / "a/output001.wav").read_bytes()
+    # The beats are seed 9's: its latent vectors, and the audio the library draws from them.
+    latents, meta = read_sidecar(tmp_path / "a")
+    expected, expected_latents = generate(tiny_weights, n=2, seed=9)
+    assert meta["seed"] == 9
+    np.testing.assert_array_equal(latents, expected_latents)
+    n = TINY.score_len
+    data, _ = sf.read(str(tmp_path / "a/output001.wav"), dtype="float64")
+    np.testing.assert_array_equal(data[:n],
+                                  np.round(expected[1, :n].astype(np.float64) * 2 ** 23) / 2 ** 23)
 
 
 def test_loop_records_the_weights_as_generate_does(tiny_weights, tmp_path, capsys):
     from beatgan.export import file_sha256
+    from beatgan.generation import sample_latents
 
     assert main(["generate", "--weights", str(tiny_weights), "--n", "1", "--out", str(tmp_path)]) == 0
     assert f"wrote 1 beat to {tmp_path}" in capsys.readouterr().out
-    assert main(["loop", "--weights", str(tiny_weights), "--out", str(tmp_path / "loops")]) == 0
+    assert main(["loop", "--weights", str(tiny_weights), "--out", str(tmp_path / "loops"),
+                 "--structure", "ABAB", "--bars", "8", "--seed", "4", "--index", "2"]) == 0
+    (wav,) = (tmp_path / "loops").glob("*.wav")
     (meta,) = [json.loads(p.read_text()) for p in (tmp_path / "loops").glob("*.json")]
+    # Every flag reached the loop: its name, its record, its length and its latent vectors.
+    assert wav.name == "beatgan_125bpm_ABAB_8bars_seed4_a002.wav"
+    assert (meta["structure"], meta["bars"], meta["seed"], meta["index"]) == ("ABAB", 8, 4, 2)
+    assert sf.info(str(wav)).frames == round(8 * 4 * 60 / TINY.bpm * 44100)
+    a_vector = sample_latents(3, latent_dim=TINY.latent_dim, seed=4)[2]  # output002.wav's at seed 4
+    np.testing.assert_array_equal(np.float32(meta["latents"]["A"]), a_vector)
     beats = json.loads((tmp_path / "beats.json").read_text())
     assert meta["weights"] == beats["weights"]
     assert meta["weights"]["sha256"] == file_sha256(tiny_weights / "generator.weights.h5")

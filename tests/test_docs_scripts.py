@@ -35,8 +35,14 @@ def test_gallery_writes_four_bar_daw_loops_and_names_the_weights(tiny_weights, t
     assert out.stat().st_mode == (tmp_path / "plain").stat().st_mode
 
 
-def test_plot_history_reads_a_csv_and_a_run_folder_alike(tmp_path, docs_script):
+def test_plot_history_reads_a_csv_and_a_run_folder_alike(tmp_path, docs_script, monkeypatch):
+    from beatgan import plots
+
     plot = docs_script("plot_history")
+    drawn = []  # each figure the script saves, as it saves it
+    real_save = plots.save_wide
+    monkeypatch.setattr(plots, "save_wide",
+                        lambda fig, path, **kw: (drawn.append(fig), real_save(fig, path, **kw))[1])
     rows = [{"step": 10.0 * i, "d_loss": -float(i), "g_loss": 2.0 * i, "gp": 0.5,
              "wasserstein": 1000.0 * (-1) ** i} for i in range(1, 4)]
     (tmp_path / "history.json").write_text(json.dumps(rows))
@@ -50,12 +56,25 @@ def test_plot_history_reads_a_csv_and_a_run_folder_alike(tmp_path, docs_script):
     out = tmp_path / "curves.png"
     plot.main(["--history", str(csv_path), "--out", str(out)])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # One symlog panel per loss, each holding the kept curve alone.
+    (fig,) = drawn
+    assert [ax.get_title() for ax in fig.axes] == ["d_loss", "g_loss", "gp", "wasserstein"]
+    assert {ax.get_yscale() for ax in fig.axes} == {"symlog"}
+    assert list(fig.axes[3].lines[0].get_ydata()) == [-1000.0, 1000.0, -1000.0]
+    assert [len(ax.lines) for ax in fig.axes] == [1, 1, 1, 1]
     assert plot.read_rollbacks(tmp_path) == [] and plot.read_rollbacks(csv_path) == []
     events = [{"at_step": 30, "to_step": 10, "discarded_history": rows[1:]}]
     (tmp_path / "instability.json").write_text(json.dumps(events))
     assert plot.read_rollbacks(tmp_path) == events
     plot.main(["--history", str(tmp_path), "--out", str(out)])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The run folder's rollback is drawn: the rows it discarded, and the iteration it went to.
+    wasserstein = drawn[-1].axes[3]
+    assert len(wasserstein.lines) == 3  # kept, discarded, the line at the iteration returned to
+    discarded, went_to = wasserstein.lines[1:]
+    assert list(discarded.get_xdata()) == [20.0, 30.0]
+    assert list(discarded.get_ydata()) == [1000.0, -1000.0]
+    assert list(went_to.get_xdata()) == [10, 10]
 
 
 def test_plot_history_of_a_missing_run_is_one_line(tmp_path, docs_script):

@@ -184,10 +184,18 @@ def test_make_loop_writes_a_44k_24bit_loop_with_the_structure(generator, tmp_pat
     data, _ = sf.read(str(path))
     bars = data.reshape(4, bar, 2)
     inner = slice(300, -300)
+    np.testing.assert_array_equal(bars[0, inner], bars[1, inner])
     np.testing.assert_array_equal(bars[0, inner], bars[2, inner])
     assert np.abs(bars[3, inner] - bars[0, inner]).max() > 0
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["structure"] == "AAAB" and meta["bpm"] == 125.0 and meta["index"] == 1
+    # A is beat 1 of seed 0 (output001.wav), drawn here and laid out by the loop builder alone.
+    from beatgan.loop_export import build_loop
+
+    beats, latents = generate(model, n=2, seed=0, config=config)
+    np.testing.assert_array_equal(np.float32(meta["latents"]["A"]), latents[1])
+    alone = build_loop({"A": beats[1]}, structure="AAAA", bars=4, config=config).reshape(4, bar, 2)
+    np.testing.assert_allclose(bars[0, inner], alone[0, inner], rtol=0, atol=2.0 ** -22)
     with pytest.raises(ValueError, match="multiple"):
         make_loop(model, out_dir=tmp_path, config=config, structure="AAAB", bars=3)
 
