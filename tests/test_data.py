@@ -101,12 +101,46 @@ def test_polyphase_is_not_delayed():
     assert np.max(np.abs(filtered[500:-500] - slow[::3][500:-500])) < 1e-3
 
 
+@pytest.mark.parametrize("up, down", [(1, 3), (3, 1), (160, 49), (124, 125)])
+def test_lowpass_meets_its_spec_flat_to_80_percent_and_80_db_down_from_nyquist(up, down):
+    """44.1 -> 14.7 kHz, 14.7 -> 44.1 kHz and 14.7 -> 48 kHz (exported loops), 124 -> 125 bpm:
+    flat within 0.01 dB to 0.8 of the lower Nyquist frequency, at least 79.4 dB down from it on
+    (kaiserord's rule lands at 79.5-79.9 dB)."""
+    from scipy import signal
+
+    taps = audio.lowpass_taps(up=up, down=down)
+    assert taps.size % 2 == 1 and taps.sum() == pytest.approx(1.0, abs=1e-12)
+    w, h = signal.freqz(taps, worN=2 ** 19)  # w in radians per sample of the up-sampled rate
+    level_db = 20 * np.log10(np.maximum(np.abs(h), 1e-300))
+    nyquist = np.pi / max(up, down)
+    assert np.abs(level_db[w <= 0.8 * nyquist]).max() < 0.01
+    assert level_db[w >= nyquist].max() < -79.4
+
+
 def test_reading_a_margin_makes_the_cut_exact(loops):
     # The segment cut from a file equals the same samples of the whole file decimated.
     path = find_audio_files(loops)[1]
     seg, report = read_loop(path)
     full, _ = sf.read(path, dtype="float32")
     whole = np.clip(audio.decimate(full, factor=3), -1, 1)[:report.length]
+    assert np.max(np.abs(seg - whole)) < 1e-6
+
+
+@pytest.mark.parametrize("method", ["resample", "stretch", "slice"])
+def test_reading_a_margin_makes_the_cut_exact_after_a_tempo_change(loops, method):
+    # 124 -> 125 bpm: the segment read from the file equals the whole file brought to 125 bpm,
+    # decimated and cut; the phase vocoder's and onset detector's frames reach past the cut.
+    from beatgan.tempo_change import change_tempo
+
+    path = find_audio_files(loops)[0]
+    assert "_124_" in path.name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LoopWarning)
+        seg, report = read_loop(path, Config(target_bpm=125.0, tempo_method=method))
+    assert seg.shape == (14112, 2) and report.length == 14112
+    full, _ = sf.read(path, dtype="float32")
+    whole = change_tempo(full, from_bpm=124, to_bpm=125, method=method, sample_rate_hz=RATE_HZ)
+    whole = np.clip(audio.decimate(whole, factor=3), -1, 1)[:report.length]
     assert np.max(np.abs(seg - whole)) < 1e-6
 
 
@@ -299,6 +333,15 @@ def test_augment_noise_bounds_count_and_order(rng):
     assert noise[free].std() == pytest.approx(20000 / np.sqrt(12), rel=0.05)  # uniform
     assert np.array_equal(out, augment(x, copies=5, rng=np.random.default_rng(7)))
     assert not np.array_equal(out, augment(x, copies=5, rng=np.random.default_rng(8)))
+
+
+def test_augment_noise_excludes_its_upper_bound(rng):
+    # Uniform integers in [-amplitude, amplitude), as the seed's randint: at amplitude 1 the
+    # noise is -1 or 0 steps of 2^-23, never +1.
+    out = augment(np.zeros((2, 4000, 2), np.float32), copies=2, rng=rng, amplitude=1)
+    steps = out.astype(np.float64) * 2 ** 23
+    assert set(np.unique(steps)) == {-1.0, 0.0}
+    assert np.mean(steps == -1.0) == pytest.approx(0.5, abs=0.02)
 
 
 def test_augment_leaves_padding_silent_and_exact_without_noise(rng):

@@ -58,3 +58,13 @@ def test_missing_figures_fail_and_missing_references_are_not_judged():
 ])
 def test_count_met(values, expected):
     assert count_met(values, HELD_OUT) == expected
+
+
+def test_count_met_counts_an_unjudged_goal_as_not_met():
+    # All four figures clear their bars; only the judgeable ones may count.
+    values = {"tempo_consistency": 0.8, "frechet": 10.0, "ndb_fraction": 0.0,
+              "diversity_ratio": 1.0}
+    assert count_met(values, HELD_OUT) == 4
+    assert count_met(values, {**HELD_OUT, "frechet": math.inf}) == 3  # Frechet unjudged
+    assert count_met(values, {"tempo_consistency": 0.75}) == 1  # three references missing
+    assert count_met(values, None) == 0

@@ -58,6 +58,12 @@ def test_a_loop_lasts_its_bars_to_the_sample_at_any_tempo(rng, bpm):
         assert loop.shape[0] == exact
 
 
+def test_slots_end_at_the_nearest_sample_of_the_exact_time():
+    # 127 bpm: a segment is 2 * 60 / 127 * 14700 = 13889.76 samples; four end at 13889.76,
+    # 27779.53, 41669.29 and 55559.06, rounded to 13890, 27780, 41669 and 55559.
+    assert slot_lengths(Config(bpm=127.0, target_bpm=127.0), 4) == [13890, 13890, 13889, 13890]
+
+
 def test_arrange_stacks_each_letter_per_bar():
     a, b = np.full((3, 2), 1.0), np.full((3, 2), 2.0)
     loop = arrange({"A": a, "B": b}, structure="AABB", bars=4, per_bar=2)
@@ -74,6 +80,49 @@ def test_fades_reach_zero_and_leave_the_middle_alone(rng):
     np.testing.assert_array_equal(y[10:-10], x[10:-10])
     assert np.all(np.abs(y[:10]) <= np.abs(x[:10]))
     np.testing.assert_array_equal(fade_edges(x, fade_samples=0), x)
+
+
+def test_fades_are_raised_cosines_one_millisecond_long_at_the_model_rate():
+    # 0.5 - 0.5 cos(pi k / 4), k = 0..3: 0, 0.1464, 0.5, 0.8536; mirrored at the end.
+    ramp = [0.0, 0.5 - 0.5 * np.sqrt(0.5), 0.5, 0.5 + 0.5 * np.sqrt(0.5)]
+    y = fade_edges(np.ones((8, 1), np.float32), fade_samples=4)
+    np.testing.assert_allclose(y[:, 0], ramp + ramp[::-1], atol=1e-7)
+    # In a loop: 1 ms at 14.7 kHz is 15 samples at each end of each segment.
+    config = Config()
+    n = config.score_len
+    segment = np.full((n, 2), 0.5, np.float32)
+    loop = build_loop({"A": segment}, structure="A", bars=1, config=config, out_rate_hz=RATE)
+    assert loop.shape == (2 * n, 2)  # one bar: the 2-beat segment twice, not resampled
+    want = 0.5 * (0.5 - 0.5 * np.cos(np.pi * np.arange(15) / 15))
+    for start in (0, n):
+        np.testing.assert_allclose(loop[start:start + 15, 0], want, atol=1e-7)
+        np.testing.assert_array_equal(loop[start + 15:start + n - 15], 0.5)
+        np.testing.assert_allclose(loop[start + n - 15:start + n, 1], want[::-1], atol=1e-7)
+
+
+def test_a_full_scale_loop_is_clipped_to_the_24_bit_range():
+    config = Config()
+    square = np.where(np.arange(config.score_len) % 98 < 49, 1.0, -1.0)  # 150 Hz at full scale
+    segment = np.repeat(square[:, None], 2, axis=1).astype(np.float32)
+    loop = build_loop({"A": segment}, structure="A", bars=1, config=config)
+    # Upsampling a square wave overshoots (Gibbs); the loop stops at the 24-bit range.
+    assert loop.max() == np.float32(MAX_SAMPLE_24) and loop.min() == -1.0
+    assert np.mean(loop == np.float32(MAX_SAMPLE_24)) > 0.01
+
+
+@pytest.mark.parametrize("target_hz", [44100, 48000])
+def test_periodic_upsampling_is_exact_at_the_edges_at_any_output_rate(target_hz):
+    """14.7 -> 48 kHz is 160/49: the padding must be whole groups of 49 input samples, or the
+    output grid would not line up with the loop's."""
+    n = 1470  # 25 cycles of 250 Hz
+    t = np.arange(n) / RATE
+    x = np.stack([np.sin(2 * np.pi * 250 * t), np.cos(2 * np.pi * 750 * t)], axis=1)
+    up = upsample_periodic(x, orig_rate_hz=RATE, target_rate_hz=target_hz)
+    m = n * target_hz // RATE
+    t_up = np.arange(m) / target_hz
+    want = np.stack([np.sin(2 * np.pi * 250 * t_up), np.cos(2 * np.pi * 750 * t_up)], axis=1)
+    assert up.shape == (m, 2)
+    assert np.abs(up - want).max() < 1e-3
 
 
 def test_periodic_upsampling_is_exact_at_the_edges_where_plain_resampling_is_not():

@@ -188,6 +188,87 @@ def test_ndb_and_js_of_a_set_against_itself_are_zero():
     assert ndb == 4 and js == pytest.approx(1.0)
 
 
+def test_gaussian_stats_are_unbiased_and_zero_for_a_single_clip():
+    # Deviations from the mean (2, 2): (-2, -2), (0, 2), (2, 0); sums of products 8, 8 and 4,
+    # over n - 1 = 2.
+    mean, cov = metrics.gaussian_stats(np.array([[0.0, 0.0], [2.0, 4.0], [4.0, 2.0]]))
+    np.testing.assert_allclose(mean, [2.0, 2.0])
+    np.testing.assert_allclose(cov, [[4.0, 2.0], [2.0, 4.0]])
+    one_mean, one_cov = metrics.gaussian_stats(np.array([[1.0, -1.0]]))
+    np.testing.assert_array_equal(one_cov, np.zeros((2, 2)))
+    # One beat against the set: |(1, -1) - (2, 2)|^2 + tr(cov) = 10 + 8.
+    assert metrics.frechet_distance_gaussians(one_mean, one_cov, mean, cov) == pytest.approx(18.0)
+
+
+def test_ndb_is_the_two_sided_pooled_proportions_test():
+    """Against the chi-square test of each bin's 2 x 2 table (in or out of the bin, generated or
+    training), which is the pooled two-proportion z-test squared."""
+    from scipy.stats import chi2_contingency
+
+    counts = np.array([2, 4, 14, 20])  # 40 generated beats
+    for reference_counts in (np.full(4, 15), np.full(4, 60)):
+        n, n_ref = counts.sum(), reference_counts.sum()
+        p_values = np.array([chi2_contingency([[c, n - c], [r, n_ref - r]], correction=False).pvalue
+                             for c, r in zip(counts, reference_counts)])
+        ndb, _ = metrics.ndb_js_from_counts(counts, reference_counts)
+        assert ndb == np.sum(p_values < metrics.NDB_ALPHA)
+    # A bin with 0.05 < p < 0.1 (4 of 40 against 15 of 60) is not a different bin: one-sided,
+    # it would be.
+    assert metrics.ndb_js_from_counts(counts, np.full(4, 15))[0] == 2
+    assert metrics.ndb_js_from_counts(counts, np.full(4, 60))[0] == 3
+
+
+def test_js_divergence_by_hand_in_bits():
+    # JS = H(m) - (H(p) + H(q)) / 2 with m = (p + q) / 2: (1, 0) against (1/2, 1/2) has
+    # m = (3/4, 1/4), H(m) = 0.811278, H(p) = 0, H(q) = 1 -> 0.311278 bits.
+    def entropy(x):
+        x = np.asarray(x, float)
+        x = x[x > 0]
+        return -np.sum(x * np.log2(x))
+
+    assert metrics.js_divergence(np.array([1.0, 0.0]), np.array([0.5, 0.5])) == pytest.approx(
+        entropy([0.75, 0.25]) - 0.5, rel=1e-9)
+    assert entropy([0.75, 0.25]) - 0.5 == pytest.approx(0.311278, abs=1e-6)
+    # Histograms are normalised first: counts give the same answer as shares.
+    assert metrics.js_divergence(np.array([3, 0]), np.array([7, 7])) == pytest.approx(0.311278,
+                                                                                  abs=1e-6)
+
+
+def test_ndb_js_counts_the_training_side_as_its_loops_not_its_copies():
+    """60 loops, 15 in each of 4 bins, with 25 noisy copies each: the proportions test weighs
+    the training side as 60 draws, not 1500."""
+    centroids = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    reference = metrics.TrainingReference(
+        config=CONFIG, centre=np.zeros(2), components=np.eye(2), kept_variance=1.0,
+        mean=np.zeros(2), cov=np.eye(2), centroids=centroids, counts=np.full(4, 375), spread=1.0,
+        n_train=1500, n_loops=60, points={}, n_reference=0)
+    generated = np.repeat(centroids, [2, 4, 14, 20], axis=0) + 0.1
+    ndb, js = metrics.ndb_js(generated, reference=reference)
+    assert (ndb, js) == metrics.ndb_js_from_counts(np.array([2, 4, 14, 20]), np.full(4, 15.0))
+    assert ndb == 2  # the bin with 4 of 40 beats is not significant against 15 of 60 loops...
+    # ...but would be against 375 of 1500 copies, which are not independent draws.
+    assert metrics.ndb_js_from_counts(np.array([2, 4, 14, 20]), np.full(4, 375))[0] == 3
+
+
+def test_mean_pairwise_distance_and_diversity_by_hand():
+    triangle = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])  # sides 3, 4 and 5
+    assert metrics.mean_pairwise_distance(triangle) == pytest.approx(4.0)
+    assert metrics.diversity(triangle, reference_spread=2.0) == pytest.approx(2.0)
+    assert metrics.mean_pairwise_distance(triangle[:1]) == 0.0
+    with pytest.raises(ValueError, match="reference_spread"):
+        metrics.diversity(triangle, reference_spread=0.0)
+
+
+def test_grid_slots_put_twelve_log_mel_frames_in_each_16th():
+    # 125 bpm at 14.7 kHz: a 16th is 1764 samples, 12 hops of 147; the 97 frames of a 14112-sample
+    # segment are 8 slots of 12 and the frame centred on sample 14112, past the segment.
+    slots = metrics.grid_slots(97, config=CONFIG)
+    np.testing.assert_array_equal(slots, np.append(np.repeat(np.arange(8), 12), -1))
+    embedding = metrics.grid_logmel_embedding(np.zeros((1, N, 2), np.float32), config=CONFIG)
+    assert embedding.shape == (1, metrics.MEL_BANDS * (8 + 1))
+    np.testing.assert_array_equal(embedding, 0.0)  # silence is 0 dB above the floor
+
+
 def test_identical_beats_have_zero_diversity(reference, rng):
     beat = drum_loops(rng, 1)
     same = np.repeat(beat, 10, axis=0)
@@ -220,6 +301,26 @@ def test_reference_points_put_held_out_loops_on_the_right_side(reference):
         assert points[bad]["diversity_ratio"] < 0.3, bad
     # Shifting keeps the variety (by design): the tempo and distribution metrics catch it.
     assert abs(points["shifted"]["diversity_ratio"] - 1) < 0.3
+
+
+def test_reference_sets_by_hand(rng):
+    levels = np.array([0.2, 0.02, 0.08])  # well below full scale: the noise is not clipped
+    real = (levels[:, None, None] * rng.standard_normal((3, N + 100, 2))).astype(np.float32)
+    sets = metrics.reference_sets(real, config=CONFIG, rng=np.random.default_rng(0))
+    assert set(sets) == set(metrics.REFERENCE_NAMES)
+    for audio in sets.values():
+        assert audio.shape == (3, N, 2) and audio.dtype == np.float32
+    np.testing.assert_array_equal(sets["held_out"], real[:, :N])
+    np.testing.assert_array_equal(sets["silence"], 0.0)
+    # Half a beat at 125 bpm and 14.7 kHz: 7056 / 2 = 3528 samples, rotated round the segment.
+    np.testing.assert_array_equal(sets["shifted"], np.roll(real[:, :N], 3528, axis=1))
+    # Noise as loud as each held-out clip, not as the set on average.
+    rms = lambda x: np.sqrt(np.mean(np.square(x, dtype=np.float64), axis=(1, 2)))  # noqa: E731
+    np.testing.assert_allclose(rms(sets["noise"]), rms(real[:, :N]), rtol=0.02)
+    # Collapsed: the first clip every time, under noise as faint as the augmentation's.
+    faint = CONFIG.noise_amplitude / 2 ** 23
+    deviation = np.abs(sets["collapsed"] - real[:1, :N]).max(axis=(1, 2))
+    assert np.all(deviation <= faint * (1 + 1e-3)) and np.all(deviation > 0.9 * faint)
 
 
 def test_evaluate_report_is_json_and_readable(reference, rng):

@@ -115,6 +115,29 @@ def test_shift_tolerant_equals_brute_force_over_lags(rng):
         shift_tolerant_similarity(train, generated, n_samples=100, max_shift_samples=0), plain)
 
 
+def test_shift_tolerant_equals_brute_force_across_blocks_and_row_chunks(rng, monkeypatch):
+    """Several FFT blocks (the last one partial) and several batches of train and generated
+    rows, each pair checked against the lag-by-lag float64 definition."""
+    from beatgan import similarity
+
+    monkeypatch.setattr(similarity, "SHIFT_CHUNK_ROWS", 2)  # 5 train rows: batches of 2, 2, 1
+    monkeypatch.setattr(similarity, "CHUNK_ROWS", 2)
+    n, k = 1200, 30
+    block, n_blocks, n_fft = similarity._block_layout(n, k)
+    assert n_blocks == 3 and n % block and n_fft >= block + 2 * k
+    train = drum_like(rng, 5, n)
+    train[2] *= 0.25  # rows of different loudness: each divides by its own sum(A^2)
+    generated = drum_like(rng, 4, n)
+    generated[0, 17:] = train[3, :-17]  # train 3 delayed 17 samples
+    generated[1, :-23] = train[4, 23:]  # train 4, 23 samples early
+    got, lags = shift_tolerant_similarity(train, generated, n_samples=n, max_shift_samples=k,
+                                          return_lags=True)
+    want, want_lags = reference_shifted(train, generated, n, k)
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    np.testing.assert_array_equal(lags, want_lags)
+    assert (lags[3, 0], lags[4, 1]) == (17, -23)
+
+
 def test_audio_a_lag_moves_past_the_window_still_counts(rng):
     n, delay = 2000, 44
     source = drum_like(rng, 1, n)[0]

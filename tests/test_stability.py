@@ -64,6 +64,39 @@ def test_a_resumed_history_is_taken_silently_and_not_flagged_twice():
     assert not any(monitor.observe(row) for row in rows[500:])
 
 
+def _judged(values, *, first_step=10, **kwargs):
+    """Steps flagged among rows at steps first_step, first_step + 10, ... with these estimates."""
+    monitor = InstabilityMonitor(**kwargs)
+    steps = range(first_step, first_step + 10 * len(values), 10)
+    flagged = [s for s, v in zip(steps, values) if monitor.observe({"step": s, "wasserstein": v})]
+    return flagged, monitor
+
+
+def test_a_jump_to_a_large_negative_estimate_is_flagged_like_a_positive_one():
+    """Blow-ups swing in both signs: a healthy 5 followed by -300 is a jump of 300."""
+    flagged, monitor = _judged([5.0, 4.0, 6.0] * 5 + [-300.0], min_step=0)
+    assert flagged == [160] and monitor.jump == (5.0, 300.0)
+    # A negative but calm estimate is no jump, and sets the median by its magnitude.
+    flagged, monitor = _judged([-5.0] * 15 + [-40.0, 60.0], min_step=0)
+    assert flagged == [170] and monitor.jump == (5.0, 60.0)
+
+
+def test_a_jump_must_also_clear_the_floor():
+    # Median 0.5: 15 is 30 times that but below the floor of 20; 25 clears both.
+    flagged, monitor = _judged([0.5] * 12 + [15.0, 0.5, 25.0], min_step=0)
+    assert flagged == [150] and monitor.jump == (0.5, 25.0)
+    assert monitor.calm_step == 140  # 15 was not calm (> 2 x 0.5); the 0.5 after it was
+
+
+def test_judgement_starts_at_min_step_inclusive_and_after_min_rows():
+    rows = [1.0] * 19 + [100.0]  # steps 10 ... 190, then the jump at 200
+    assert _judged(rows, min_step=200)[0] == [200]
+    assert _judged(rows, min_step=210)[0] == []
+    # Ten rows are needed before any judgement: the 10th row is not judged, the 11th is.
+    assert _judged([1.0] * 9 + [100.0], min_step=0)[0] == []
+    assert _judged([1.0] * 10 + [100.0], min_step=0)[0] == [110]
+
+
 @pytest.mark.parametrize("kwargs", [dict(window=5, min_rows=10), dict(factor=1.0),
                                     dict(floor=-1.0), dict(min_rows=0), dict(min_step=-1)])
 def test_bad_thresholds_are_refused(kwargs):

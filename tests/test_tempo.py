@@ -9,6 +9,7 @@ are left out: the earlier kick's low end masks their flux.
 """
 
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -136,3 +137,83 @@ def test_report_table_says_tempo_source_and_what_was_done(folders, tmp_path):
     assert "110 name 56448" in " ".join(named.split()) and "tempo 110 -> 125 bpm (resample)" in named
     detected = next(line for line in table if "untitled.wav" in line)
     assert " detected " in detected and "-> 125 bpm (resample)" in detected
+
+
+# --- the arithmetic of each method, by hand -------------------------------------------------------
+
+def test_speed_ratio_is_the_exact_tempo_ratio():
+    from beatgan.tempo_change import speed_ratio
+
+    assert speed_ratio(124, 125) == Fraction(125, 124)  # 124 -> 125 needs a denominator of 124
+    assert speed_ratio(100, 125) == Fraction(5, 4)
+    assert speed_ratio(122.5, 125) == Fraction(50, 49)
+
+
+def test_resampling_changes_the_length_by_the_tempo_ratio():
+    from beatgan.tempo_change import change_tempo
+
+    x = np.zeros((12500, 2), np.float32)
+    assert change_tempo(x, from_bpm=124, to_bpm=125).shape == (12400, 2)  # 12500 * 124 / 125
+    assert change_tempo(x, from_bpm=125, to_bpm=100).shape == (15625, 2)  # 12500 * 125 / 100
+    assert change_tempo(x, from_bpm=125, to_bpm=125) is x
+
+
+#: Onsets the slicer is given (librosa's detector stubbed out): slices [0, 2001), [2001, 5003),
+#: [5003, 8003) of an 8003-sample loop whose slices hold 0.1, 0.2 and 0.3 with a hit on each onset.
+ONSETS = (2001, 5003)
+FADE = 220  # 5 ms at 44.1 kHz
+
+
+def sliced_loop(monkeypatch):
+    import librosa
+
+    monkeypatch.setattr(librosa.onset, "onset_detect", lambda **kwargs: np.array(ONSETS))
+    x = np.zeros((8003, 2), np.float32)
+    for start, end, level in ((0, 2001, 0.1), (2001, 5003, 0.2), (5003, 8003, 0.3)):
+        x[start:end] = level
+    for onset in ONSETS:
+        x[onset] += [0.5, -0.5]
+    return x
+
+
+def test_slicing_faster_moves_each_hit_to_its_rounded_time_at_full_gain(monkeypatch):
+    from beatgan.tempo_change import slice_stretch
+
+    x = sliced_loop(monkeypatch)
+    y = slice_stretch(x, speed=1.25, sample_rate_hz=44100)
+    assert y.shape == (6403, 2) and y.dtype == np.float32  # ceil(8003 / 1.25) = ceil(6402.4)
+    # Slice k starts at round(onset / 1.25): 1600.8 -> 1601, 4002.4 -> 4002. Each slice plays on
+    # unchanged until its successor starts, then fades out over the successor's first 5 ms.
+    np.testing.assert_array_equal(y[:1601], np.float32(0.1))
+    np.testing.assert_allclose(y[1601], [0.2 + 0.5 + 0.1, 0.2 - 0.5 + 0.1], atol=1e-6)  # the hit
+    np.testing.assert_allclose(y[1601 + FADE:4002], 0.2, atol=1e-7)
+    np.testing.assert_allclose(y[4002], [0.3 + 0.5 + 0.2, 0.3 - 0.5 + 0.2], atol=1e-6)
+    np.testing.assert_allclose(y[4002 + FADE:], 0.3, atol=1e-7)
+    # In the overlap the outgoing slice falls linearly from full gain to 0.
+    np.testing.assert_allclose(y[1602:1601 + FADE, 0] - 0.2, 0.1 * np.linspace(1, 0, FADE)[1:],
+                               atol=1e-6)
+
+
+def test_slicing_slower_loops_each_tail_or_leaves_silence(monkeypatch):
+    from beatgan.tempo_change import slice_stretch
+
+    x = sliced_loop(monkeypatch)
+    # 0.8: the slices start at 0, 2501 and 6254 (2501.25, 6253.75 rounded); each is followed by
+    # its own second half, crossfaded, so the level holds across the whole slot.
+    y = slice_stretch(x, speed=0.8, sample_rate_hz=44100)
+    assert y.shape == (10004, 2)  # ceil(8003 / 0.8) = ceil(10003.75)
+    np.testing.assert_allclose(y[:2501], 0.1, atol=1e-6)
+    np.testing.assert_allclose(y[2501], [0.2 + 0.5 + 0.1, 0.2 - 0.5 + 0.1], atol=1e-6)
+    np.testing.assert_allclose(y[2501 + FADE:6254], 0.2, atol=1e-6)
+    np.testing.assert_allclose(y[6254], [0.3 + 0.5 + 0.2, 0.3 - 0.5 + 0.2], atol=1e-6)
+    np.testing.assert_allclose(y[6254 + FADE:], 0.3, atol=1e-6)
+    # The hit is not looped: it sounds once per slice.
+    assert np.sum(np.abs(y[:, 0] - y[:, 1]) > 0.5) == 2
+    # 0.6: a slot is 5/3 of its slice; a tail long enough to fill it would reach into the slice's
+    # first half, where its hit is. The slice plays once and silence follows its fade-out.
+    y = slice_stretch(x, speed=0.6, sample_rate_hz=44100)
+    assert y.shape == (13339, 2)  # ceil(13338.33)
+    np.testing.assert_array_equal(y[:2001 - FADE], np.float32(0.1))
+    np.testing.assert_array_equal(y[2001:3335], 0.0)  # the next slice starts at round(3335)
+    np.testing.assert_allclose(y[3335], [0.2 + 0.5, 0.2 - 0.5], atol=1e-6)
+    np.testing.assert_array_equal(y[3335 + 3002:8338], 0.0)  # round(5003 / 0.6) = 8338
