@@ -8,7 +8,7 @@ Two decimation methods (``Config.decimation``):
 * ``"naive"`` keeps every ``factor``-th sample, ``x[::3]``, exactly as BeatGAN (2018) did. Energy
   above the new Nyquist frequency (7.35 kHz: most of a hi-hat) folds back into the band as noise.
 * ``"polyphase"`` low-passes first with a linear-phase Kaiser-window FIR (flat to 80 % of the new
-  Nyquist frequency, about 80 dB down from it on: 79.5-79.9 dB at worst, as ``kaiserord``'s
+  Nyquist frequency, about 80 dB down from it on: 79.49-79.9 dB at worst, as ``kaiserord``'s
   design rule lands) and keeps every ``factor``-th output, via
   ``scipy.signal.resample_poly``. The filter is centred, so the output is not delayed.
 
@@ -29,7 +29,7 @@ from scipy import signal
 from .config import DECIMATION_METHODS
 
 #: Attenuation asked of the anti-aliasing filters from the output Nyquist frequency on (dB);
-#: ``kaiserord``'s approximate rule gives 79.5-79.9 dB at worst. Not raised: a longer filter
+#: ``kaiserord``'s approximate rule gives 79.49-79.9 dB at worst. Not raised: a longer filter
 #: would change every decimated loop, and with it every recorded figure, for half a dB.
 STOPBAND_DB = 80.0
 #: Where the passband ends, as a fraction of the output Nyquist frequency. 0.8 keeps 1 kHz flat

@@ -105,7 +105,7 @@ def test_polyphase_is_not_delayed():
 def test_lowpass_meets_its_spec_flat_to_80_percent_and_80_db_down_from_nyquist(up, down):
     """44.1 -> 14.7 kHz, 14.7 -> 44.1 kHz and 14.7 -> 48 kHz (exported loops), 124 -> 125 bpm:
     flat within 0.01 dB to 0.8 of the lower Nyquist frequency, at least 79.4 dB down from it on
-    (kaiserord's rule lands at 79.5-79.9 dB)."""
+    (kaiserord's rule lands at 79.49-79.9 dB)."""
     from scipy import signal
 
     taps = audio.lowpass_taps(up=up, down=down)
