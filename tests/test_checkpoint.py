@@ -126,3 +126,11 @@ def test_pruning_spares_the_rollback_target_once_even_when_it_is_pinned(tmp_path
     for step in (800, 900):
         save(step, keep=2, spare=650)  # the target 600, unpinned, is spared
     assert [step for step, _ in ckpt.list_checkpoints(tmp_path)] == [300, 600, 800, 900]
+
+
+def test_a_rollback_target_at_exactly_the_spare_step_is_kept(tmp_path):
+    # "The newest checkpoint at or before spare": a checkpoint at step == spare is that target.
+    for step in (100, 200, 300, 400):
+        ckpt.save_checkpoint(tmp_path, step=step, arrays={"a": np.zeros(1)}, meta={}, keep=2,
+                             spare=200)
+    assert [step for step, _ in ckpt.list_checkpoints(tmp_path)] == [200, 300, 400]

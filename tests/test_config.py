@@ -37,6 +37,21 @@ def test_bad_values_are_refused_with_a_reason(changes, words):
         Config(**changes)
 
 
+@pytest.mark.parametrize("field, refused, accepted, words", [
+    ("noise_amplitude", 2 ** 23, 2 ** 23 - 1, r"noise_amplitude must be in \[0, 2\*\*23\)"),
+    ("noise_amplitude", -1, 0, r"noise_amplitude must be in \[0, 2\*\*23\)"),
+    ("channels", 3, 2, "channels must be 1 or 2, got 3"),
+    ("channels", 0, 1, "channels must be 1 or 2, got 0"),
+    ("noise_copies", 0, 1, "noise_copies must be at least 1"),
+    ("ema_decay", 0.0, 1e-9, r"ema_decay must be in \(0, 1\), got 0.0"),
+])
+def test_each_bound_refuses_the_value_past_it_and_keeps_the_one_on_it(field, refused, accepted,
+                                                                      words):
+    with pytest.raises(ValueError, match=words):
+        Config(**{field: refused})
+    assert getattr(Config(**{field: accepted}), field) == accepted
+
+
 def test_unknown_keys_are_refused():
     with pytest.raises(ValueError, match="unknown field"):
         Config.from_dict({"model_dims": 64})

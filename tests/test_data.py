@@ -7,8 +7,9 @@ import pytest
 import soundfile as sf
 
 from beatgan import Config, audio, synth
-from beatgan.data import (LoopError, LoopWarning, augment, bpm_from_name, find_audio_files,
-                          load_loops, read_loop)
+from beatgan.config import MAX_SAMPLE_24
+from beatgan.data import (LoopError, LoopWarning, augment, bpm_from_name, detect_bpm,
+                          find_audio_files, load_loops, read_loop)
 
 RATE_HZ = 44100
 
@@ -52,6 +53,9 @@ def loop_like(bpm=125, frames=None, channels=2):
     ("1120bpm.wav", None), ("take_1.125bpm.wav", None),  # not 120, not 125: parts of numbers
     ("Beat_0.75_124.wav", 124.0), ("Groove_v1.50_124.wav", 124.0),  # decimals, not tempi
     ("Loop.124.wav", 124.0),  # a dot after a letter still separates
+    ("Loop_100_128bpm.wav", 128.0),  # "bpm" marks the tempo, wherever the fields are
+    ("Slow_40_Full.wav", 40.0), ("Fast_300_Full.wav", 300.0),  # BPM_RANGE's ends count
+    ("Slow_39_Full.wav", None), ("Fast_301_Full.wav", None),
 ])
 def test_bpm_from_name(name, bpm):
     assert bpm_from_name(name) == bpm
@@ -409,3 +413,86 @@ def test_the_report_names_files_below_the_folder_and_notes_clipped_samples(tmp_p
     assert any(note.endswith("samples clipped (the filter's overshoot past full scale)")
                for note in square_notes)
     assert not any("clipped" in note for note in got.report[0].notes)
+
+
+# --- what each row holds ------------------------------------------------------------------------
+
+def test_rows_after_a_skipped_file_hold_their_own_loops(tmp_path):
+    # The skipped file sorts first: every later row must still be its own file's segment.
+    (tmp_path / "a_notaudio_125_Full.wav").write_text("not audio\n" * 20)
+    write(tmp_path / "b_125_Full.wav", synth.synthesize_loop(bpm=125, index=1))
+    write(tmp_path / "c_124_Full.wav", synth.synthesize_loop(bpm=124, index=2))
+    got, _ = load_warned(tmp_path)
+    assert [p.name for p in got.paths] == ["b_125_Full.wav", "c_124_Full.wav"]
+    assert got.audio.shape == (2, 16384, 2) and list(got.lengths) == [14112, 14226]
+    for row, path, n in zip(got.audio, got.paths, got.lengths):
+        alone, _ = read_loop(path)
+        np.testing.assert_array_equal(row[:n], alone)
+        assert np.all(row[n:] == 0)
+
+
+def test_a_float_file_above_full_scale_is_scaled_down_not_clipped(tmp_path):
+    hot = loop_like(frames=60000)
+    hot = hot * np.float32(2.5 / np.abs(hot).max())  # peaks at 2.5 (+8 dB)
+    peak = np.abs(hot).max()
+    write(tmp_path / "hot_125_Full.wav", hot, subtype="FLOAT")
+    write(tmp_path / "ref_125_Full.wav", hot / peak, subtype="FLOAT")  # the same at full scale
+    got, messages = load_warned(tmp_path)
+    assert [p.name for p in got.paths] == ["hot_125_Full.wav", "ref_125_Full.wav"]
+    assert got.report[0].notes == (f"scaled down from peak {peak:.4g}",)
+    assert any("hot_125_Full.wav: peaks at 2.5, above full scale" in m and "by 8.0 dB" in m
+               for m in messages)
+    np.testing.assert_allclose(got.audio[0], got.audio[1], rtol=0, atol=1e-7)
+    assert np.abs(got.audio[0]).max() > 0.9  # the loop's own peak, not a clipped one
+
+
+def test_stereo_to_mono_averages_the_two_channels(loops):
+    path = find_audio_files(loops)[1]
+    mono, report = read_loop(path, Config(channels=1))
+    stereo, _ = read_loop(path)
+    assert mono.shape == (14112, 1) and report.notes == ("stereo -> mono",)
+    assert np.abs(stereo[:, 0] - stereo[:, 1]).max() > 0.05  # panned: neither channel is the mean
+    # The filters are linear: the mean decimated is the decimated mean.
+    np.testing.assert_allclose(mono[:, 0], stereo.mean(axis=1), rtol=0, atol=1e-6)
+
+
+def test_overshoot_is_clipped_to_the_24_bit_range_not_to_one(tmp_path):
+    # A full-scale square wave overshoots after the anti-aliasing filter, both ways.
+    square = np.sign(np.sin(2 * np.pi * 110 * np.arange(60000) / RATE_HZ))[:, None].repeat(2, 1)
+    write(tmp_path / "square_125_Full.wav", square.astype(np.float32), subtype="FLOAT")
+    got, _ = load_warned(tmp_path)
+    row = got.audio[0, :got.lengths[0]]
+    assert row.max() == np.float32(MAX_SAMPLE_24) == np.float32(1 - 2.0 ** -23)
+    assert row.min() == -1.0
+
+
+def test_a_loop_of_exactly_one_beat_is_kept_and_one_sample_less_is_skipped(tmp_path):
+    beat = 7056  # 14700 * 60 / 125 samples
+    write(tmp_path / "one_125_Full.wav", loop_like(frames=3 * beat))
+    write(tmp_path / "less_125_Full.wav", loop_like(frames=3 * beat - 3))
+    got, _ = load_warned(tmp_path)
+    assert [p.name for p in got.paths] == ["one_125_Full.wav"] and list(got.lengths) == [beat]
+    assert "too short (7055 samples" in got.skipped[0].reason
+
+
+def test_a_file_cut_off_mid_data_is_reported_as_truncated_and_a_short_one_is_not(tmp_path):
+    full = write(tmp_path / "cut_124_Full.wav", loop_like(bpm=124)).read_bytes()
+    (tmp_path / "cut_124_Full.wav").write_bytes(full[: 44 + 6 * 22500])  # header intact
+    write(tmp_path / "short_125_Full.wav", loop_like(frames=30000))  # whole, only short
+    got, messages = load_warned(tmp_path)
+    promised = round(RATE_HZ * 60 / 124 * 8)  # 170710 frames of the 8-beat loop
+    assert got.report[0].notes == (f"truncated at 22500 of {promised} frames",
+                                   "padded from 7500 to 14226 samples")
+    assert any(f"cut_124_Full.wav: truncated: its header promises {promised} frames, the data "
+               f"ends after 22500" in m for m in messages)
+    assert got.report[1].notes == ("padded from 10000 to 14112 samples",)
+    assert not any("short_125_Full.wav: truncated" in m for m in messages)
+
+
+def test_a_detected_tempo_is_kept_to_two_decimals(tmp_path):
+    write(tmp_path / "mystery_Full.wav", synth.synthesize_loop(bpm=124, index=3))
+    got, _ = load_warned(tmp_path, Config(detect_tempo=True))
+    written, _ = sf.read(tmp_path / "mystery_Full.wav", dtype="float32")
+    expected = round(detect_bpm(written, sample_rate_hz=RATE_HZ), 2)
+    assert expected != round(expected)  # librosa's lag grid: 123.05, not a whole number
+    assert got.bpm[0] == expected and got.lengths[0] == Config().segment_len(expected)

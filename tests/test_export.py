@@ -204,3 +204,45 @@ def test_model_card_checksum_check_passes_and_fails_for_real(tmp_path):
     card.write_text("sha256 of generator.weights.h5: (filled in when weights are shipped)\n")
     with pytest.raises(ValueError, match="states no"):
         export.verify_model_card(tmp_path)
+
+
+def test_weights_json_records_the_generator_file_the_folder_holds(tmp_path):
+    """With a moving average the folder holds two generators: weights.json's sha256 is that of
+    generator.weights.h5 (the average), every file is in the dtype asked for, and the
+    provenance of the raw file says it is not the average."""
+    import h5py
+
+    from beatgan.model import build_generator
+
+    config = Config(model_dim=2)
+    average = build_generator(config.replace(seed=1))
+    raw = build_generator(config.replace(seed=2))  # another init: the two files differ
+    folder = tmp_path / "w"
+    export.export_weights(raw, None, config=config, folder=folder, ema_generator=average,
+                          step=5, dtype="float16")
+    generator_file = folder / export.GENERATOR_WEIGHTS
+    raw_file = folder / export.RAW_GENERATOR_WEIGHTS
+    assert export.file_sha256(generator_file) != export.file_sha256(raw_file)
+    info = export.read_export_info(folder)
+    assert info["generator_sha256"] == export.file_sha256(generator_file)
+    assert (info["step"], info["ema"], info["ema_decay"], info["dtype"]) == (
+        5, True, config.ema_decay, "float16")
+    for path in (generator_file, raw_file):
+        kinds = set()
+        with h5py.File(path, "r") as handle:
+            handle.visititems(lambda _, item: kinds.add(str(item.dtype))
+                              if isinstance(item, h5py.Dataset) and item.dtype.kind == "f" else None)
+        assert kinds == {"float16"}, path.name
+    assert export.weights_provenance(folder) == {
+        "path": str(generator_file), "sha256": export.file_sha256(generator_file), "step": 5,
+        "ema": True, "dtype": "float16", "cpu_fallback": False}
+    assert export.weights_provenance(folder, raw=True) == {
+        "path": str(raw_file), "sha256": export.file_sha256(raw_file), "step": 5,
+        "ema": False, "dtype": "float16", "cpu_fallback": False}
+    # Exported again without an average: no raw file is left to be taken for this one's.
+    export.export_weights(raw, None, config=config, folder=folder, step=6)
+    assert not raw_file.exists()
+    info = export.read_export_info(folder)
+    assert (info["ema"], info["ema_decay"]) == (False, None)
+    assert info["generator_sha256"] == export.file_sha256(generator_file)
+    assert export.weights_provenance(folder, raw=True)["path"] == str(generator_file)

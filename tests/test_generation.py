@@ -323,3 +323,45 @@ def test_make_loop_records_which_weights_made_it(generator, weights_dir, tmp_pat
     given = make_loop(model, out_dir=tmp_path / "b", config=config, bars=4, weights=fallback)
     assert recorded(given)["cpu_fallback"] is True
     assert recorded(make_loop(model, out_dir=tmp_path / "c", config=config, bars=4)) is None
+
+
+def test_latents_are_the_documented_stream_so_a_seed_redraws_its_beats():
+    # beats.json records only the seed: the vectors must be default_rng(seed)'s uniform draws,
+    # kept at float32 precision (the generator's input).
+    want = np.random.default_rng(11).uniform(-1.0, 1.0, size=(5, 8))
+    z = sample_latents(5, latent_dim=8, seed=11)
+    np.testing.assert_array_equal(z, want.astype(np.float32))
+    assert np.abs(z.astype(np.float64) - want).max() < 2.0 ** -24  # rounded once, to float32
+
+
+def test_each_beat_and_letter_varies_along_its_own_stream():
+    # B = clip(A + variation * u), u uniform in [-1, 1] from default_rng([seed, index, k]).
+    rows = sample_latents(8, latent_dim=8, seed=2)
+    offsets = []
+    for index in (3, 4):
+        got = loop_latents("ABAC", latent_dim=8, seed=2, index=index, variation=0.25)
+        np.testing.assert_array_equal(got["A"], rows[index])
+        for k, letter in ((1, "B"), (2, "C")):
+            u = np.random.default_rng([2, index, k]).uniform(-1.0, 1.0, size=8)
+            want = np.clip(rows[index] + 0.25 * u, -1.0, 1.0).astype(np.float32)
+            np.testing.assert_array_equal(got[letter], want)
+        offsets.append(got["B"] - got["A"])
+    assert not np.allclose(offsets[0], offsets[1])  # beat 3's fill is not beat 4's moved
+
+
+def test_chunks_are_whole_generator_batches(generator, tmp_path):
+    """chunk_size rounds down to whole batches: the generator sees the batches generate gives
+    it (4, 4, 2 for 10 beats), never a chunk's leftover mid-run."""
+    from beatgan.generation import generate_to_folder
+
+    model, config = generator
+    seen = []
+
+    class Recording:
+        def predict_on_batch(self, z):
+            seen.append(len(z))
+            return model.predict_on_batch(z)
+
+    generate_to_folder(Recording(), tmp_path, n=10, seed=3, config=config, chunk_size=6,
+                       batch_size=4)
+    assert seen == [4, 4, 2]

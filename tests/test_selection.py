@@ -542,3 +542,35 @@ def test_a_relative_start_folder_that_is_not_found_says_where_it_was_looked_for(
     assert path is None and note == (f"{Path('weights-11210/generator.weights.h5')} is not there "
                                      f"any more (looked for from {tmp_path}, as the run recorded "
                                      f"the folder relative to where it ran)")
+
+
+def test_exactly_the_fewest_beats_a_metric_needs_are_accepted(tmp_path):
+    from beatgan.selection import check_request
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "ckpt-00000003.npz").write_bytes(b"")  # listed, not read
+    for metric, fewest in (("frechet", 17), ("ndb_fraction", 40), ("diversity_ratio", 2),
+                           ("tempo_consistency", 1), ("goals", 40)):
+        assert [step for step, _ in check_request(tmp_path, metric=metric, n=fewest)] == [3]
+        with pytest.raises(ValueError, match=f"too few for {metric}: it needs at least {fewest}"):
+            check_request(tmp_path, metric=metric, n=fewest - 1)
+
+
+def test_the_export_records_the_chosen_step_not_the_newest(selection, tmp_path):
+    import dataclasses
+
+    from beatgan.generation import load_generator
+
+    earlier = dataclasses.replace(selection, chosen=selection.rows[1])  # step 2 of 4
+    assert earlier.chosen.step == 2
+    out = export_selection(earlier, tmp_path / "best")
+    info = json.loads((out / "weights.json").read_text())
+    assert (info["step"], info["ema_updates"], info["selection"]["checkpoint"]) == (
+        2, 2, "ckpt-00000002.npz")
+    assert json.loads((out / "selection.json").read_text())["chosen_step"] == 2
+    arrays, _ = ckpt.load_checkpoint(earlier.chosen.path)
+    model, _ = load_generator(out)
+    keys = sorted(k for k in arrays if k.startswith("generator_ema/"))
+    assert len(keys) == len(model.variables) > 0
+    for key, variable in zip(keys, model.variables):
+        np.testing.assert_array_equal(np.asarray(variable), arrays[key], err_msg=key)

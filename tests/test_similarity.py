@@ -401,3 +401,42 @@ def test_examples_never_replace_a_readme_of_the_users(tmp_path, rng):
     write_similarity_examples(tmp_path / "examples", report=report, config=config,
                               train_audio=train, train_paths=paths, generated_audio=train[:1])
     assert (tmp_path / "examples" / "README.md").read_text().startswith("# Similarity metric")
+
+
+def test_the_shift_tolerant_nearest_loop_is_added_when_no_plain_neighbour_is_it(tmp_path, rng):
+    """Rank s: the table and the example folder add the loop the beat matches once shifted; at
+    the bar preset every file is one bar, the 4-beat segment once."""
+    from beatgan.config import preset
+    from beatgan.similarity_examples import write_similarity_examples
+
+    config = preset("bar")
+    n = config.score_len  # 28224: the whole bar
+    train = drum_like(rng, 3, config.slice_len)
+    paths = [tmp_path / f"{name}.wav" for name in "abc"]
+    for path, segment in zip(paths, train):
+        sf.write(path, segment, config.sample_rate_hz, subtype="PCM_24")
+    # k = 1: a is the plain nearest; c, 5 samples late, only the shift-tolerant one.
+    report = novelty_report(np.array([[0.3], [0.5], [0.9]]), train_names=["a.wav", "b.wav", "c.wav"],
+                            generated_names=["output000.wav"], k=1,
+                            shift_matrix=np.array([[0.3], [0.5], [0.02]]),
+                            shift_lags=np.array([[0], [0], [5]]), max_shift_samples=147,
+                            sample_rate_hz=config.sample_rate_hz)
+    rows = [line.split() for line in report.table().splitlines() if line.endswith(".wav")]
+    assert rows == [["output000.wav", "no/yes", "1", "0.3000", "0.3000", "+0.0", "a.wav"],
+                    ["s", "0.9000", "0.0200", "+0.3", "c.wav"]]
+
+    folder, = write_similarity_examples(tmp_path / "examples", report=report, config=config,
+                                        train_audio=train, train_paths=paths,
+                                        generated_audio=train[1:2])
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md", "nearest1_a.wav", "nearest1_a_14700Hz.wav", "nearest_shifted_c.wav",
+        "nearest_shifted_c_14700Hz.wav", "output000.wav"]
+    assert (folder / "nearest_shifted_c.wav").read_bytes() == paths[2].read_bytes()
+    for name, row in (("nearest1_a_14700Hz.wav", 0), ("nearest_shifted_c_14700Hz.wav", 2),
+                      ("output000.wav", 1)):
+        audio, rate = sf.read(folder / name)
+        assert rate == 14700 and audio.shape == (n, 2), name  # one bar, not two
+        np.testing.assert_allclose(audio, train[row, :n], rtol=0, atol=2 ** -23)
+    readme = (folder / "README.md").read_text()
+    assert "| s | c.wav | 0.9000 | 0.0200 | +0.3 |" in readme
+    assert "Rank s: the nearest loop once small time shifts are allowed." in readme

@@ -86,6 +86,13 @@ def test_bar_structure(structure):
         assert np.all(back[4::8] == 1.0)  # beats 2 and 4
 
 
+def test_a_bpm_range_draws_both_of_its_ends():
+    drawn = [synth._loop_bpm(0, i, (100, 101)) for i in range(40)]
+    assert set(drawn) == {100.0, 101.0}  # whole tempi from low to high, both included
+    assert synth._loop_bpm(0, 0, (100, 100)) == 100.0  # a range of one tempo
+    assert {synth._loop_bpm(0, i, (99.5, 100.5)) for i in range(10)} == {100.0}
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="structure"):
         synth.synthesize_loop(structure="ABCD")

@@ -120,6 +120,15 @@ def test_control_unchanged_loops_read_their_own_tempo(folders):
         assert abs(detect_bpm(segment, sample_rate_hz=14700) / bpm - 1) <= 0.02
 
 
+@pytest.mark.parametrize("bpm", [100.0, 110.0, 124.0, 140.0])
+def test_a_loop_of_two_beats_is_tiled_to_read_its_tempo(bpm):
+    # One second of audio is too little for librosa's autocorrelation (untiled, these read
+    # 140-199 bpm); tiled to 8 s, a seamless 2-beat loop reads its own tempo.
+    loop = synth.synthesize_loop(bpm=bpm, seed=1, index=int(bpm), beats=2)
+    assert loop.shape[0] < 1.3 * 44100
+    assert abs(detect_bpm(loop, sample_rate_hz=44100) / bpm - 1) <= 0.02
+
+
 def test_report_table_says_tempo_source_and_what_was_done(folders, tmp_path):
     import shutil
 
