@@ -195,3 +195,57 @@ def test_tensorflow_and_jax_steps_agree(shared_inputs, tmp_path):
     np.testing.assert_allclose(jax_out["linear_d_loss"],
                                _linear_loss64(w, inputs["real"], jax_out["fake"], drift_weight=0.5),
                                rtol=1e-5)
+
+
+def _squares_critic(w):
+    """D(x) = sum(w * x^2): its input gradient 2 w x depends on where it is taken."""
+    import keras
+
+    audio = keras.Input(w.shape)
+    squares = keras.layers.Multiply()([audio, audio])
+    score = keras.layers.Dense(1, name="linear")(keras.layers.Flatten()(squares))
+    model = keras.Model(audio, score)
+    model.get_layer("linear").set_weights([w.reshape(-1, 1), np.zeros(1, w.dtype)])
+    return model
+
+
+def test_penalty_is_taken_at_each_examples_own_interpolate(rng):
+    # x_hat_i = x_i + alpha_i (G(z_i) - x_i), one alpha per example: with D(x) = sum(w x^2) the
+    # penalty reads ||2 w x_hat_i|| per example, so a shared alpha, alpha and 1 - alpha swapped or
+    # the gradient taken elsewhere all change it (a linear critic's gradient is w everywhere).
+    config = Config(**TINY)
+    shape = (config.slice_len, config.channels)
+    w = rng.uniform(0.0, 0.05, shape).astype("float32")
+    real = rng.uniform(-1, 1, (3,) + shape).astype("float32")
+    fake = rng.uniform(-0.2, 0.2, (3,) + shape).astype("float32")
+    alpha = np.array([0.1, 0.5, 0.9], "float32")
+    losses, _ = _steps_for(_squares_critic(w), config, real).critic_loss_and_grads(real, fake, alpha)
+    w64, real64, fake64 = (a.astype(np.float64) for a in (w, real, fake))
+    x_hat = real64 + alpha.astype(np.float64)[:, None, None] * (fake64 - real64)
+    norms = np.sqrt(np.sum((2 * w64 * x_hat) ** 2, axis=(1, 2)))
+    assert np.ptp(norms) > 0.5  # the examples' norms differ: a wrong x_hat shows
+    np.testing.assert_allclose(float(losses["gp"]), 10.0 * np.mean((norms - 1.0) ** 2), rtol=1e-5)
+    d_real, d_fake = np.sum(w64 * real64 ** 2, axis=(1, 2)), np.sum(w64 * fake64 ** 2, axis=(1, 2))
+    np.testing.assert_allclose(float(losses["wasserstein"]), d_real.mean() - d_fake.mean(), rtol=1e-5)
+
+
+def test_generator_loss_is_minus_the_mean_fake_score_and_its_step_raises_that_score(rng):
+    # L_G = -mean D(G(z)): a G update must make the critic score G's output higher, not lower.
+    import keras
+
+    config = Config(**TINY)
+    shape = (config.slice_len, config.channels)
+    w = rng.normal(scale=0.01, size=shape).astype("float32")
+    steps = _steps_for(_linear_worker().linear_critic(w), config, np.zeros((2,) + shape, "float32"))
+    z = rng.uniform(-1, 1, (2, config.latent_dim)).astype("float32")
+
+    def mean_fake_score():  # float64, from G's output: D(x) = sum(w x)
+        fake = keras.ops.convert_to_numpy(steps.generator(z, training=True)).astype(np.float64)
+        return float(np.mean(np.sum(w.astype(np.float64) * fake, axis=(1, 2))))
+
+    before = mean_fake_score()
+    g_loss = float(steps.g_step(z)["g_loss"])  # measured before the update
+    np.testing.assert_allclose(g_loss, -before, rtol=1e-4, atol=1e-7)
+    steps.sync_to_models()  # JAX steps hold the weights in their state until then
+    after = mean_fake_score()
+    assert after - before > 1e-4, (before, after)  # 6.5e-4 -> 3.1e-3 here; an ascent on L_G lowers it

@@ -189,3 +189,13 @@ def test_mixed_precision_models_keep_float32_io(models_module, rng):
     import keras
     assert keras.backend.standardize_dtype(audio.dtype) == "float32"
     assert keras.backend.standardize_dtype(discriminator(audio).dtype) == "float32"
+
+
+def test_the_critic_leaks_a_fifth_of_negative_activations(models_module):
+    # WaveGAN's critic (as DCGAN's): LeakyReLU(0.2) after each convolution, the score dense after.
+    critic = models_module.build_discriminator(Config(model_dim=1))
+    x = np.array([[-2.0, -0.5, 0.0, 1.5]], "float32")
+    leaky = [layer for layer in critic.layers if "lrelu" in layer.name]
+    assert len(leaky) == 5
+    for layer in leaky:
+        np.testing.assert_allclose(np.asarray(layer(x)), [[-0.4, -0.1, 0.0, 1.5]], rtol=1e-6)

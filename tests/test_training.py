@@ -268,3 +268,48 @@ def test_periodic_checkpoints_are_written_while_training_goes_on(tmp_path, monke
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [2, 4]
     assert ckpt.load_checkpoint(result.checkpoint)[1]["step"] == 4
     assert [row["step"] for row in training.load_history(tmp_path)] == [1, 2, 3, 4]
+
+
+def test_every_iteration_is_d_updates_per_g_critic_updates_then_one_generator_update(
+        reference_run):
+    # Adam counts its own updates: after 8 iterations the critic's made 8 x 5, the generator's 8.
+    _, run_dir = reference_run
+    arrays, _ = ckpt.load_checkpoint(ckpt.checkpoint_path(run_dir / "checkpoints", 8))
+    # Each optimizer's first variable is its update count ("iteration"); then its learning rate.
+    assert int(arrays["d_optimizer/0000"]) == 8 * CONFIG.d_updates_per_g == 40
+    assert int(arrays["g_optimizer/0000"]) == 8
+
+
+def test_both_optimizers_are_adam_with_the_configs_rate_and_betas():
+    """Two updates of one weight against Adam in float64 with the config's rate and betas."""
+    import keras
+
+    from beatgan.training import build_optimizer
+
+    config = CONFIG.replace(learning_rate=1e-3)  # beta_1 0.5, beta_2 0.9: the defaults
+    assert (config.beta_1, config.beta_2) == (0.5, 0.9)
+    weight = keras.Variable(np.zeros(3, np.float32))
+    optimizer = build_optimizer(config, name="probe")
+    grads = [np.array([1.0, -2.0, 0.5]), np.array([-3.0, 1.0, 0.5])]
+    m = v = np.zeros(3)
+    want = np.zeros(3)
+    for t, g in enumerate(grads, start=1):
+        optimizer.apply([keras.ops.convert_to_tensor(g.astype(np.float32))], [weight])
+        m = 0.5 * m + 0.5 * g
+        v = 0.9 * v + 0.1 * g ** 2
+        want = want - 1e-3 * (m / (1 - 0.5 ** t)) / np.sqrt(v / (1 - 0.9 ** t))
+    np.testing.assert_allclose(np.asarray(weight), want, rtol=1e-4)
+
+
+def test_the_sampler_draws_one_interpolation_weight_per_example():
+    from beatgan.training import BatchSampler
+
+    sampler = BatchSampler(100, batch_size=64, latent_dim=3, seed=7)
+    alphas = np.stack([sampler.alphas() for _ in range(4)])
+    assert alphas.shape == (4, 64) and alphas.dtype == np.float32
+    assert np.all((alphas >= 0) & (alphas <= 1))
+    assert len(np.unique(alphas)) == alphas.size  # no weight shared within or across batches
+    # Spread over [0, 1] within each batch, as 64 uniform draws are (a std of 1/sqrt(12) = 0.29).
+    assert np.all(alphas.std(axis=1) > 0.2) and np.all(alphas.max(axis=1) - alphas.min(axis=1) > 0.8)
+    z = sampler.latents()
+    assert z.shape == (64, 3) and np.all(np.abs(z) <= 1) and z.min() < -0.9 and z.max() > 0.9

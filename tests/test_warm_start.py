@@ -118,7 +118,10 @@ def test_a_new_critic_learns_alone_then_the_generator_follows(generator_only, tm
             np.testing.assert_array_equal(got, want)
         assert _group(by_step[step], "g_optimizer")[LR[0]] == 0.0
     # Released at iteration 3: the generator moves at the critic's rate, the average follows.
-    assert _group(by_step[4], "g_optimizer")[LR[0]] == pytest.approx(CONFIG.learning_rate)
+    # Iteration 3 already trains it: a warm-up of 2 holds the generator for 2 iterations, not 3.
+    for step in (3, 4):
+        assert _group(by_step[step], "g_optimizer")[LR[0]] == pytest.approx(CONFIG.learning_rate)
+    assert max(np.abs(a - b).max() for a, b in zip(_group(by_step[3], "generator"), shipped)) > 0
     moved = [np.abs(a - b).max() for a, b in zip(_group(by_step[4], "generator"), shipped)]
     assert max(moved) > 0
     # The average goes on from the folder's step: decay 0.999 capped by (1 + s) / (10 + s)
