@@ -413,3 +413,93 @@ def test_the_backend_keras_runs_on_can_be_named_whatever_the_environment_says(mo
     with pytest.raises(ValueError, match=f"already loaded with the {loaded} backend; cannot "
                                          f"switch to {other}"):
         _set_backend(other)
+
+
+def test_score_threshold_and_lag_bound_reach_the_report(demo_folder, tmp_path, capsys):
+    """--threshold decides which beats count as similar; --max-shift-ms 0 switches the
+    shift-tolerant score off, 5 bounds it at round(5 ms x 14.7 kHz) = 74 samples."""
+    from beatgan.data import load_loops
+    from beatgan.generation import write_beats
+
+    config = Config()
+    loops = load_loops(demo_folder, config)
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, (1, config.slice_len, 2)).astype(np.float32)
+    write_beats(np.concatenate([loops.audio[:1], noise]), tmp_path, config=config)
+    argv = ["score", "--data", str(demo_folder), "--generated", str(tmp_path), "--json"]
+    assert main(argv) == 0
+    default = json.loads(capsys.readouterr().out)
+    noise_score = default["files"][1]["nearest"][0]["score"]
+    assert default["threshold"] == 0.1 and default["n_similar"] == 1 and noise_score > 0.1
+    # A threshold just above the noise's best score takes it in too.
+    threshold = round(noise_score + 0.01, 4)
+    assert main(argv + ["--threshold", str(threshold)]) == 0
+    wide = json.loads(capsys.readouterr().out)
+    assert wide["threshold"] == threshold
+    assert (wide["n_similar"], [f["similar"] for f in wide["files"]]) == (2, [True, True])
+    assert default["max_shift_samples"] == round(20e-3 * config.sample_rate_hz)  # the default
+    assert main(argv + ["--max-shift-ms", "5"]) == 0
+    assert json.loads(capsys.readouterr().out)["max_shift_samples"] == 74
+    assert main(argv + ["--max-shift-ms", "0"]) == 0
+    off = json.loads(capsys.readouterr().out)
+    assert off["fraction_similar_shift_tolerant"] is None
+    assert "nearest_shift_tolerant" not in off["files"][0]
+
+
+def test_train_flags_reach_train(demo_folder, tmp_path, monkeypatch):
+    """Each flag of ``beatgan train`` arrives at ``training.train`` with its value (minutes as
+    seconds); without --iterations or --max-minutes the target is 1000 iterations."""
+    import beatgan.training
+
+    seen = {}
+
+    def capture(data, config, **kwargs):
+        seen.clear()
+        seen.update(kwargs, config=config)
+        raise beatgan.training.NonFiniteLossError("stop here")
+
+    monkeypatch.setattr(beatgan.training, "train", capture)
+    argv = ["train", "--data", str(demo_folder), "--out", str(tmp_path / "run"), "--model-dim",
+            "2", "--batch-size", "2"]
+    assert main(argv) == 1
+    assert (seen["iterations"], seen["max_seconds"], seen["checkpoint_every"], seen["keep"],
+            seen["preview_every"], seen["export_dtype"], seen["jit_compile"], seen["jax_step"],
+            seen["devices"], seen["init_from"], seen["critic_warmup"]) == (
+        1000, None, 5000, 3, 500, "float32", False, "fused", None, None, None)
+    assert main(argv + ["--max-minutes", "0.5", "--checkpoint-every", "7", "--keep-checkpoints",
+                        "11", "--preview-every", "13", "--export-dtype", "float16",
+                        "--jit-compile", "--jax-step", "plain", "--devices", "1"]) == 1
+    assert (seen["iterations"], seen["max_seconds"], seen["checkpoint_every"], seen["keep"],
+            seen["preview_every"], seen["export_dtype"], seen["jit_compile"], seen["jax_step"],
+            seen["devices"]) == (None, 30.0, 7, 11, 13, "float16", True, "plain", "1")
+    assert main(argv + ["--iterations", "17", "--max-minutes", "2"]) == 1
+    assert (seen["iterations"], seen["max_seconds"]) == (17, 120.0)
+    assert (seen["config"].model_dim, seen["config"].batch_size) == (2, 2)
+
+
+def test_ctrl_c_in_a_command_is_exit_code_130_and_one_line(tmp_path, monkeypatch, capsys):
+    import beatgan.synth
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(beatgan.synth, "write_demo_pack", interrupted)
+    assert main(["demo-data", str(tmp_path / "loops")]) == 130
+    assert capsys.readouterr().err == "beatgan demo-data: interrupted\n"
+    assert not (tmp_path / "loops").exists()  # the folder it made is gone again
+
+
+def test_demo_data_flags_reach_the_pack(tmp_path, capsys):
+    """--n, --seed and --bpm make the pack ``write_demo_pack`` makes with them, byte for byte."""
+    from beatgan.synth import write_demo_pack
+
+    assert main(["demo-data", str(tmp_path / "cli"), "--n", "2", "--seed", "5",
+                 "--bpm", "100"]) == 0
+    assert capsys.readouterr().out == f"wrote 2 demo loops to {tmp_path / 'cli'}\n"
+    expected = write_demo_pack(tmp_path / "lib", n=2, seed=5, bpm=100.0)
+    written = sorted((tmp_path / "cli").glob("*.wav"))
+    assert [p.name for p in written] == sorted(p.name for p in expected)
+    assert all(p.name.split("_")[2] == "100" for p in written)  # the tempo in the name
+    for path in written:
+        assert path.read_bytes() == (tmp_path / "lib" / path.name).read_bytes()
+    other = sorted(write_demo_pack(tmp_path / "seed0", n=2, seed=0, bpm=100.0))
+    assert [p.read_bytes() for p in other] != [p.read_bytes() for p in written]  # seed 0's differ

@@ -122,3 +122,40 @@ def test_folders_that_load_the_loops_differently_need_one_target_tempo(
     assert result["target_bpm"] == 125.0
     for key, row in result["figures"].items():  # the same generator against the same loops
         assert row["a"] == row["b"], key
+
+
+def test_the_seeds_and_the_target_tempo_reach_every_measurement(bench_script, tiny_weights,
+                                                                tmp_path, monkeypatch, capsys):
+    """--seed 5 --seeds 3 measures seeds 5, 6, 7 of both folders, each with --target-bpm; the
+    table and the JSON are those of the figures measured: tempo A 0.705, 0.706, 0.707 (sd 0.001),
+    B 0.713, 0.716, 0.719 (sd 0.003); differences 0.008, 0.010, 0.012: mean 0.010, sd 0.002,
+    standard error 0.002 / sqrt(3), so 5 sqrt(3) = 8.66 errors."""
+    script = bench_script("compare_weights")
+    other = tmp_path / "other"
+    shutil.copytree(tiny_weights, other)
+    calls = []
+
+    def measure(folder, *, data, n, seed, target_bpm):
+        calls.append((folder, data, n, seed, target_bpm))
+        tempo = 0.70 + 0.001 * seed + (0.01 + 0.002 * (seed - 6)) * (folder == str(other))
+        summary = _summary(seed, tempo, 2000.0)
+        return {**summary, "n_generated": n}
+
+    monkeypatch.setattr(script.bench_quality, "measure", measure)
+    script.main([str(tiny_weights), str(other), "--data", "loops", "--n", "8", "--seed", "5",
+                 "--seeds", "3", "--target-bpm", "125", "--json", str(tmp_path / "cmp.json")])
+    a, b = str(tiny_weights), str(other)
+    assert calls == [(folder, "loops", 8, seed, 125.0) for seed in (5, 6, 7) for folder in (a, b)]
+    result = json.loads((tmp_path / "cmp.json").read_text())
+    assert result["seeds"] == [5, 6, 7] and result["n"] == 8 and result["target_bpm"] == 125.0
+    tempo = result["figures"]["tempo_consistency"]
+    assert tempo["a"] == pytest.approx([0.705, 0.706, 0.707])
+    assert tempo["b"] == pytest.approx([0.713, 0.716, 0.719])
+    assert (tempo["a_sd"], tempo["b_sd"]) == (pytest.approx(0.001), pytest.approx(0.003))
+    assert tempo["difference"] == pytest.approx(0.01)
+    assert tempo["standard_error"] == pytest.approx(0.002 / math.sqrt(3))
+    assert tempo["in_standard_errors"] == pytest.approx(5 * math.sqrt(3))
+    out = capsys.readouterr().out
+    assert "8 beats at each of seeds 5-7" in out
+    assert ("tempo_consistency      0.706   0.001     0.716   0.003    +0.010    +8.7  3/3, 3/3"
+            in out)

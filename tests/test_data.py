@@ -389,6 +389,27 @@ def test_a_linked_pack_is_loaded_once_and_other_formats_by_their_names(tmp_path)
     assert found == ["c_125.aifc", "d_125.opus", "e_125.bwf", "pack/a_125_Full.wav"]
 
 
+def test_a_scan_skips_hidden_folders_and_readmes_and_says_what_else_it_found(tmp_path):
+    from pathlib import Path
+
+    from beatgan.audio_files import FolderScan, scan_folder
+
+    for name in (".git/objects/x.wav", "sub/b.WAV", "a.wav", "README.txt", "c.m4a", "d.m4a",
+                 "notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    scan = scan_folder(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in scan.audio] == ["a.wav", "sub/b.WAV"]
+    assert scan.other == {".m4a": 2, ".txt": 1} and not scan.empty
+    assert scan.summary() == "2 .m4a files, 1 .txt file"  # the most numerous first
+    # A folder whose only subfolder cannot be listed is not empty: it is reported, not replaced.
+    unreadable = FolderScan(folder=tmp_path, audio=[], other={},
+                            unreadable=[(Path("loops"), "Permission denied")])
+    assert not unreadable.empty
+    assert unreadable.summary() == "1 unreadable subfolder (loops: Permission denied)"
+    assert FolderScan(folder=tmp_path, audio=[], other={}, unreadable=[]).empty
+
+
 def test_a_stretched_short_loop_counts_only_the_samples_it_has(tmp_path):
     """The phase vocoder rounds its length: the row's real audio ends where its length says, so
     the augmentation's noise stays out of the padding."""

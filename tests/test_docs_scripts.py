@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import soundfile as sf
 
 
@@ -33,6 +34,24 @@ def test_gallery_writes_four_bar_daw_loops_and_names_the_weights(tiny_weights, t
     # The mode any new folder gets here, not a temporary folder's private 0700.
     (tmp_path / "plain").mkdir()
     assert out.stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
+def test_gallery_loop_k_is_beat_k_of_seed_0_and_the_readme_says_so(tiny_weights, tmp_path,
+                                                                  docs_script):
+    from beatgan.config import Config
+    from beatgan.generation import sample_latents
+
+    paths = docs_script("make_gallery").make_gallery(tiny_weights, tmp_path / "gallery",
+                                                     structures=("AAAB", "ABAB"))
+    metas = [json.loads(p.with_suffix(".json").read_text()) for p in paths]
+    assert [(m["structure"], m["seed"], m["index"], m["bars"]) for m in metas] == [
+        ("AAAB", 0, 0, 4), ("ABAB", 0, 1, 4)]
+    a_vectors = sample_latents(2, latent_dim=Config().latent_dim, seed=0)
+    for k, meta in enumerate(metas):
+        np.testing.assert_array_equal(np.float32(meta["latents"]["A"]), a_vectors[k])
+    readme = (tmp_path / "gallery" / "README.md").read_text()
+    assert "2 loops of 4 bars (7.68 s at 125 bpm)" in readme  # 16 beats at 125 bpm
+    assert f"| [{paths[1].name}]({paths[1].name}) | ABAB | 1 |" in readme
 
 
 def test_plot_history_reads_a_csv_and_a_run_folder_alike(tmp_path, docs_script, monkeypatch):

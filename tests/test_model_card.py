@@ -194,6 +194,14 @@ def test_the_runs_rollbacks_are_told(card_script, folder):
     assert "The run rolled back once on instability (" in _card(card_script, folder)
 
 
+def test_the_metrics_sentence_names_the_seed_measured(card_script, folder):
+    quality = json.loads((folder / "quality.json").read_text())
+    quality["seed"] = 3
+    (folder / "quality.json").write_text(json.dumps(quality))
+    card = card_script.model_card(card_script.read_inputs(folder, reproduce=["x"]))
+    assert "200 generated beats (seed 3) against the training pack (434 loops), recomputed" in card
+
+
 @pytest.mark.parametrize("break_it, message", [
     (lambda f: (f / "quality.json").unlink(), "quality.json: missing"),
     (lambda f: [p.unlink() for p in f.glob("history.*")], "holds neither history.json"),
@@ -308,3 +316,18 @@ def test_the_command_repeats_the_seed_tempo_data_and_raw_it_was_measured_with(ca
     card = card_script.model_card(card_script.read_inputs(folder, reproduce=["x"]))
     assert ("`python bench/bench_quality.py --weights weights --n 200 --data loops/pack --seed 3 "
             "--seeds 2 --target-bpm 125 --raw --json weights/quality.json`") in card
+
+
+def test_an_unjudged_goal_is_neither_met_nor_counted(card_script, folder, capsys):
+    """Tempo without a held-out point: 'unknown' in its row, left out of the count printed
+    (NDB/k alone is met of the four: Frechet and diversity fall short)."""
+    quality = json.loads((folder / "quality.json").read_text())
+    quality["metrics"]["tempo_consistency"]["held_out"] = None
+    (folder / "quality.json").write_text(json.dumps(quality))
+    assert card_script.main(["--weights", str(folder), "--reproduce", "x"]) == 0
+    assert capsys.readouterr().out == f"wrote {folder / 'README.md'}: 1 of 4 goals met\n"
+    card = (folder / "README.md").read_text()
+    assert "| tempo consistency | 0.731 |  | >= 0.70 | unknown |" in card
+    assert ("**Goal not met**: 2 of 4 figures fall short of issue 13's goal: Frechet distance "
+            "3,120 (goal <= 3x held-out); diversity ratio 1.310 (goal 0.8-1.2). Not judged (no "
+            "held-out reference point): tempo consistency 0.731 (goal >= 0.70).") in card

@@ -198,6 +198,31 @@ def test_closest_beats_table_lists_the_closest_first(rng):
     assert lines[3].startswith("output001.wav") and lines[3].endswith("c.wav")  # 0.5 x c: s = 0.25
 
 
+def test_the_notebook_reads_each_beats_nearest_loop_and_best_shifted_score(rng):
+    """Beat 0 is loop b itself, beat 1 half of loop c (s = 0.25 at lag 0): their nearest rows,
+    and their best shift-tolerant scores; none without the shift-tolerant score."""
+    from beatgan.notebook import nearest_train_index, shift_best_scores
+    from beatgan.novelty import score_novelty
+
+    report, generated, config = _small_report(rng)
+    assert [nearest_train_index(report, i) for i in (0, 1)] == [1, 2]
+    assert shift_best_scores(report) is None  # scored with max_shift_ms=None
+    train = rng.uniform(-0.5, 0.5, (3, config.score_len, 2)).astype(np.float32)
+    shifted = score_novelty(train, np.concatenate([train[1:2], 0.5 * train[2:3]]),
+                            train_names=["a.wav", "b.wav", "c.wav"],
+                            generated_names=["output000.wav", "output001.wav"], config=config,
+                            max_shift_ms=20.0)
+    np.testing.assert_allclose(shift_best_scores(shifted), [0.0, 0.25], atol=1e-6)
+
+
+def test_history_columns_turns_rows_into_one_list_per_column():
+    from beatgan.notebook import history_columns
+
+    rows = [{"step": 1, "d_loss": -1.5, "g_loss": 0.25}, {"step": 2, "d_loss": -2.5, "g_loss": 0.5}]
+    assert history_columns(rows) == {"step": [1, 2], "d_loss": [-1.5, -2.5], "g_loss": [0.25, 0.5]}
+    assert history_columns([]) == {}
+
+
 def test_beat_grid_has_one_thumbnail_and_player_per_beat_and_survives_lightening(rng):
     import nbformat
 
@@ -262,6 +287,32 @@ def test_going_on_from_weights_without_a_gpu_keeps_their_size_and_says_so():
                                  gpu=False)
     assert chosen == {"iterations": 100, "continue_training": True, "batch_size": 16}
     assert "going on from weights's weights at their own size" in note and "d = 8" not in note
+
+
+def test_run_notebook_saves_to_its_output_and_lightens_only_when_asked(tmp_path, monkeypatch):
+    """papermill stood in for by a copy that adds an audio player to the first cell: the saved
+    notebook keeps it, but with light=True; the source notebook is left as it was."""
+    import nbformat
+    import papermill
+
+    from beatgan.notebook import run_notebook
+
+    path = _notebook_with_parameters(tmp_path, "iterations = 0")
+    source = path.read_bytes()
+
+    def execute(input_path, output_path, **kwargs):
+        notebook = nbformat.read(input_path, as_version=4)
+        notebook.cells[0].outputs = [nbformat.v4.new_output(
+            "display_data", data={"text/html": '<audio controls src="x"></audio>'})]
+        nbformat.write(notebook, output_path)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    for light, out in ((False, tmp_path / "full.ipynb"), (True, tmp_path / "light.ipynb")):
+        assert run_notebook(path, output=out, light=light) == out
+        (output,) = nbformat.read(out, as_version=4).cells[0].outputs
+        html = output["data"].get("text/html", "")
+        assert ("<audio" in html) is not light, light
+    assert path.read_bytes() == source
 
 
 def _notebook_with_parameters(folder: Path, source: str) -> Path:
@@ -347,6 +398,14 @@ def test_choose_mode_loads_trains_continues_or_falls_back(tiny_weights, tmp_path
              for mode in ("train", "continue", "fallback")}
     assert names == {"d4-b16-seed0-16384at14700Hz", "from-weights-d4-b16-seed0-16384at14700Hz",
                      "cpu-fallback-d4-b16-seed0-16384at14700Hz"}
+
+
+def test_one_iteration_with_weights_present_trains_it_does_not_load(tiny_weights):
+    from beatgan.notebook import choose_mode
+
+    assert choose_mode(weights_dir=tiny_weights, iterations=0)[0] == "load"
+    mode, config = choose_mode(weights_dir=tiny_weights, iterations=1, model_dim=4, batch_size=2)
+    assert (mode, config.model_dim, config.batch_size) == ("train", 4, 2)
 
 
 def test_describe_loops_names_the_folder_holding_every_loop(tmp_path, monkeypatch):

@@ -30,6 +30,16 @@ def test_absl_lines_are_recognised_and_other_lines_kept():
     assert not ABSL_LINE.match("Epoch 1/3")
 
 
+def test_inside_the_block_absl_lines_are_dropped_and_the_rest_reaches_stderr(capfd):
+    from beatgan.quiet import absl_lines_dropped
+
+    with absl_lines_dropped():
+        os.write(2, b"I0000 00:00:1795769787.493984    5010 port.cc:153] oneDNN custom ops.\n"
+                    b"To enable the following instructions: AVX2 FMA, rebuild TensorFlow.\n"
+                    b"Traceback (most recent call last): a real error\n")
+    assert capfd.readouterr().err == "Traceback (most recent call last): a real error\n"
+
+
 @pytest.mark.slow
 def test_tensorflow_through_beatgan_prints_nothing_on_stderr():
     result = _python("import beatgan, keras, tensorflow as tf, sys\n"

@@ -371,6 +371,29 @@ def test_the_command_end_to_end(run, loops_folder, tmp_path, capsys):
     assert _digests(run_dir / "export") == export_digests
 
 
+def test_the_commands_seed_metric_and_dtype_reach_the_selection(run, loops, loops_folder,
+                                                                tmp_path, capsys):
+    """``--seed 7 --metric tempo_consistency --export-dtype float16``: each row holds the metrics
+    of seed 7's beats (recomputed here), the step their tempo picks is exported, as float16."""
+    run_dir, _ = run
+    out = tmp_path / "chosen"
+    assert main(["select", "--run", str(run_dir), "--data", str(loops_folder), "--n",
+                 str(N_BEATS), "--metric", "tempo_consistency", "--seed", "7", "--out", str(out),
+                 "--export-dtype", "float16", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = _recompute(run_dir, loops, seed=7)
+    assert (printed["seed"], printed["seeds"], printed["metric"], printed["n"]) == (
+        7, 1, "tempo_consistency", N_BEATS)
+    for row in printed["rows"]:
+        for key, value in expected[row["step"]].items():
+            assert row["metrics"][key] == pytest.approx(value, rel=1e-5, abs=1e-9), \
+                (row["step"], key)
+    assert printed["chosen_step"] == _expected_step(expected, "tempo_consistency")
+    info = json.loads((out / "weights.json").read_text())
+    assert info["dtype"] == "float16" and info["step"] == printed["chosen_step"]
+    assert (info["selection"]["seed"], info["selection"]["metric"]) == (7, "tempo_consistency")
+
+
 def test_a_diverged_checkpoint_gets_a_row_without_metrics_and_is_never_chosen(run, loops, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run[0], copy)

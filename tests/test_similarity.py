@@ -310,6 +310,30 @@ def test_score_novelty_finds_the_copy(rng):
     assert report.beats[0].nearest_shift_tolerant[0].lag_samples == 100
 
 
+def test_the_metrics_reference_groups_each_noisy_copy_with_its_own_loop(tmp_path, monkeypatch):
+    """Every augmented row in group g is a noisy copy of loop g (within the noise amplitude), so
+    no held-out loop has a copy in the fit."""
+    from beatgan import metrics
+    from beatgan.data import load_loops
+    from beatgan.synth import write_demo_pack
+    from beatgan.workflows import metrics_reference
+
+    config = Config()
+    write_demo_pack(tmp_path, n=3, seed=1)
+    loops = load_loops(tmp_path, config)
+    seen = {}
+    monkeypatch.setattr(metrics.TrainingReference, "fit",
+                        lambda train, **kwargs: seen.update(kwargs, train=train) or "fitted")
+    assert metrics_reference(loops, config=config, seed=0) == "fitted"
+    train, groups = seen["train"], seen["groups"]
+    assert train.shape == (3 * config.noise_copies, config.score_len, config.channels)
+    assert sorted(groups.tolist()) == sorted(list(range(3)) * config.noise_copies)
+    step = config.noise_amplitude / 2**23  # the noise's largest size, in full-scale units
+    for row, group in zip(train, groups):
+        assert np.abs(row - loops.audio[group, :config.score_len]).max() <= step + 1e-7
+    assert (seen["seed"], seen["n_held_out"]) == (0, metrics.DEFAULT_HELD_OUT)
+
+
 def test_similarity_examples_hold_the_beat_its_loops_and_a_readme(tmp_path, rng):
     from beatgan.similarity_examples import choose_examples, write_similarity_examples
 
