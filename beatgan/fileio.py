@@ -124,8 +124,10 @@ def check_writable(folder: str | Path, *, what: str, needed_bytes: int = 0) -> P
             raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(folder))
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f"{_TMP_PREFIX}{os.getpid()}-probe"
+        created = False
         try:
             with open(probe, "wb") as handle:
+                created = True
                 handle.write(b"\0" * 4096)  # a real block: a full disk fails here, not later
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -133,7 +135,10 @@ def check_writable(folder: str | Path, *, what: str, needed_bytes: int = 0) -> P
             error.filename = str(folder)  # the folder is what the user named, not the probe
             raise
         finally:
-            probe.unlink(missing_ok=True)
+            # Only a probe that was made: on a read-only file system even unlinking a missing
+            # file fails (EROFS), and that error, naming the probe, would replace the one above.
+            if created:
+                probe.unlink(missing_ok=True)
     check_free_space(folder, needed_bytes, what=what)
     return folder
 
@@ -180,11 +185,40 @@ def _temp_name(path: Path) -> Path:
     return path.parent / f"{_TMP_PREFIX}{os.getpid()}-{path.name}"
 
 
-def _write_file(path: Path, payload: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
+def _write_file(path: Path, payload: bytes, *, final: Path | None = None) -> None:
+    """Write and fsync ``path``; an ``OSError`` names ``final`` (the file asked for) instead of
+    ``path`` when ``path`` is only its temporary name."""
+    try:
+        with open(path, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        _name_final(error, temporary=path, final=final)
+        raise
+
+
+def _replace(temporary: Path, final: Path) -> None:
+    """``os.replace``; an ``OSError`` names ``final``, not the temporary file."""
+    try:
+        os.replace(temporary, final)
+    except OSError as error:
+        _name_final(error, temporary=temporary, final=final)
+        raise
+
+
+def _name_final(error: OSError, *, temporary: Path, final: Path | None) -> None:
+    if final is not None and error.filename in (None, str(temporary)):
+        error.filename, error.filename2 = str(final), None
+
+
+def _discard(temporary: Path) -> None:
+    """Remove a temporary file, if there, without raising: on a read-only file system even
+    unlinking a missing file fails, and that error would hide the one that brought us here."""
+    try:
+        temporary.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def atomic_write_bytes(path: str | Path, payload: bytes, *, what: str | None = None) -> Path:
@@ -200,10 +234,10 @@ def atomic_write_bytes(path: str | Path, payload: bytes, *, what: str | None = N
         check_free_space(path.parent, len(payload), what=what)
         tmp = _temp_name(path)
         try:
-            _write_file(tmp, payload)
-            os.replace(tmp, path)
+            _write_file(tmp, payload, final=path)
+            _replace(tmp, path)
         finally:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
     fsync_dir(path.parent)
     return path
 
@@ -228,13 +262,13 @@ def write_files_atomically(files: dict[Path, bytes], *, what: str) -> list[Path]
             tmp = _temp_name(path)
             staged.append((tmp, path))
             with writing(path, what):
-                _write_file(tmp, payload)
+                _write_file(tmp, payload, final=path)
         for tmp, path in staged:
             with writing(path, what):
-                os.replace(tmp, path)
+                _replace(tmp, path)
     finally:
         for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
     for folder in folders:
         fsync_dir(folder)
     return paths
@@ -263,7 +297,7 @@ def staged_files(folder: str | Path, *, what: str,
 
     def stage(name: str, payload: bytes) -> Path:
         with writing(folder / name, what):
-            _write_file(staging / name, payload)
+            _write_file(staging / name, payload, final=folder / name)
         names[name] = None
         return folder / name
 
@@ -271,7 +305,7 @@ def staged_files(folder: str | Path, *, what: str,
         yield stage
         for name in names:
             with writing(folder / name, what):
-                os.replace(staging / name, folder / name)
+                _replace(staging / name, folder / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     fsync_dir(folder)
@@ -281,7 +315,11 @@ def staging_folder(parent: str | Path, *, name: str = "") -> Path:
     """A new empty folder in ``parent`` for this process to fill before renaming it into place
     (``.tmp-PID-[NAME-]XXXX``: ``remove_dead_temporaries`` removes it if the process dies)."""
     label = f"{name}-" if name else ""
-    return Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-{label}", dir=parent))
+    try:
+        return Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-{label}", dir=parent))
+    except OSError as error:  # named by ``parent``, the folder asked for, not a random name in it
+        error.filename, error.filename2 = str(parent), None
+        raise
 
 
 def remove_dead_temporaries(folder: str | Path) -> None:

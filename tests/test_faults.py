@@ -79,9 +79,9 @@ def _fail_writes(monkeypatch, code: int, *, when=lambda path: True, after_bytes:
     """Make ``fileio`` writes fail with ``code`` after writing part of the file (as a full disk)."""
     real = fileio._write_file
 
-    def failing(path: Path, payload: bytes) -> None:
+    def failing(path: Path, payload: bytes, **kwargs) -> None:
         if not when(path):
-            return real(path, payload)
+            return real(path, payload, **kwargs)
         with open(path, "wb") as handle:
             handle.write(payload[:after_bytes])
         raise OSError(code, os.strerror(code))
@@ -131,6 +131,40 @@ def test_a_batch_is_all_or_nothing(tmp_path, monkeypatch):
     assert caught.value.filename == str(tmp_path / "f3")
     assert caught.value.beatgan_what == "writing five files"
     assert _snapshot(tmp_path) == {f"f{i}": b"old" for i in range(3)}
+
+
+def test_free_space_must_cover_the_write_and_the_margin_counted_from_the_free_bytes(
+        tmp_path, monkeypatch):
+    """A disk of 10 GiB with 1,000,000 bytes free: a write of 1,000,000 - 65,536 bytes leaves
+    exactly the 64 KiB margin and passes; one byte more is ENOSPC, for one file, a batch (its
+    total) and a staged batch alike, and nothing is written then."""
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")(10 * 2**30, 10 * 2**30 - 1_000_000, 1_000_000)
+    monkeypatch.setattr(fileio.shutil, "disk_usage", lambda path: usage)
+    assert fileio.FREE_SPACE_MARGIN_BYTES == 65_536
+    fits = 1_000_000 - 65_536
+    fileio.check_free_space(tmp_path, fits, what="a test")  # exactly enough
+    with pytest.raises(OSError) as caught:
+        fileio.check_free_space(tmp_path, fits + 1, what="a test")
+    assert caught.value.errno == errno.ENOSPC
+    assert "a test needs 0.9 MiB, 1.0 MiB free" in str(caught.value)  # 934,465 and 1,000,000 bytes
+
+    path = fileio.atomic_write_bytes(tmp_path / "a.bin", b"a" * fits)
+    with pytest.raises(OSError, match="No space left"):
+        fileio.atomic_write_bytes(path, b"b" * (fits + 1))
+    assert path.read_bytes() == b"a" * fits
+    half = fits // 2  # 467,232: two of them fit exactly, a byte more in one does not
+    with pytest.raises(OSError, match="No space left"):
+        fileio.write_files_atomically({tmp_path / "x": b"x" * half,
+                                       tmp_path / "y": b"y" * (half + 1)}, what="a batch")
+    with pytest.raises(OSError, match="No space left"):
+        with fileio.staged_files(tmp_path / "staged", what="a batch", needed_bytes=fits + 1):
+            pass
+    fileio.write_files_atomically({tmp_path / "x": b"x" * half, tmp_path / "y": b"y" * half},
+                                  what="a batch")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "staged", "x", "y"]
+    assert list((tmp_path / "staged").iterdir()) == []
 
 
 def test_check_writable_names_the_file_in_the_way(tmp_path):
@@ -371,12 +405,58 @@ def test_generate_permission_denied_and_read_only(tiny_weights, tmp_path, small_
     monkeypatch.undo()
     disk = small_disk(1 << 20)
     _remount_read_only(disk)
-    for args in (["generate", "--weights", str(tiny_weights), "--out", str(disk)],
-                 ["loop", "--weights", str(tiny_weights), "--out", str(disk)],
-                 ["demo-data", str(disk / "pack"), "--n", "1"]):
+    for args, named in ((["generate", "--weights", str(tiny_weights), "--out", str(disk)], disk),
+                        (["loop", "--weights", str(tiny_weights), "--out", str(disk)], disk),
+                        (["demo-data", str(disk / "pack"), "--n", "1"], disk / "pack")):
         assert main(args) == 2
         err = _one_line(capsys.readouterr().err)
         assert "Read-only file system" in err and "the file system is read-only" in err, err
+        # The folder the user named, not the probe file written to test it.
+        assert f": error: {named}: Read-only file system" in err and "probe" not in err, err
+
+
+def test_a_read_only_disk_is_named_by_the_files_asked_for_not_their_temporary_names(small_disk):
+    """Each way of writing fails on its first file, and the line names that file's final path
+    and what was being written: not the ``.tmp-PID-`` file it stages, and not the error of
+    removing that temporary file afterwards (which a read-only file system refuses too)."""
+    disk = small_disk(1 << 20)
+    _remount_read_only(disk)
+
+    def stage_one(folder):
+        with fileio.staged_files(folder, what="staging beats") as stage:
+            stage("c.wav", b"c")
+
+    for write, name, what in (
+            (lambda: fileio.atomic_write_bytes(disk / "a.wav", b"a"), "a.wav", "writing a.wav"),
+            (lambda: fileio.write_files_atomically({disk / "b.wav": b"b"}, what="writing beats"),
+             "b.wav", "writing beats"),
+            (lambda: stage_one(disk), None, "staging beats")):
+        with pytest.raises(OSError) as caught:
+            write()
+        line = fileio.describe_os_error(caught.value, default_what="x")
+        named = disk / name if name else disk  # staging fails making its folder in ``disk``
+        assert line.startswith(f"{named}: Read-only file system (while {what};"), line
+        assert caught.value.errno == errno.EROFS
+
+
+def test_a_folder_without_permission_is_named_not_the_probe_written_into_it(tmp_path,
+                                                                           monkeypatch):
+    """The probe file cannot be created (EACCES, as for a user without write permission; root
+    is not stopped by the bits, so it is injected): the line names the folder the user gave."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+
+    def refused(path, mode="r", *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(fileio, "open", refused, raising=False)
+    with pytest.raises(OSError) as caught:
+        fileio.check_writable(folder, what="writing beats")
+    assert caught.value.errno == errno.EACCES and caught.value.filename == str(folder)
+    assert fileio.describe_os_error(caught.value, default_what="x") == (
+        f"{folder}: Permission denied (while writing beats; no permission; write elsewhere or "
+        f"fix the folder's permissions)")
+    assert list(folder.iterdir()) == []
 
 
 def test_debug_shows_the_traceback(tiny_weights, tmp_path, capsys, monkeypatch):

@@ -280,10 +280,10 @@ def test_a_failed_or_interrupted_chunked_write_leaves_the_previous_batch(generat
 
     real = fileio._write_file
 
-    def disk_full_at_beat_5(path, payload):
+    def disk_full_at_beat_5(path, payload, **kwargs):
         if path.name == "output005.wav":
             raise OSError(28, "No space left on device")
-        real(path, payload)
+        real(path, payload, **kwargs)
 
     monkeypatch.setattr(fileio, "_write_file", disk_full_at_beat_5)
     with pytest.raises(OSError, match="No space") as caught:

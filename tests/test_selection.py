@@ -296,10 +296,10 @@ def test_a_failed_export_leaves_the_previous_folder_whole(selection, monkeypatch
     before = _digests(out)
     real = fileio._write_file
 
-    def full_disk(path, payload):
+    def full_disk(path, payload, **kwargs):
         if "selection.json" in path.name:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(path, payload)
+        return real(path, payload, **kwargs)
 
     monkeypatch.setattr(fileio, "_write_file", full_disk)
     with pytest.raises(OSError):
