@@ -64,10 +64,20 @@ def app_url(tmp_path_factory):
     assert not list((root / "tmp").glob("beatgan-app-*")), (root / "app.log").read_text()[-2000:]
 
 
-def test_generate_then_download_a_loop_of_the_asked_format(app_url, tmp_path):
+def _client(app_url, tmp_path, monkeypatch):
+    """A gradio_client that downloads into ``tmp_path``. It downloads each file through a new
+    folder in the system's temporary folder and leaves that folder behind, empty: so that one
+    is ``tmp_path`` too."""
+    import tempfile
+
     from gradio_client import Client
 
-    client = Client(app_url, verbose=False, download_files=str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return Client(app_url, verbose=False, download_files=str(tmp_path))
+
+
+def test_generate_then_download_a_loop_of_the_asked_format(app_url, tmp_path, monkeypatch):
+    client = _client(app_url, tmp_path, monkeypatch)
     summary, beat, loop, picture, table, download = client.predict(
         seed=3, structure="AABB", bars=8, api_name="/generate")
     assert summary.startswith("seed 3, AABB x 2, 8 bars")
@@ -87,10 +97,8 @@ def test_generate_then_download_a_loop_of_the_asked_format(app_url, tmp_path):
     assert len(scores) == 4 and scores == sorted(scores) and min(scores) >= 0.0
 
 
-def test_one_seed_gives_the_same_loop_twice(app_url, tmp_path):
-    from gradio_client import Client
-
-    client = Client(app_url, verbose=False, download_files=str(tmp_path))
+def test_one_seed_gives_the_same_loop_twice(app_url, tmp_path, monkeypatch):
+    client = _client(app_url, tmp_path, monkeypatch)
     first = sf.read(client.predict(5, "AAAB", 4, api_name="/generate")[5])[0]
     again = sf.read(client.predict(5, "AAAB", 4, api_name="/generate")[5])[0]
     other = sf.read(client.predict(6, "AAAB", 4, api_name="/generate")[5])[0]
