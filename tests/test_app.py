@@ -271,3 +271,61 @@ def test_a_full_disk_shows_beatgans_line_on_the_page(tiny_weights, tmp_path, mon
             client.predict(seed=1, structure="AAAB", bars=4, api_name="/generate")
     finally:
         page.close()
+
+
+def test_a_creations_summary_names_the_closest_training_loop(tmp_path):
+    from beatgan.app import Creation
+
+    files = dict(beat_wav=tmp_path / "b.wav", loop_wav=tmp_path / "l.wav",
+                 spectrogram_png=tmp_path / "l.png")
+    made = Creation(seed=7, structure="AB", bars=8, nearest=[("kick.wav", 0.12345),
+                                                             ("snare.wav", 0.5)], **files)
+    assert made.summary() == "seed 7, AB x 4, 8 bars; nearest training loop scores 0.123 (kick.wav)"
+    alone = Creation(seed=0, structure="AAAB", bars=4, nearest=[], **files)
+    assert alone.summary() == "seed 0, AAAB x 1, 4 bars; nearest training loop scores n/a"
+
+
+def test_the_studio_keeps_eight_creations_and_removes_the_oldest(tmp_path):
+    from beatgan.app import Studio
+
+    studio = Studio.__new__(Studio)  # only the bookkeeping: no generator needed
+    studio._creations = []
+    made = []
+    for i in range(9):
+        files = {tmp_path / f"c{i}.wav", tmp_path / f"c{i}.png"}
+        for path in files:
+            path.write_bytes(b"x")
+        studio._keep(files)
+        made.append(files)
+        if i == 7:  # eight creations: every file still there
+            assert all(path.is_file() for group in made for path in group)
+    assert not any(path.exists() for path in made[0])
+    assert all(path.is_file() for group in made[1:] for path in group)
+
+
+def test_the_studio_lists_a_training_loop_itself_first_with_score_zero(tiny_weights, tmp_path):
+    from beatgan.app import Studio
+    from beatgan.synth import write_demo_pack
+
+    write_demo_pack(tmp_path / "loops", n=3, seed=3)
+    studio = Studio(tiny_weights, data_dir=tmp_path / "loops", out_dir=tmp_path / "out")
+    training = studio.training_loops()
+    names = [Path(p).name for p in training.paths]
+    nearest = studio.nearest(training.audio[1])
+    assert len(nearest) == 3 and sorted(name for name, _ in nearest) == sorted(names)
+    assert nearest[0][0] == names[1] and nearest[0][1] == pytest.approx(0.0, abs=1e-6)
+    assert nearest[1][1] > 0.01 and [s for _, s in nearest] == sorted(s for _, s in nearest)
+    assert [name for name, _ in studio.nearest(training.audio[2], k=2)][0] == names[2]
+    assert len(studio.nearest(training.audio[2], k=2)) == 2
+
+
+def test_the_random_seed_button_draws_below_2_to_the_31_minus_1(tiny_weights, tmp_path):
+    pytest.importorskip("gradio", reason="the [app] extra installs gradio")
+    from beatgan.app import build_app
+
+    page = build_app(tiny_weights, data_dir=tmp_path, out_dir=tmp_path)
+    fns = page.fns.values() if isinstance(page.fns, dict) else page.fns
+    (random_seed,) = [f.fn for f in fns if f.api_name == "random_seed"]
+    seeds = [random_seed() for _ in range(200)]
+    assert all(isinstance(s, int) and 0 <= s < 2 ** 31 - 1 for s in seeds)
+    assert len(set(seeds)) > 190 and max(seeds) > 2 ** 30  # drawn over the whole range

@@ -72,3 +72,24 @@ def test_other_shapes_and_an_existing_folder_are_refused_with_nothing_written(
         script.main([str(a), str(b), "--t", "nan", "--out", str(tmp_path / "y")])
     assert "t must be a finite number" in capsys.readouterr().err
     assert not (tmp_path / "y").exists()
+
+
+def test_the_record_names_both_generators_and_the_info_is_as_without_selection(
+        bench_script, two_folders, tmp_path):
+    from beatgan.export import file_sha256
+
+    script = bench_script("blend_weights")
+    tiny, b = two_folders
+    a = tmp_path / "a"
+    shutil.copytree(tiny, a)
+    info_a = json.loads((a / "weights.json").read_text())
+    (a / "weights.json").write_text(json.dumps(dict(info_a, step=40,
+                                                    selection={"metric": "frechet"})))
+    (b / "weights.json").write_text(json.dumps(dict(info_a, step=99)))
+    record = script.blend(a, b, 0.5, tmp_path / "out")
+    assert record == {"a": str(a), "a_sha256": file_sha256(a / "generator.weights.h5"),
+                      "b": str(b), "b_sha256": file_sha256(b / "generator.weights.h5"), "t": 0.5}
+    assert record["a_sha256"] != record["b_sha256"]
+    info = json.loads((tmp_path / "out" / "weights.json").read_text())
+    assert info == dict(info_a, step=40, blend=record,  # A's, less how select chose A
+                        generator_sha256=file_sha256(tmp_path / "out" / "generator.weights.h5"))

@@ -126,3 +126,48 @@ def test_the_json_reports_the_loops_and_beats_it_scored(critic_edge, tiny_weight
                                "--n", "12"])
     assert (result["n_loops"], result["n_beats"]) == (10, 12) and "n" not in result
     assert "10 loops" in capsys.readouterr().out
+
+
+def test_seed_probes_and_peaks_are_those_of_the_clips_it_draws(critic_edge, tiny_weights,
+                                                                demo_folder, capsys):
+    from beatgan.generation import generate, load_generator
+    from beatgan.workflows import load_training_loops
+
+    result = critic_edge.main(["--critic", str(tiny_weights / "discriminator.weights.h5"),
+                               "--weights", str(tiny_weights), "--data", str(demo_folder),
+                               "--n", "3", "--seed", "5"])
+    capsys.readouterr()
+    config = Config.load(tiny_weights)
+    critic = critic_edge.load_critic(tiny_weights / "discriminator.weights.h5", config)
+    rng = np.random.default_rng(5)  # --seed draws the noisy loops and the beats alike
+    noisy = load_training_loops(demo_folder, config).augment(rng=rng)
+    real = noisy[rng.choice(len(noisy), size=3, replace=False)]
+    fake = np.asarray(generate(load_generator(tiny_weights)[0], n=3, seed=5, config=config)[0])
+    real_scores = critic_edge.critic_scores(critic, real)
+    fake_scores = critic_edge.critic_scores(critic, fake)
+    assert result["fake_mean"] == pytest.approx(fake_scores.mean(), rel=1e-5, abs=1e-6)
+    assert result["real_mean"] == pytest.approx(real_scores.mean(), rel=1e-5, abs=1e-6)
+    # Probes: each set's change is its new mean minus its old; the edge then is new minus new.
+    later_real = critic_edge.critic_scores(critic, critic_edge.shifted(real))
+    later_fake = critic_edge.critic_scores(critic, critic_edge.shifted(fake))
+    probe = result["probes"]["64 samples later"]
+    assert probe["loops_change"] == pytest.approx(later_real.mean() - real_scores.mean(), rel=1e-3, abs=1e-9)
+    assert probe["beats_change"] == pytest.approx(later_fake.mean() - fake_scores.mean(), rel=1e-3, abs=1e-9)
+    assert probe["estimate"] == pytest.approx(later_real.mean() - later_fake.mean(), rel=1e-3, abs=1e-9)
+    # The peaks: the five strongest frequencies of the gradient's spectrum, strongest first.
+    _, freqs, power = critic_edge.band_shares(critic_edge.input_gradients(critic, fake),
+                                              sample_rate_hz=config.sample_rate_hz)
+    strength = dict(zip(freqs.tolist(), power.tolist()))
+    peaks = result["gradient_peaks_hz"]
+    assert len(peaks) == 5 and peaks[0] == freqs[np.argmax(power)]
+    assert [strength[f] for f in peaks] == sorted(strength.values(), reverse=True)[:5]
+
+
+def test_band_shares_average_the_power_of_every_channel(critic_edge):
+    fs = 14700
+    t = np.arange(4096) / fs
+    left, right = np.sin(2 * np.pi * 150.0 * t), 2 * np.sin(2 * np.pi * 1000.0 * t)  # power 1 : 4
+    shares, _, _ = critic_edge.band_shares(np.stack([left, right], axis=-1)[None], sample_rate_hz=fs)
+    bands = list(zip(critic_edge.GRADIENT_BANDS_HZ[:-1], critic_edge.GRADIENT_BANDS_HZ[1:]))
+    assert shares[bands.index((100, 200))] == pytest.approx(0.2, abs=0.01)
+    assert shares[bands.index((800, 1600))] == pytest.approx(0.8, abs=0.01)

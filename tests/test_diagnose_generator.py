@@ -112,3 +112,40 @@ def test_the_loops_side_is_the_noisy_copies_the_model_trains_on(diagnose, tiny_w
     assert not np.array_equal(noisy, clean)  # the noise lifts the quietest slots
     assert result["tempo"]["training"]["tempo"] == pytest.approx(
         diagnose.tempo_parts(copies, config=config)["tempo"])
+
+
+def test_tempo_parts_count_flux_per_clip_not_per_set(diagnose, rng):
+    config = Config()
+    clip = rng.uniform(-0.3, 0.3, (1, config.slice_len, 2)).astype(np.float32)
+    one, three = diagnose.tempo_parts(clip, config=config), diagnose.tempo_parts(np.repeat(clip, 3, 0),
+                                                                                 config=config)
+    assert sum(one["on"]) > 0 and sum(one["off"]) > 0
+    assert three["on"] == pytest.approx(one["on"]) and three["off"] == pytest.approx(one["off"])
+
+
+def test_the_beats_side_is_the_generators_beats_of_the_seed(diagnose, tiny_weights, demo_folder, capsys):
+    from beatgan.generation import generate, load_generator
+
+    result = diagnose.main(["--weights", str(tiny_weights), "--data", str(demo_folder), "--n", "3",
+                            "--seed", "5"])
+    capsys.readouterr()
+    generator, config = load_generator(tiny_weights)
+    beats, _ = generate(generator, n=3, seed=5, config=config)
+    levels = np.round(diagnose.slot_levels(beats, config=config), 2)
+    assert np.array_equal(result["levels_db"]["generated"], levels)
+    assert result["tempo"]["generated"]["tempo"] == pytest.approx(
+        diagnose.tempo_parts(beats, config=config)["tempo"])
+
+
+def test_level_table_takes_the_median_over_clips_and_slots_start_at_their_beat(diagnose, rng):
+    config = Config()
+    slot = config.sample_rate_hz * 60.0 / config.bpm / 4  # 1764 samples
+    audio = 1e-4 * rng.standard_normal((3, config.slice_len, 2)).astype(np.float32)
+    t = np.arange(config.slice_len) / config.sample_rate_hz
+    tone = 0.5 * np.sin(2 * np.pi * 100 * t)[:, None]
+    late = slice(int(4.3 * slot), int(4.95 * slot))  # the later two thirds of slot 4, every clip
+    audio[:, late] += tone[late]
+    audio[0, int(2 * slot):int(3 * slot)] += tone[int(2 * slot):int(3 * slot)]  # one clip in 3: slot 2
+    table = diagnose.slot_levels(audio, config=config)
+    assert table[0, 4] > -20 and np.argmax(table[0]) == 4  # slot 4 runs from its 16th to the next
+    assert abs(table[0, 2] - table[0, 7]) < 3  # the median clip is quiet there: no trace of the one

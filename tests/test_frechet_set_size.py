@@ -41,3 +41,31 @@ def test_sizes_beyond_what_the_pack_can_hold_out_are_refused(bench, tiny_weights
                     "--held-out", "12", "--sizes", "4", "12"])
     assert "holds out only 8 loops" in str(exit_info.value)
     assert "--held-out 12" in str(exit_info.value) and "--sizes" in str(exit_info.value)
+
+
+def test_the_generated_column_scores_the_beats_of_the_seed(bench, tiny_weights, tmp_path, capsys):
+    import numpy as np
+
+    from beatgan.generation import generate, load_generator
+    from beatgan.metrics import frechet_distance_gaussians, gaussian_stats
+    from beatgan.synth import write_demo_pack
+    from beatgan.workflows import load_training_loops, metrics_reference
+
+    write_demo_pack(tmp_path / "loops", n=16, seed=3)
+    result = bench.main(["--weights", str(tiny_weights), "--data", str(tmp_path / "loops"),
+                         "--held-out", "8", "--sizes", "4", "8", "--seed", "5"])
+    capsys.readouterr()
+    generator, config = load_generator(tiny_weights)
+    loops = load_training_loops(tmp_path / "loops", config)
+    reference = metrics_reference(loops, config=config, seed=config.seed, n_held_out=8)
+    beats, _ = generate(generator, n=8, seed=5, config=config)
+    z = reference.project(beats[:, :config.score_len])
+
+    def frechet(rows):
+        return frechet_distance_gaussians(*gaussian_stats(rows), reference.mean, reference.cov)
+
+    small, whole = result["rows"]
+    assert whole["generated_mean"] == pytest.approx(frechet(z), rel=1e-6)
+    assert small["generated_mean"] == pytest.approx((frechet(z[:4]) + frechet(z[4:])) / 2, rel=1e-6)
+    assert whole["held_out_mean"] == pytest.approx(reference.points["held_out"]["frechet"], rel=1e-6)
+    assert whole["generated_mean"] != pytest.approx(whole["held_out_mean"], rel=1e-3)

@@ -72,3 +72,39 @@ def test_a_target_bpm_too_slow_for_the_slice_is_refused(loop_grid, demo_folder, 
     with pytest.raises(SystemExit):
         loop_grid.main(["--data", str(demo_folder), "--target-bpm", "60"])
     assert "--target-bpm 60" in capsys.readouterr().err
+
+
+def test_rows_per_source_tempo_hold_only_that_tempos_loops(loop_grid, rng):
+    from types import SimpleNamespace
+
+    from beatgan.metrics import tempo_components
+
+    config = Config()
+    audio = np.concatenate([kicks(125, config, rng)] * 3 + [kicks(124, config, rng)] * 2)
+    audio[1] = 0.05 * rng.standard_normal(audio[1].shape)  # one 125 bpm clip of noise, off any grid
+    loops = SimpleNamespace(audio=audio, bpm=np.array([125.0, 125.0, 125.0, 124.0, 124.0]))
+    rows = loop_grid.by_source_tempo(loops, config=config)
+    assert list(rows) == ["124", "125", "all"]
+    assert (rows["124"]["n"], rows["125"]["n"], rows["all"]["n"]) == (2, 3, 5)
+    later = rows["124"]["kick_offset_ms"] - rows["125"]["kick_offset_ms"]
+    assert later == pytest.approx(1000 * (60 / 124 - 60 / 125), abs=0.8)
+    # Tempo consistency: the mean over the clips of each clip's sqrt(grid share x beat share).
+    grid, beat = tempo_components(audio[:3], config=config)
+    assert grid.max() - grid.min() > 0.1  # the clips differ, so the order of mean and sqrt tells
+    assert rows["125"]["tempo"] == pytest.approx(np.mean(np.sqrt(grid * beat)), rel=1e-9)
+    assert rows["125"]["grid_share"] == pytest.approx(grid.mean(), rel=1e-9)
+
+
+def test_the_beats_row_is_the_generators_beats_of_the_seed(loop_grid, tiny_weights, demo_folder, capsys):
+    from beatgan.generation import generate, load_generator
+
+    result = loop_grid.main(["--weights", str(tiny_weights), "--data", str(demo_folder), "--n", "3",
+                             "--seed", "5"])
+    capsys.readouterr()
+    generator, config = load_generator(tiny_weights)
+    beats, _ = generate(generator, n=3, seed=5, config=config)
+    assert result["generated"] == pytest.approx(loop_grid.grid_figures(beats, config=config),
+                                                nan_ok=True)
+    other, _ = generate(generator, n=3, seed=0, config=config)
+    assert result["generated"] != pytest.approx(loop_grid.grid_figures(other, config=config),
+                                                nan_ok=True)

@@ -75,3 +75,16 @@ def test_the_copys_weights_json_describes_the_projected_generator(projector, tmp
     assert "selection" not in info
     assert info["projection"] == {"from": str(original), "layers": ["g_upconv4"],
                                   "from_sha256": file_sha256(original / "generator.weights.h5")}
+
+
+def test_the_energy_removed_is_the_change_over_the_original_kernels_energy(projector, tiny_weights,
+                                                                            tmp_path, capsys):
+    from beatgan.generation import load_generator
+
+    rows = projector.main(["--weights", str(tiny_weights), "--layers", "2", "--out", str(tmp_path / "p")])
+    capsys.readouterr()
+    before = np.asarray(load_generator(tiny_weights)[0].get_layer("g_upconv2").get_weights()[0], np.float64)
+    after = np.asarray(load_generator(tmp_path / "p")[0].get_layer("g_upconv2").get_weights()[0], np.float64)
+    assert rows[0]["energy_removed"] == pytest.approx(np.sum((after - before) ** 2) / np.sum(before ** 2),
+                                                      rel=1e-4)
+    assert rows[0]["spread_after"] == pytest.approx(phase_sum_spread(after, 4), abs=1e-6)
