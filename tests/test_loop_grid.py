@@ -96,15 +96,14 @@ def test_rows_per_source_tempo_hold_only_that_tempos_loops(loop_grid, rng):
 
 
 def test_the_beats_row_is_the_generators_beats_of_the_seed(loop_grid, tiny_weights, demo_folder, capsys):
-    from beatgan.generation import generate, load_generator
+    from beatgan.generation import generate
 
     result = loop_grid.main(["--weights", str(tiny_weights), "--data", str(demo_folder), "--n", "3",
                              "--seed", "5"])
     capsys.readouterr()
-    generator, config = load_generator(tiny_weights)
-    beats, _ = generate(generator, n=3, seed=5, config=config)
-    assert result["generated"] == pytest.approx(loop_grid.grid_figures(beats, config=config),
-                                                nan_ok=True)
-    other, _ = generate(generator, n=3, seed=0, config=config)
+    config = Config.load(tiny_weights)
+    figures = loop_grid.grid_figures(generate(tiny_weights, n=3, seed=5)[0], config=config)
+    assert result["generated"] == pytest.approx(figures, nan_ok=True)
+    other, _ = generate(tiny_weights, n=3, seed=0)
     assert result["generated"] != pytest.approx(loop_grid.grid_figures(other, config=config),
                                                 nan_ok=True)
