@@ -124,10 +124,8 @@ def check_writable(folder: str | Path, *, what: str, needed_bytes: int = 0) -> P
             raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(folder))
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f"{_TMP_PREFIX}{os.getpid()}-probe"
-        created = False
         try:
             with open(probe, "wb") as handle:
-                created = True
                 handle.write(b"\0" * 4096)  # a real block: a full disk fails here, not later
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -135,10 +133,7 @@ def check_writable(folder: str | Path, *, what: str, needed_bytes: int = 0) -> P
             error.filename = str(folder)  # the folder is what the user named, not the probe
             raise
         finally:
-            # Only a probe that was made: on a read-only file system even unlinking a missing
-            # file fails (EROFS), and that error, naming the probe, would replace the one above.
-            if created:
-                probe.unlink(missing_ok=True)
+            _discard(probe)
     check_free_space(folder, needed_bytes, what=what)
     return folder
 
