@@ -279,7 +279,8 @@ def _loop_tempo(path: Path, f: sf.SoundFile, config: Config) -> tuple[float, str
         return bpm, "name"
     if not config.detect_tempo:
         raise LoopError(f"{path}: no tempo in the file name (expected a number like "
-                        f"'_124_' or '124bpm'); rename it or set detect_tempo=True")
+                        f"'_124_' or '124bpm'); rename it, or detect tempos: "
+                        f"--detect-tempo (Config.detect_tempo=True)")
     head = _read(path, f, int(TEMPO_READ_S * f.samplerate))
     _check_finite(path, head)
     f.seek(0)

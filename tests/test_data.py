@@ -228,7 +228,8 @@ def bad_folder(tmp_path):
         "silent_125_Full.wav": "silent",
         "nan_125_Full.wav": "NaN or infinite",
         "surround_125_Full.wav": "6 channels; expected mono or stereo",
-        "notempo_Full.wav": "no tempo in the file name",
+        "notempo_Full.wav": "no tempo in the file name (expected a number like '_124_' or "
+                            "'124bpm'); rename it, or detect tempos: --detect-tempo",
         "slow_90_Full.wav": "at 90 bpm are 19600 samples",
     }
     return tmp_path, expected
