@@ -101,17 +101,21 @@ def test_the_loops_side_is_the_noisy_copies_the_model_trains_on(diagnose, tiny_w
     _, config = load_generator(tiny_weights)
     loops = load_training_loops(demo_folder, config)
     augmented = loops.augment(rng=np.random.default_rng(config.seed))
-    copies = diagnose.first_noisy_copies(augmented, config=config)
-    assert copies.shape == loops.audio.shape
+    # augment's order is loop-major: loop i's copies are rows i * copies .. (i + 1) * copies - 1
+    # (the noise bound below fails for any other pairing of rows with loops).
+    copies = augmented.reshape(len(loops), config.noise_copies, *augmented.shape[1:])[:, 0]
     noise = (copies - loops.audio)[:, : loops.lengths.min()]
     bound = (config.noise_amplitude + 1) / 2**23  # + the rounding to 24-bit integers
     assert 0.5 * bound < np.abs(noise).max() <= bound  # each row carries the augmentation's noise
     noisy = np.round(diagnose.slot_levels(copies, config=config), 2)
     clean = np.round(diagnose.slot_levels(loops.audio, config=config), 2)
-    assert np.array_equal(result["levels_db"]["training"], noisy)
+    second = np.round(diagnose.slot_levels(augmented[1::config.noise_copies], config=config), 2)
     assert not np.array_equal(noisy, clean)  # the noise lifts the quietest slots
+    assert np.abs(noisy - second).max() > 0.1  # another copy's noise lifts them by another amount
+    np.testing.assert_array_equal(result["levels_db"]["training"], noisy)
     assert result["tempo"]["training"]["tempo"] == pytest.approx(
         diagnose.tempo_parts(copies, config=config)["tempo"])
+    np.testing.assert_array_equal(diagnose.first_noisy_copies(augmented, config=config), copies)
 
 
 def test_tempo_parts_count_flux_per_clip_not_per_set(diagnose, rng):

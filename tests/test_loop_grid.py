@@ -39,6 +39,41 @@ def test_a_slower_loops_kick_lands_later_by_the_tempo_difference(loop_grid, rng)
     assert spread == pytest.approx(expected, abs=0.8)  # two grids: the spread is their distance
 
 
+def test_the_kick_is_the_flux_weighted_mean_within_15_ms_of_the_beat(loop_grid, monkeypatch):
+    from beatgan import metrics
+
+    config = Config()  # 2 beats at 125 bpm: one beat after the downbeat, at 480 ms
+    times_s = np.arange(0, 960) / 1000  # a 1 ms frame grid
+    low = np.zeros((2, times_s.size))
+    for ms, mass in ((484, 2.0), (468, 1.0),  # within 15 ms of the beat: +4 ms, -12 ms
+                     (500, 3.0), (455, 5.0),  # 20 ms late, 25 ms early: outside it
+                     (300, 7.0)):  # far off
+        low[0, ms] = mass
+    low[1, 505] = 1.0  # a kick 25 ms late only: none within the window
+    flux = np.stack([low, np.ones_like(low)], axis=1)  # (n, bands, T); the high band is ignored
+    monkeypatch.setattr(metrics, "onset_bands", lambda mono, *, config: (times_s, flux))
+    offsets = loop_grid.kick_offsets_ms(np.zeros((2, config.slice_len, 2), np.float32), config=config)
+    # By hand: (2 x +4 + 1 x -12) / (2 + 1) = -4/3 ms; the second clip has no flux there.
+    assert offsets[0] == pytest.approx(-4 / 3, abs=1e-9)
+    assert np.isnan(offsets[1])
+
+
+def test_a_kick_25_ms_after_the_beat_is_outside_the_window(loop_grid):
+    config = Config()
+    t = np.arange(int(0.1 * config.sample_rate_hz)) / config.sample_rate_hz
+    thump = np.sin(2 * np.pi * 60 * t) * np.exp(-t / 0.03)
+    beat = int(round(60.0 / config.bpm * config.sample_rate_hz))
+    audio = np.zeros((2, config.slice_len, 2), np.float32)
+    for clip, late_ms in enumerate((5, 25)):  # no noise: only the thumps make flux
+        audio[clip, : t.size] += thump[:, None]  # the downbeat
+        start = beat + int(round(late_ms / 1000 * config.sample_rate_hz))
+        audio[clip, start:start + t.size] += thump[:, None]
+    on_beat = loop_grid.kick_offsets_ms(kicks(125, config, np.random.default_rng(0)), config=config)[0]
+    late, outside = loop_grid.kick_offsets_ms(audio, config=config)
+    assert late - on_beat == pytest.approx(5, abs=0.8)  # 5 ms late reads 5 ms later
+    assert np.isnan(outside)  # 25 ms late: its flux (from 2 ms before it) misses the +-15 ms window
+
+
 def test_silence_has_no_kick_offset(loop_grid):
     config = Config()
     assert np.isnan(loop_grid.kick_offsets_ms(np.zeros((1, config.slice_len, 2), np.float32),

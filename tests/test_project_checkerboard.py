@@ -13,6 +13,24 @@ def projector(bench_script):
     return bench_script("project_checkerboard")
 
 
+@pytest.fixture(scope="module")
+def biased_weights(tmp_path_factory):
+    """``tiny_weights`` with every bias set non-zero: a fresh generator's are all 0, so a copy that
+    zeroed them would read as one that kept them."""
+    from beatgan import Config
+    from beatgan.export import export_weights
+    from beatgan.model import build_discriminator, build_generator
+
+    config = Config(model_dim=2, batch_size=2)
+    generator = build_generator(config)
+    rng = np.random.default_rng(7)
+    for layer in generator.layers:
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(rng.uniform(0.1, 0.5, layer.bias.shape).astype(np.float32))
+    return export_weights(generator, build_discriminator(config), config=config,
+                          folder=tmp_path_factory.mktemp("biased"))
+
+
 @pytest.mark.parametrize("taps, stride", [(25, 4), (7, 4), (9, 2)])
 def test_equalised_kernel_is_the_nearest_with_equal_phase_sums(projector, rng, taps, stride):
     kernel = rng.standard_normal((taps, 3, 2))
@@ -31,22 +49,27 @@ def test_a_kernel_without_a_checkerboard_is_left_as_it_is(projector, rng):
     np.testing.assert_allclose(projector.equalize_phase_sums(kernel, 2), kernel, atol=1e-12)
 
 
-def test_the_script_projects_only_the_chosen_layers_into_a_loadable_copy(projector, tiny_weights,
+def test_the_script_projects_only_the_chosen_layers_into_a_loadable_copy(projector, biased_weights,
                                                                           tmp_path, capsys):
     from beatgan.generation import load_generator
 
-    rows = projector.main(["--weights", str(tiny_weights), "--layers", "1,4", "--out", str(tmp_path / "p")])
+    rows = projector.main(["--weights", str(biased_weights), "--layers", "1,4", "--out", str(tmp_path / "p")])
     assert [row["layer"] for row in rows] == ["g_upconv1", "g_upconv4"]
     assert all(row["spread_before"] > 0.1 and row["spread_after"] < 1e-6 for row in rows)
     assert all(0 < row["energy_removed"] < 1 for row in rows)
     assert "g_upconv4: checkerboard spread" in capsys.readouterr().out
-    before, _ = load_generator(tiny_weights)
+    before, _ = load_generator(biased_weights)
     after, config = load_generator(tmp_path / "p")
-    assert config == load_generator(tiny_weights)[1]
+    assert config == load_generator(biased_weights)[1]
     for old, new in zip(before.layers, after.layers):
         for a, b in zip(old.get_weights(), new.get_weights()):
             changed = not np.array_equal(a, b)
             assert changed == (old.name in ("g_upconv1", "g_upconv4") and a.ndim == 3), old.name
+    # The projection moves the kernel's taps only: a projected layer keeps its (non-zero) bias.
+    for name in ("g_upconv1", "g_upconv4"):
+        bias = before.get_layer(name).get_weights()[1]
+        assert bias.min() >= 0.1
+        np.testing.assert_array_equal(after.get_layer(name).get_weights()[1], bias, err_msg=name)
 
 
 def test_the_script_refuses_a_layer_the_generator_lacks(projector, tiny_weights, tmp_path):
