@@ -281,11 +281,12 @@ def _train_config(args: argparse.Namespace) -> Config:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     _set_backend(args.backend)
-    from .training import check_generable, refuse_weights_folder
+    from .training import check_generable, check_resume_config, refuse_weights_folder
 
     refuse_weights_folder(args.out)  # before its config.json is read as a run's
     config = _train_config(args)
     check_generable(config)  # before minutes of loading
+    check_resume_config(args.out, config)  # a changed config cannot resume: say so now
     import numpy as np
 
     from .backends.compile_cache import use_run_compile_cache

@@ -284,21 +284,30 @@ def refuse_weights_folder(run_dir: str | Path) -> None:
                          f"--out NEW_FOLDER)")
 
 
+def check_resume_config(run_dir: str | Path, config: Config) -> bool:
+    """Whether ``run_dir`` holds a run to resume (a checkpoint beside its ``config.json``);
+    ValueError when that run's config is not ``config``. Writes nothing, so the command line can
+    ask before minutes of loading loops."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not (path.exists() and ckpt.latest_checkpoint(run_dir / ckpt.CHECKPOINT_DIR) is not None):
+        return False
+    stored = Config.load(path)
+    if stored != config:
+        changed = {k: (v, getattr(config, k)) for k, v in stored.to_dict().items()
+                   if getattr(config, k) != v}
+        raise ValueError(f"{run_dir} holds a run with another config; changed (run, now): "
+                         f"{changed}. Use a new run_dir or the run's own config.")
+    return True
+
+
 def _check_run_config(run_dir: Path, config: Config) -> None:
     """Write run_dir/config.json, or check that a run being resumed used the same config.
 
     A folder without checkpoints holds nothing to resume: its config is simply replaced.
     """
-    path = run_dir / "config.json"
-    if path.exists() and ckpt.latest_checkpoint(run_dir / ckpt.CHECKPOINT_DIR) is not None:
-        stored = Config.load(path)
-        if stored != config:
-            changed = {k: (v, getattr(config, k)) for k, v in stored.to_dict().items()
-                       if getattr(config, k) != v}
-            raise ValueError(f"{run_dir} holds a run with another config; changed (run, now): "
-                             f"{changed}. Use a new run_dir or the run's own config.")
-    else:
-        config.save(path)
+    if not check_resume_config(run_dir, config):
+        config.save(run_dir / "config.json")
 
 
 def _check_data(data: np.ndarray, config: Config) -> np.ndarray:

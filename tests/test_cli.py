@@ -317,7 +317,10 @@ def test_out_of_range_arguments_are_refused_before_any_work(argv, expected, caps
     assert expected in capsys.readouterr().err
 
 
-def test_resuming_without_config_flags_uses_the_runs_config(demo_folder, tmp_path, capsys):
+def test_resuming_without_config_flags_uses_the_runs_config(demo_folder, tmp_path, capsys,
+                                                           monkeypatch):
+    from beatgan import cli
+
     run = tmp_path / "run"
     base = ["train", "--data", str(demo_folder), "--out", str(run)]
     assert main(base + ["--iterations", "1", "--model-dim", "2", "--batch-size", "2"]) == 0
@@ -325,8 +328,13 @@ def test_resuming_without_config_flags_uses_the_runs_config(demo_folder, tmp_pat
     assert "trained to iteration 2 (resumed at 1)" in capsys.readouterr().out
     assert main(base + ["--iterations", "2"]) == 0
     assert "already at iteration 2: nothing to train" in capsys.readouterr().out
+    loaded = []  # a changed config is refused before the loops are loaded (minutes for a pack)
+    monkeypatch.setattr(cli, "_load_training_data", lambda *args, **kwargs: loaded.append(args))
     assert main(base + ["--iterations", "3", "--model-dim", "4"]) == 2  # a changed config
-    assert "holds a run with another config" in capsys.readouterr().err
+    assert "holds a run with another config; changed (run, now): {'model_dim': (2, 4)}" in \
+        capsys.readouterr().err
+    assert loaded == []
+    assert Config.load(run / "config.json").model_dim == 2  # the run's own config is kept
 
 
 def test_warnings_are_one_line_from_the_command(demo_folder, tmp_path):
