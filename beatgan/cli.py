@@ -586,7 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true",
                    help="use the last raw generator weights instead of their moving average")
 
-    p = command("loop", _cmd_loop, "export a DAW-ready loop (44.1 kHz, 24-bit) from generated bars")
+    p = command("loop", _cmd_loop, "export a DAW-ready loop (44.1 kHz, 24-bit, tempo tagged) from "
+                "generated bars")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help=weights_help)
     p.add_argument("--out", type=Path, default=Path("generated_output/loops"),
                    help="folder for the loop WAV and its .json (default generated_output/loops)")

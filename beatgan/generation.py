@@ -441,7 +441,8 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
     ``loop_export.daw_loop_file_name(...)`` in ``out_dir`` (tagged by ``loop_name_tags`` when
     ``variation`` or the rate is not the default), is 24-bit at ``out_rate_hz``
     (default ``config.source_rate_hz``, 44.1 kHz), ``bars * 4`` beats
-    long at ``config.bpm`` and seamless when looped (``beatgan.loop_export``). A ``.json`` of
+    long at ``config.bpm``, seamless when looped (``beatgan.loop_export``) and tagged with its
+    tempo and loop points for DAWs (``loop_export.loop_wav_bytes``). A ``.json`` of
     the same name records structure, bpm, seed, index, variation, the latent vectors and
     ``weights``: which weights made the loop, as ``beats.json`` records it
     (``export.weights_provenance``; for a weights folder computed here when not given; null
@@ -469,7 +470,7 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
             "variation": variation, "fade_ms": fade_ms,
             "latents": {k: [float(v) for v in z] for k, z in latents.items()}, "weights": weights}
     fileio.write_files_atomically({
-        path: fileio.wav_bytes(loop_export.float_to_pcm24(loop), sample_rate_hz=rate),
+        path: loop_export.loop_wav_bytes(loop, sample_rate_hz=rate, bpm=config.bpm, bars=bars),
         path.with_suffix(".json"): (json.dumps(meta, indent=2, sort_keys=True, allow_nan=False)
                                     + "\n").encode()}, what=f"writing a loop to {out_dir}")
     return path

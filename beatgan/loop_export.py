@@ -218,3 +218,14 @@ def write_wav24(x: np.ndarray, path: str | Path, *, sample_rate_hz: int) -> Path
 
     return atomic_write_bytes(path, wav_bytes(float_to_pcm24(x), sample_rate_hz=sample_rate_hz),
                               what=f"writing {Path(path).name}")
+
+
+def loop_wav_bytes(loop: np.ndarray, *, sample_rate_hz: int, bpm: float, bars: int) -> bytes:
+    """A DAW loop's WAV file: ``loop`` (time, channels) float as 24-bit PCM, tagged as a loop of
+    ``bars`` 4/4 bars at ``bpm`` (``wav_loop_info``: the ``acid`` tempo and a ``smpl`` loop
+    over the whole file), so a DAW stretches it to the project's tempo without guessing."""
+    from .fileio import wav_bytes
+    from .wav_loop_info import add_loop_chunks
+
+    return add_loop_chunks(wav_bytes(float_to_pcm24(loop), sample_rate_hz=sample_rate_hz),
+                           bpm=bpm, beats=bars * BEATS_PER_BAR, beats_per_bar=BEATS_PER_BAR)

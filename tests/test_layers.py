@@ -16,7 +16,7 @@ PACKAGE = Path(beatgan.__file__).parent
 LAYERS = {
     "core": {"config", "audio", "audio_files", "tempo", "tempo_change", "augmentation", "data",
              "model", "polyphase", "upsampling", "ema", "export", "fileio", "checkpoint", "backends", "training",
-             "tensorboard_log", "generation", "loop_export", "synth", "quiet", "interrupts",
+             "tensorboard_log", "generation", "loop_export", "wav_loop_info", "synth", "quiet", "interrupts",
              "stability", "warm_start"},
     "evaluation": {"similarity", "novelty", "metrics", "goals", "plots"},
     "app": {"workflows", "similarity_examples", "notebook", "cli", "app", "selection", "__init__",

@@ -1,0 +1,87 @@
+"""Loop metadata inside a WAV file: the chunks DAWs and samplers read to play a file as a loop.
+
+- ``acid`` (the ACID loop-info chunk; Ableton Live, FL Studio, REAPER and others read it): the
+  file is a loop to be stretched to the project's tempo, ``beats`` beats long in 4/4 at
+  ``bpm``. A DAW then places it on the grid at the right length instead of guessing its tempo.
+- ``smpl`` (the RIFF sampler chunk): one forward loop over every frame, start to last frame
+  (inclusive, as the chunk counts), for samplers that loop a file by its loop points.
+
+soundfile (libsndfile) reads both chunks but offers no way to write them from Python, and each
+is a fixed little-endian record, so they are packed here (``struct``) and inserted into the
+bytes soundfile wrote, before the ``data`` chunk: some readers stop parsing at ``data``.
+"""
+
+from __future__ import annotations
+
+import struct
+
+#: ACID flags (a bit mask): 0x01 one-shot (off: a loop), 0x02 root note set, 0x04 stretch.
+ACID_STRETCH = 0x04
+#: The ACID chunk's second, undocumented short: every ACID file sets it to 0x8000.
+_ACID_RESERVED = 0x8000
+#: MIDI note of the ``smpl`` chunk's unity pitch (middle C): drums are not tuned to a note.
+SMPL_UNITY_NOTE = 60
+
+
+def riff_chunks(wav: bytes) -> list[tuple[bytes, int, int]]:
+    """The top-level chunks of a RIFF/WAVE file: ``(id, offset of the id, data size in bytes)``.
+
+    ValueError for bytes that are not a RIFF/WAVE file or whose chunks run past its end.
+    """
+    if len(wav) < 12 or wav[:4] != b"RIFF" or wav[8:12] != b"WAVE":
+        raise ValueError("not a RIFF/WAVE file")
+    chunks, offset = [], 12
+    while offset + 8 <= len(wav):
+        chunk_id, size = wav[offset:offset + 4], struct.unpack_from("<I", wav, offset + 4)[0]
+        if offset + 8 + size > len(wav):
+            raise ValueError(f"WAV chunk {chunk_id!r} at byte {offset} runs past the file's end")
+        chunks.append((chunk_id, offset, size))
+        offset += 8 + size + (size & 1)  # chunks are padded to an even length
+    return chunks
+
+
+def acid_chunk(*, bpm: float, beats: int, beats_per_bar: int = 4) -> bytes:
+    """The ``acid`` chunk (id, size, 24 bytes): a stretchable loop of ``beats`` beats at ``bpm``.
+
+    Field order as libsndfile reads it: flags, root note, 0x8000, 0.0, beats, meter
+    denominator, meter numerator, tempo (a 32-bit float).
+    """
+    if not (beats >= 1 and bpm > 0 and beats_per_bar >= 1):
+        raise ValueError(f"a loop needs beats >= 1 and bpm > 0, got {beats} beats at {bpm} bpm")
+    body = struct.pack("<IHHfIHHf", ACID_STRETCH, 0, _ACID_RESERVED, 0.0, int(beats), 4,
+                       int(beats_per_bar), float(bpm))
+    return b"acid" + struct.pack("<I", len(body)) + body
+
+
+def smpl_chunk(*, frames: int, sample_rate_hz: int) -> bytes:
+    """The ``smpl`` chunk (id, size, 36 + 24 bytes): one forward loop over frames 0..frames - 1."""
+    if frames < 1:
+        raise ValueError(f"a loop needs at least one frame, got {frames}")
+    period_ns = int(1e9 / sample_rate_hz)  # the sample period, as libsndfile writes it
+    header = struct.pack("<9I", 0, 0, period_ns, SMPL_UNITY_NOTE, 0, 0, 0, 1, 0)
+    # cue id, type 0 (forward), start, end (the last frame played), fraction, play count 0 (forever)
+    loop = struct.pack("<6I", 0, 0, 0, int(frames) - 1, 0, 0)
+    return b"smpl" + struct.pack("<I", len(header + loop)) + header + loop
+
+
+def add_loop_chunks(wav: bytes, *, bpm: float, beats: int, beats_per_bar: int = 4) -> bytes:
+    """``wav`` (a RIFF/WAVE file's bytes, PCM) with ``acid`` and ``smpl`` chunks before ``data``.
+
+    The whole file is the loop: ``beats`` beats at ``bpm``; the frame count and sample rate come
+    from its ``fmt `` and ``data`` chunks. The audio bytes are unchanged. ValueError for a file
+    without ``fmt `` or ``data``, or one that already carries either chunk.
+    """
+    chunks = {chunk_id: (offset, size) for chunk_id, offset, size in riff_chunks(wav)}
+    if b"fmt " not in chunks or b"data" not in chunks:
+        raise ValueError("a WAV file needs a 'fmt ' and a 'data' chunk")
+    if b"acid" in chunks or b"smpl" in chunks:
+        raise ValueError("the WAV file already carries loop information (acid or smpl)")
+    fmt_offset, _ = chunks[b"fmt "]
+    sample_rate_hz = struct.unpack_from("<I", wav, fmt_offset + 12)[0]
+    block_align = struct.unpack_from("<H", wav, fmt_offset + 20)[0]
+    data_offset, data_size = chunks[b"data"]
+    frames = data_size // block_align
+    extra = (acid_chunk(bpm=bpm, beats=beats, beats_per_bar=beats_per_bar)
+             + smpl_chunk(frames=frames, sample_rate_hz=sample_rate_hz))
+    riff_size = struct.unpack_from("<I", wav, 4)[0] + len(extra)
+    return b"RIFF" + struct.pack("<I", riff_size) + wav[8:data_offset] + extra + wav[data_offset:]
