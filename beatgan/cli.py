@@ -183,6 +183,8 @@ def _at_most(limit: int, *, low: int = 1) -> Callable[[str], int]:
 
 #: Bounds of ``loop``: 1024 bars is 33 minutes at 125 bpm; index N draws N + 1 latent vectors.
 MAX_BARS, MAX_INDEX = 1024, 99_999
+#: ``loop --count``: a 4-bar loop is 2 MB, so 1000 loops are 2 GB.
+MAX_COUNT = 1000
 
 
 def _require_weights(folder: str | Path) -> None:
@@ -371,12 +373,23 @@ def _cmd_loop(args: argparse.Namespace) -> int:
     from .fileio import output_folder
     from .generation import load_generator, make_loop
 
+    from tqdm.auto import tqdm
+
+    last = args.index + args.count - 1
+    if last > MAX_INDEX:
+        raise ValueError(f"--index {args.index} --count {args.count} reaches beat {last}; the "
+                         f"last index is {MAX_INDEX}")
+    indices = range(args.index, last + 1)
     with output_folder(args.out, what=f"writing a loop to {args.out}"):
         model, config = load_generator(args.weights)
-        path = make_loop(model, config=config, out_dir=args.out, structure=args.structure,
-                         bars=args.bars, seed=args.seed, index=args.index,
-                         weights=weights_provenance(args.weights))
-    print(f"wrote {path}")
+        weights = weights_provenance(args.weights)
+        # Each loop is written whole before the next is made: an error keeps the ones before it.
+        paths = [make_loop(model, config=config, out_dir=args.out, structure=args.structure,
+                           bars=args.bars, seed=args.seed, index=index, weights=weights)
+                 for index in tqdm(indices, desc="loops", unit="loop", dynamic_ncols=True,
+                                   disable=len(indices) == 1 or None)]
+    print(f"wrote {paths[0]}" if len(paths) == 1 else
+          f"wrote {len(paths)} loops to {args.out} ({paths[0].name} ... {paths[-1].name})")
     return 0
 
 
@@ -601,6 +614,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=_at_most(MAX_INDEX, low=0), default=0,
                    help="which of the seed's latent vectors is A: beat outputNNN of generate "
                         "(default 0)")
+    p.add_argument("--count", type=_at_most(MAX_COUNT), default=1,
+                   help=f"loops to write, one per beat from --index on (INDEX, INDEX + 1, ...), "
+                        f"at most {MAX_COUNT} (default 1)")
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
 
     p = command("score", _cmd_score, "score generated beats for similarity to the training loops")

@@ -77,6 +77,25 @@ def test_loop_records_the_weights_as_generate_does(tiny_weights, tmp_path, capsy
     assert meta["weights"]["path"] == str(tiny_weights / "generator.weights.h5")
 
 
+def test_loop_count_writes_a_loop_per_beat_as_single_calls_would(tiny_weights, tmp_path, capsys):
+    common = ["loop", "--weights", str(tiny_weights), "--structure", "AABB", "--seed", "7"]
+    assert main(common + ["--index", "2", "--count", "3", "--out", str(tmp_path / "pack")]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 3 loops to" in out and "_a002.wav ... beatgan_125bpm_AABB_4bars_seed7_a004" in out
+    names = sorted(p.name for p in (tmp_path / "pack").glob("*.wav"))
+    assert names == [f"beatgan_125bpm_AABB_4bars_seed7_a00{i}.wav" for i in (2, 3, 4)]
+    for index in (2, 4):  # the same bytes as ``loop --index I`` alone
+        single = tmp_path / f"single{index}"
+        assert main(common + ["--index", str(index), "--out", str(single)]) == 0
+        (wav,) = single.glob("*.wav")
+        assert wav.read_bytes() == (tmp_path / "pack" / wav.name).read_bytes()
+    capsys.readouterr()
+    # A range past the last index is refused before the model loads or a file is written.
+    assert main(common + ["--index", "99998", "--count", "3", "--out", str(tmp_path / "x")]) == 2
+    assert "reaches beat 100000; the last index is 99999" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_score_json_counts_a_copied_training_loop_as_similar(demo_folder, tmp_path, capsys):
     """A generated folder holding a training loop's own segment scores 0 against it."""
     from beatgan.data import load_loops
@@ -304,6 +323,7 @@ def test_score_with_metrics_prints_both_reports(demo_folder, tmp_path, capsys):
     (["app", "--port", "70000"], "expected a whole number 1-65535"),
     (["loop", "--bars", "400000"], "expected a whole number 1-1024"),
     (["loop", "--index", "99999999"], "expected a whole number 0-99999"),
+    (["loop", "--count", "0"], "expected a whole number 1-1000"),
     (["score", "--threshold", "-1"], "expected a number >= 0"),
     (["score", "--max-shift-ms", "-5"], "expected a number >= 0"),
     (["demo-data", "x", "--bpm", "1"], "--bpm takes tempos from 40 to 300"),
