@@ -369,11 +369,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_loop(args: argparse.Namespace) -> int:
     _require_weights(args.weights)
     _set_backend(args.backend)
+    from tqdm.auto import tqdm
+
     from .export import weights_provenance
     from .fileio import output_folder
     from .generation import load_generator, make_loop
-
-    from tqdm.auto import tqdm
 
     last = args.index + args.count - 1
     if last > MAX_INDEX:
