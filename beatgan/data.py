@@ -4,8 +4,9 @@ The pipeline per file (``load_loops``), as in BeatGAN (2018) but without its tem
 
 1. open it with soundfile (any format and bit depth soundfile reads) and read only the frames
    the segment needs, plus the few the anti-aliasing filters reach past it;
-2. tempo from the file name (``bpm_from_name``), else estimated with librosa when
-   ``Config.detect_tempo`` is set, else the file is skipped;
+2. tempo from the file name (``bpm_from_name``), else from the file's ACID chunk
+   (``bpm_from_acid``: loop packs and beatgan's own loops carry one), else estimated with
+   librosa when ``Config.detect_tempo`` is set, else the file is skipped;
 3. mono -> two equal channels; another rate -> ``Config.source_rate_hz`` (44.1 kHz) with a
    Kaiser-window polyphase filter; optionally brought to ``Config.target_bpm``;
 4. decimate to ``Config.sample_rate_hz`` (14.7 kHz): ``"polyphase"`` (anti-aliased, default) or
@@ -38,7 +39,7 @@ from . import audio
 from .audio_files import LoopError, LoopWarning, find_audio_files, scan_folder
 from .augmentation import augment
 from .config import MAX_SAMPLE_24, Config
-from .tempo import TEMPO_READ_S, bpm_from_name, detect_bpm
+from .tempo import TEMPO_READ_S, bpm_from_acid, bpm_from_name, detect_bpm
 from .tempo_change import change_tempo, speed_ratio, tempo_change_margin
 
 #: A segment whose peak is below this (-90 dBFS) counts as silent.
@@ -52,7 +53,7 @@ class LoopReport:
     """What happened to one file.
 
     status: "loaded" or "skipped"; reason: why it was skipped ("" when loaded).
-    bpm: tempo used (None if unknown); bpm_source: "name", "detected" or "".
+    bpm: tempo used (None if unknown); bpm_source: "name", "acid", "detected" or "".
     length: samples of real audio in its segment at the model rate (0 when skipped).
     notes: what was done on the way, e.g. "resampled from 8000 Hz", "mono -> stereo", "padded".
     """
@@ -273,14 +274,18 @@ def _open_loop(path: Path, config: Config) -> sf.SoundFile:
 
 
 def _loop_tempo(path: Path, f: sf.SoundFile, config: Config) -> tuple[float, str]:
-    """(bpm, "name") from the file name, else (bpm, "detected") by librosa when allowed."""
+    """(bpm, "name") from the file name, else (bpm, "acid") from its ACID chunk, else
+    (bpm, "detected") by librosa when allowed."""
     bpm = bpm_from_name(path.name)
     if bpm is not None:
         return bpm, "name"
+    bpm = bpm_from_acid(path)
+    if bpm is not None:
+        return bpm, "acid"
     if not config.detect_tempo:
         raise LoopError(f"{path}: no tempo in the file name (expected a number like "
-                        f"'_124_' or '124bpm'); rename it, or detect tempos: "
-                        f"--detect-tempo (Config.detect_tempo=True)")
+                        f"'_124_' or '124bpm') or in an ACID chunk; rename it, or detect "
+                        f"tempos: --detect-tempo (Config.detect_tempo=True)")
     head = _read(path, f, int(TEMPO_READ_S * f.samplerate))
     _check_finite(path, head)
     f.seek(0)

@@ -9,10 +9,12 @@
 soundfile (libsndfile) reads both chunks but offers no way to write them from Python, and each
 is a fixed little-endian record, so they are packed here (``struct``) and inserted into the
 bytes soundfile wrote, before the ``data`` chunk: some readers stop parsing at ``data``.
+``read_acid`` reads the tempo back from any WAV file's ``acid`` chunk (a loop pack's, too).
 """
 
 from __future__ import annotations
 
+import os
 import struct
 
 #: ACID flags (a bit mask): 0x01 one-shot (off: a loop), 0x02 root note set, 0x04 stretch.
@@ -85,3 +87,30 @@ def add_loop_chunks(wav: bytes, *, bpm: float, beats: int, beats_per_bar: int = 
              + smpl_chunk(frames=frames, sample_rate_hz=sample_rate_hz))
     riff_size = struct.unpack_from("<I", wav, 4)[0] + len(extra)
     return b"RIFF" + struct.pack("<I", riff_size) + wav[8:data_offset] + extra + wav[data_offset:]
+
+
+def read_acid(path: str | os.PathLike) -> dict | None:
+    """``{"bpm", "beats", "meter": (numerator, denominator), "one_shot"}`` from a WAV file's
+    ``acid`` chunk, or None: no such chunk, not a RIFF/WAVE file, or a file that cannot be read.
+
+    The chunks are walked by their headers, seeking over the others (the audio too), so an
+    ``acid`` chunk after the audio, where some editors put it, is found as well.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            while len(header := handle.read(8)) == 8:
+                chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
+                if chunk_id == b"acid":
+                    body = handle.read(size)
+                    if len(body) < 24:
+                        return None
+                    flags, _, _, _, beats, den, num, bpm = struct.unpack_from("<IHHfIHHf", body)
+                    return {"bpm": float(bpm), "beats": beats, "meter": (num, den),
+                            "one_shot": bool(flags & 0x01)}
+                handle.seek(size + (size & 1), os.SEEK_CUR)
+    except OSError:
+        return None
+    return None

@@ -229,7 +229,8 @@ def bad_folder(tmp_path):
         "nan_125_Full.wav": "NaN or infinite",
         "surround_125_Full.wav": "6 channels; expected mono or stereo",
         "notempo_Full.wav": "no tempo in the file name (expected a number like '_124_' or "
-                            "'124bpm'); rename it, or detect tempos: --detect-tempo",
+                            "'124bpm') or in an ACID chunk; rename it, or detect tempos: "
+                            "--detect-tempo",
         "slow_90_Full.wav": "at 90 bpm are 19600 samples",
     }
     return tmp_path, expected
@@ -303,6 +304,67 @@ def test_tempo_detection_when_the_name_has_none(tmp_path):
     assert got.report[0].bpm_source == "detected"
     assert abs(got.bpm[0] / 124 - 1) <= 0.02
     assert got.lengths[0] == Config().segment_len(got.bpm[0])
+
+
+def acid_tagged(path, x, *, bpm, beats=8, after_data=False, one_shot=False):
+    """``x`` written as a 24-bit WAV at 44.1 kHz carrying an ACID chunk, before or after its audio."""
+    import struct
+
+    from beatgan.fileio import wav_bytes
+    from beatgan.loop_export import float_to_pcm24
+    from beatgan.wav_loop_info import acid_chunk, add_loop_chunks
+
+    plain = wav_bytes(float_to_pcm24(x), sample_rate_hz=RATE_HZ)
+    if after_data:  # where some editors append it
+        chunk = bytearray(acid_chunk(bpm=bpm, beats=beats))
+        chunk[8] |= 0x01 if one_shot else 0
+        wav = plain + bytes(chunk)
+        wav = wav[:4] + struct.pack("<I", len(wav) - 8) + wav[8:]
+    else:
+        wav = add_loop_chunks(plain, bpm=bpm, beats=beats)
+    path.write_bytes(wav)
+
+
+def test_an_acid_chunk_gives_the_tempo_when_the_name_has_none(tmp_path):
+    loop = synth.synthesize_loop(bpm=124, index=3)
+    acid_tagged(tmp_path / "mystery_Full.wav", loop, bpm=124)
+    acid_tagged(tmp_path / "appended_Full.wav", loop, bpm=124.5, after_data=True)
+    acid_tagged(tmp_path / "named_126_Full.wav", loop, bpm=124)  # the name wins
+    got, messages = load_warned(tmp_path)  # no detection: the chunk alone
+    assert messages == []
+    by_name = {p.name: r for p, r in zip(got.paths, got.report)}
+    assert [(by_name[n].bpm, by_name[n].bpm_source) for n in
+            ("appended_Full.wav", "mystery_Full.wav", "named_126_Full.wav")] == [
+        (124.5, "acid"), (124.0, "acid"), (126.0, "name")]
+    assert by_name["mystery_Full.wav"].length == Config().segment_len(124) == 14226
+    assert "acid" in got.report_table()
+
+
+@pytest.mark.parametrize("bpm, one_shot", [(0.0, False), (float("nan"), False), (500.0, False),
+                                           (124.0, True)])
+def test_an_acid_chunk_without_a_usable_loop_tempo_is_not_a_tempo(tmp_path, bpm, one_shot):
+    acid_tagged(tmp_path / "mystery_Full.wav", synth.synthesize_loop(bpm=124, index=3), bpm=124,
+                after_data=True, one_shot=one_shot)
+    if not one_shot:  # overwrite the tempo field: the last 4 bytes of the appended chunk
+        import struct
+
+        data = bytearray((tmp_path / "mystery_Full.wav").read_bytes())
+        data[-4:] = struct.pack("<f", bpm)
+        (tmp_path / "mystery_Full.wav").write_bytes(bytes(data))
+    with pytest.raises(LoopError, match=r"mystery_Full.wav: no tempo in the file name .* or in "
+                                        r"an ACID chunk"):
+        load_loops(tmp_path, Config())
+
+
+def test_a_beatgan_loop_renamed_loads_at_its_own_tempo(tiny_weights, tmp_path):
+    from beatgan.generation import make_loop
+
+    made = make_loop(tiny_weights, out_dir=tmp_path / "made", seed=1)
+    folder = tmp_path / "pack"
+    folder.mkdir()
+    made.rename(folder / "my_loop.wav")  # no tempo in its name any more
+    got, _ = load_warned(folder)
+    assert (got.report[0].bpm, got.report[0].bpm_source) == (125.0, "acid")
 
 
 def test_a_silent_file_without_a_tempo_is_skipped_not_given_the_prior(tmp_path):

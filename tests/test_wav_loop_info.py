@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from beatgan import fileio
-from beatgan.wav_loop_info import add_loop_chunks, riff_chunks
+from beatgan.wav_loop_info import acid_chunk, add_loop_chunks, read_acid, riff_chunks
 
 SFC_GET_INSTRUMENT = 0x10D0
 SFC_GET_LOOP_INFO = 0x10E0
@@ -118,3 +118,20 @@ def test_a_made_loop_tells_a_daw_its_bars_and_tempo(tiny_weights, tmp_path):
     info = libsndfile_loop_info(path)
     assert (info["bpm"], info["beats"], info["meter"]) == (config.bpm, 32, (4, 4))
     assert libsndfile_loops(path) == [(SF_LOOP_FORWARD, 0, frames, 0)]
+
+
+def test_read_acid_finds_the_chunk_before_or_after_odd_sized_audio(tmp_path, rng):
+    audio = rng.integers(-100, 100, (4801, 1)).astype(np.int16)
+    plain = fileio.wav_bytes(audio, sample_rate_hz=22050, subtype="PCM_U8")  # 4801 data bytes
+    assert riff_chunks(plain)[-1][2] % 2 == 1 and len(plain) % 2 == 0  # with its pad byte
+    before, after = tmp_path / "before.wav", tmp_path / "after.wav"
+    before.write_bytes(add_loop_chunks(plain, bpm=87.5, beats=6, beats_per_bar=3))
+    appended = plain + acid_chunk(bpm=87.5, beats=6, beats_per_bar=3)
+    after.write_bytes(appended[:4] + struct.pack("<I", len(appended) - 8) + appended[8:])
+    assert libsndfile_loop_info(after)["bpm"] == 87.5  # libsndfile finds it there too
+    for path in (before, after):
+        assert read_acid(path) == {"bpm": 87.5, "beats": 6, "meter": (3, 4), "one_shot": False}
+    (tmp_path / "plain.wav").write_bytes(plain)
+    (tmp_path / "text.wav").write_text("not audio")
+    assert read_acid(tmp_path / "plain.wav") is None and read_acid(tmp_path / "text.wav") is None
+    assert read_acid(tmp_path / "missing.wav") is None
