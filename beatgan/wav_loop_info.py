@@ -1,8 +1,8 @@
 """Loop metadata inside a WAV file: the chunks DAWs and samplers read to play a file as a loop.
 
-- ``acid`` (the ACID loop-info chunk; Ableton Live, FL Studio, REAPER and others read it): the
-  file is a loop to be stretched to the project's tempo, ``beats`` beats long in 4/4 at
-  ``bpm``. A DAW then places it on the grid at the right length instead of guessing its tempo.
+- ``acid`` (the ACID loop-info chunk of an "ACIDized" WAV, as loop libraries ship them, which
+  DAWs read): the file is a loop to be stretched to the project's tempo, ``beats`` beats long
+  in 4/4 at ``bpm``. A DAW then places it on the grid at the right length instead of guessing.
 - ``smpl`` (the RIFF sampler chunk): one forward loop over every frame, start to last frame
   (inclusive, as the chunk counts), for samplers that loop a file by its loop points.
 
