@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import __version__
-from .config import (DECIMATION_METHODS, DEFAULT_DATA_DIR, MAX_SEED, PHASE_SHUFFLE_PER,
-                     PRESETS, TEMPO_METHODS, UPSAMPLE_METHODS, Config, describe, preset)
+from .config import (DAW_RATES_HZ, DECIMATION_METHODS, DEFAULT_DATA_DIR, MAX_SEED,
+                     PHASE_SHUFFLE_PER, PRESETS, TEMPO_METHODS, UPSAMPLE_METHODS, Config, describe,
+                     preset)
 from .fileio import describe_os_error
 
 DEFAULT_WEIGHTS = "weights"
@@ -385,7 +386,8 @@ def _cmd_loop(args: argparse.Namespace) -> int:
         weights = weights_provenance(args.weights)
         # Each loop is written whole before the next is made: an error keeps the ones before it.
         paths = [make_loop(model, config=config, out_dir=args.out, structure=args.structure,
-                           bars=args.bars, seed=args.seed, index=index, weights=weights)
+                           bars=args.bars, seed=args.seed, index=index, weights=weights,
+                           out_rate_hz=args.rate)
                  for index in tqdm(indices, desc="loops", unit="loop", dynamic_ncols=True,
                                    disable=len(indices) == 1 or None)]
     print(f"wrote {paths[0]}" if len(paths) == 1 else
@@ -614,6 +616,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=_at_most(MAX_INDEX, low=0), default=0,
                    help="which of the seed's latent vectors is A: beat outputNNN of generate "
                         "(default 0)")
+    p.add_argument("--rate", type=int, choices=DAW_RATES_HZ, default=None, metavar="HZ",
+                   help="sample rate of the loop file, one of "
+                        f"{', '.join(map(str, DAW_RATES_HZ))} (default: the preset's source "
+                        "rate, 44100); other than the default, it is in the file name")
     p.add_argument("--count", type=_at_most(MAX_COUNT), default=1,
                    help=f"loops to write, one per beat from --index on (INDEX, INDEX + 1, ...), "
                         f"at most {MAX_COUNT} (default 1)")

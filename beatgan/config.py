@@ -31,6 +31,8 @@ PHASE_SHUFFLE_PER = ("batch", "example")
 _UPSAMPLE_MIN_TAPS = {"transposed": 1, "nearest": 4, "linear": 7}
 #: The four-bar structures of BeatGAN (2018): the demo pack's loops and the DAW loop export.
 STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
+#: Sample rates DAW projects run at: the rates a DAW loop file may have (``beatgan loop --rate``).
+DAW_RATES_HZ = (44100, 48000, 88200, 96000)
 #: The folder of training loops everything reads by default; only this folder, missing or
 #: empty, is stood in for by the synthetic demo pack (``workflows.load_training_loops``).
 DEFAULT_DATA_DIR = "ULTIMATE_DRUM_LOOPS"

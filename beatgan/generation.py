@@ -454,13 +454,13 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
         raise ValueError("make_loop needs the generator's config (pass config= or a weights folder)")
     structure = loop_export.check_structure(structure)
     loop_export.bar_pattern(structure, bars=bars)  # fail before running the generator
+    rate = loop_export.check_out_rate(config, bars=bars, out_rate_hz=out_rate_hz)
     latents = loop_latents(structure, latent_dim=config.latent_dim, seed=seed, index=index,
                            variation=variation)
     letters = list(latents)
     audio = run_generator(model, np.stack([latents[k] for k in letters]))
     loop = loop_export.build_loop(dict(zip(letters, audio)), structure=structure, bars=bars,
-                                  config=config, fade_ms=fade_ms, out_rate_hz=out_rate_hz)
-    rate = out_rate_hz or config.source_rate_hz
+                                  config=config, fade_ms=fade_ms, out_rate_hz=rate)
     name = loop_export.daw_loop_file_name(bpm=config.bpm, structure=structure, bars=bars,
                                           seed=seed, index=index,
                                           tags=loop_name_tags(variation, rate, config))

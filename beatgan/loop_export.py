@@ -33,7 +33,7 @@ from typing import Mapping
 import numpy as np
 
 from . import audio
-from .config import FULL_SCALE_24, MAX_SAMPLE_24, STRUCTURES, Config
+from .config import DAW_RATES_HZ, FULL_SCALE_24, MAX_SAMPLE_24, STRUCTURES, Config
 
 #: Beats in a bar (4/4 time).
 BEATS_PER_BAR = 4
@@ -153,6 +153,28 @@ def slot_lengths(config: Config, n_slots: int) -> list[int]:
              / Fraction(config.bpm).limit_denominator(1000))
     ends = [round(exact * (k + 1)) for k in range(n_slots)]
     return [end - start for start, end in zip([0, *ends[:-1]], ends)]
+
+
+def check_out_rate(config: Config, *, bars: int, out_rate_hz: int | None = None) -> int:
+    """The loop file's rate, ``out_rate_hz`` (default ``config.source_rate_hz``), once it is
+    known to hold ``bars`` bars as a whole number of samples (``build_loop`` cuts nothing off
+    and adds nothing, so the wrap stays seamless); else ValueError naming the rates of
+    ``DAW_RATES_HZ`` that do. At 126 bpm 4 bars last 7.619 s: 336,000 samples at 44.1 kHz,
+    365,714.3 at 48 kHz."""
+    rate = int(out_rate_hz or config.source_rate_hz)
+    n = sum(slot_lengths(config, bars * segments_per_bar(config)))  # at config.sample_rate_hz
+
+    def whole(rate_hz: int) -> bool:
+        return n * rate_hz % config.sample_rate_hz == 0
+
+    if not whole(rate):
+        fits = [str(r) for r in DAW_RATES_HZ if whole(r)]
+        samples = n * rate / config.sample_rate_hz
+        raise ValueError(f"{bars} bars at {config.bpm:g} bpm are {samples:.1f} samples at "
+                         f"{rate} Hz, not a whole number, so the loop could not wrap "
+                         f"seamlessly; rates that hold it whole: {', '.join(fits) or 'none'} Hz "
+                         f"(a DAW resamples a loop to its project's rate on import)")
+    return rate
 
 
 def build_loop(segments: Mapping[str, np.ndarray], *, structure: str, bars: int, config: Config,

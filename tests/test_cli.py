@@ -96,6 +96,19 @@ def test_loop_count_writes_a_loop_per_beat_as_single_calls_would(tiny_weights, t
     assert not (tmp_path / "x").exists()
 
 
+def test_loop_rate_writes_the_loops_at_that_rate_and_says_so_in_the_name(tiny_weights, tmp_path):
+    assert main(["loop", "--weights", str(tiny_weights), "--rate", "48000", "--count", "2",
+                 "--out", str(tmp_path)]) == 0
+    wavs = sorted(tmp_path.glob("*.wav"))
+    assert [p.name for p in wavs] == [f"beatgan_125bpm_AAAB_4bars_seed0_a00{i}_48000hz.wav"
+                                      for i in (0, 1)]
+    for wav in wavs:
+        info = sf.info(str(wav))
+        assert (info.samplerate, info.frames) == (48000, round(4 * 4 * 60 / TINY.bpm * 48000))
+        assert f"Tempo     : {TINY.bpm:f}" in info.extra_info  # libsndfile's reading of the tag
+        assert json.loads(wav.with_suffix(".json").read_text())["sample_rate_hz"] == 48000
+
+
 def test_score_json_counts_a_copied_training_loop_as_similar(demo_folder, tmp_path, capsys):
     """A generated folder holding a training loop's own segment scores 0 against it."""
     from beatgan.data import load_loops
@@ -324,6 +337,7 @@ def test_score_with_metrics_prints_both_reports(demo_folder, tmp_path, capsys):
     (["loop", "--bars", "400000"], "expected a whole number 1-1024"),
     (["loop", "--index", "99999999"], "expected a whole number 0-99999"),
     (["loop", "--count", "0"], "expected a whole number 1-1000"),
+    (["loop", "--rate", "22050"], "invalid choice: 22050 (choose from 44100, 48000, 88200, 96000)"),
     (["score", "--threshold", "-1"], "expected a number >= 0"),
     (["score", "--max-shift-ms", "-5"], "expected a number >= 0"),
     (["demo-data", "x", "--bpm", "1"], "--bpm takes tempos from 40 to 300"),

@@ -10,6 +10,7 @@ from beatgan.loop_export import (
     arrange,
     bar_pattern,
     build_loop,
+    check_out_rate,
     fade_edges,
     float_to_pcm24,
     daw_loop_file_name,
@@ -219,3 +220,34 @@ def test_pcm24_round_trip_is_exact(tmp_path, rng):
 def test_loop_file_name_says_tempo_and_structure():
     name = daw_loop_file_name(bpm=125.0, structure="aaab", bars=4, seed=3, index=7)
     assert name == "beatgan_125bpm_AAAB_4bars_seed3_a007.wav"
+
+
+@pytest.mark.parametrize("bpm, rate, fits", [
+    (125, 48000, None), (120, 96000, None), (126, 44100, None), (130, 88200, None),
+    (126, 48000, "365714.3 samples at 48000 Hz, not a whole number"),
+    (140, 96000, "rates that hold it whole: 44100, 88200 Hz"),
+])
+def test_a_loop_rate_must_hold_the_bars_as_whole_samples(bpm, rate, fits):
+    config = Config(bpm=bpm)
+    # By hand: 16 beats at 14.7 kHz, rounded to the sample, times rate / 14700.
+    n = round(16 * 60 / bpm * 14700)
+    assert (n * rate % 14700 == 0) == (fits is None)
+    if fits is None:
+        assert check_out_rate(config, bars=4, out_rate_hz=rate) == rate
+        assert build_loop({"A": np.zeros((16384, 2), np.float32)}, structure="A", bars=4,
+                          config=config, out_rate_hz=rate).shape[0] == n * rate // 14700
+    else:
+        with pytest.raises(ValueError, match=fits):
+            check_out_rate(config, bars=4, out_rate_hz=rate)
+
+
+def test_make_loop_refuses_a_rate_before_generating_or_writing(tiny_weights, tmp_path):
+    from beatgan.generation import load_generator, make_loop
+
+    model, config = load_generator(tiny_weights)
+    calls = []
+    model.predict_on_batch = lambda *args, **kwargs: calls.append(args)  # not reached
+    with pytest.raises(ValueError, match="4 bars at 126 bpm are 365714.3 samples at 48000 Hz"):
+        make_loop(model, config=config.replace(bpm=126), out_dir=tmp_path / "loops",
+                  out_rate_hz=48000)
+    assert calls == [] and not (tmp_path / "loops").exists()
