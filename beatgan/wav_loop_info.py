@@ -14,6 +14,7 @@ bytes soundfile wrote, before the ``data`` chunk: some readers stop parsing at `
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 
@@ -23,18 +24,28 @@ ACID_STRETCH = 0x04
 _ACID_RESERVED = 0x8000
 #: MIDI note of the ``smpl`` chunk's unity pitch (middle C): drums are not tuned to a note.
 SMPL_UNITY_NOTE = 60
+#: The ``acid`` chunk's body: flags, root note, 0x8000, 0.0, beats, meter denominator, meter
+#: numerator, tempo (the order libsndfile reads it in).
+_ACID = struct.Struct("<IHHfIHHf")
+#: Sizes a streaming writer leaves in a header it never went back to fill in.
+_UNSET_SIZES = (0, 0xFFFFFFFF)
 
 
 def riff_chunks(wav: bytes) -> list[tuple[bytes, int, int]]:
     """The top-level chunks of a RIFF/WAVE file: ``(id, offset of the id, data size in bytes)``.
 
-    ValueError for bytes that are not a RIFF/WAVE file or whose chunks run past its end.
+    ValueError for bytes that are not a RIFF/WAVE file or whose chunks run past its end. A
+    ``data`` chunk whose size a streaming writer left unset (0 or 0xFFFFFFFF) is the last one
+    listed: where it ends is not known.
     """
     if len(wav) < 12 or wav[:4] != b"RIFF" or wav[8:12] != b"WAVE":
         raise ValueError("not a RIFF/WAVE file")
     chunks, offset = [], 12
     while offset + 8 <= len(wav):
         chunk_id, size = wav[offset:offset + 4], struct.unpack_from("<I", wav, offset + 4)[0]
+        if chunk_id == b"data" and size in _UNSET_SIZES:
+            chunks.append((chunk_id, offset, size))
+            break
         if offset + 8 + size > len(wav):
             raise ValueError(f"WAV chunk {chunk_id!r} at byte {offset} runs past the file's end")
         chunks.append((chunk_id, offset, size))
@@ -45,13 +56,14 @@ def riff_chunks(wav: bytes) -> list[tuple[bytes, int, int]]:
 def acid_chunk(*, bpm: float, beats: int, beats_per_bar: int = 4) -> bytes:
     """The ``acid`` chunk (id, size, 24 bytes): a stretchable loop of ``beats`` beats at ``bpm``.
 
-    Field order as libsndfile reads it: flags, root note, 0x8000, 0.0, beats, meter
-    denominator, meter numerator, tempo (a 32-bit float).
+    ``_ACID`` gives the field order; the tempo is stored as a 32-bit float.
     """
-    if not (beats >= 1 and bpm > 0 and beats_per_bar >= 1):
-        raise ValueError(f"a loop needs beats >= 1 and bpm > 0, got {beats} beats at {bpm} bpm")
-    body = struct.pack("<IHHfIHHf", ACID_STRETCH, 0, _ACID_RESERVED, 0.0, int(beats), 4,
-                       int(beats_per_bar), float(bpm))
+    if not (1 <= beats <= 0xFFFFFFFF and 1 <= beats_per_bar <= 0xFFFF
+            and math.isfinite(bpm) and bpm > 0):
+        raise ValueError(f"a loop needs beats >= 1, beats_per_bar >= 1 and a finite bpm > 0, "
+                         f"got {beats} beats, {beats_per_bar} per bar, at {bpm} bpm")
+    body = _ACID.pack(ACID_STRETCH, 0, _ACID_RESERVED, 0.0, int(beats), 4, int(beats_per_bar),
+                      float(bpm))
     return b"acid" + struct.pack("<I", len(body)) + body
 
 
@@ -82,11 +94,12 @@ def add_loop_chunks(wav: bytes, *, bpm: float, beats: int, beats_per_bar: int = 
     sample_rate_hz = struct.unpack_from("<I", wav, fmt_offset + 12)[0]
     block_align = struct.unpack_from("<H", wav, fmt_offset + 20)[0]
     data_offset, data_size = chunks[b"data"]
-    frames = data_size // block_align
+    if block_align == 0 or data_size in _UNSET_SIZES:
+        raise ValueError("the WAV file's 'fmt ' or 'data' header holds no usable size")
     extra = (acid_chunk(bpm=bpm, beats=beats, beats_per_bar=beats_per_bar)
-             + smpl_chunk(frames=frames, sample_rate_hz=sample_rate_hz))
-    riff_size = struct.unpack_from("<I", wav, 4)[0] + len(extra)
-    return b"RIFF" + struct.pack("<I", riff_size) + wav[8:data_offset] + extra + wav[data_offset:]
+             + smpl_chunk(frames=data_size // block_align, sample_rate_hz=sample_rate_hz))
+    out = wav[12:data_offset] + extra + wav[data_offset:]
+    return b"RIFF" + struct.pack("<I", len(out) + 4) + b"WAVE" + out
 
 
 def read_acid(path: str | os.PathLike) -> dict | None:
@@ -94,22 +107,27 @@ def read_acid(path: str | os.PathLike) -> dict | None:
     ``acid`` chunk, or None: no such chunk, not a RIFF/WAVE file, or a file that cannot be read.
 
     The chunks are walked by their headers, seeking over the others (the audio too), so an
-    ``acid`` chunk after the audio, where some editors put it, is found as well.
+    ``acid`` chunk after the audio, where some editors put it, is found as well. The walk ends
+    at the RIFF size (a tag appended after it is not a chunk) and at a ``data`` chunk whose
+    size a streaming writer left unset (what follows it cannot be found).
     """
     try:
         with open(path, "rb") as handle:
             head = handle.read(12)
             if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
                 return None
-            while len(header := handle.read(8)) == 8:
+            end = 8 + struct.unpack_from("<I", head, 4)[0]
+            while handle.tell() + 8 <= end and len(header := handle.read(8)) == 8:
                 chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
                 if chunk_id == b"acid":
-                    body = handle.read(size)
-                    if len(body) < 24:
+                    body = handle.read(_ACID.size)
+                    if size < _ACID.size or len(body) < _ACID.size:
                         return None
-                    flags, _, _, _, beats, den, num, bpm = struct.unpack_from("<IHHfIHHf", body)
+                    flags, _, _, _, beats, den, num, bpm = _ACID.unpack(body)
                     return {"bpm": float(bpm), "beats": beats, "meter": (num, den),
                             "one_shot": bool(flags & 0x01)}
+                if chunk_id == b"data" and size in _UNSET_SIZES:
+                    return None
                 handle.seek(size + (size & 1), os.SEEK_CUR)
     except OSError:
         return None

@@ -101,11 +101,35 @@ def test_bytes_that_cannot_take_the_chunks_are_refused(make, said, rng):
         add_loop_chunks(wav, bpm=120, beats=4)
 
 
-@pytest.mark.parametrize("bpm, beats", [(0, 4), (120, 0), (-1, 4)])
-def test_a_loop_needs_beats_and_a_tempo(bpm, beats, rng):
-    with pytest.raises(ValueError, match="a loop needs beats >= 1 and bpm > 0"):
+@pytest.mark.parametrize("bpm, beats, per_bar", [(0, 4, 4), (120, 0, 4), (-1, 4, 4),
+                                                  (float("inf"), 4, 4), (float("nan"), 4, 4),
+                                                  (120, 4, 0), (120, 4, 70_000)])
+def test_a_loop_needs_beats_and_a_tempo(bpm, beats, per_bar, rng):
+    with pytest.raises(ValueError, match="a loop needs beats >= 1, beats_per_bar >= 1 and a "
+                                         "finite bpm > 0"):
         add_loop_chunks(fileio.wav_bytes(pcm24(rng, 10), sample_rate_hz=44100), bpm=bpm,
-                        beats=beats)
+                        beats=beats, beats_per_bar=per_bar)
+
+
+def test_headers_a_streaming_writer_left_unset_are_refused_or_end_the_search(tmp_path, rng):
+    plain = bytearray(fileio.wav_bytes(pcm24(rng, 100), sample_rate_hz=44100))
+    data_offset = riff_chunks(bytes(plain))[-1][1]
+    unset = bytes(plain[:data_offset + 4]) + struct.pack("<I", 0) + bytes(plain[data_offset + 8:])
+    with pytest.raises(ValueError, match="holds no usable size"):
+        add_loop_chunks(unset, bpm=120, beats=4)
+    # An acid chunk behind audio of unknown length cannot be found; behind the RIFF end, it
+    # is not a chunk of the file (an appended tag); cut short, it is not read.
+    tail = acid_chunk(bpm=120, beats=4)
+    for name, wav in (("unset.wav", unset + tail), ("past_end.wav", bytes(plain) + tail),
+                      ("short.wav", bytes(plain) + tail[:4] + struct.pack("<I", 20) + tail[8:28])):
+        if name == "short.wav":  # the RIFF size counts the short chunk
+            wav = wav[:4] + struct.pack("<I", len(wav) - 8) + wav[8:]
+        (tmp_path / name).write_bytes(wav)
+        assert read_acid(tmp_path / name) is None, name
+    # Written by add_loop_chunks, the RIFF size is the file's length - 8 whatever the input said.
+    stale = bytes(plain[:4]) + struct.pack("<I", 12345) + bytes(plain[8:])
+    tagged = add_loop_chunks(stale, bpm=120, beats=4)
+    assert struct.unpack_from("<I", tagged, 4)[0] == len(tagged) - 8
 
 
 def test_a_made_loop_tells_a_daw_its_bars_and_tempo(tiny_weights, tmp_path):
