@@ -92,8 +92,9 @@ class Config:
     decimation: str = _described("polyphase", "how audio goes from source to model rate: "
                                                "polyphase (anti-aliased) or naive (every n-th "
                                                "sample)")
-    detect_tempo: bool = _described(False, "estimate the tempo with librosa when a file name holds "
-                                           "no bpm, instead of skipping the file")
+    detect_tempo: bool = _described(False, "estimate the tempo with librosa when neither the file "
+                                           "name nor an ACID chunk gives one, instead of "
+                                           "skipping the file")
     target_bpm: float | None = _described(None, "bring every loop to this tempo before its segment "
                                                 "is cut (beats per minute; unset: each file's own)")
     tempo_method: str = _described("resample", "how a loop changes tempo: resample (varispeed), "

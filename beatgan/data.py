@@ -5,7 +5,7 @@ The pipeline per file (``load_loops``), as in BeatGAN (2018) but without its tem
 1. open it with soundfile (any format and bit depth soundfile reads) and read only the frames
    the segment needs, plus the few the anti-aliasing filters reach past it;
 2. tempo from the file name (``bpm_from_name``), else from the file's ACID chunk
-   (``bpm_from_acid``: loop packs and beatgan's own loops carry one), else estimated with
+   (``acid_tempo``: loop packs and beatgan's own loops carry one), else estimated with
    librosa when ``Config.detect_tempo`` is set, else the file is skipped;
 3. mono -> two equal channels; another rate -> ``Config.source_rate_hz`` (44.1 kHz) with a
    Kaiser-window polyphase filter; optionally brought to ``Config.target_bpm``;
@@ -39,7 +39,7 @@ from . import audio
 from .audio_files import LoopError, LoopWarning, find_audio_files, scan_folder
 from .augmentation import augment
 from .config import MAX_SAMPLE_24, Config
-from .tempo import TEMPO_READ_S, bpm_from_acid, bpm_from_name, detect_bpm
+from .tempo import TEMPO_READ_S, acid_tempo, bpm_from_name, detect_bpm
 from .tempo_change import change_tempo, speed_ratio, tempo_change_margin
 
 #: A segment whose peak is below this (-90 dBFS) counts as silent.
@@ -279,12 +279,13 @@ def _loop_tempo(path: Path, f: sf.SoundFile, config: Config) -> tuple[float, str
     bpm = bpm_from_name(path.name)
     if bpm is not None:
         return bpm, "name"
-    bpm = bpm_from_acid(path)
+    bpm, acid_problem = acid_tempo(path)
     if bpm is not None:
         return bpm, "acid"
     if not config.detect_tempo:
         raise LoopError(f"{path}: no tempo in the file name (expected a number like "
-                        f"'_124_' or '124bpm') or in an ACID chunk; rename it, or detect "
+                        f"'_124_' or '124bpm') or in an ACID chunk"
+                        f"{f' ({acid_problem})' if acid_problem else ''}; rename it, or detect "
                         f"tempos: --detect-tempo (Config.detect_tempo=True)")
     head = _read(path, f, int(TEMPO_READ_S * f.samplerate))
     _check_finite(path, head)
@@ -292,7 +293,8 @@ def _loop_tempo(path: Path, f: sf.SoundFile, config: Config) -> tuple[float, str
     try:
         bpm = detect_bpm(head, sample_rate_hz=f.samplerate, start_bpm=config.bpm)
     except ValueError as error:  # silence: no tempo rather than the prior's
-        raise LoopError(f"{path}: no tempo in the file name, and none detected ({error})") \
+        raise LoopError(f"{path}: no tempo in the file name or an ACID chunk, and none "
+                        f"detected ({error})") \
             from None
     return round(bpm, 2), "detected"
 

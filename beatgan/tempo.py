@@ -41,19 +41,25 @@ def bpm_from_name(name: str | os.PathLike) -> float | None:
     return None
 
 
-def bpm_from_acid(path: str | os.PathLike) -> float | None:
-    """The tempo a WAV file's ACID chunk gives its loop (``wav_loop_info.read_acid``), or None.
+def acid_tempo(path: str | os.PathLike) -> tuple[float | None, str]:
+    """(bpm, "") from a WAV file's ACID chunk (``wav_loop_info.read_acid``), else (None, why):
+    why is "" without a chunk, else what makes its tempo unusable.
 
-    Many loop packs carry one (beatgan's own loops do); a one-shot's, or a tempo outside
+    Many loop packs carry one (beatgan's own loops do); a one-shot's tempo, or one outside
     ``BPM_RANGE`` (0 in files that never set it), does not count. Rounded to 0.001 bpm: the
     chunk stores a 32-bit float, in which 128.3 reads 128.300003.
     """
     from .wav_loop_info import read_acid
 
     info = read_acid(path)
-    if info is None or info["one_shot"] or not BPM_RANGE[0] <= info["bpm"] <= BPM_RANGE[1]:
-        return None
-    return round(info["bpm"], 3)
+    if info is None:
+        return None, ""
+    if info["one_shot"]:
+        return None, "its ACID chunk marks a one-shot"
+    if not BPM_RANGE[0] <= info["bpm"] <= BPM_RANGE[1]:
+        return None, (f"its ACID tempo {info['bpm']:g} bpm is outside {BPM_RANGE[0]:g}-"
+                      f"{BPM_RANGE[1]:g}")
+    return round(info["bpm"], 3), ""
 
 
 def detect_bpm(x: np.ndarray, *, sample_rate_hz: int, start_bpm: float = 125.0,

@@ -332,6 +332,8 @@ def test_an_acid_chunk_gives_the_tempo_when_the_name_has_none(tmp_path):
     acid_tagged(tmp_path / "named_126_Full.wav", loop, bpm=124)  # the name wins
     got, messages = load_warned(tmp_path)  # no detection: the chunk alone
     assert messages == []
+    detecting, _ = load_warned(tmp_path, Config(detect_tempo=True))  # the chunk before librosa
+    assert [r.bpm_source for r in detecting.report] == [r.bpm_source for r in got.report]
     by_name = {p.name: r for p, r in zip(got.paths, got.report)}
     assert [(by_name[n].bpm, by_name[n].bpm_source) for n in
             ("appended_Full.wav", "mystery_Full.wav", "named_126_Full.wav")] == [
@@ -340,9 +342,12 @@ def test_an_acid_chunk_gives_the_tempo_when_the_name_has_none(tmp_path):
     assert "acid" in got.report_table()
 
 
-@pytest.mark.parametrize("bpm, one_shot", [(0.0, False), (float("nan"), False), (500.0, False),
-                                           (124.0, True)])
-def test_an_acid_chunk_without_a_usable_loop_tempo_is_not_a_tempo(tmp_path, bpm, one_shot):
+@pytest.mark.parametrize("bpm, one_shot, why", [
+    (0.0, False, "its ACID tempo 0 bpm is outside 40-300"),
+    (float("nan"), False, "its ACID tempo nan bpm is outside 40-300"),
+    (500.0, False, "its ACID tempo 500 bpm is outside 40-300"),
+    (124.0, True, "its ACID chunk marks a one-shot")])
+def test_an_acid_chunk_without_a_usable_loop_tempo_is_not_a_tempo(tmp_path, bpm, one_shot, why):
     acid_tagged(tmp_path / "mystery_Full.wav", synth.synthesize_loop(bpm=124, index=3), bpm=124,
                 after_data=True, one_shot=one_shot)
     if not one_shot:  # overwrite the tempo field: the last 4 bytes of the appended chunk
@@ -351,7 +356,7 @@ def test_an_acid_chunk_without_a_usable_loop_tempo_is_not_a_tempo(tmp_path, bpm,
         data = bytearray((tmp_path / "mystery_Full.wav").read_bytes())
         data[-4:] = struct.pack("<f", bpm)
         (tmp_path / "mystery_Full.wav").write_bytes(bytes(data))
-    said = r"mystery_Full.wav: no tempo in the file name .* or in an ACID chunk"
+    said = rf"mystery_Full.wav: no tempo in the file name .* or in an ACID chunk \({why}\);"
     with pytest.warns(LoopWarning, match=said), pytest.raises(LoopError, match=said):
         load_loops(tmp_path, Config())
 
@@ -372,7 +377,8 @@ def test_a_silent_file_without_a_tempo_is_skipped_not_given_the_prior(tmp_path):
     write(tmp_path / "silence_Full.wav", np.zeros((88200, 2), np.float32))
     got, messages = load_warned(tmp_path, Config(detect_tempo=True))
     assert [p.name for p in got.paths] == ["mystery_Full.wav"]
-    assert any("silence_Full.wav: no tempo in the file name, and none detected (no onsets"
+    assert any("silence_Full.wav: no tempo in the file name or an ACID chunk, and none detected "
+               "(no onsets"
                in m for m in messages), messages
 
 
