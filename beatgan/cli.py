@@ -184,8 +184,11 @@ def _at_most(limit: int, *, low: int = 1) -> Callable[[str], int]:
 
 #: Bounds of ``loop``: 1024 bars is 33 minutes at 125 bpm; index N draws N + 1 latent vectors.
 MAX_BARS, MAX_INDEX = 1024, 99_999
-#: ``loop --count``: a 4-bar loop is 2 MB, so 1000 loops are 2 GB.
+#: ``loop --count``: a 4-bar loop is 2 MB, so 1000 loops are 2 GB (the free space is checked).
 MAX_COUNT = 1000
+#: Bytes of a loop's files beyond its 24-bit frames: WAV header and tags (about 150), the .json
+#: sidecar (about 6 KiB with its latent vectors), rounded up.
+LOOP_EXTRA_BYTES = 16 * 1024
 
 
 def _require_weights(folder: str | Path) -> None:
@@ -373,8 +376,9 @@ def _cmd_loop(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .export import weights_provenance
-    from .fileio import output_folder
+    from .fileio import check_free_space, output_folder
     from .generation import load_generator, make_loop
+    from .loop_export import loop_frames
 
     last = args.index + args.count - 1
     if last > MAX_INDEX:
@@ -384,6 +388,12 @@ def _cmd_loop(args: argparse.Namespace) -> int:
     with output_folder(args.out, what=f"writing a loop to {args.out}"):
         model, config = load_generator(args.weights)
         weights = weights_provenance(args.weights)
+        # The whole pack against the free space first (the rate is checked on the way): 24-bit
+        # frames, plus headers, tags and the .json sidecar.
+        frames = loop_frames(config, bars=args.bars, out_rate_hz=args.rate)
+        check_free_space(args.out, len(indices) * (frames * config.channels * 3 + LOOP_EXTRA_BYTES),
+                         what=f"writing {len(indices)} loop{'s' if len(indices) > 1 else ''} to "
+                              f"{args.out}")
         # Each loop is written whole before the next is made: an error keeps the ones before it.
         paths = [make_loop(model, config=config, out_dir=args.out, structure=args.structure,
                            bars=args.bars, seed=args.seed, index=index, weights=weights,
@@ -618,7 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 0)")
     p.add_argument("--rate", type=int, choices=DAW_RATES_HZ, default=None, metavar="HZ",
                    help="sample rate of the loop file, one of "
-                        f"{', '.join(map(str, DAW_RATES_HZ))} (default: the preset's source "
+                        f"{', '.join(map(str, DAW_RATES_HZ))} (default: the weights' source "
                         "rate, 44100); other than the default, it is in the file name")
     p.add_argument("--count", type=_at_most(MAX_COUNT), default=1,
                    help=f"loops to write, one per beat from --index on (INDEX, INDEX + 1, ...), "

@@ -155,6 +155,17 @@ def slot_lengths(config: Config, n_slots: int) -> list[int]:
     return [end - start for start, end in zip([0, *ends[:-1]], ends)]
 
 
+def _loop_samples(config: Config, *, bars: int) -> int:
+    """Samples of a loop of ``bars`` bars at ``config.sample_rate_hz`` (``slot_lengths``)."""
+    return sum(slot_lengths(config, bars * segments_per_bar(config)))
+
+
+def loop_frames(config: Config, *, bars: int, out_rate_hz: int | None = None) -> int:
+    """Frames of the file of a loop of ``bars`` bars at ``out_rate_hz`` (``check_out_rate``)."""
+    rate = check_out_rate(config, bars=bars, out_rate_hz=out_rate_hz)
+    return _loop_samples(config, bars=bars) * rate // config.sample_rate_hz
+
+
 def check_out_rate(config: Config, *, bars: int, out_rate_hz: int | None = None) -> int:
     """The loop file's rate, ``out_rate_hz`` (default ``config.source_rate_hz``), once it is
     known to hold ``bars`` bars as a whole number of samples (``build_loop`` cuts nothing off
@@ -162,7 +173,7 @@ def check_out_rate(config: Config, *, bars: int, out_rate_hz: int | None = None)
     ``DAW_RATES_HZ`` that do. At 126 bpm 4 bars last 7.619 s: 336,000 samples at 44.1 kHz,
     365,714.3 at 48 kHz."""
     rate = int(out_rate_hz or config.source_rate_hz)
-    n = sum(slot_lengths(config, bars * segments_per_bar(config)))  # at config.sample_rate_hz
+    n = _loop_samples(config, bars=bars)
 
     def whole(rate_hz: int) -> bool:
         return n * rate_hz % config.sample_rate_hz == 0

@@ -109,6 +109,25 @@ def test_loop_rate_writes_the_loops_at_that_rate_and_says_so_in_the_name(tiny_we
         assert json.loads(wav.with_suffix(".json").read_text())["sample_rate_hz"] == 48000
 
 
+def test_a_pack_larger_than_the_free_space_is_refused_before_any_loop(tiny_weights, tmp_path,
+                                                                        capsys, monkeypatch):
+    from collections import namedtuple
+
+    from beatgan import fileio
+
+    one_loop = round(4 * 4 * 60 / TINY.bpm * 44100) * 2 * 3  # 24-bit stereo frames: 2,032,128
+    free = 2 * one_loop + fileio.FREE_SPACE_MARGIN_BYTES + 64 * 1024  # two loops fit, not three
+    usage = namedtuple("usage", "total used free")(2**40, 2**40 - free, free)
+    monkeypatch.setattr(fileio.shutil, "disk_usage", lambda path: usage)
+    common = ["loop", "--weights", str(tiny_weights), "--out", str(tmp_path / "pack")]
+    assert main(common + ["--count", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device: writing 3 loops to" in err and "needs 5.9 MiB" in err
+    assert not (tmp_path / "pack").exists()  # nothing written, the folder made for it removed
+    assert main(common + ["--count", "2"]) == 0
+    assert len(list((tmp_path / "pack").glob("*.wav"))) == 2
+
+
 def test_score_json_counts_a_copied_training_loop_as_similar(demo_folder, tmp_path, capsys):
     """A generated folder holding a training loop's own segment scores 0 against it."""
     from beatgan.data import load_loops
