@@ -187,22 +187,20 @@ def wav_declared_frames(path: str | os.PathLike) -> int | None:
     """
     import struct
 
+    from .wav_loop_info import UNSET_SIZES, walk_chunks
+
+    block_align = None
     try:
         with open(path, "rb") as handle:
-            head = handle.read(1 << 16)
-    except OSError:
+            for chunk_id, offset, size in walk_chunks(handle):
+                if chunk_id == b"fmt " and size >= 16:
+                    handle.seek(offset + 20)
+                    block_align = struct.unpack("<H", handle.read(2))[0]
+                elif chunk_id == b"data":
+                    unknown = size in UNSET_SIZES  # streaming writers leave it unset
+                    return None if unknown or not block_align else size // block_align
+    except (OSError, ValueError, struct.error):  # unreadable, not RIFF/WAVE, cut inside 'fmt '
         return None
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return None
-    block_align, pos = None, 12
-    while pos + 8 <= len(head):
-        chunk, size = head[pos:pos + 4], struct.unpack_from("<I", head, pos + 4)[0]
-        if chunk == b"fmt " and pos + 22 <= len(head):
-            block_align = struct.unpack_from("<H", head, pos + 20)[0]
-        elif chunk == b"data":
-            unknown = size in (0, 0xFFFFFFFF)  # streaming writers leave it unset
-            return None if unknown or not block_align else size // block_align
-        pos += 8 + size + (size & 1)
     return None
 
 

@@ -14,9 +14,11 @@ bytes soundfile wrote, before the ``data`` chunk: some readers stop parsing at `
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import struct
+from typing import BinaryIO, Iterator
 
 #: ACID flags (a bit mask): 0x01 one-shot (off: a loop), 0x02 root note set, 0x04 stretch.
 ACID_STRETCH = 0x04
@@ -28,28 +30,47 @@ SMPL_UNITY_NOTE = 60
 #: numerator, tempo (the order libsndfile reads it in).
 _ACID = struct.Struct("<IHHfIHHf")
 #: Sizes a streaming writer leaves in a header it never went back to fill in.
-_UNSET_SIZES = (0, 0xFFFFFFFF)
+UNSET_SIZES = (0, 0xFFFFFFFF)
+
+
+def walk_chunks(handle: BinaryIO, *,
+                end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
+    """``(id, offset of the id, size)`` of each top-level chunk of the RIFF/WAVE file open in
+    ``handle`` (binary, seekable), seeking over the bodies: a large file costs a few reads.
+
+    The walk ends at ``end`` (default: where the RIFF size says the file ends, so a tag
+    appended after it is not a chunk), at the file's end, and after a ``data`` chunk whose size
+    a streaming writer left unset (0 or 0xFFFFFFFF): where it ends is not known. A chunk's body
+    may run past the end; the caller decides. ValueError for a file that is not RIFF/WAVE.
+    """
+    handle.seek(0)
+    head = handle.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        raise ValueError("not a RIFF/WAVE file")
+    end = 8 + struct.unpack_from("<I", head, 4)[0] if end is None else end
+    offset = 12
+    while offset + 8 <= end:
+        handle.seek(offset)
+        header = handle.read(8)
+        if len(header) < 8:
+            return
+        chunk_id, size = header[:4], struct.unpack_from("<I", header, 4)[0]
+        yield chunk_id, offset, size
+        if chunk_id == b"data" and size in UNSET_SIZES:
+            return
+        offset += 8 + size + (size & 1)  # chunks are padded to an even length
 
 
 def riff_chunks(wav: bytes) -> list[tuple[bytes, int, int]]:
-    """The top-level chunks of a RIFF/WAVE file: ``(id, offset of the id, data size in bytes)``.
+    """The top-level chunks of a RIFF/WAVE file's bytes, ``walk_chunks`` to their last byte.
 
-    ValueError for bytes that are not a RIFF/WAVE file or whose chunks run past its end. A
-    ``data`` chunk whose size a streaming writer left unset (0 or 0xFFFFFFFF) is the last one
-    listed: where it ends is not known.
+    ValueError for bytes that are not a RIFF/WAVE file or whose chunks run past their end. A
+    ``data`` chunk whose size a streaming writer left unset is the last one listed.
     """
-    if len(wav) < 12 or wav[:4] != b"RIFF" or wav[8:12] != b"WAVE":
-        raise ValueError("not a RIFF/WAVE file")
-    chunks, offset = [], 12
-    while offset + 8 <= len(wav):
-        chunk_id, size = wav[offset:offset + 4], struct.unpack_from("<I", wav, offset + 4)[0]
-        if chunk_id == b"data" and size in _UNSET_SIZES:
-            chunks.append((chunk_id, offset, size))
-            break
-        if offset + 8 + size > len(wav):
+    chunks = list(walk_chunks(io.BytesIO(wav), end=len(wav)))
+    for chunk_id, offset, size in chunks:
+        if offset + 8 + size > len(wav) and not (chunk_id == b"data" and size in UNSET_SIZES):
             raise ValueError(f"WAV chunk {chunk_id!r} at byte {offset} runs past the file's end")
-        chunks.append((chunk_id, offset, size))
-        offset += 8 + size + (size & 1)  # chunks are padded to an even length
     return chunks
 
 
@@ -94,7 +115,7 @@ def add_loop_chunks(wav: bytes, *, bpm: float, beats: int, beats_per_bar: int = 
     sample_rate_hz = struct.unpack_from("<I", wav, fmt_offset + 12)[0]
     block_align = struct.unpack_from("<H", wav, fmt_offset + 20)[0]
     data_offset, data_size = chunks[b"data"]
-    if block_align == 0 or data_size in _UNSET_SIZES:
+    if block_align == 0 or data_size in UNSET_SIZES:
         raise ValueError("the WAV file's 'fmt ' or 'data' header holds no usable size")
     extra = (acid_chunk(bpm=bpm, beats=beats, beats_per_bar=beats_per_bar)
              + smpl_chunk(frames=data_size // block_align, sample_rate_hz=sample_rate_hz))
@@ -106,29 +127,20 @@ def read_acid(path: str | os.PathLike) -> dict | None:
     """``{"bpm", "beats", "meter": (numerator, denominator), "one_shot"}`` from a WAV file's
     ``acid`` chunk, or None: no such chunk, not a RIFF/WAVE file, or a file that cannot be read.
 
-    The chunks are walked by their headers, seeking over the others (the audio too), so an
-    ``acid`` chunk after the audio, where some editors put it, is found as well. The walk ends
-    at the RIFF size (a tag appended after it is not a chunk) and at a ``data`` chunk whose
-    size a streaming writer left unset (what follows it cannot be found).
+    ``walk_chunks`` seeks over the other chunks (the audio too), so an ``acid`` chunk after the
+    audio, where some editors put it, is found as well.
     """
     try:
         with open(path, "rb") as handle:
-            head = handle.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return None
-            end = 8 + struct.unpack_from("<I", head, 4)[0]
-            while handle.tell() + 8 <= end and len(header := handle.read(8)) == 8:
-                chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
+            for chunk_id, offset, size in walk_chunks(handle):
                 if chunk_id == b"acid":
+                    handle.seek(offset + 8)
                     body = handle.read(_ACID.size)
                     if size < _ACID.size or len(body) < _ACID.size:
                         return None
                     flags, _, _, _, beats, den, num, bpm = _ACID.unpack(body)
                     return {"bpm": float(bpm), "beats": beats, "meter": (num, den),
                             "one_shot": bool(flags & 0x01)}
-                if chunk_id == b"data" and size in _UNSET_SIZES:
-                    return None
-                handle.seek(size + (size & 1), os.SEEK_CUR)
-    except OSError:
+    except (OSError, ValueError):  # unreadable, or not a RIFF/WAVE file
         return None
     return None
