@@ -171,8 +171,8 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path,
     """The gradio ``Blocks`` page; a page with only the instructions when there are no weights."""
     import gradio as gr
 
+    from .export import has_weights
     from .fileio import describe_os_error
-    from .notebook import has_weights
 
     with gr.Blocks(title="beatgan", delete_cache=(GRADIO_CACHE_S, GRADIO_CACHE_S)) as page:
         gr.Markdown("# beatgan\nDrum loops drawn by a WaveGAN. Pick a seed, a bar structure "

@@ -31,7 +31,6 @@ from .config import (DAW_RATES_HZ, DECIMATION_METHODS, DEFAULT_DATA_DIR, MAX_SEE
                      preset)
 from .fileio import describe_os_error
 
-DEFAULT_WEIGHTS = "weights"
 DEFAULT_DATA = DEFAULT_DATA_DIR
 #: Bar structures ``loop`` accepts (``beatgan.config.STRUCTURES``; not imported: --help stays light).
 LOOP_STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
@@ -191,14 +190,21 @@ MAX_COUNT = 1000
 LOOP_EXTRA_BYTES = 16 * 1024
 
 
-def _require_weights(folder: str | Path) -> None:
-    """Fail fast, before Keras loads, when ``folder`` holds no trained generator."""
-    from .notebook import has_weights
+def _weights_folder(given: str | Path | None) -> Path:
+    """``--weights``, else ``export.default_weights_dir()`` (said on stderr when it is not
+    ./weights); fails fast, before Keras loads, when the folder holds no trained generator."""
+    from .export import LOCAL_WEIGHTS, default_weights_dir, has_weights
 
+    folder = Path(given) if given is not None else default_weights_dir()
     if not has_weights(folder):
+        shipped = "" if given is not None else " and this install of beatgan ships no model"
         raise FileNotFoundError(
-            f"no trained weights in {folder} (generator.weights.h5 and config.json). "
+            f"no trained weights in {folder} (generator.weights.h5 and config.json){shipped}. "
             f"Train a model first: beatgan train --out runs/a, then pass --weights runs/a/export")
+    if given is None and folder != LOCAL_WEIGHTS:
+        print(f"weights: the model that ships with beatgan, {folder} (no trained weights in "
+              f"./{LOCAL_WEIGHTS}; --weights chooses others)", file=sys.stderr)
+    return folder
 
 
 def _duration(seconds: float) -> str:
@@ -353,25 +359,25 @@ def _require_raw_weights(folder: str | Path) -> None:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    _require_weights(args.weights)
+    weights_dir = _weights_folder(args.weights)
     if args.raw:
-        _require_raw_weights(args.weights)
+        _require_raw_weights(weights_dir)
     _set_backend(args.backend)
     from .export import weights_provenance
     from .fileio import output_folder
     from .generation import generate_to_folder, load_generator
 
     with output_folder(args.out, what=f"writing beats to {args.out}"):
-        model, config = load_generator(args.weights, raw=args.raw)
+        model, config = load_generator(weights_dir, raw=args.raw)
         # A chunk at a time: memory stays bounded for any --n.
         paths = generate_to_folder(model, args.out, n=args.n, seed=args.seed, config=config,
-                                   weights=weights_provenance(args.weights, raw=args.raw))
+                                   weights=weights_provenance(weights_dir, raw=args.raw))
     print(f"wrote {len(paths)} beat{'' if len(paths) == 1 else 's'} to {args.out}")
     return 0
 
 
 def _cmd_loop(args: argparse.Namespace) -> int:
-    _require_weights(args.weights)
+    weights_dir = _weights_folder(args.weights)
     _set_backend(args.backend)
     from tqdm.auto import tqdm
 
@@ -386,8 +392,8 @@ def _cmd_loop(args: argparse.Namespace) -> int:
                          f"last index is {MAX_INDEX}")
     indices = range(args.index, last + 1)
     with output_folder(args.out, what=f"writing a loop to {args.out}"):
-        model, config = load_generator(args.weights)
-        weights = weights_provenance(args.weights)
+        model, config = load_generator(weights_dir)
+        weights = weights_provenance(weights_dir)
         # The whole pack against the free space first (the rate is checked on the way): 24-bit
         # frames, plus headers, tags and the .json sidecar.
         frames = loop_frames(config, bars=args.bars, out_rate_hz=args.rate)
@@ -494,11 +500,11 @@ def _cmd_select(args: argparse.Namespace) -> int:
 
 
 def _cmd_app(args: argparse.Namespace) -> int:
-    _require_weights(args.weights)
+    weights_dir = _weights_folder(args.weights)
     _set_backend(args.backend)
     from .app import launch
 
-    launch(args.weights, data_dir=args.data, host=args.host, port=args.port, share=args.share)
+    launch(weights_dir, data_dir=args.data, host=args.host, port=args.port, share=args.share)
     return 0
 
 
@@ -598,8 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "ema_decay", "drift_weight", "upsample"])
 
     p = command("generate", _cmd_generate, "write generated beats as WAV files")
-    weights_help = "folder with generator.weights.h5 and config.json (default weights/)"
-    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help=weights_help)
+    weights_help = ("folder with generator.weights.h5 and config.json (default: weights/ when it "
+                    "holds them, else the model that ships with beatgan)")
+    p.add_argument("--weights", help=weights_help)
     p.add_argument("--n", type=_positive, default=40, help="number of beats (default 40)")
     p.add_argument("--out", type=Path, default=Path("generated_output"),
                    help="folder for outputNNN.wav, beats.json and latents.npy (default "
@@ -613,7 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("loop", _cmd_loop, "export a DAW-ready loop (44.1 kHz, 24-bit, tempo tagged) from "
                 "generated bars")
-    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help=weights_help)
+    p.add_argument("--weights", help=weights_help)
     p.add_argument("--out", type=Path, default=Path("generated_output/loops"),
                    help="folder for the loop WAV and its .json (default generated_output/loops)")
     p.add_argument("--structure", default="AAAB", choices=LOOP_STRUCTURES,
@@ -688,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("tensorflow", "jax"), default=None, help=backend_help)
 
     p = command("app", _cmd_app, "a web page to make, hear and download loops (needs the [app] extra)")
-    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help=weights_help)
+    p.add_argument("--weights", help=weights_help)
     p.add_argument("--data", default=DEFAULT_DATA,
                    help="training loops for the nearest-loop table (default ULTIMATE_DRUM_LOOPS / demo pack)")
     p.add_argument("--host", default="127.0.0.1",

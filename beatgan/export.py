@@ -13,6 +13,10 @@ A weights folder (``runs/x/export/``, ``weights/``) holds::
 Keras ``.weights.h5`` files store each variable as an HDF5 dataset; ``float16_h5_bytes`` rewrites
 the float32 datasets as float16 (half the size). Keras casts a loaded value to the variable's
 dtype, so such a file loads as float32 under TensorFlow and JAX alike.
+
+The shipped model is the checkout's ``weights/``; a wheel carries the same files as
+``beatgan/shipped_weights/`` (``pyproject.toml`` maps them there), so ``default_weights_dir``
+finds it wherever beatgan is installed.
 """
 
 from __future__ import annotations
@@ -34,6 +38,13 @@ DISCRIMINATOR_WEIGHTS = "discriminator.weights.h5"
 EXPORT_INFO = "weights.json"
 EXPORT_DTYPES = ("float32", "float16")
 MODEL_CARD = "README.md"
+CONFIG_FILE = "config.json"
+#: The shipped model inside an installed wheel.
+PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "shipped_weights"
+#: The shipped model in a source checkout (an editable install, or the source tree on the path).
+CHECKOUT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+#: The weights folder the commands read when none is given: relative to the working folder.
+LOCAL_WEIGHTS = Path("weights")
 #: How the model card states the generator's checksum: "sha256 of generator.weights.h5: `<hex>`".
 _CARD_SHA256 = re.compile(r"sha256 of generator\.weights\.h5:\s*`?([0-9a-fA-F]{64})`?")
 
@@ -207,3 +218,33 @@ def verify_model_card(folder: str | Path, *, card: str = MODEL_CARD) -> str:
         raise ValueError(f"{folder / GENERATOR_WEIGHTS} has sha256 {actual}, its model card "
                          f"states {stated}")
     return actual
+
+
+def has_weights(folder: str | Path) -> bool:
+    """True when ``folder`` holds a generator's weights and the config that rebuilds it."""
+    folder = Path(folder)
+    return (folder / GENERATOR_WEIGHTS).is_file() and (folder / CONFIG_FILE).is_file()
+
+
+def shipped_weights_dir() -> Path | None:
+    """The trained model that ships with beatgan, or None when this install has none.
+
+    A wheel's ``beatgan/shipped_weights/`` first, else the ``weights/`` of the source checkout
+    beatgan runs from (the folder beside ``pyproject.toml``).
+    """
+    if has_weights(PACKAGED_WEIGHTS):
+        return PACKAGED_WEIGHTS
+    if has_weights(CHECKOUT_WEIGHTS) and (CHECKOUT_WEIGHTS.parent / "pyproject.toml").is_file():
+        return CHECKOUT_WEIGHTS
+    return None
+
+
+def default_weights_dir() -> Path:
+    """The folder ``generate``, ``loop`` and ``app`` read when not told one.
+
+    ``weights/`` in the working folder when it holds trained weights (the user's own come
+    first), else the shipped model, else ``weights/`` (whose absence the caller reports).
+    """
+    if has_weights(LOCAL_WEIGHTS):
+        return LOCAL_WEIGHTS
+    return shipped_weights_dir() or LOCAL_WEIGHTS

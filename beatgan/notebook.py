@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .export import GENERATOR_WEIGHTS
+from .export import has_weights
 from .quiet import drop_absl_lines
 
 #: Marks the beat grid's HTML, which ``lighten_outputs`` keeps (its players are small previews).
@@ -288,12 +288,6 @@ def play(audio: np.ndarray, *, sample_rate_hz: int, normalize: bool = False) -> 
 
 
 # --- the notebook's cells ---------------------------------------------------
-def has_weights(folder: str | Path) -> bool:
-    """True when ``folder`` holds a generator's weights and the config that rebuilds it."""
-    folder = Path(folder)
-    return (folder / GENERATOR_WEIGHTS).is_file() and (folder / "config.json").is_file()
-
-
 def choose_mode(*, weights_dir: str | Path, iterations: int, preset_name: str = "seed",
                 model_dim: int = 64, batch_size: int = 64, seed: int = 0,
                 fallback_model_dim: int = 8, fallback_batch_size: int = 16,

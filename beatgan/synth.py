@@ -486,10 +486,14 @@ def write_demo_pack(out_dir: str | os.PathLike, *, n: int = PACK_SIZE, seed: int
 
 
 def default_cache_dir() -> Path:
-    """``<repo>/.cache/demo_pack`` for a source checkout of beatgan, else ``<cwd>/.cache/demo_pack``."""
+    """``<repo>/.cache/demo_pack`` for a source checkout of beatgan, else the user's cache
+    folder for beatgan (``~/.cache/beatgan/demo_pack`` on Linux), never the working folder."""
     repo = Path(__file__).resolve().parent.parent
-    base = repo if (repo / "pyproject.toml").exists() else Path.cwd()
-    return base / ".cache" / "demo_pack"
+    if (repo / "pyproject.toml").exists():
+        return repo / ".cache" / "demo_pack"
+    import platformdirs  # the platform's cache folder ($XDG_CACHE_HOME, ~/Library/Caches, ...)
+
+    return Path(platformdirs.user_cache_dir("beatgan", appauthor=False)) / "demo_pack"
 
 
 def _shown(path: Path) -> Path:
