@@ -25,6 +25,7 @@ import errno
 import io
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -331,6 +332,10 @@ def remove_dead_temporaries(folder: str | Path) -> None:
 
 
 def _pid_running(pid: int) -> bool:
+    """Whether process ``pid`` exists; on Windows always True (its ``os.kill`` terminates the
+    process whatever the signal, so there is no harmless probe: stale files are kept)."""
+    if sys.platform == "win32":
+        return True
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
@@ -412,8 +417,13 @@ def lock_folder(folder: str | Path, *, what: str = "a training run") -> Path:
     The lock is an ``fcntl.flock`` on an open file, so the kernel drops it when the process
     ends in any way. Calling again from the holding process is a no-op. Raises ``FolderLocked``
     naming the holder's pid when another process holds it. Returns the lock file's path.
+    Raises ``OSError`` (ENOSYS) where there is no ``fcntl`` (Windows).
     """
-    import fcntl
+    try:
+        import fcntl
+    except ImportError:
+        raise OSError(errno.ENOSYS, "training locks its run folder with POSIX flock, which this "
+                      "system lacks: train on Linux or macOS (on Windows, in WSL)") from None
 
     folder = Path(folder)
     key = folder.resolve()

@@ -310,6 +310,33 @@ def test_a_killed_calls_history_and_temporary_files_are_mended_by_the_next(tmp_p
     assert not any(path.exists() for path in dead) and mine.exists()
 
 
+def test_on_windows_no_process_is_signalled_and_temporaries_are_kept(tmp_path, monkeypatch):
+    """Windows' os.kill terminates the process for any signal, 0 included: a stale name must
+    never reach it there (the files stay; on POSIX the same dead writer's file goes)."""
+    from beatgan.fileio import remove_dead_temporaries
+
+    stale = tmp_path / ".tmp-999999999-history.json"
+    stale.write_bytes(b"half")
+    signalled = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: signalled.append((pid, sig)))
+    monkeypatch.setattr(sys, "platform", "win32")
+    remove_dead_temporaries(tmp_path)
+    assert signalled == [] and stale.exists()
+    monkeypatch.undo()
+    remove_dead_temporaries(tmp_path)
+    assert not stale.exists()
+
+
+@pytest.mark.filterwarnings("ignore:only soft file lock")  # JAX notices the missing fcntl too
+def test_train_without_flock_is_one_line_naming_the_systems_that_have_it(tmp_path, monkeypatch,
+                                                                          capsys):
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # as on Windows: importing it fails
+    assert main(["train", "--out", str(tmp_path / "run"), "--model-dim", "2", "--batch-size", "2",
+                 "--iterations", "1"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "POSIX flock" in err and "WSL" in err and len(err.splitlines()) == 1
+
+
 def test_a_failed_command_keeps_a_run_folder_another_process_took_meanwhile(tmp_path):
     """Two commands racing for a new folder: the one that lost must not remove the lock (and the
     folder) of the one that won, or a third would get the lock too."""
