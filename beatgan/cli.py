@@ -394,8 +394,8 @@ def _cmd_loop(args: argparse.Namespace) -> int:
     with output_folder(args.out, what=f"writing a loop to {args.out}"):
         model, config = load_generator(weights_dir)
         weights = weights_provenance(weights_dir)
-        # The whole pack against the free space first (the rate is checked on the way): 24-bit
-        # frames, plus headers, tags and the .json sidecar.
+        # The whole pack against the free space first: 24-bit frames, plus headers, tags and
+        # the .json sidecar.
         frames = loop_frames(config, bars=args.bars, out_rate_hz=args.rate)
         check_free_space(args.out, len(indices) * (frames * config.channels * 3 + LOOP_EXTRA_BYTES),
                          what=f"writing {len(indices)} loop{'s' if len(indices) > 1 else ''} to "

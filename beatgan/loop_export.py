@@ -18,7 +18,10 @@ Making it loop cleanly (no click where the DAW wraps from the last sample to the
 2. The loop is upsampled *periodically*: padded with its own end before and its own start
    after, so the anti-imaging filter sees the loop as if it were already repeating, and the
    padding is cut away again. The result is exactly ``up/down`` times longer and its wrap is as
-   smooth as any other point.
+   smooth as any other point. Where that length is not a whole number of samples (4 bars at
+   126 bpm are 365,714.3 samples at 48 kHz), the loop is resampled through its spectrum to the
+   nearest whole length instead: periodic by construction, and off by less than half a sample
+   per loop (the 14.7 kHz slots already round the bars to the nearest sample there).
 
 All arrays are ``(time, channels)`` float, time on axis 0; the signal is the only positional
 argument.
@@ -33,7 +36,7 @@ from typing import Mapping
 import numpy as np
 
 from . import audio
-from .config import DAW_RATES_HZ, FULL_SCALE_24, MAX_SAMPLE_24, STRUCTURES, Config
+from .config import FULL_SCALE_24, MAX_SAMPLE_24, STRUCTURES, Config
 
 #: Beats in a bar (4/4 time).
 BEATS_PER_BAR = 4
@@ -117,15 +120,15 @@ def arrange(segments: Mapping[str, np.ndarray], *, structure: str, bars: int,
 def upsample_periodic(loop: np.ndarray, *, orig_rate_hz: int, target_rate_hz: int) -> np.ndarray:
     """Resample a loop as if it repeated forever, so that its wrap stays seamless.
 
-    Uses ``beatgan.audio.resample`` (polyphase, Kaiser anti-imaging filter) on the loop padded
-    with its own tail in front and its own head behind, then cuts the padding. Output length is
-    ``len(loop) * target / orig`` (which must be whole).
+    Output length ``round(len(loop) * target / orig)``. When that product is whole:
+    ``beatgan.audio.resample`` (polyphase, Kaiser anti-imaging filter) on the loop padded with
+    its own tail in front and its own head behind, the padding then cut. Otherwise
+    ``resample_periodic`` to the nearest whole length.
     """
     ratio = Fraction(int(target_rate_hz), int(orig_rate_hz))
     n_out = Fraction(loop.shape[0]) * ratio
     if n_out.denominator != 1:
-        raise ValueError(f"{loop.shape[0]} samples at {orig_rate_hz} Hz do not make a whole "
-                         f"number of samples at {target_rate_hz} Hz")
+        return resample_periodic(loop, n_out=round(n_out))
     if ratio == 1:
         return np.array(loop)
     margin = audio.resample_margin(orig_rate_hz=orig_rate_hz, target_rate_hz=target_rate_hz)
@@ -139,6 +142,19 @@ def upsample_periodic(loop: np.ndarray, *, orig_rate_hz: int, target_rate_hz: in
     out = audio.resample(padded, orig_rate_hz=orig_rate_hz, target_rate_hz=target_rate_hz)
     lead = int(margin * ratio)
     return out[lead:lead + int(n_out)]
+
+
+def resample_periodic(loop: np.ndarray, *, n_out: int) -> np.ndarray:
+    """One period of ``loop`` (time, channels) as ``n_out`` samples: band-limited interpolation.
+
+    ``scipy.signal.resample`` works on the spectrum, which treats the input as one period of a
+    periodic signal, exactly what a loop is; upsampling adds no content above the input's
+    Nyquist frequency. Float input keeps its dtype.
+    """
+    from scipy import signal
+
+    out = signal.resample(loop, int(n_out), axis=0)
+    return out.astype(loop.dtype) if np.issubdtype(loop.dtype, np.floating) else out
 
 
 def slot_lengths(config: Config, n_slots: int) -> list[int]:
@@ -161,31 +177,14 @@ def _loop_samples(config: Config, *, bars: int) -> int:
 
 
 def loop_frames(config: Config, *, bars: int, out_rate_hz: int | None = None) -> int:
-    """Frames of the file of a loop of ``bars`` bars at ``out_rate_hz`` (``check_out_rate``)."""
-    rate = check_out_rate(config, bars=bars, out_rate_hz=out_rate_hz)
-    return _loop_samples(config, bars=bars) * rate // config.sample_rate_hz
-
-
-def check_out_rate(config: Config, *, bars: int, out_rate_hz: int | None = None) -> int:
-    """The loop file's rate, ``out_rate_hz`` (default ``config.source_rate_hz``), once it is
-    known to hold ``bars`` bars as a whole number of samples (``build_loop`` cuts nothing off
-    and adds nothing, so the wrap stays seamless); else ValueError naming the rates of
-    ``DAW_RATES_HZ`` that do. At 126 bpm 4 bars last 7.619 s: 336,000 samples at 44.1 kHz,
-    365,714.3 at 48 kHz."""
+    """Frames of the file of a loop of ``bars`` bars at ``out_rate_hz`` (default
+    ``config.source_rate_hz``): the bars' samples at ``config.sample_rate_hz`` times the rate
+    ratio, to the nearest whole frame (``upsample_periodic``). At 126 bpm 4 bars last
+    7.619 s: 336,000 frames at 44.1 kHz, 365,714 at 48 kHz."""
     rate = int(out_rate_hz or config.source_rate_hz)
-    n = _loop_samples(config, bars=bars)
-
-    def whole(rate_hz: int) -> bool:
-        return n * rate_hz % config.sample_rate_hz == 0
-
-    if not whole(rate):
-        fits = [str(r) for r in DAW_RATES_HZ if whole(r)]
-        samples = n * rate / config.sample_rate_hz
-        raise ValueError(f"{bars} bars at {config.bpm:g} bpm are {samples:.1f} samples at "
-                         f"{rate} Hz, not a whole number, so the loop could not wrap "
-                         f"seamlessly; rates that hold it whole: {', '.join(fits) or 'none'} Hz "
-                         f"(a DAW resamples a loop to its project's rate on import)")
-    return rate
+    if rate <= 0:
+        raise ValueError(f"a loop's sample rate must be positive, got {rate} Hz")
+    return round(Fraction(_loop_samples(config, bars=bars) * rate, config.sample_rate_hz))
 
 
 def build_loop(segments: Mapping[str, np.ndarray], *, structure: str, bars: int, config: Config,

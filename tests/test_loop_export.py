@@ -10,10 +10,11 @@ from beatgan.loop_export import (
     arrange,
     bar_pattern,
     build_loop,
-    check_out_rate,
     fade_edges,
     float_to_pcm24,
     daw_loop_file_name,
+    loop_frames,
+    resample_periodic,
     segments_per_bar,
     slot_lengths,
     structure_letters,
@@ -222,32 +223,67 @@ def test_loop_file_name_says_tempo_and_structure():
     assert name == "beatgan_125bpm_AAAB_4bars_seed3_a007.wav"
 
 
-@pytest.mark.parametrize("bpm, rate, fits", [
-    (125, 48000, None), (120, 96000, None), (126, 44100, None), (130, 88200, None),
-    (126, 48000, "365714.3 samples at 48000 Hz, not a whole number"),
-    (140, 96000, "rates that hold it whole: 44100, 88200 Hz"),
+@pytest.mark.parametrize("bpm, rate, frames", [
+    (125, 48000, 368640), (120, 96000, 768000), (126, 44100, 336000), (130, 88200, 651324),
+    (126, 48000, 365714), (140, 96000, 658286),
 ])
-def test_a_loop_rate_must_hold_the_bars_as_whole_samples(bpm, rate, fits):
+def test_a_loop_file_holds_its_bars_to_the_nearest_frame(bpm, rate, frames):
+    """By hand: 16 beats at 14.7 kHz, rounded to the sample (the slots), then times
+    rate / 14700, rounded to the frame: at 126 bpm, 112,000 x 160 / 49 = 365,714.29 -> 365,714."""
     config = Config(bpm=bpm)
-    # By hand: 16 beats at 14.7 kHz, rounded to the sample, times rate / 14700.
     n = round(16 * 60 / bpm * 14700)
-    assert (n * rate % 14700 == 0) == (fits is None)
-    if fits is None:
-        assert check_out_rate(config, bars=4, out_rate_hz=rate) == rate
-        assert build_loop({"A": np.zeros((16384, 2), np.float32)}, structure="A", bars=4,
-                          config=config, out_rate_hz=rate).shape[0] == n * rate // 14700
-    else:
-        with pytest.raises(ValueError, match=fits):
-            check_out_rate(config, bars=4, out_rate_hz=rate)
+    assert frames == round(n * rate / 14700)
+    assert loop_frames(config, bars=4, out_rate_hz=rate) == frames
+    loop = build_loop({"A": np.zeros((16384, 2), np.float32)}, structure="A", bars=4,
+                      config=config, out_rate_hz=rate)
+    assert loop.shape == (frames, 2) and loop.dtype == np.float32
 
 
-def test_make_loop_refuses_a_rate_before_generating_or_writing(tiny_weights, tmp_path):
+def test_periodic_resampling_to_a_whole_length_is_the_same_waveform_one_period_long():
+    """A loop of 1000 samples at 14.7 kHz is 3265.3 samples at 48 kHz: to 3265 samples, each
+    sinusoid keeps its whole number of cycles per loop, across the wrap (float64 reference)."""
+    n, m = 1000, 3265
+    assert n * 48000 % RATE != 0
+    i, j = np.arange(n), np.arange(m)
+    cycles = (3, 17, 250, 499)  # 499 cycles in 1000 samples: just below the input's Nyquist
+    x = np.stack([sum(np.sin(2 * np.pi * c * i / n + c) for c in cycles[:2]),
+                  sum(np.cos(2 * np.pi * c * i / n) for c in cycles[2:])], axis=1)
+    want = np.stack([sum(np.sin(2 * np.pi * c * j / m + c) for c in cycles[:2]),
+                     sum(np.cos(2 * np.pi * c * j / m) for c in cycles[2:])], axis=1)
+    got = upsample_periodic(x, orig_rate_hz=RATE, target_rate_hz=48000)
+    assert got.shape == (m, 2) and got.dtype == np.float64
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    assert resample_periodic(x.astype(np.float32), n_out=m).dtype == np.float32
+    # The polyphase filter, where the length is whole (44.1 kHz), agrees below its transition band.
+    whole = upsample_periodic(x[:, :1], orig_rate_hz=RATE, target_rate_hz=44100)
+    fft = resample_periodic(x[:, :1], n_out=3 * n)
+    assert np.abs(whole - fft).max() < 1e-3
+
+
+def test_a_126_bpm_loop_at_48_khz_wraps_as_smoothly_as_it_runs(tiny_weights, tmp_path):
+    """The loop, played twice in a row: the step across the wrap is no larger than the steps
+    inside it, and libsndfile reads the tempo and loop points a DAW would."""
+    from beatgan.generation import load_generator, make_loop
+    from test_wav_loop_info import SF_LOOP_FORWARD, libsndfile_loop_info, libsndfile_loops
+
+    model, config = load_generator(tiny_weights)
+    path = make_loop(model, config=config.replace(bpm=126), out_dir=tmp_path, out_rate_hz=48000)
+    assert path.name == "beatgan_126bpm_AAAB_4bars_seed0_a000_48000hz.wav"
+    x, rate = sf.read(str(path), dtype="float64")
+    assert rate == 48000 and x.shape == (365714, 2)
+    steps = np.abs(np.diff(x, axis=0))
+    wrap = np.abs(x[0] - x[-1])
+    assert (wrap <= np.quantile(steps, 0.99, axis=0)).all()
+    assert libsndfile_loop_info(path)["bpm"] == 126
+    assert libsndfile_loops(path) == [(SF_LOOP_FORWARD, 0, 365714, 0)]
+
+
+def test_make_loop_refuses_a_bad_rate_before_generating_or_writing(tiny_weights, tmp_path):
     from beatgan.generation import load_generator, make_loop
 
     model, config = load_generator(tiny_weights)
     calls = []
     model.predict_on_batch = lambda *args, **kwargs: calls.append(args)  # not reached
-    with pytest.raises(ValueError, match="4 bars at 126 bpm are 365714.3 samples at 48000 Hz"):
-        make_loop(model, config=config.replace(bpm=126), out_dir=tmp_path / "loops",
-                  out_rate_hz=48000)
+    with pytest.raises(ValueError, match="sample rate must be positive, got -48000 Hz"):
+        make_loop(model, config=config, out_dir=tmp_path / "loops", out_rate_hz=-48000)
     assert calls == [] and not (tmp_path / "loops").exists()
