@@ -395,8 +395,12 @@ _HELD: dict[Path, int] = {}  # resolved folder -> open lock file descriptor
 
 
 def _locked_elsewhere(lock_file: Path) -> bool:
-    """Whether a process holds the flock of ``lock_file`` (this one no longer does)."""
-    import fcntl
+    """Whether a process holds the flock of ``lock_file`` (this one no longer does); True where
+    there is no ``fcntl`` (Windows), so that a folder with a lock file is kept."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
 
     try:
         fd = os.open(lock_file, os.O_RDWR)

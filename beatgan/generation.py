@@ -454,8 +454,9 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
         raise ValueError("make_loop needs the generator's config (pass config= or a weights folder)")
     structure = loop_export.check_structure(structure)
     loop_export.bar_pattern(structure, bars=bars)  # fail before running the generator
-    rate = int(out_rate_hz or config.source_rate_hz)
+    rate = config.source_rate_hz if out_rate_hz is None else out_rate_hz
     loop_export.loop_frames(config, bars=bars, out_rate_hz=rate)  # refuses a bad rate up front
+    rate = int(rate)
     latents = loop_latents(structure, latent_dim=config.latent_dim, seed=seed, index=index,
                            variation=variation)
     letters = list(latents)

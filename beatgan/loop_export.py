@@ -29,6 +29,7 @@ argument.
 
 from __future__ import annotations
 
+import numbers
 from fractions import Fraction
 from pathlib import Path
 from typing import Mapping
@@ -181,9 +182,10 @@ def loop_frames(config: Config, *, bars: int, out_rate_hz: int | None = None) ->
     ``config.source_rate_hz``): the bars' samples at ``config.sample_rate_hz`` times the rate
     ratio, to the nearest whole frame (``upsample_periodic``). At 126 bpm 4 bars last
     7.619 s: 336,000 frames at 44.1 kHz, 365,714 at 48 kHz."""
-    rate = int(out_rate_hz or config.source_rate_hz)
-    if rate <= 0:
-        raise ValueError(f"a loop's sample rate must be positive, got {rate} Hz")
+    rate = config.source_rate_hz if out_rate_hz is None else out_rate_hz
+    if not isinstance(rate, numbers.Integral) or rate <= 0:
+        raise ValueError(f"a loop's sample rate must be a positive whole number of Hz, got "
+                         f"{rate!r}")
     return round(Fraction(_loop_samples(config, bars=bars) * rate, config.sample_rate_hz))
 
 

@@ -335,6 +335,7 @@ def test_train_without_flock_is_one_line_naming_the_systems_that_have_it(tmp_pat
                  "--iterations", "1"]) != 0
     err = capsys.readouterr().err.strip()
     assert "POSIX flock" in err and "WSL" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # the command's folder goes with it
 
 
 def test_a_failed_command_keeps_a_run_folder_another_process_took_meanwhile(tmp_path):

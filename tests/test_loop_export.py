@@ -260,20 +260,24 @@ def test_periodic_resampling_to_a_whole_length_is_the_same_waveform_one_period_l
     assert np.abs(whole - fft).max() < 1e-3
 
 
-def test_a_126_bpm_loop_at_48_khz_wraps_as_smoothly_as_it_runs(tiny_weights, tmp_path):
-    """The loop, played twice in a row: the step across the wrap is no larger than the steps
-    inside it, and libsndfile reads the tempo and loop points a DAW would."""
+def test_periodic_resampling_of_a_loop_played_twice_is_the_loop_resampled_played_twice(rng):
+    """What makes the wrap seamless: the resampled loop repeats as the loop does. A resampler
+    that sees silence past the ends (not the loop's other end) fails this at the seam."""
+    x = rng.standard_normal((1000, 2))
+    once = resample_periodic(x, n_out=3265)
+    twice = resample_periodic(np.concatenate([x, x]), n_out=2 * 3265)
+    np.testing.assert_allclose(twice, np.concatenate([once, once]), atol=1e-9)
+
+
+def test_a_126_bpm_loop_at_48_khz_is_written_whole_and_tagged(tiny_weights, tmp_path):
     from beatgan.generation import load_generator, make_loop
     from test_wav_loop_info import SF_LOOP_FORWARD, libsndfile_loop_info, libsndfile_loops
 
     model, config = load_generator(tiny_weights)
     path = make_loop(model, config=config.replace(bpm=126), out_dir=tmp_path, out_rate_hz=48000)
     assert path.name == "beatgan_126bpm_AAAB_4bars_seed0_a000_48000hz.wav"
-    x, rate = sf.read(str(path), dtype="float64")
-    assert rate == 48000 and x.shape == (365714, 2)
-    steps = np.abs(np.diff(x, axis=0))
-    wrap = np.abs(x[0] - x[-1])
-    assert (wrap <= np.quantile(steps, 0.99, axis=0)).all()
+    info = sf.info(str(path))
+    assert (info.samplerate, info.frames, info.channels) == (48000, 365714, 2)
     assert libsndfile_loop_info(path)["bpm"] == 126
     assert libsndfile_loops(path) == [(SF_LOOP_FORWARD, 0, 365714, 0)]
 
@@ -284,6 +288,7 @@ def test_make_loop_refuses_a_bad_rate_before_generating_or_writing(tiny_weights,
     model, config = load_generator(tiny_weights)
     calls = []
     model.predict_on_batch = lambda *args, **kwargs: calls.append(args)  # not reached
-    with pytest.raises(ValueError, match="sample rate must be positive, got -48000 Hz"):
-        make_loop(model, config=config, out_dir=tmp_path / "loops", out_rate_hz=-48000)
+    for rate in (-48000, 0, 44100.5):
+        with pytest.raises(ValueError, match=f"positive whole number of Hz, got {rate!r}"):
+            make_loop(model, config=config, out_dir=tmp_path / "loops", out_rate_hz=rate)
     assert calls == [] and not (tmp_path / "loops").exists()

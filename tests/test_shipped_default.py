@@ -100,7 +100,8 @@ def test_without_any_model_the_commands_say_so_and_write_nothing(command, tmp_pa
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
-    """A wheel built from this checkout, as `pip install .` builds it."""
+    """A wheel built from this checkout, as `pip install .` builds it (pip's build isolation
+    fetches setuptools from the package index, as the install itself does)."""
     # From a copy of what the build reads: setuptools builds in the source's build/, whose files
     # from an earlier build would otherwise reach the wheel.
     source = tmp_path_factory.mktemp("source")
