@@ -1,10 +1,10 @@
 """``beatgan app``: a small web page over the library to make, hear and download loops.
 
-Pick a seed (or let the page draw one), a bar structure and a length; the page runs the same
-functions as the CLI and the notebook: ``generation.generate`` for the beat (one 4/4 bar, as
-``write_beats`` writes it), ``generation.make_loop`` for the DAW loop (44.1 kHz, 24-bit,
-seamless), ``plots.waveform_and_spectrogram`` for the picture and ``novelty.score_novelty``
-for the nearest training loops. Two layers:
+Pick a seed (or let the page draw one), a bar structure, a length and a rate; the page runs the
+same functions as the CLI and the notebook: ``generation.generate`` for the beat (one 4/4 bar,
+as ``write_beats`` writes it), ``generation.make_loop`` for the DAW loop (24-bit at a project's
+rate, seamless), ``plots.waveform_and_spectrogram`` for the picture and
+``novelty.score_novelty`` for the nearest training loops. Two layers:
 
 * ``Studio``: the work, no web code (a generator, its config, the training loops; ``make``).
 * ``build_app`` / ``launch``: the gradio page over a ``Studio`` (the optional ``[app]`` extra).
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import loop_export
-from .config import Config
+from .config import DAW_RATES_HZ, Config
 
 #: Training loops listed beside a creation.
 NEAREST = 5
@@ -49,7 +49,7 @@ class Creation:
     """One press of *generate*: files on disk and the nearest training loops.
 
     beat_wav: one 4/4 bar at ``config.sample_rate_hz``, 24-bit (as ``beatgan generate`` writes).
-    loop_wav: the DAW loop, ``bars`` bars at 44.1 kHz, 24-bit (as ``beatgan loop`` writes).
+    loop_wav: the DAW loop, ``bars`` bars at ``rate_hz``, 24-bit (as ``beatgan loop`` writes).
     spectrogram_png: waveform and spectrogram of the loop.
     nearest: (training loop name, score) pairs, closest first; 0 is identical, 1 is as far
         as silence, above 1 further than silence.
@@ -58,6 +58,7 @@ class Creation:
     seed: int
     structure: str
     bars: int
+    rate_hz: int
     beat_wav: Path
     loop_wav: Path
     spectrogram_png: Path
@@ -66,7 +67,8 @@ class Creation:
     def summary(self) -> str:
         best = f"{self.nearest[0][1]:.3f} ({self.nearest[0][0]})" if self.nearest else "n/a"
         return (f"seed {self.seed}, {self.structure} x {self.bars // len(self.structure)}, "
-                f"{self.bars} bars; nearest training loop scores {best}")
+                f"{self.bars} bars at {self.rate_hz / 1000:g} kHz; nearest training loop scores "
+                f"{best}")
 
 
 class Studio:
@@ -132,8 +134,10 @@ class Studio:
                                k=min(k, len(training)), max_shift_ms=None)
         return [(n.train_name, float(n.score)) for n in report.beats[0].nearest]
 
-    def make(self, *, seed: int, structure: str = "AAAB", bars: int = 4) -> Creation:
-        """Generate beat ``seed`` and its loop; write both WAVs and the picture into ``out_dir``."""
+    def make(self, *, seed: int, structure: str = "AAAB", bars: int = 4,
+             rate_hz: int | None = None) -> Creation:
+        """Generate beat ``seed`` and its loop (at ``rate_hz``, default the weights' source
+        rate, 44.1 kHz); write both WAVs and the picture into ``out_dir``."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -146,22 +150,24 @@ class Studio:
         structure = loop_export.check_structure(structure)
         loop_export.bar_pattern(structure, bars=bars)  # a bad length fails before any generating
         config: Config = self.config
+        rate_hz = config.source_rate_hz if rate_hz is None else rate_hz
+        loop_export.loop_frames(config, bars=bars, out_rate_hz=rate_hz)  # a bad rate, likewise
         audio, _ = generate(self.model, n=1, seed=seed, config=config)
         bar = segment_repeated(audio[0], n_samples=config.score_len,
                                repeats=loop_export.segments_per_bar(config))
         beat_wav = loop_export.write_wav24(bar, self.out_dir / f"beatgan_beat_seed{seed}.wav",
                                      sample_rate_hz=config.sample_rate_hz)
         loop_wav = make_loop(self.model, out_dir=self.out_dir, config=config, structure=structure,
-                             bars=bars, seed=seed, weights=self.weights)
+                             bars=bars, seed=seed, weights=self.weights, out_rate_hz=rate_hz)
         from .notebook import read_audio
 
-        fig = waveform_and_spectrogram(read_audio(loop_wav), sample_rate_hz=config.source_rate_hz,
+        fig = waveform_and_spectrogram(read_audio(loop_wav), sample_rate_hz=rate_hz,
                                        title=loop_wav.name, bpm=config.bpm)
         picture = loop_wav.with_suffix(".png")
         fig.savefig(picture)
         plt.close(fig)
         self._keep({beat_wav, loop_wav, loop_wav.with_suffix(".json"), picture})
-        return Creation(seed=seed, structure=structure, bars=bars, beat_wav=beat_wav,
+        return Creation(seed=seed, structure=structure, bars=bars, rate_hz=rate_hz, beat_wav=beat_wav,
                         loop_wav=loop_wav, spectrogram_png=picture, nearest=self.nearest(audio[0]))
 
 
@@ -175,9 +181,10 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path,
     from .fileio import describe_os_error
 
     with gr.Blocks(title="beatgan", delete_cache=(GRADIO_CACHE_S, GRADIO_CACHE_S)) as page:
-        gr.Markdown("# beatgan\nDrum loops drawn by a WaveGAN. Pick a seed, a bar structure "
-                    "and a length, then generate: hear the beat and the loop, see its spectrogram "
-                    "and the training loops nearest to it, download the WAV for your DAW.")
+        gr.Markdown("# beatgan\nDrum loops drawn by a WaveGAN. Pick a seed, a bar structure, "
+                    "a length and your project's rate, then generate: hear the beat and the loop, "
+                    "see its spectrogram and the training loops nearest to it, download the WAV "
+                    "for your DAW.")
         if not has_weights(weights_dir):
             gr.Markdown(missing_weights_message(weights_dir))
             return page
@@ -192,6 +199,10 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path,
             # A slider, not a dropdown: gradio types a dropdown's choices as strings in its API.
             bars_input = gr.Slider(BAR_CHOICES.start, BAR_CHOICES[-1], value=BAR_CHOICES.start,
                                    step=BAR_CHOICES.step, precision=0, label="bars")
+            # The loop file's rate, a DAW project's. Strings, because gradio's API describes a
+            # radio's choices as strings whatever their type; it refuses any other value.
+            rate_input = gr.Radio([(f"{rate / 1000:g} kHz", str(rate)) for rate in DAW_RATES_HZ],
+                                  value=str(studio.config.source_rate_hz), label="rate")
         with gr.Row():
             generate_button = gr.Button("Generate", variant="primary")
             random_button = gr.Button("Random seed")
@@ -199,7 +210,7 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path,
         summary = gr.Markdown(label="summary")
         config = studio.config
         gr.Markdown(f"The beat is one 4/4 bar at the model's {config.sample_rate_hz / 1000:g} kHz; "
-                    f"the loop is {config.source_rate_hz / 1000:g} kHz, 24-bit, seamless. "
+                    "the loop is 24-bit at the rate chosen, seamless, its tempo tagged for DAWs. "
                     "Scores: 0 identical, 1 as far as silence, above 1 further.")
         with gr.Row():
             beat = gr.Audio(type="filepath", label="beat")
@@ -208,16 +219,17 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path,
         nearest = gr.Dataframe(headers=["training loop", "score"], label="nearest training loops")
         download = gr.File(label="loop WAV")
 
-        def generate(seed: int, structure: str, bars: int):
+        def generate(seed: int, structure: str, bars: int, rate: str):
             """Make beat `seed` and its loop of `bars` bars (4/4) following `structure` (one
-            letter per bar): a summary, the beat WAV, the loop WAV, its picture, the nearest
-            training loops and the loop again as a download."""
+            letter per bar), at `rate` Hz: a summary, the beat WAV, the loop WAV, its picture,
+            the nearest training loops and the loop again as a download."""
             if seed is None or bars is None:  # a cleared field, or an API call without one
                 raise gr.Error("give a seed (a whole number >= 0) and a number of bars")
             if float(seed) != int(seed):
                 raise gr.Error(f"the seed is a whole number, got {seed:g}")
             try:
-                made = studio.make(seed=int(seed), structure=structure, bars=int(bars))
+                made = studio.make(seed=int(seed), structure=structure, bars=int(bars),
+                                   rate_hz=int(rate))
             except ValueError as error:  # a bad request, shown on the page, not a server error
                 raise gr.Error(str(error)) from None
             except OSError as error:  # a full disk, say: beatgan's own line, not a server error
@@ -230,7 +242,7 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path,
             """A random seed in [0, 2^31 - 1)."""
             return int(np.random.default_rng().integers(RANDOM_SEED_LIMIT))
 
-        inputs = [seed_input, structure_input, bars_input]
+        inputs = [seed_input, structure_input, bars_input, rate_input]
         outputs = [summary, beat, loop, picture, nearest, download]
         # One public endpoint per button; the page's own follow-up events are not API.
         generate_button.click(generate, inputs, outputs, api_name="generate")

@@ -97,6 +97,20 @@ def test_generate_then_download_a_loop_of_the_asked_format(app_url, tmp_path, mo
     assert len(scores) == 4 and scores == sorted(scores) and min(scores) >= 0.0
 
 
+def test_a_loop_at_a_projects_rate_and_a_rate_no_project_uses(app_url, tmp_path, monkeypatch):
+    from gradio_client.exceptions import AppError
+
+    client = _client(app_url, tmp_path, monkeypatch)
+    summary, *_, download = client.predict(seed=3, structure="AAAB", bars=4, rate="48000",
+                                           api_name="/generate")
+    assert summary.startswith("seed 3, AAAB x 1, 4 bars at 48 kHz")
+    assert Path(download).name == "beatgan_125bpm_AAAB_4bars_seed3_a000_48000hz.wav"
+    info = sf.info(download)
+    assert (info.samplerate, info.frames) == (48000, round(4 * 4 * 60 / TINY.bpm * 48000))
+    with pytest.raises(AppError, match="'22050' .* is not in the list of choices"):
+        client.predict(seed=3, structure="AAAB", bars=4, rate="22050", api_name="/generate")
+
+
 def test_one_seed_gives_the_same_loop_twice(app_url, tmp_path, monkeypatch):
     client = _client(app_url, tmp_path, monkeypatch)
     first = sf.read(client.predict(5, "AAAB", 4, api_name="/generate")[5])[0]
@@ -131,13 +145,17 @@ def _assert_clean_api(api: dict) -> None:
     signatures = [repr((e["parameters"], e["returns"])) for e in endpoints.values()]
     assert len(set(signatures)) == len(signatures), "two endpoints expose the same function"
     generate = endpoints["/generate"]
-    assert [p["parameter_name"] for p in generate["parameters"]] == ["seed", "structure", "bars"]
-    assert [p["label"] for p in generate["parameters"]] == ["seed", "structure", "bars"]
+    assert [p["parameter_name"] for p in generate["parameters"]] == [
+        "seed", "structure", "bars", "rate"]
+    assert [p["label"] for p in generate["parameters"]] == ["seed", "structure", "bars", "rate"]
     assert [r["label"] for r in generate["returns"]] == [
         "summary", "beat", "loop", "waveform and spectrogram", "nearest training loops", "loop WAV"]
     bars = generate["parameters"][2]
     assert bars["type"]["type"] == "integer" and bars["python_type"]["type"] == "int"
     assert bars["parameter_default"] == 4
+    rate = generate["parameters"][3]
+    assert rate["parameter_default"] == "44100"
+    assert rate["python_type"]["type"] == "Literal['44100', '48000', '88200', '96000']"
     assert [r["label"] for r in endpoints["/random_seed"]["returns"]] == ["seed"]
     names = [p.get(key) for e in endpoints.values() for p in e["parameters"] + e["returns"]
              for key in ("label", "parameter_name") if key in p]
@@ -278,11 +296,13 @@ def test_a_creations_summary_names_the_closest_training_loop(tmp_path):
 
     files = dict(beat_wav=tmp_path / "b.wav", loop_wav=tmp_path / "l.wav",
                  spectrogram_png=tmp_path / "l.png")
-    made = Creation(seed=7, structure="AB", bars=8, nearest=[("kick.wav", 0.12345),
-                                                             ("snare.wav", 0.5)], **files)
-    assert made.summary() == "seed 7, AB x 4, 8 bars; nearest training loop scores 0.123 (kick.wav)"
-    alone = Creation(seed=0, structure="AAAB", bars=4, nearest=[], **files)
-    assert alone.summary() == "seed 0, AAAB x 1, 4 bars; nearest training loop scores n/a"
+    made = Creation(seed=7, structure="AB", bars=8, rate_hz=44100,
+                    nearest=[("kick.wav", 0.12345), ("snare.wav", 0.5)], **files)
+    assert made.summary() == ("seed 7, AB x 4, 8 bars at 44.1 kHz; nearest training loop scores "
+                              "0.123 (kick.wav)")
+    alone = Creation(seed=0, structure="AAAB", bars=4, rate_hz=48000, nearest=[], **files)
+    assert alone.summary() == ("seed 0, AAAB x 1, 4 bars at 48 kHz; nearest training loop scores "
+                               "n/a")
 
 
 def test_the_studio_keeps_eight_creations_and_removes_the_oldest(tmp_path):
