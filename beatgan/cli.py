@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import __version__
-from .config import (DAW_RATES_HZ, DECIMATION_METHODS, DEFAULT_DATA_DIR, MAX_SEED,
-                     PHASE_SHUFFLE_PER, PRESETS, TEMPO_METHODS, UPSAMPLE_METHODS, Config, describe,
-                     preset)
+from .config import (DAW_RATES_HZ, DECIMATION_METHODS, DEFAULT_DATA_DIR, LOOP_TEMPO_METHODS,
+                     MAX_SEED, PHASE_SHUFFLE_PER, PRESETS, TEMPO_METHODS, UPSAMPLE_METHODS, Config,
+                     describe, preset)
 from .fileio import describe_os_error
 
 DEFAULT_DATA = DEFAULT_DATA_DIR
@@ -150,6 +150,17 @@ def _parse_bpm(text: str) -> float | tuple[float, float]:
         raise argparse.ArgumentTypeError(f"--bpm range {text!r} holds no whole-number tempo (the "
                                          f"demo loops are drawn at whole tempi)")
     return values if sep else values[0]
+
+
+def _loop_bpm(text: str) -> float:
+    """A loop's tempo: a finite number in ``tempo.BPM_RANGE``."""
+    from .tempo import BPM_RANGE
+
+    value = _finite(text)
+    if not BPM_RANGE[0] <= value <= BPM_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"expected a tempo from {BPM_RANGE[0]:g} to "
+                                         f"{BPM_RANGE[1]:g} bpm, got {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -384,7 +395,7 @@ def _cmd_loop(args: argparse.Namespace) -> int:
     from .export import weights_provenance
     from .fileio import check_free_space, output_folder
     from .generation import load_generator, make_loop
-    from .loop_export import loop_frames
+    from .loop_export import loop_frames, retimed_frames
 
     last = args.index + args.count - 1
     if last > MAX_INDEX:
@@ -397,13 +408,16 @@ def _cmd_loop(args: argparse.Namespace) -> int:
         # The whole pack against the free space first: 24-bit frames, plus headers, tags and
         # the .json sidecar.
         frames = loop_frames(config, bars=args.bars, out_rate_hz=args.rate)
+        if args.bpm is not None and args.bpm != config.bpm:
+            frames = retimed_frames(bars=args.bars, bpm=args.bpm,
+                                    rate_hz=args.rate or config.source_rate_hz)
         check_free_space(args.out, len(indices) * (frames * config.channels * 3 + LOOP_EXTRA_BYTES),
                          what=f"writing {len(indices)} loop{'s' if len(indices) > 1 else ''} to "
                               f"{args.out}")
         # Each loop is written whole before the next is made: an error keeps the ones before it.
         paths = [make_loop(model, config=config, out_dir=args.out, structure=args.structure,
                            bars=args.bars, seed=args.seed, index=index, weights=weights,
-                           out_rate_hz=args.rate)
+                           out_rate_hz=args.rate, bpm=args.bpm, tempo_method=args.tempo_method)
                  for index in tqdm(indices, desc="loops", unit="loop", dynamic_ncols=True,
                                    disable=len(indices) == 1 or None)]
     print(f"wrote {paths[0]}" if len(paths) == 1 else
@@ -637,6 +651,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sample rate of the loop file, one of "
                         f"{', '.join(map(str, DAW_RATES_HZ))} (default: the weights' source "
                         "rate, 44100); other than the default, it is in the file name")
+    p.add_argument("--bpm", type=_loop_bpm, default=None,
+                   help="bring the loop to this tempo (default: the model's, 125 for the seed "
+                        "preset); the tempo and the method are in the file name")
+    p.add_argument("--tempo-method", choices=LOOP_TEMPO_METHODS, default="auto",
+                   help="with --bpm: slice (each hit moved unchanged, pitch kept), resample "
+                        "(varispeed: pitch moves with tempo, a semitone per 6 %%) or auto: "
+                        "resample within a semitone, else slice (default auto)")
     p.add_argument("--count", type=_at_most(MAX_COUNT), default=1,
                    help=f"loops to write, one per beat from --index on (INDEX, INDEX + 1, ...), "
                         f"at most {MAX_COUNT} (default 1)")

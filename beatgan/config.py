@@ -33,6 +33,9 @@ _UPSAMPLE_MIN_TAPS = {"transposed": 1, "nearest": 4, "linear": 7}
 STRUCTURES = ("AAAA", "AAAB", "AABB", "ABAB")
 #: Sample rates DAW projects run at: the rates a DAW loop file may have (``beatgan loop --rate``).
 DAW_RATES_HZ = (44100, 48000, 88200, 96000)
+#: How a DAW loop is brought to another tempo (``loop_export.retime_loop``, ``beatgan loop
+#: --tempo-method``); ``"auto"`` chooses by the size of the change.
+LOOP_TEMPO_METHODS = ("auto", "slice", "resample")
 #: The folder of training loops everything reads by default; only this folder, missing or
 #: empty, is stood in for by the synthetic demo pack (``workflows.load_training_loops``).
 DEFAULT_DATA_DIR = "ULTIMATE_DRUM_LOOPS"

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from . import fileio, loop_export
-from .config import MAX_SEED, Config
+from .config import MAX_SAMPLE_24, MAX_SEED, Config
 from .export import GENERATOR_WEIGHTS, RAW_GENERATOR_WEIGHTS, weights_provenance
 
 SIDECAR_JSON = "beats.json"
@@ -417,21 +417,26 @@ def loop_latents(structure: str, *, latent_dim: int, seed: int = 0, index: int =
     return out
 
 
-def loop_name_tags(variation: float | None, rate_hz: int, config: Config) -> tuple[str, ...]:
+def loop_name_tags(variation: float | None, rate_hz: int, config: Config,
+                   method: str | None = None) -> tuple[str, ...]:
     """What sets a loop apart from the default loop of its seed and index, for its file name:
-    ``"var0.1"`` (``"nextbeats"`` for ``variation=None``) and ``"48000hz"``; none by default."""
+    ``"var0.1"`` (``"nextbeats"`` for ``variation=None``), ``"48000hz"`` and the tempo change's
+    ``method`` (``"slice"``, ``"resample"``); none by default."""
     tags = []
     if variation != VARIATION:
         tags.append("nextbeats" if variation is None else f"var{variation:g}")
     if rate_hz != config.source_rate_hz:
         tags.append(f"{rate_hz}hz")
+    if method is not None:
+        tags.append(method)
     return tuple(tags)
 
 
 def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | None = None,
               structure: str = "AAAB", bars: int = 4, seed: int = 0, index: int = 0,
               variation: float | None = VARIATION, fade_ms: float = loop_export.FADE_MS,
-              out_rate_hz: int | None = None, weights: dict[str, Any] | None = None) -> Path:
+              out_rate_hz: int | None = None, weights: dict[str, Any] | None = None,
+              bpm: float | None = None, tempo_method: str = "auto") -> Path:
     """Generate and write one DAW loop; returns the WAV path.
 
     A *bar* here is 4 beats = ``4 / config.beats`` generated segments (2 for the seed's 2-beat
@@ -447,6 +452,11 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
     ``weights``: which weights made the loop, as ``beats.json`` records it
     (``export.weights_provenance``; for a weights folder computed here when not given; null
     for a model built in memory the caller did not describe).
+
+    ``bpm`` other than ``config.bpm``: the loop is brought to that tempo (40-300) by
+    ``loop_export.retime_loop`` with ``tempo_method`` (auto, slice or resample), tagged with
+    it, named after it plus the method, and its ``.json`` keeps the generator's tempo as
+    ``generated_bpm``.
     """
     model, config = _resolve(model_or_weights, config)
     weights = _provenance(model_or_weights, weights)
@@ -457,22 +467,38 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
     rate = config.source_rate_hz if out_rate_hz is None else out_rate_hz
     loop_export.loop_frames(config, bars=bars, out_rate_hz=rate)  # refuses a bad rate up front
     rate = int(rate)
+    method = None
+    if bpm is not None and bpm != config.bpm:
+        from .tempo import BPM_RANGE
+
+        if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:  # NaN included
+            raise ValueError(f"a loop's tempo lies in {BPM_RANGE[0]:g}-{BPM_RANGE[1]:g} bpm, "
+                             f"got {bpm!r}")
+        method = loop_export.tempo_method(config.bpm, bpm, tempo_method)
+    bpm = config.bpm if method is None else float(bpm)
     latents = loop_latents(structure, latent_dim=config.latent_dim, seed=seed, index=index,
                            variation=variation)
     letters = list(latents)
     audio = run_generator(model, np.stack([latents[k] for k in letters]))
     loop = loop_export.build_loop(dict(zip(letters, audio)), structure=structure, bars=bars,
                                   config=config, fade_ms=fade_ms, out_rate_hz=rate)
-    name = loop_export.daw_loop_file_name(bpm=config.bpm, structure=structure, bars=bars,
+    if method is not None:
+        loop = loop_export.retime_loop(
+            loop, from_bpm=config.bpm, to_bpm=bpm, method=method, sample_rate_hz=rate,
+            n_out=loop_export.retimed_frames(bars=bars, bpm=bpm, rate_hz=rate))
+        loop = np.clip(loop, -1.0, MAX_SAMPLE_24).astype(np.float32)  # slices overlap at fades
+    name = loop_export.daw_loop_file_name(bpm=bpm, structure=structure, bars=bars,
                                           seed=seed, index=index,
-                                          tags=loop_name_tags(variation, rate, config))
+                                          tags=loop_name_tags(variation, rate, config, method))
     path = Path(out_dir) / name
-    meta = {"structure": structure, "bars": bars, "bpm": config.bpm, "beats_per_bar":
+    meta = {"structure": structure, "bars": bars, "bpm": bpm, "beats_per_bar":
             loop_export.BEATS_PER_BAR, "sample_rate_hz": rate, "seed": seed, "index": index,
             "variation": variation, "fade_ms": fade_ms,
             "latents": {k: [float(v) for v in z] for k, z in latents.items()}, "weights": weights}
+    if method is not None:
+        meta.update(generated_bpm=config.bpm, tempo_method=method)
     fileio.write_files_atomically({
-        path: loop_export.loop_wav_bytes(loop, sample_rate_hz=rate, bpm=config.bpm, bars=bars),
+        path: loop_export.loop_wav_bytes(loop, sample_rate_hz=rate, bpm=bpm, bars=bars),
         path.with_suffix(".json"): (json.dumps(meta, indent=2, sort_keys=True, allow_nan=False)
                                     + "\n").encode()}, what=f"writing a loop to {out_dir}")
     return path

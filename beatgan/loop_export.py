@@ -29,6 +29,7 @@ argument.
 
 from __future__ import annotations
 
+import math
 import numbers
 from fractions import Fraction
 from pathlib import Path
@@ -37,13 +38,16 @@ from typing import Mapping
 import numpy as np
 
 from . import audio
-from .config import FULL_SCALE_24, MAX_SAMPLE_24, STRUCTURES, Config
+from .config import FULL_SCALE_24, LOOP_TEMPO_METHODS, MAX_SAMPLE_24, STRUCTURES, Config
 
 #: Beats in a bar (4/4 time).
 BEATS_PER_BAR = 4
 #: Default declick fade at each end of a segment (milliseconds): 15 samples at 14.7 kHz,
 #: short against a drum's attack, long enough that the wrap no longer jumps.
 FADE_MS = 1.0
+#: ``"auto"`` varispeeds changes up to this many semitones (about +-6 % in tempo) and slices
+#: larger ones: ``tempo_change`` found resampling best for drums within about a semitone.
+AUTO_RESAMPLE_SEMITONES = 1.0
 
 
 def check_structure(structure: str) -> str:
@@ -175,6 +179,43 @@ def slot_lengths(config: Config, n_slots: int) -> list[int]:
 def _loop_samples(config: Config, *, bars: int) -> int:
     """Samples of a loop of ``bars`` bars at ``config.sample_rate_hz`` (``slot_lengths``)."""
     return sum(slot_lengths(config, bars * segments_per_bar(config)))
+
+
+def tempo_method(from_bpm: float, to_bpm: float, method: str = "auto") -> str:
+    """The method ``retime_loop`` uses: ``method`` itself, or for ``"auto"`` ``"resample"``
+    when the change is at most ``AUTO_RESAMPLE_SEMITONES`` of varispeed, else ``"slice"``."""
+    if method not in LOOP_TEMPO_METHODS:
+        raise ValueError(f"the tempo method is one of {', '.join(LOOP_TEMPO_METHODS)}, "
+                         f"got {method!r}")
+    if method != "auto":
+        return method
+    return ("resample" if abs(12 * math.log2(to_bpm / from_bpm)) <= AUTO_RESAMPLE_SEMITONES
+            else "slice")
+
+
+def retimed_frames(*, bars: int, bpm: float, rate_hz: int) -> int:
+    """Frames of ``bars`` 4/4 bars at ``bpm`` and ``rate_hz``, to the nearest frame."""
+    beats = bars * BEATS_PER_BAR
+    return round(Fraction(beats * 60 * int(rate_hz)) / Fraction(bpm).limit_denominator(1000))
+
+
+def retime_loop(loop: np.ndarray, *, from_bpm: float, to_bpm: float, n_out: int,
+                sample_rate_hz: int, method: str = "auto") -> np.ndarray:
+    """A loop (time, channels) at ``from_bpm`` brought to ``to_bpm`` as exactly ``n_out``
+    frames (``retimed_frames``) that still loop seamlessly.
+
+    ``"resample"``: varispeed, ``resample_periodic`` to ``n_out`` (pitch moves with tempo, 12 x
+    log2(to / from) semitones). ``"slice"``: ``tempo_change.slice_stretch`` with ``wrap``, every
+    hit moved unchanged to its new time (pitch kept, tails cut or looped). ``"auto"``:
+    ``tempo_method`` chooses (``tempo_change`` has the measurements behind it).
+    """
+    from . import tempo_change
+
+    if tempo_method(from_bpm, to_bpm, method) == "resample":
+        return resample_periodic(loop, n_out=n_out)
+    # The slices land on the loop's own grid: the speed is the exact length ratio.
+    return tempo_change.slice_stretch(loop, speed=loop.shape[0] / n_out, n_out=n_out,
+                                      sample_rate_hz=sample_rate_hz, wrap=True)
 
 
 def loop_frames(config: Config, *, bars: int, out_rate_hz: int | None = None) -> int:

@@ -61,7 +61,8 @@ def change_tempo(x: np.ndarray, *, from_bpm: float, to_bpm: float, method: str =
 
 
 def slice_stretch(x: np.ndarray, *, speed: float, sample_rate_hz: int = 44100,
-                  fade_ms: float = SLICE_FADE_MS) -> np.ndarray:
+                  fade_ms: float = SLICE_FADE_MS, wrap: bool = False,
+                  n_out: int | None = None) -> np.ndarray:
     """Change the tempo of a drum loop (time, channels) by ``speed`` without touching its hits.
 
     What a DAW's beat-slicing mode does (ReCycle; Ableton's "Beats"): 1. find the onsets with
@@ -70,15 +71,16 @@ def slice_stretch(x: np.ndarray, *, speed: float, sample_rate_hz: int = 44100,
     and nothing is pitch-shifted; 4. a slice longer than its new slot (speed > 1) is cut
     ``fade_ms`` after the slot ends and faded out over the next slice's start; a shorter one
     (speed < 1) is followed by its own tail looped (the part past its hit, crossfaded over
-    ``fade_ms``), or by silence when the slice is too short for that. Output length
-    ``ceil(len(x) / speed)``, same dtype.
+    ``fade_ms``), or by silence when the slice is too short for that. Output length ``n_out``
+    (default ``ceil(len(x) / speed)``), same dtype. ``wrap``: ``x`` is a loop, so the last slice's fade
+    that runs past the end sounds over the start, as it would over a next slice.
     """
     import librosa
 
     x = np.asarray(x)
     if not speed > 0:
         raise ValueError(f"speed must be positive, got {speed}")
-    n_out = math.ceil(x.shape[0] / speed)
+    n_out = math.ceil(x.shape[0] / speed) if n_out is None else int(n_out)
     mono = x.mean(axis=1) if x.ndim == 2 else x
     onsets = librosa.onset.onset_detect(y=np.ascontiguousarray(mono, dtype=np.float32),
                                         sr=sample_rate_hz, hop_length=256, backtrack=True,
@@ -99,6 +101,8 @@ def slice_stretch(x: np.ndarray, *, speed: float, sample_rate_hz: int = 44100,
                        fade_in=fade, fade_out=fade)
         else:
             _add_faded(out, a_out, piece, fade_in=0, fade_out=fade)
+    if wrap:
+        out[:fade] += out[n_out:]
     return out[:n_out]
 
 

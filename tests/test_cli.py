@@ -109,6 +109,29 @@ def test_loop_rate_writes_the_loops_at_that_rate_and_says_so_in_the_name(tiny_we
         assert json.loads(wav.with_suffix(".json").read_text())["sample_rate_hz"] == 48000
 
 
+def test_loop_bpm_brings_a_pack_to_another_tempo_and_counts_its_size_there(
+        tiny_weights, tmp_path, monkeypatch):
+    from beatgan import fileio
+
+    needed = []
+    check = fileio.check_free_space
+    monkeypatch.setattr(fileio, "check_free_space",
+                        lambda folder, n, **kw: needed.append(n) or check(folder, n, **kw))
+    assert main(["loop", "--weights", str(tiny_weights), "--bpm", "100", "--count", "2",
+                 "--out", str(tmp_path)]) == 0
+    wavs = sorted(tmp_path.glob("*.wav"))
+    assert [p.name for p in wavs] == [f"beatgan_100bpm_AAAB_4bars_seed0_a00{i}_slice.wav"
+                                      for i in (0, 1)]
+    frames = 16 * 60 * 44100 // 100  # 423,360: exactly, by hand
+    for wav in wavs:
+        info = sf.info(str(wav))
+        assert info.frames == frames and "Tempo     : 100.000000" in info.extra_info
+    # The free-space check counted the loops at 100 bpm (longer than at 125), with the extra.
+    from beatgan.cli import LOOP_EXTRA_BYTES
+
+    assert 2 * (frames * 2 * 3 + LOOP_EXTRA_BYTES) in needed
+
+
 def test_a_pack_larger_than_the_free_space_is_refused_before_any_loop(tiny_weights, tmp_path,
                                                                         capsys, monkeypatch):
     from collections import namedtuple
@@ -357,6 +380,9 @@ def test_score_with_metrics_prints_both_reports(demo_folder, tmp_path, capsys):
     (["loop", "--index", "99999999"], "expected a whole number 0-99999"),
     (["loop", "--count", "0"], "expected a whole number 1-1000"),
     (["loop", "--rate", "22050"], "invalid choice: 22050 (choose from 44100, 48000, 88200, 96000)"),
+    (["loop", "--bpm", "20"], "expected a tempo from 40 to 300 bpm, got '20'"),
+    (["loop", "--bpm", "nan"], "expected a finite number, got 'nan'"),
+    (["loop", "--bpm", "140", "--tempo-method", "stretch"], "invalid choice: 'stretch'"),
     (["score", "--threshold", "-1"], "expected a number >= 0"),
     (["score", "--max-shift-ms", "-5"], "expected a number >= 0"),
     (["demo-data", "x", "--bpm", "1"], "--bpm takes tempos from 40 to 300"),

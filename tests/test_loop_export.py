@@ -292,3 +292,91 @@ def test_make_loop_refuses_a_bad_rate_before_generating_or_writing(tiny_weights,
         with pytest.raises(ValueError, match=f"positive whole number of Hz, got {rate!r}"):
             make_loop(model, config=config, out_dir=tmp_path / "loops", out_rate_hz=rate)
     assert calls == [] and not (tmp_path / "loops").exists()
+
+
+def test_a_retimed_loop_is_its_bars_at_the_new_tempo_to_the_nearest_frame():
+    from beatgan.loop_export import retimed_frames
+
+    # By hand: 16 beats x 60 / bpm x rate.
+    assert retimed_frames(bars=4, bpm=140, rate_hz=44100) == 302400  # exactly
+    assert retimed_frames(bars=4, bpm=127, rate_hz=48000) == 362835  # 362,834.6
+    assert retimed_frames(bars=8, bpm=93.5, rate_hz=44100) == 905583  # 905,582.89
+
+
+@pytest.mark.parametrize("to_bpm, method", [
+    (130, "resample"), (118, "resample"),  # 0.68 and 1.00 semitones of varispeed
+    (117, "slice"), (140, "slice"), (90, "slice")])
+def test_auto_resamples_within_a_semitone_and_slices_beyond(to_bpm, method):
+    from beatgan.loop_export import tempo_method
+
+    assert tempo_method(125, to_bpm) == method
+    assert tempo_method(125, to_bpm, "slice") == "slice"
+    with pytest.raises(ValueError, match="auto, slice, resample, got 'stretch'"):
+        tempo_method(125, to_bpm, "stretch")
+
+
+def _kick_loop(*, bpm, bars=4, rate=44100):
+    """Decaying 60 Hz kicks on every beat, the loop's ends faded as ``make_loop`` fades them."""
+    beat = 60 / bpm * rate
+    n = round(bars * 4 * beat)
+    x = np.zeros(n)
+    for k in range(bars * 4):
+        start = round(k * beat)
+        t = np.arange(n - start) / rate
+        x[start:] += np.sin(2 * np.pi * 60 * t) * np.exp(-t / 0.15)
+    x = fade_edges(x[:, None], fade_samples=44)
+    return np.repeat(x, 2, axis=1), beat
+
+
+@pytest.mark.parametrize("to_bpm", [100, 150])
+def test_slicing_a_loop_moves_every_kick_to_its_beat_and_wraps_as_smoothly_as_it_runs(to_bpm):
+    from beatgan.loop_export import retime_loop, retimed_frames
+
+    x, beat = _kick_loop(bpm=125)
+    n_out = retimed_frames(bars=4, bpm=to_bpm, rate_hz=44100)
+    y = retime_loop(x, from_bpm=125, to_bpm=to_bpm, n_out=n_out, sample_rate_hz=44100,
+                    method="slice")
+    assert y.shape == (n_out, 2)
+    new_beat = 60 / to_bpm * 44100
+    # Each kick's peak lies as far after its beat as in the original loop, within 5 ms: a slice
+    # starts at its onset backtracked to the quiet before it, a few ms early, and moves as a
+    # whole (tempo_change measures kicks within 10 ms on the demo loops).
+    for k in range(1, 16):
+        window = slice(round(k * beat), round(k * beat) + 400)
+        new_window = slice(round(k * new_beat), round(k * new_beat) + 400)
+        offset = np.argmax(x[window, 0])
+        assert abs(np.argmax(y[new_window, 0]) - offset) <= 220, k
+    # Across the wrap the loop runs on as smoothly as in the samples before it: the last
+    # slice's fade, past the end, sounds over the start (without it the step is 5-18x larger).
+    assert (np.abs(y[0] - y[-1]) <= 2 * np.abs(y[-1] - y[-2])).all()
+
+
+def test_resampling_a_loop_to_another_tempo_keeps_it_one_period(rng):
+    from beatgan.loop_export import retime_loop
+
+    x, _ = _kick_loop(bpm=125)
+    y = retime_loop(x, from_bpm=125, to_bpm=128, n_out=258375, sample_rate_hz=44100)  # auto
+    np.testing.assert_allclose(y, resample_periodic(x, n_out=258375))
+
+
+def test_make_loop_brings_the_loop_to_another_tempo_and_says_so(tiny_weights, tmp_path):
+    import json
+
+    from beatgan.generation import load_generator, make_loop
+    from test_wav_loop_info import libsndfile_loop_info
+
+    model, config = load_generator(tiny_weights)
+    path = make_loop(model, config=config, out_dir=tmp_path, bpm=140)
+    assert path.name == "beatgan_140bpm_AAAB_4bars_seed0_a000_slice.wav"
+    assert sf.info(str(path)).frames == 302400
+    assert libsndfile_loop_info(path)["bpm"] == 140
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert (meta["bpm"], meta["generated_bpm"], meta["tempo_method"]) == (140, 125, "slice")
+    # The model's own tempo is no change: the default loop, byte for byte.
+    same = make_loop(model, config=config, out_dir=tmp_path / "same", bpm=125)
+    plain = make_loop(model, config=config, out_dir=tmp_path / "plain")
+    assert same.name == plain.name and same.read_bytes() == plain.read_bytes()
+    for bad in (39.0, 301.0, float("nan")):
+        with pytest.raises(ValueError, match="tempo lies in 40-300 bpm"):
+            make_loop(model, config=config, out_dir=tmp_path / "bad", bpm=bad)
+    assert not (tmp_path / "bad").exists()
