@@ -1,6 +1,7 @@
 """``beatgan app``: a small web page over the library to make, hear and download loops.
 
-Pick a seed (or let the page draw one), a bar structure, a length and a rate; the page runs the
+Pick a seed (or let the page draw one), a bar structure, a length, a tempo and a rate; the page
+runs the
 same functions as the CLI and the notebook: ``generation.generate`` for the beat (one 4/4 bar,
 as ``write_beats`` writes it), ``generation.make_loop`` for the DAW loop (24-bit at a project's
 rate, seamless), ``plots.waveform_and_spectrogram`` for the picture and
@@ -22,6 +23,7 @@ import numpy as np
 
 from . import loop_export
 from .config import DAW_RATES_HZ, Config
+from .tempo import BPM_RANGE
 
 #: Training loops listed beside a creation.
 NEAREST = 5
@@ -49,7 +51,8 @@ class Creation:
     """One press of *generate*: files on disk and the nearest training loops.
 
     beat_wav: one 4/4 bar at ``config.sample_rate_hz``, 24-bit (as ``beatgan generate`` writes).
-    loop_wav: the DAW loop, ``bars`` bars at ``rate_hz``, 24-bit (as ``beatgan loop`` writes).
+    loop_wav: the DAW loop, ``bars`` bars at ``bpm`` and ``rate_hz``, 24-bit (as ``beatgan loop``
+        writes).
     spectrogram_png: waveform and spectrogram of the loop.
     nearest: (training loop name, score) pairs, closest first; 0 is identical, 1 is as far
         as silence, above 1 further than silence.
@@ -58,6 +61,7 @@ class Creation:
     seed: int
     structure: str
     bars: int
+    bpm: float
     rate_hz: int
     beat_wav: Path
     loop_wav: Path
@@ -67,8 +71,8 @@ class Creation:
     def summary(self) -> str:
         best = f"{self.nearest[0][1]:.3f} ({self.nearest[0][0]})" if self.nearest else "n/a"
         return (f"seed {self.seed}, {self.structure} x {self.bars // len(self.structure)}, "
-                f"{self.bars} bars at {self.rate_hz / 1000:g} kHz; nearest training loop scores "
-                f"{best}")
+                f"{self.bars} bars at {self.bpm:g} bpm, {self.rate_hz / 1000:g} kHz; nearest "
+                f"training loop scores {best}")
 
 
 class Studio:
@@ -135,9 +139,10 @@ class Studio:
         return [(n.train_name, float(n.score)) for n in report.beats[0].nearest]
 
     def make(self, *, seed: int, structure: str = "AAAB", bars: int = 4,
-             rate_hz: int | None = None) -> Creation:
-        """Generate beat ``seed`` and its loop (at ``rate_hz``, default the weights' source
-        rate, 44.1 kHz); write both WAVs and the picture into ``out_dir``."""
+             rate_hz: int | None = None, bpm: float | None = None) -> Creation:
+        """Generate beat ``seed`` and its loop (at ``bpm``, default the model's, brought there by
+        ``make_loop``'s automatic method; at ``rate_hz``, default the weights' source rate,
+        44.1 kHz); write both WAVs and the picture into ``out_dir``."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -152,22 +157,27 @@ class Studio:
         config: Config = self.config
         rate_hz = config.source_rate_hz if rate_hz is None else rate_hz
         loop_export.loop_frames(config, bars=bars, out_rate_hz=rate_hz)  # a bad rate, likewise
+        bpm = config.bpm if bpm is None else bpm
+        if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:  # and a bad tempo
+            raise ValueError(f"the tempo lies in {BPM_RANGE[0]:g}-{BPM_RANGE[1]:g} bpm, got {bpm:g}")
         audio, _ = generate(self.model, n=1, seed=seed, config=config)
         bar = segment_repeated(audio[0], n_samples=config.score_len,
                                repeats=loop_export.segments_per_bar(config))
         beat_wav = loop_export.write_wav24(bar, self.out_dir / f"beatgan_beat_seed{seed}.wav",
                                      sample_rate_hz=config.sample_rate_hz)
         loop_wav = make_loop(self.model, out_dir=self.out_dir, config=config, structure=structure,
-                             bars=bars, seed=seed, weights=self.weights, out_rate_hz=rate_hz)
+                             bars=bars, seed=seed, weights=self.weights, out_rate_hz=rate_hz,
+                             bpm=bpm)
         from .notebook import read_audio
 
         fig = waveform_and_spectrogram(read_audio(loop_wav), sample_rate_hz=rate_hz,
-                                       title=loop_wav.name, bpm=config.bpm)
+                                       title=loop_wav.name, bpm=bpm)
         picture = loop_wav.with_suffix(".png")
         fig.savefig(picture)
         plt.close(fig)
         self._keep({beat_wav, loop_wav, loop_wav.with_suffix(".json"), picture})
-        return Creation(seed=seed, structure=structure, bars=bars, rate_hz=rate_hz, beat_wav=beat_wav,
+        return Creation(seed=seed, structure=structure, bars=bars, bpm=bpm, rate_hz=rate_hz,
+                        beat_wav=beat_wav,
                         loop_wav=loop_wav, spectrogram_png=picture, nearest=self.nearest(audio[0]))
 
 
@@ -182,9 +192,9 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path,
 
     with gr.Blocks(title="beatgan", delete_cache=(GRADIO_CACHE_S, GRADIO_CACHE_S)) as page:
         gr.Markdown("# beatgan\nDrum loops drawn by a WaveGAN. Pick a seed, a bar structure, "
-                    "a length and your project's rate, then generate: hear the beat and the loop, "
-                    "see its spectrogram and the training loops nearest to it, download the WAV "
-                    "for your DAW.")
+                    "a length and your project's tempo and rate, then generate: hear the beat and "
+                    "the loop, see its spectrogram and the training loops nearest to it, download "
+                    "the WAV for your DAW.")
         if not has_weights(weights_dir):
             gr.Markdown(missing_weights_message(weights_dir))
             return page
@@ -199,8 +209,11 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path,
             # A slider, not a dropdown: gradio types a dropdown's choices as strings in its API.
             bars_input = gr.Slider(BAR_CHOICES.start, BAR_CHOICES[-1], value=BAR_CHOICES.start,
                                    step=BAR_CHOICES.step, precision=0, label="bars")
-            # The loop file's rate, a DAW project's. Strings, because gradio's API describes a
-            # radio's choices as strings whatever their type; it refuses any other value.
+            # The loop's tempo and its file's rate, a DAW project's. The rates are strings:
+            # gradio's API describes a radio's choices as strings whatever their type, and it
+            # refuses any other value.
+            bpm_input = gr.Number(value=studio.config.bpm, minimum=BPM_RANGE[0],
+                                  maximum=BPM_RANGE[1], step=1, label="bpm")
             rate_input = gr.Radio([(f"{rate / 1000:g} kHz", str(rate)) for rate in DAW_RATES_HZ],
                                   value=str(studio.config.source_rate_hz), label="rate")
         with gr.Row():
@@ -210,7 +223,9 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path,
         summary = gr.Markdown(label="summary")
         config = studio.config
         gr.Markdown(f"The beat is one 4/4 bar at the model's {config.sample_rate_hz / 1000:g} kHz; "
-                    "the loop is 24-bit at the rate chosen, seamless, its tempo tagged for DAWs. "
+                    f"the loop is brought from the model's {config.bpm:g} bpm to the tempo chosen "
+                    "(hits moved whole, or within a semitone played faster or slower), 24-bit at "
+                    "the rate chosen, seamless, its tempo tagged for DAWs. "
                     "Scores: 0 identical, 1 as far as silence, above 1 further.")
         with gr.Row():
             beat = gr.Audio(type="filepath", label="beat")
@@ -219,17 +234,17 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path,
         nearest = gr.Dataframe(headers=["training loop", "score"], label="nearest training loops")
         download = gr.File(label="loop WAV")
 
-        def generate(seed: int, structure: str, bars: int, rate: str):
+        def generate(seed: int, structure: str, bars: int, bpm: float, rate: str):
             """Make beat `seed` and its loop of `bars` bars (4/4) following `structure` (one
-            letter per bar), at `rate` Hz: a summary, the beat WAV, the loop WAV, its picture,
-            the nearest training loops and the loop again as a download."""
-            if seed is None or bars is None:  # a cleared field, or an API call without one
-                raise gr.Error("give a seed (a whole number >= 0) and a number of bars")
+            letter per bar), at `bpm` and `rate` Hz: a summary, the beat WAV, the loop WAV, its
+            picture, the nearest training loops and the loop again as a download."""
+            if seed is None or bars is None or bpm is None:  # a cleared field, or an API call
+                raise gr.Error("give a seed (a whole number >= 0), a number of bars and a tempo")
             if float(seed) != int(seed):
                 raise gr.Error(f"the seed is a whole number, got {seed:g}")
             try:
                 made = studio.make(seed=int(seed), structure=structure, bars=int(bars),
-                                   rate_hz=int(rate))
+                                   rate_hz=int(rate), bpm=float(bpm))
             except ValueError as error:  # a bad request, shown on the page, not a server error
                 raise gr.Error(str(error)) from None
             except OSError as error:  # a full disk, say: beatgan's own line, not a server error
@@ -242,7 +257,7 @@ def build_app(weights_dir: str | Path, *, data_dir: str | Path,
             """A random seed in [0, 2^31 - 1)."""
             return int(np.random.default_rng().integers(RANDOM_SEED_LIMIT))
 
-        inputs = [seed_input, structure_input, bars_input, rate_input]
+        inputs = [seed_input, structure_input, bars_input, bpm_input, rate_input]
         outputs = [summary, beat, loop, picture, nearest, download]
         # One public endpoint per button; the page's own follow-up events are not API.
         generate_button.click(generate, inputs, outputs, api_name="generate")

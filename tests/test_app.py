@@ -97,18 +97,22 @@ def test_generate_then_download_a_loop_of_the_asked_format(app_url, tmp_path, mo
     assert len(scores) == 4 and scores == sorted(scores) and min(scores) >= 0.0
 
 
-def test_a_loop_at_a_projects_rate_and_a_rate_no_project_uses(app_url, tmp_path, monkeypatch):
+def test_a_loop_at_a_projects_tempo_and_rate_and_values_no_project_uses(app_url, tmp_path,
+                                                                         monkeypatch):
     from gradio_client.exceptions import AppError
 
     client = _client(app_url, tmp_path, monkeypatch)
-    summary, *_, download = client.predict(seed=3, structure="AAAB", bars=4, rate="48000",
-                                           api_name="/generate")
-    assert summary.startswith("seed 3, AAAB x 1, 4 bars at 48 kHz")
-    assert Path(download).name == "beatgan_125bpm_AAAB_4bars_seed3_a000_48000hz.wav"
+    summary, *_, download = client.predict(seed=3, structure="AAAB", bars=4, bpm=140,
+                                           rate="48000", api_name="/generate")
+    assert summary.startswith("seed 3, AAAB x 1, 4 bars at 140 bpm, 48 kHz")
+    assert Path(download).name == "beatgan_140bpm_AAAB_4bars_seed3_a000_48000hz_slice.wav"
     info = sf.info(download)
-    assert (info.samplerate, info.frames) == (48000, round(4 * 4 * 60 / TINY.bpm * 48000))
+    assert (info.samplerate, info.frames) == (48000, 329143)  # 16 beats at 140 bpm: 329,142.9
+    assert "Tempo     : 140.000000" in info.extra_info
     with pytest.raises(AppError, match="'22050' .* is not in the list of choices"):
         client.predict(seed=3, structure="AAAB", bars=4, rate="22050", api_name="/generate")
+    with pytest.raises(AppError, match="40"):
+        client.predict(seed=3, structure="AAAB", bars=4, bpm=20, api_name="/generate")
 
 
 def test_one_seed_gives_the_same_loop_twice(app_url, tmp_path, monkeypatch):
@@ -145,15 +149,16 @@ def _assert_clean_api(api: dict) -> None:
     signatures = [repr((e["parameters"], e["returns"])) for e in endpoints.values()]
     assert len(set(signatures)) == len(signatures), "two endpoints expose the same function"
     generate = endpoints["/generate"]
-    assert [p["parameter_name"] for p in generate["parameters"]] == [
-        "seed", "structure", "bars", "rate"]
-    assert [p["label"] for p in generate["parameters"]] == ["seed", "structure", "bars", "rate"]
+    names = ["seed", "structure", "bars", "bpm", "rate"]
+    assert [p["parameter_name"] for p in generate["parameters"]] == names
+    assert [p["label"] for p in generate["parameters"]] == names
     assert [r["label"] for r in generate["returns"]] == [
         "summary", "beat", "loop", "waveform and spectrogram", "nearest training loops", "loop WAV"]
     bars = generate["parameters"][2]
     assert bars["type"]["type"] == "integer" and bars["python_type"]["type"] == "int"
     assert bars["parameter_default"] == 4
-    rate = generate["parameters"][3]
+    assert generate["parameters"][3]["parameter_default"] == TINY.bpm
+    rate = generate["parameters"][4]
     assert rate["parameter_default"] == "44100"
     assert rate["python_type"]["type"] == "Literal['44100', '48000', '88200', '96000']"
     assert [r["label"] for r in endpoints["/random_seed"]["returns"]] == ["seed"]
@@ -245,6 +250,18 @@ def test_a_loop_made_in_the_app_records_the_weights_that_made_it(tiny_weights, t
     assert json.loads(sidecars[0].read_text())["seed"] == 1
 
 
+def test_the_studio_refuses_a_tempo_or_rate_before_generating(tiny_weights, tmp_path):
+    from beatgan.app import Studio
+
+    studio = Studio(tiny_weights, data_dir=tmp_path / "loops", out_dir=tmp_path / "out")
+    studio.model.predict_on_batch = lambda *args, **kwargs: pytest.fail("generated")
+    with pytest.raises(ValueError, match="tempo lies in 40-300 bpm, got 20"):
+        studio.make(seed=1, bpm=20)
+    with pytest.raises(ValueError, match="positive whole number of Hz, got 0"):
+        studio.make(seed=1, rate_hz=0)
+    assert not list(tmp_path.rglob("*.wav"))
+
+
 def test_the_studio_keeps_the_files_of_its_last_creations_only(tiny_weights, tmp_path,
                                                               monkeypatch):
     from beatgan import app
@@ -296,13 +313,14 @@ def test_a_creations_summary_names_the_closest_training_loop(tmp_path):
 
     files = dict(beat_wav=tmp_path / "b.wav", loop_wav=tmp_path / "l.wav",
                  spectrogram_png=tmp_path / "l.png")
-    made = Creation(seed=7, structure="AB", bars=8, rate_hz=44100,
+    made = Creation(seed=7, structure="AB", bars=8, bpm=125.0, rate_hz=44100,
                     nearest=[("kick.wav", 0.12345), ("snare.wav", 0.5)], **files)
-    assert made.summary() == ("seed 7, AB x 4, 8 bars at 44.1 kHz; nearest training loop scores "
-                              "0.123 (kick.wav)")
-    alone = Creation(seed=0, structure="AAAB", bars=4, rate_hz=48000, nearest=[], **files)
-    assert alone.summary() == ("seed 0, AAAB x 1, 4 bars at 48 kHz; nearest training loop scores "
-                               "n/a")
+    assert made.summary() == ("seed 7, AB x 4, 8 bars at 125 bpm, 44.1 kHz; nearest training "
+                              "loop scores 0.123 (kick.wav)")
+    alone = Creation(seed=0, structure="AAAB", bars=4, bpm=93.5, rate_hz=48000, nearest=[],
+                     **files)
+    assert alone.summary() == ("seed 0, AAAB x 1, 4 bars at 93.5 bpm, 48 kHz; nearest training "
+                               "loop scores n/a")
 
 
 def test_the_studio_keeps_eight_creations_and_removes_the_oldest(tmp_path):
