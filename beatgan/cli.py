@@ -153,10 +153,11 @@ def _parse_bpm(text: str) -> float | tuple[float, float]:
 
 
 def _loop_bpm(text: str) -> float:
-    """A loop's tempo: a finite number in ``tempo.BPM_RANGE``."""
+    """A loop's tempo: a finite number in ``tempo.BPM_RANGE``, to 0.001 bpm (what the ACID chunk
+    and the file name keep, so that neither tells two tempi apart that the other cannot)."""
     from .tempo import BPM_RANGE
 
-    value = _finite(text)
+    value = round(_finite(text), 3)
     if not BPM_RANGE[0] <= value <= BPM_RANGE[1]:
         raise argparse.ArgumentTypeError(f"expected a tempo from {BPM_RANGE[0]:g} to "
                                          f"{BPM_RANGE[1]:g} bpm, got {text!r}")
@@ -388,6 +389,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_loop(args: argparse.Namespace) -> int:
+    if args.tempo_method is not None and args.bpm is None:
+        raise ValueError("--tempo-method says how to reach a --bpm; give the tempo too")
     weights_dir = _weights_folder(args.weights)
     _set_backend(args.backend)
     from tqdm.auto import tqdm
@@ -417,7 +420,8 @@ def _cmd_loop(args: argparse.Namespace) -> int:
         # Each loop is written whole before the next is made: an error keeps the ones before it.
         paths = [make_loop(model, config=config, out_dir=args.out, structure=args.structure,
                            bars=args.bars, seed=args.seed, index=index, weights=weights,
-                           out_rate_hz=args.rate, bpm=args.bpm, tempo_method=args.tempo_method)
+                           out_rate_hz=args.rate, bpm=args.bpm,
+                           tempo_method=args.tempo_method or "auto")
                  for index in tqdm(indices, desc="loops", unit="loop", dynamic_ncols=True,
                                    disable=len(indices) == 1 or None)]
     print(f"wrote {paths[0]}" if len(paths) == 1 else
@@ -654,7 +658,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bpm", type=_loop_bpm, default=None,
                    help="bring the loop to this tempo (default: the model's, 125 for the seed "
                         "preset); the tempo and the method are in the file name")
-    p.add_argument("--tempo-method", choices=LOOP_TEMPO_METHODS, default="auto",
+    p.add_argument("--tempo-method", choices=LOOP_TEMPO_METHODS, default=None,
                    help="with --bpm: slice (each hit moved unchanged, pitch kept), resample "
                         "(varispeed: pitch moves with tempo, a semitone per 6 %%) or auto: "
                         "resample within a semitone, else slice (default auto)")

@@ -453,7 +453,8 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
     (``export.weights_provenance``; for a weights folder computed here when not given; null
     for a model built in memory the caller did not describe).
 
-    ``bpm`` other than ``config.bpm``: the loop is brought to that tempo (40-300) by
+    ``bpm`` (rounded to 0.001, as the ACID chunk and the name keep it) other than
+    ``config.bpm``: the loop is brought to that tempo (40-300) by
     ``loop_export.retime_loop`` with ``tempo_method`` (auto, slice or resample), tagged with
     it, named after it plus the method, and its ``.json`` keeps the generator's tempo as
     ``generated_bpm``.
@@ -467,7 +468,9 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
     rate = config.source_rate_hz if out_rate_hz is None else out_rate_hz
     loop_export.loop_frames(config, bars=bars, out_rate_hz=rate)  # refuses a bad rate up front
     rate = int(rate)
+    loop_export.check_tempo_method(tempo_method)
     method = None
+    bpm = None if bpm is None else round(float(bpm), 3)
     if bpm is not None and bpm != config.bpm:
         from .tempo import BPM_RANGE
 

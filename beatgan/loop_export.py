@@ -181,13 +181,18 @@ def _loop_samples(config: Config, *, bars: int) -> int:
     return sum(slot_lengths(config, bars * segments_per_bar(config)))
 
 
-def tempo_method(from_bpm: float, to_bpm: float, method: str = "auto") -> str:
-    """The method ``retime_loop`` uses: ``method`` itself, or for ``"auto"`` ``"resample"``
-    when the change is at most ``AUTO_RESAMPLE_SEMITONES`` of varispeed, else ``"slice"``."""
+def check_tempo_method(method: str) -> str:
+    """``method`` when it is one of ``LOOP_TEMPO_METHODS``, else ValueError naming them."""
     if method not in LOOP_TEMPO_METHODS:
         raise ValueError(f"the tempo method is one of {', '.join(LOOP_TEMPO_METHODS)}, "
                          f"got {method!r}")
-    if method != "auto":
+    return method
+
+
+def tempo_method(from_bpm: float, to_bpm: float, method: str = "auto") -> str:
+    """The method ``retime_loop`` uses: ``method`` itself, or for ``"auto"`` ``"resample"``
+    when the change is at most ``AUTO_RESAMPLE_SEMITONES`` of varispeed, else ``"slice"``."""
+    if check_tempo_method(method) != "auto":
         return method
     return ("resample" if abs(12 * math.log2(to_bpm / from_bpm)) <= AUTO_RESAMPLE_SEMITONES
             else "slice")
@@ -196,7 +201,7 @@ def tempo_method(from_bpm: float, to_bpm: float, method: str = "auto") -> str:
 def retimed_frames(*, bars: int, bpm: float, rate_hz: int) -> int:
     """Frames of ``bars`` 4/4 bars at ``bpm`` and ``rate_hz``, to the nearest frame."""
     beats = bars * BEATS_PER_BAR
-    return round(Fraction(beats * 60 * int(rate_hz)) / Fraction(bpm).limit_denominator(1000))
+    return round(Fraction(beats * 60 * int(rate_hz)) / Fraction(bpm))
 
 
 def retime_loop(loop: np.ndarray, *, from_bpm: float, to_bpm: float, n_out: int,

@@ -132,6 +132,13 @@ def test_loop_bpm_brings_a_pack_to_another_tempo_and_counts_its_size_there(
     assert 2 * (frames * 2 * 3 + LOOP_EXTRA_BYTES) in needed
 
 
+def test_a_tempo_method_without_a_tempo_is_refused_before_anything_loads(tmp_path, capsys):
+    assert main(["loop", "--weights", str(tmp_path / "none"), "--tempo-method", "slice",
+                 "--out", str(tmp_path / "out")]) == 2
+    assert "--tempo-method says how to reach a --bpm; give the tempo too" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_pack_larger_than_the_free_space_is_refused_before_any_loop(tiny_weights, tmp_path,
                                                                         capsys, monkeypatch):
     from collections import namedtuple
