@@ -1,8 +1,7 @@
 """``beatgan app``: a small web page over the library to make, hear and download loops.
 
 Pick a seed (or let the page draw one), a bar structure, a length, a tempo and a rate; the page
-runs the
-same functions as the CLI and the notebook: ``generation.generate`` for the beat (one 4/4 bar,
+runs the same functions as the CLI and the notebook: ``generation.generate`` for the beat (one 4/4 bar,
 as ``write_beats`` writes it), ``generation.make_loop`` for the DAW loop (24-bit at a project's
 rate, seamless), ``plots.waveform_and_spectrogram`` for the picture and
 ``novelty.score_novelty`` for the nearest training loops. Two layers:
@@ -157,9 +156,7 @@ class Studio:
         config: Config = self.config
         rate_hz = config.source_rate_hz if rate_hz is None else rate_hz
         loop_export.loop_frames(config, bars=bars, out_rate_hz=rate_hz)  # a bad rate, likewise
-        bpm = config.bpm if bpm is None else bpm
-        if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:  # and a bad tempo
-            raise ValueError(f"the tempo lies in {BPM_RANGE[0]:g}-{BPM_RANGE[1]:g} bpm, got {bpm:g}")
+        bpm = config.bpm if bpm is None else loop_export.check_loop_bpm(bpm)  # and a bad tempo
         audio, _ = generate(self.model, n=1, seed=seed, config=config)
         bar = segment_repeated(audio[0], n_samples=config.score_len,
                                repeats=loop_export.segments_per_bar(config))

@@ -153,15 +153,15 @@ def _parse_bpm(text: str) -> float | tuple[float, float]:
 
 
 def _loop_bpm(text: str) -> float:
-    """A loop's tempo: a finite number in ``tempo.BPM_RANGE``, to 0.001 bpm (what the ACID chunk
-    and the file name keep, so that neither tells two tempi apart that the other cannot)."""
+    """A loop's tempo: a finite number, ``loop_export.check_loop_bpm``'s."""
+    from .loop_export import check_loop_bpm
     from .tempo import BPM_RANGE
 
-    value = round(_finite(text), 3)
-    if not BPM_RANGE[0] <= value <= BPM_RANGE[1]:
+    try:
+        return check_loop_bpm(_finite(text))
+    except ValueError:
         raise argparse.ArgumentTypeError(f"expected a tempo from {BPM_RANGE[0]:g} to "
-                                         f"{BPM_RANGE[1]:g} bpm, got {text!r}")
-    return value
+                                         f"{BPM_RANGE[1]:g} bpm, got {text!r}") from None
 
 
 def _positive(text: str) -> int:
@@ -398,7 +398,7 @@ def _cmd_loop(args: argparse.Namespace) -> int:
     from .export import weights_provenance
     from .fileio import check_free_space, output_folder
     from .generation import load_generator, make_loop
-    from .loop_export import loop_frames, retimed_frames
+    from .loop_export import file_frames
 
     last = args.index + args.count - 1
     if last > MAX_INDEX:
@@ -410,10 +410,7 @@ def _cmd_loop(args: argparse.Namespace) -> int:
         weights = weights_provenance(weights_dir)
         # The whole pack against the free space first: 24-bit frames, plus headers, tags and
         # the .json sidecar.
-        frames = loop_frames(config, bars=args.bars, out_rate_hz=args.rate)
-        if args.bpm is not None and args.bpm != config.bpm:
-            frames = retimed_frames(bars=args.bars, bpm=args.bpm,
-                                    rate_hz=args.rate or config.source_rate_hz)
+        frames = file_frames(config, bars=args.bars, out_rate_hz=args.rate, bpm=args.bpm)
         check_free_space(args.out, len(indices) * (frames * config.channels * 3 + LOOP_EXTRA_BYTES),
                          what=f"writing {len(indices)} loop{'s' if len(indices) > 1 else ''} to "
                               f"{args.out}")

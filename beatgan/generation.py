@@ -469,16 +469,9 @@ def make_loop(model_or_weights: Any, *, out_dir: str | Path, config: Config | No
     loop_export.loop_frames(config, bars=bars, out_rate_hz=rate)  # refuses a bad rate up front
     rate = int(rate)
     loop_export.check_tempo_method(tempo_method)
-    method = None
-    bpm = None if bpm is None else round(float(bpm), 3)
-    if bpm is not None and bpm != config.bpm:
-        from .tempo import BPM_RANGE
-
-        if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:  # NaN included
-            raise ValueError(f"a loop's tempo lies in {BPM_RANGE[0]:g}-{BPM_RANGE[1]:g} bpm, "
-                             f"got {bpm!r}")
-        method = loop_export.tempo_method(config.bpm, bpm, tempo_method)
-    bpm = config.bpm if method is None else float(bpm)
+    bpm = config.bpm if bpm is None else loop_export.check_loop_bpm(bpm)
+    method = None if bpm == config.bpm else loop_export.tempo_method(config.bpm, bpm,
+                                                                     tempo_method)
     latents = loop_latents(structure, latent_dim=config.latent_dim, seed=seed, index=index,
                            variation=variation)
     letters = list(latents)

@@ -198,6 +198,27 @@ def tempo_method(from_bpm: float, to_bpm: float, method: str = "auto") -> str:
             else "slice")
 
 
+def check_loop_bpm(bpm: float) -> float:
+    """A loop's tempo to 0.001 bpm (what the ACID chunk and the file name keep, so neither
+    tells apart two tempi the other cannot); ValueError outside ``tempo.BPM_RANGE`` or NaN."""
+    from .tempo import BPM_RANGE
+
+    bpm = round(float(bpm), 3)
+    if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:  # NaN included
+        raise ValueError(f"a loop's tempo lies in {BPM_RANGE[0]:g}-{BPM_RANGE[1]:g} bpm, "
+                         f"got {bpm:g}")
+    return bpm
+
+
+def file_frames(config: Config, *, bars: int, out_rate_hz: int | None = None,
+                bpm: float | None = None) -> int:
+    """Frames of the loop file ``make_loop`` writes: ``loop_frames`` at the model's tempo,
+    ``retimed_frames`` when ``bpm`` is another."""
+    if bpm is None or bpm == config.bpm:
+        return loop_frames(config, bars=bars, out_rate_hz=out_rate_hz)
+    return retimed_frames(bars=bars, bpm=bpm, rate_hz=out_rate_hz or config.source_rate_hz)
+
+
 def retimed_frames(*, bars: int, bpm: float, rate_hz: int) -> int:
     """Frames of ``bars`` 4/4 bars at ``bpm`` and ``rate_hz``, to the nearest frame."""
     beats = bars * BEATS_PER_BAR

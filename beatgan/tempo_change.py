@@ -72,8 +72,8 @@ def slice_stretch(x: np.ndarray, *, speed: float, sample_rate_hz: int = 44100,
     ``fade_ms`` after the slot ends and faded out over the next slice's start; a shorter one
     (speed < 1) is followed by its own tail looped (the part past its hit, crossfaded over
     ``fade_ms``), or by silence when the slice is too short for that. Output length ``n_out``
-    (default ``ceil(len(x) / speed)``), same dtype. ``wrap``: ``x`` is a loop, so the last slice's fade
-    that runs past the end sounds over the start, as it would over a next slice.
+    (default ``ceil(len(x) / speed)``), same dtype. ``wrap``: ``x`` is a loop, so the last
+    slice's fade that runs past the end sounds over the start, as it would over a next slice.
     """
     import librosa
 
